@@ -1,0 +1,47 @@
+"""ament_python / pip build of av_pose."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = 'av_pose'
+
+setup(
+    name=package_name,
+    version='0.1.0',
+    packages=find_packages(exclude=['test', 'test.*']),
+    package_data={package_name: ['config/*.yaml', 'config/arrays/*.yaml']},
+    data_files=[
+        ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
+        ('share/' + package_name, ['package.xml']),
+        ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
+        ('share/' + package_name + '/config', glob('config/*.yaml')),
+        ('share/' + package_name + '/config/arrays', glob('config/arrays/*.yaml')),
+    ],
+    python_requires='>=3.10',
+    install_requires=[
+        'setuptools',
+        'numpy',
+        'scipy',
+        'pyyaml',
+        'tqdm',
+        'matplotlib',
+        'torch>=2.1',
+        'pyroomacoustics>=0.7',
+    ],
+    extras_require={
+        'bag': ['rosbags>=0.10'],
+        'scenes': ['scikit-image>=0.21', 'rosbags>=0.10'],
+        'test': ['pytest', 'pytest-timeout', 'ruff', 'rosbags>=0.10', 'scikit-image>=0.21'],
+    },
+    zip_safe=True,
+    maintainer='av_pose maintainers',
+    maintainer_email='maintainers@av-pose.org',
+    description='Audio-visual DOA, sound azimuth and relative camera pose for ROS 2.',
+    license='Apache-2.0',
+    entry_points={
+        'console_scripts': [
+            'av-pose = av_pose.cli:main',
+            'doa_node = av_pose.ros.doa_node:main',
+        ],
+    },
+)
