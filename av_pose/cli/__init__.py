@@ -1,0 +1,49 @@
+"""The `av-pose` command line: one module per subcommand, each exposing `register(subparsers)`.
+
+A subcommand module adds its parser and sets `func=run` where `run(args) -> int`. Heavy imports
+(torch, pyroomacoustics) happen inside `run`, so `av-pose --help` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from av_pose.errors import UserInputError
+
+# (module under av_pose.cli, in the order `av-pose --help` lists them)
+SUBCOMMAND_MODULES = ('doa', 'demo', 'synth', 'scene_to_bag', 'bench')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(prog='av-pose', description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    for name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(f'av_pose.cli.{name}')
+        except ModuleNotFoundError as err:
+            if err.name == f'av_pose.cli.{name}':
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `av-pose`; user errors become one `av-pose: error: ...` line and exit code 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UserInputError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        message = str(err) if isinstance(err, UserInputError) else f'{err.strerror}: {err.filename}'
+        print(f'av-pose: error: {message}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('av-pose: interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""DOA estimators against pyroomacoustics and against ground truth in simulated rooms."""
+import numpy as np
+import pyroomacoustics as pra
+import pytest
+import torch
+
+from av_pose.audio.arrays import PRESETS, MicArray
+from av_pose.audio.doa import DirectionGrid, make_estimator
+from av_pose.audio.doa.peaks import find_circular_peaks
+from av_pose.errors import UserInputError
+from room_sim import circular_error_deg, simulate
+
+PRA_CLASSES = {'normmusic': pra.doa.normmusic.NormMUSIC, 'music': pra.doa.music.MUSIC,
+               'srp_phat': pra.doa.srp.SRP}
+PRA_GRID = DirectionGrid(step_deg=1.0, offset_deg=0.0)  # pyroomacoustics' 360 points at whole degrees
+
+# (array, fs, rt60, snr, source azimuths): arrays, rates, reverberation, noise and source counts spanned
+AGREEMENT_CASES = [
+    ('respeaker4', 16000, 0.2, 30.0, [60.0]),
+    ('respeaker4', 48000, 0.6, 10.0, [200.0]),
+    ('respeaker6', 16000, 0.4, 0.0, [135.0]),
+    ('respeaker6', 48000, 0.3, 20.0, [30.0, 250.0]),
+    ('uma8', 16000, 0.6, 20.0, [10.0, 100.0]),
+    ('uma8', 48000, 0.2, 30.0, [300.0]),
+]
+
+
+def _matched_difference(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """Largest error after matching each reference peak to the nearest of ours."""
+    return max(circular_error_deg(ours, ref).min() for ref in theirs)
+
+
+@pytest.mark.parametrize('array_name, fs, rt60, snr, azimuths', AGREEMENT_CASES)
+def test_peaks_agree_with_pyroomacoustics_on_identical_input(array_name, fs, rt60, snr, azimuths):
+    array = PRESETS[array_name]
+    audio = simulate(array, fs, azimuths, rt60_s=rt60, snr_db=snr, seed=len(azimuths))
+    for method in ('normmusic', 'srp_phat', 'music'):
+        estimator = make_estimator(method, array, fs, num_sources=len(azimuths), grid=PRA_GRID)
+        spectrogram = estimator.stft(audio)
+        ours = estimator.estimate_stft(spectrogram).azimuths_deg[0]
+        reference = PRA_CLASSES[method](array.positions_m.T, fs, estimator.nfft, num_src=len(azimuths))
+        reference.locate_sources(spectrogram[0].numpy().astype(np.complex128), freq_range=[500.0, 4000.0])
+        theirs = np.rad2deg(reference.azimuth_recon)
+        assert _matched_difference(ours, theirs) <= 1.0, (method, ours, theirs)
+
+
+@pytest.mark.parametrize('array_name', ['respeaker4', 'respeaker6', 'uma8'])
+@pytest.mark.parametrize('fs', [16000, 48000])
+def test_single_source_error_at_snr20_rt03(array_name, fs):
+    array = PRESETS[array_name]
+    estimator = make_estimator('normmusic', array, fs)
+    errors = []
+    for seed, azimuth in enumerate([15.0, 60.0, 137.0, 250.0, 321.0]):
+        audio = simulate(array, fs, [azimuth], rt60_s=0.3, snr_db=20.0, seed=seed)
+        result = estimator.estimate(audio)
+        errors.append(float(circular_error_deg(result.azimuths_deg[0, 0], azimuth)))
+        assert result.spectrum.shape == (1, 360)
+        assert 0.0 <= result.spectrum.min() and result.spectrum.max() == pytest.approx(1.0)
+        assert circular_error_deg(np.argmax(result.spectrum[0]) + 0.5, azimuth) <= 3.0
+    assert max(errors) <= 2.0, errors
+
+
+def test_two_sources_found_with_srp_and_normmusic():
+    array = PRESETS['uma8']
+    audio = simulate(array, 16000, [40.0, 190.0], rt60_s=0.3, snr_db=20.0, seed=3)
+    for method in ('normmusic', 'srp_phat'):
+        result = make_estimator(method, array, 16000, num_sources=2).estimate(audio)
+        found = np.sort(result.azimuths_deg[0])
+        assert circular_error_deg(found, [40.0, 190.0]).max() <= 3.0, (method, found)
+        assert np.all(result.confidence[0] > 0.2)
+
+
+def test_batch_equals_single_windows():
+    array = PRESETS['respeaker6']
+    windows = np.stack([simulate(array, 16000, [az], seed=i) for i, az in enumerate([20.0, 200.0, 290.0])])
+    estimator = make_estimator('normmusic', array, 16000)
+    batched = estimator.estimate(windows)
+    for i in range(3):
+        single = estimator.estimate(windows[i])
+        np.testing.assert_allclose(batched.spectrum[i], single.spectrum[0], atol=1e-4)
+        np.testing.assert_allclose(batched.azimuths_deg[i], single.azimuths_deg[0], atol=1e-3)
+
+
+def test_noise_only_has_low_confidence_and_source_high():
+    array = PRESETS['respeaker6']
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((6, 16000)).astype(np.float32)
+    estimator = make_estimator('normmusic', array, 16000)
+    source = simulate(array, 16000, [80.0], rt60_s=0.2, snr_db=30.0)
+    assert estimator.estimate(noise).confidence[0, 0] < 0.3
+    assert estimator.estimate(source).confidence[0, 0] > 0.5
+
+
+def test_foa_pseudo_intensity_finds_plane_wave():
+    rng = np.random.default_rng(1)
+    signal = rng.standard_normal(16000)
+    foa = PRESETS['foa']
+    for azimuth, elevation in [(30.0, 0.0), (222.0, 20.0)]:
+        az, el = np.deg2rad([azimuth, elevation])
+        gains = np.array([1.0, np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)])  # W Y Z X
+        audio = gains[:, None] * signal[None] + 0.05 * rng.standard_normal((4, 16000))
+        for method in ('intensity', 'normmusic'):
+            result = make_estimator(method, foa, 16000).estimate(audio.astype(np.float32))
+            assert circular_error_deg(result.azimuths_deg[0, 0], azimuth) <= 2.0, method
+
+
+def test_peaks_wrap_around_and_respect_separation():
+    grid_deg = np.arange(360.0)
+    profile = np.exp(-0.5 * (circular_error_deg(grid_deg, 359.6) / 3.0) ** 2)
+    profile += 0.8 * np.exp(-0.5 * (circular_error_deg(grid_deg, 10.0) / 3.0) ** 2)
+    profile += 0.5 * np.exp(-0.5 * (circular_error_deg(grid_deg, 120.0) / 3.0) ** 2)
+    azimuths, _ = find_circular_peaks(profile[None], 1.0, 0.0, num_peaks=2, min_separation_deg=20.0)
+    assert circular_error_deg(azimuths[0, 0], 359.6) < 0.3  # sub-grid refinement across 0°
+    assert circular_error_deg(azimuths[0, 1], 120.0) < 0.3  # 10° is too close to the first peak
+    azimuths, _ = find_circular_peaks(profile[None], 1.0, 0.0, num_peaks=4, min_separation_deg=5.0)
+    assert np.isnan(azimuths[0, 3]) and circular_error_deg(azimuths[0, 1], 10.0) < 0.5
+
+
+def test_bad_configuration_is_a_user_error():
+    array = PRESETS['respeaker4']
+    with pytest.raises(UserInputError, match='channels'):
+        make_estimator('normmusic', array, 16000).estimate(np.zeros((3, 16000), np.float32))
+    with pytest.raises(UserInputError, match='freq_range'):
+        make_estimator('normmusic', array, 16000, freq_range_hz=(500.0, 9000.0))
+    with pytest.raises(UserInputError, match='unknown DOA method'):
+        make_estimator('beamformer', array, 16000)
+    with pytest.raises(UserInputError, match='num_sources'):
+        make_estimator('music', array, 16000, num_sources=4)
+    with pytest.raises(UserInputError, match='does not support'):
+        make_estimator('intensity', array, 16000)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_cuda_matches_cpu():
+    array = PRESETS['uma8']
+    audio = np.stack([simulate(array, 48000, [az], seed=i) for i, az in enumerate([33.0, 171.0])])
+    for method in ('normmusic', 'srp_phat', 'music'):
+        cpu = make_estimator(method, array, 48000, device='cpu').estimate(audio)
+        gpu = make_estimator(method, array, 48000, device='cuda').estimate(audio)
+        np.testing.assert_allclose(gpu.spectrum, cpu.spectrum, atol=2e-3)
+        assert circular_error_deg(gpu.azimuths_deg, cpu.azimuths_deg).max() <= 0.1
+
+
+def test_custom_yaml_array_works_like_preset(tmp_path):
+    positions = PRESETS['respeaker6'].positions_m.tolist()
+    (tmp_path / 'ring.yaml').write_text(f'name: ring\nsample_rate: 16000\npositions_m: {positions}\n')
+    array = MicArray.from_yaml(tmp_path / 'ring.yaml')
+    audio = simulate(array, 16000, [75.0])
+    assert circular_error_deg(make_estimator('srp_phat', array, 16000).estimate(audio).azimuths_deg[0, 0],
+                              75.0) <= 2.0
