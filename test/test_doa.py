@@ -8,6 +8,7 @@ from av_pose.audio.arrays import PRESETS, MicArray
 from av_pose.audio.doa import DirectionGrid, make_estimator
 from av_pose.audio.doa.peaks import find_circular_peaks
 from av_pose.errors import UserInputError
+
 from room_sim import circular_error_deg, simulate
 
 PRA_CLASSES = {'normmusic': pra.doa.normmusic.NormMUSIC, 'music': pra.doa.music.MUSIC,

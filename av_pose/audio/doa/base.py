@@ -87,7 +87,6 @@ class DoaEstimator(ABC):
         freqs_hz = self.freq_bins * self.sample_rate / self.nfft
         steering = steering_vectors(array, self.grid, freqs_hz)  # F×G×C
         self.steering = torch.as_tensor(steering, dtype=torch.complex64, device=self.device)
-        self._band = torch.as_tensor(self.freq_bins, device=self.device)
 
     @abstractmethod
     def grid_spectrum(self, band_stft: torch.Tensor) -> torch.Tensor:
@@ -119,7 +118,7 @@ class DoaEstimator(ABC):
             spec = spec[None]
         if spec.shape[2] != self.nfft // 2 + 1:
             raise ValueError(f'STFT has {spec.shape[2]} bins, expected {self.nfft // 2 + 1}')
-        band = spec.index_select(2, self._band).to(torch.complex64)
+        band = spec[:, :, self.freq_bins[0]:self.freq_bins[-1] + 1].to(torch.complex64).contiguous()
         return self.grid_spectrum(band)
 
     def result_from_grid(self, values: torch.Tensor) -> DoaResult:

@@ -1,0 +1,1 @@
+"""Evaluation metrics: relative camera pose, sound azimuth (SLfM protocol) and spherical directions."""

@@ -1,0 +1,1 @@
+"""Image-side helpers: the corrupted-vision test set."""
