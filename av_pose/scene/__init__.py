@@ -1,0 +1,9 @@
+"""Synthetic audio-visual scenes ("ShoeboxAV").
+
+A textured shoebox room, a pinhole camera, an exact ray caster, camera trajectories and the sound sources
+that play in the room.
+
+Modules: `room` (geometry and appearance as plain data), `textures` (procedural patterns and posters),
+`camera` (pinhole model, OpenCV optical frame), `raycast` (images and depth maps), `trajectory` (camera
+poses over time), `signals` (dry source signals). World frame: z up, the room spans [0, Lx]×[0, Ly]×[0, Lz] m.
+"""

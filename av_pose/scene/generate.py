@@ -1,0 +1,168 @@
+"""ShoeboxAV scene generation: a random room, rig trajectory and sound sources → a scene folder.
+
+Everything is drawn from `numpy.random.SeedSequence([seed, index])`, so a scene's bytes depend only on the
+seed, its index and the configuration (not on the number of workers).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from av_pose.audio.arrays import MicArray, load_array
+from av_pose.errors import UserInputError
+from av_pose.geometry import R_CAM_ARRAY_DEFAULT, make_transform
+from av_pose.scene.acoustics import render_array_audio
+from av_pose.scene.camera import PinholeCamera
+from av_pose.scene.format import SceneRecord, write_scene
+from av_pose.scene.raycast import RoomRenderer
+from av_pose.scene.room import Room
+from av_pose.scene.signals import SourceSpec
+from av_pose.scene.trajectory import Trajectory, random_trajectory
+
+POINT_SOURCE_KINDS = ('speech', 'music', 'impulses', 'pink')
+RENDERERS = ('ism', 'ambisonic')
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What every generated scene shares.
+
+    Attributes:
+        duration_s: Scene length, seconds.
+        fps: Video frame rate, Hz.
+        image_size: (W, H) pixels.
+        hfov_deg: Horizontal field of view of the pinhole camera, degrees.
+        array: The microphone array on the rig.
+        sample_rate: Audio rate, Hz.
+        rotation_only: Rig only rotates (the SLfM setting) instead of moving in 6-DoF.
+        num_sources: Point sources per scene (plus a quiet diffuse ambient bed).
+        renderer: 'ism' (pyroomacoustics image sources; FOA arrays fall back to ambisonic) or 'ambisonic'
+            (free-field SonoWorld-style FOA rendering; needs an FOA array).
+        snr_db: Sensor noise level below the mean channel power, dB.
+        T_cam_array: 4×4 array frame → camera optical frame (default: array centred on the camera,
+            array x = camera forward).
+    """
+
+    duration_s: float = 10.0
+    fps: float = 10.0
+    image_size: tuple[int, int] = (256, 192)
+    hfov_deg: float = 70.0
+    array: MicArray = field(default_factory=lambda: load_array('respeaker4'))
+    sample_rate: int = 16000
+    rotation_only: bool = False
+    num_sources: int = 2
+    renderer: str = 'ism'
+    snr_db: float = 30.0
+    T_cam_array: np.ndarray = field(default_factory=lambda: make_transform(R_CAM_ARRAY_DEFAULT, np.zeros(3)))
+
+    def __post_init__(self) -> None:
+        if self.renderer not in RENDERERS:
+            raise UserInputError(f'unknown renderer {self.renderer!r}: use ism or ambisonic')
+        if self.renderer == 'ambisonic' and self.array.kind != 'foa':
+            raise UserInputError('the ambisonic renderer feeds FOA arrays: use --array foa')
+        if not (self.duration_s >= 1.0 and self.fps > 0 and self.sample_rate >= 8000 and self.num_sources >= 0):
+            raise UserInputError('need duration >= 1 s, fps > 0, sample rate >= 8000 Hz, sources >= 0')
+        width, height = self.image_size
+        if width < 16 or height < 16:
+            raise UserInputError(f'image size {width}x{height} is too small (at least 16x16)')
+
+
+@dataclass(frozen=True)
+class SceneLayout:
+    """The random draw of one scene: room, rig trajectory and sources."""
+
+    room: Room
+    trajectory: Trajectory
+    sources: tuple[SourceSpec, ...]
+
+
+def scene_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator of scene `index` of a run seeded with `seed`."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
+
+
+def sample_layout(config: SynthConfig, rng: np.random.Generator) -> SceneLayout:
+    """Draw a room, a trajectory inside it and `config.num_sources` sources away from the rig path."""
+    room = Room.random(rng)
+    mode = 'rotation' if config.rotation_only else 'free'
+    trajectory = random_trajectory(room, rng, config.duration_s, mode=mode)
+    path = trajectory.sample(np.linspace(0.0, trajectory.duration_s, 50))[:, :3, 3]
+    sources = [_random_source(room, path, config.duration_s, rng) for _ in range(config.num_sources)]
+    sources.append(SourceSpec('ambient', None, end_s=config.duration_s, gain_db=-25.0))
+    return SceneLayout(room, trajectory, tuple(sources))
+
+
+def _random_source(room: Room, rig_path: np.ndarray, duration_s: float, rng: np.random.Generator) -> SourceSpec:
+    """A point source ≥ 1 m from the rig path, 0.5 m from walls; sometimes starting late or stopping early."""
+    size = np.asarray(room.size_m)
+    for _ in range(200):
+        position = rng.uniform([0.5, 0.5, 0.4], size - [0.5, 0.5, 0.4])
+        if np.linalg.norm(rig_path - position, axis=1).min() >= 1.0 and room.is_free(position[None], 0.2).all():
+            break
+    start_s, end_s = 0.0, duration_s
+    if rng.random() < 0.3:  # sound changes while the camera may be still: the paper's failure mode
+        start_s = float(rng.uniform(0.0, 0.4 * duration_s))
+    if rng.random() < 0.3:
+        end_s = float(rng.uniform(max(start_s + 1.0, 0.6 * duration_s), duration_s))
+    kind = str(rng.choice(POINT_SOURCE_KINDS))
+    return SourceSpec(kind, position, start_s=start_s, end_s=end_s, gain_db=float(rng.uniform(-6.0, 0.0)))
+
+
+def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Generator,
+                 on_frame: Callable[[], None] | None = None) -> tuple[SceneRecord, Iterator[np.ndarray], np.ndarray]:
+    """Render audio now and frames lazily; returns (metadata, frame iterator, C×T audio)."""
+    width, height = config.image_size
+    camera = PinholeCamera.from_fov(width, height, config.hfov_deg)
+    times, poses = layout.trajectory.frames(config.fps)
+    keep = times <= config.duration_s + 1e-9
+    times, poses = times[keep], poses[keep]
+    T_cam_array = np.asarray(config.T_cam_array, dtype=np.float64)
+
+    def array_pose(t_s: float) -> np.ndarray:
+        return layout.trajectory.pose_at(min(max(t_s, 0.0), layout.trajectory.duration_s)) @ T_cam_array
+
+    audio = render_array_audio(layout.room.size_m, layout.room.rt60_s, layout.sources, None, config.array,
+                               array_pose, config.duration_s, fs=config.sample_rate, snr_db=config.snr_db, rng=rng)
+    peak = float(np.abs(audio).max())
+    if peak > 0.9:
+        audio = audio * (0.9 / peak)
+    renderer = RoomRenderer(layout.room, camera)
+
+    def frames() -> Iterator[np.ndarray]:
+        for pose in poses:
+            yield renderer.render(pose)
+            if on_frame is not None:
+                on_frame()
+
+    room_json = {'dims_m': [float(v) for v in layout.room.size_m], **layout.room.to_dict()}
+    record = SceneRecord(fps=config.fps, sample_rate=config.sample_rate, image_size=(width, height), K=camera.K,
+                         mic_array=config.array, T_cam_array=T_cam_array, room=room_json,
+                         sources=[source.to_dict() for source in layout.sources],
+                         frame_times_s=times, T_world_cam=poses, duration_s=config.duration_s,
+                         renderer=('ambisonic' if config.array.kind == 'foa' else config.renderer),
+                         extra={'trajectory': layout.trajectory.to_dict()})
+    return record, frames(), audio
+
+
+def generate_scene(out_dir: str | Path, config: SynthConfig, seed: int, index: int = 0,
+                   on_frame: Callable[[], None] | None = None) -> SceneRecord:
+    """Generate scene `index` of the run seeded `seed` into `out_dir` and return its record."""
+    rng = scene_rng(seed, index)
+    layout = sample_layout(config, rng)
+    record, frames, audio = render_scene(config, layout, rng, on_frame)
+    record = replace(record, seed=int(seed), extra={**record.extra, 'scene_index': int(index)})
+    return write_scene(out_dir, record, frames, audio)
+
+
+def scene_dir_name(index: int) -> str:
+    """Folder name of scene `index` inside a synth output folder."""
+    return f'scene_{index:05d}'
+
+
+def frames_per_scene(config: SynthConfig) -> int:
+    """Number of video frames in each scene."""
+    return int(math.floor(config.duration_s * config.fps + 1e-9)) + 1
