@@ -117,7 +117,7 @@ def test_hm3d_ss_split_csv_and_errors(tmp_path):
     with pytest.raises(UserInputError, match='no HM3D-SS pairs'):
         HM3DSSPairDataset(tmp_path / 'data' / 'scene' / 'pair-0007' / 'binaural_rirs', [np.ones(10)])
     (pair / 'binaural_rirs' / 'sound_1_camera_0_rir.wav').unlink()
-    with pytest.raises(UserInputError, match='sound_1_camera_0_rir.wav: audio file is missing'):
+    with pytest.raises(UserInputError, match='sound_1_camera_0_rir.wav: no such audio file'):
         dataset[0]
 
 

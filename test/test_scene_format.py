@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from av_pose.audio.arrays import PRESETS
+from av_pose.errors import UserInputError
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, make_transform, rotation_angle_deg, rotation_from_ypr
 from av_pose.scene.format import (
     SceneFormatError,
@@ -167,7 +168,7 @@ def test_missing_and_corrupt_files_raise_one_line_errors(tmp_path):
     with pytest.raises(SceneFormatError, match='000007.png: not a readable image'):
         record.frame(7)
     (tmp_path / 'scene' / 'audio.wav').write_bytes(b'RIFF0000garbage')
-    with pytest.raises(SceneFormatError, match='audio.wav: not a readable WAV'):
+    with pytest.raises(UserInputError, match='audio.wav: not a readable WAV'):
         read_scene(tmp_path / 'scene')
 
 

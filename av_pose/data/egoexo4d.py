@@ -31,10 +31,11 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 from torch.utils.data import Dataset
 
+from av_pose.audio.wav import extract_window, open_wav
 from av_pose.data.pairs import Item, Transform, make_pair_item, pair_frame_indices
 from av_pose.errors import UserInputError
 from av_pose.geometry import make_transform
-from av_pose.scene.format import extract_window, interpolate_poses, load_rgb, read_wav
+from av_pose.scene.format import interpolate_poses, load_rgb
 
 TRAJECTORY_CSV = 'closed_loop_trajectory.csv'
 POSE_COLUMNS = ('tx_world_device', 'ty_world_device', 'tz_world_device',
@@ -99,7 +100,7 @@ class AriaTake:
         if audio_meta is None or 'first_sample_timestamp_us' not in audio_meta:
             raise UserInputError(f'{self.directory / "audio.json"}: needs first_sample_timestamp_us')
         self.audio_start_s = float(audio_meta['first_sample_timestamp_us']) * 1e-6
-        self.sample_rate, _ = read_wav(self.directory / 'audio.wav')
+        self.sample_rate, _ = open_wav(self.directory / 'audio.wav')
 
     def _json(self, name: str, default):
         path = self.directory / name
@@ -116,7 +117,7 @@ class AriaTake:
 
     def audio_window(self, center_s: float, duration_s: float) -> tuple[np.ndarray, float]:
         """(C×N float32 window centred on device time `center_s`, coverage)."""
-        _, data = read_wav(self.directory / 'audio.wav')
+        _, data = open_wav(self.directory / 'audio.wav')
         return extract_window(data, self.sample_rate, center_s, duration_s, first_sample_s=self.audio_start_s)
 
 

@@ -40,10 +40,11 @@ from scipy.signal import fftconvolve
 from scipy.spatial.transform import Rotation
 from torch.utils.data import Dataset
 
+from av_pose.audio.wav import extract_window, open_wav, pcm_to_float
 from av_pose.data.pairs import Item, Transform, make_pair_item
 from av_pose.errors import UserInputError
 from av_pose.geometry import make_transform, wrap_deg
-from av_pose.scene.format import extract_window, load_rgb, pcm_to_float, read_wav
+from av_pose.scene.format import load_rgb
 
 SAMPLE_RATE_HZ = 16000
 METADATA_JSON = 'metadata.json'
@@ -148,7 +149,7 @@ class HM3DSSPairDataset(Dataset):
         rirs = []
         for s in range(len(mono)):
             path = pair_dir / self.rir_folder / f'sound_{s}_camera_{view}_rir.wav'
-            sample_rate, data = read_wav(path)
+            sample_rate, data = open_wav(path)
             if sample_rate != SAMPLE_RATE_HZ or data.shape[1] != 2:
                 raise UserInputError(f'{path}: expected 2 channels at {SAMPLE_RATE_HZ} Hz, '
                                      f'got {data.shape[1]} at {sample_rate} Hz')

@@ -42,9 +42,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
-from scipy.io import wavfile
 
 from av_pose.audio.arrays import ArrayConfigError, MicArray
+from av_pose.audio.wav import extract_window, open_wav, pcm_to_float, write_wav
 from av_pose.errors import UserInputError
 from av_pose.geometry import azimuth_deg_in_frame, so3_exp, so3_log
 
@@ -74,43 +74,6 @@ def load_rgb(path: str | Path) -> np.ndarray:
         raise SceneFormatError(f'{path}: image file is missing') from err
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise SceneFormatError(f'{path}: not a readable image ({err})') from err
-
-
-def read_wav(path: str | Path) -> tuple[int, np.ndarray]:
-    """(sample_rate, T×C samples) of a WAV file, memory-mapped where possible; 1-D files become T×1."""
-    try:
-        sample_rate, data = wavfile.read(path, mmap=True)
-    except FileNotFoundError as err:
-        raise SceneFormatError(f'{path}: audio file is missing') from err
-    except (ValueError, OSError) as err:
-        raise SceneFormatError(f'{path}: not a readable WAV file ({err})') from err
-    return int(sample_rate), data[:, None] if data.ndim == 1 else data
-
-
-def pcm_to_float(samples: np.ndarray) -> np.ndarray:
-    """Integer or float PCM samples as float32 in [-1, 1] (int16/int32 scaled by their full range)."""
-    if np.issubdtype(samples.dtype, np.floating):
-        return np.asarray(samples, dtype=np.float32)
-    if samples.dtype == np.uint8:
-        return (samples.astype(np.float32) - 128.0) / 128.0
-    return samples.astype(np.float32) / float(-np.iinfo(samples.dtype).min)
-
-
-def extract_window(samples_tc: np.ndarray, sample_rate: float, center_s: float, duration_s: float,
-                   first_sample_s: float = 0.0) -> tuple[np.ndarray, float]:
-    """The `duration_s` window centred on `center_s` of T×C samples whose first sample is at `first_sample_s`.
-
-    Returns (C×N float32 with N = round(duration_s · sample_rate), coverage in [0, 1]): the part of the
-    window outside the recording is zeros and coverage is the fraction that was inside it.
-    Only the N rows needed are read, so memory-mapped input stays on disk.
-    """
-    num = int(round(duration_s * sample_rate))
-    start = int(round((center_s - first_sample_s) * sample_rate - num / 2.0))
-    lo, hi = max(start, 0), min(start + num, samples_tc.shape[0])
-    out = np.zeros((samples_tc.shape[1], num), dtype=np.float32)
-    if hi > lo:
-        out[:, lo - start:hi - start] = pcm_to_float(np.asarray(samples_tc[lo:hi])).T
-    return out, (max(hi - lo, 0) / num if num else 0.0)
 
 
 def interpolate_poses(times_s: np.ndarray, T_world: np.ndarray, t: float) -> np.ndarray:
@@ -220,7 +183,7 @@ class SceneRecord:
 
     def _audio_tc(self) -> np.ndarray:
         path = self._require_directory() / AUDIO_WAV
-        sample_rate, data = read_wav(path)
+        sample_rate, data = open_wav(path)
         if sample_rate != self.sample_rate or data.shape[1] != self.mic_array.num_channels:
             raise SceneFormatError(f'{path}: {data.shape[1]} channels at {sample_rate} Hz, scene.json says '
                                    f'{self.mic_array.num_channels} at {self.sample_rate} Hz')
@@ -344,7 +307,7 @@ def write_scene(directory: str | Path, record: SceneRecord, frames: Iterable[np.
         count += 1
     if count != record.num_frames:
         raise SceneFormatError(f'got {count} frames for {record.num_frames} frame times')
-    wavfile.write(directory / AUDIO_WAV, int(record.sample_rate), np.ascontiguousarray(audio.T))
+    write_wav(directory / AUDIO_WAV, audio, record.sample_rate)
     duration_s = audio.shape[1] / float(record.sample_rate)
     bound = dataclasses.replace(record, duration_s=duration_s, directory=directory)
     text = json.dumps(_rounded(bound.to_json_dict()), sort_keys=True, indent=1, allow_nan=False)
