@@ -31,7 +31,7 @@ setup(
     extras_require={
         'bag': ['rosbags>=0.10'],
         'scenes': ['scikit-image>=0.21', 'rosbags>=0.10'],
-        'test': ['pytest', 'pytest-timeout', 'ruff', 'h5py', 'rosbags>=0.10', 'scikit-image>=0.21'],
+        'test': ['pytest', 'pytest-timeout', 'ruff', 'h5py', 'colcon-common-extensions', 'rosbags>=0.10', 'scikit-image>=0.21'],
     },
     zip_safe=True,
     maintainer='av_pose maintainers',

@@ -1,0 +1,36 @@
+"""The package builds as an ament_python package with colcon, as in a ROS 2 workspace."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+COLCON = Path(sys.executable).parent / 'colcon'
+
+
+@pytest.mark.skipif(not COLCON.exists(), reason='colcon is not installed in this environment')
+def test_colcon_build_installs_executables_launch_and_config(tmp_path):
+    source = tmp_path / 'ws' / 'src' / 'av_pose'
+    listed = subprocess.run(['git', 'ls-files', '--cached', '--others', '--exclude-standard'], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    for name in listed:
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
+    env = {**os.environ, 'PATH': f'{COLCON.parent}:{os.environ["PATH"]}'}
+    build = subprocess.run([str(COLCON), 'build', '--base-paths', 'src'], cwd=tmp_path / 'ws', env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert 'Summary: 1 package finished' in build.stdout  # tools/interfaces is COLCON_IGNOREd
+    install = tmp_path / 'ws' / 'install' / 'av_pose'
+    for relative in ('lib/av_pose/doa_node', 'lib/av_pose/av-pose', 'share/av_pose/package.xml',
+                     'share/av_pose/launch/pose.launch.py', 'share/av_pose/config/doa.yaml',
+                     'share/ament_index/resource_index/packages/av_pose'):
+        assert (install / relative).exists(), relative
+    site = next(install.glob('lib/python3*/site-packages'))
+    run = subprocess.run([str(install / 'lib/av_pose/av-pose'), '--help'], capture_output=True, text=True,
+                         env={**env, 'PYTHONPATH': str(site)}, cwd=tmp_path, timeout=60)
+    assert run.returncode == 0 and 'synth' in run.stdout
