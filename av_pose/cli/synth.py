@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--array', default='respeaker4', help='array preset or YAML (default respeaker4)')
     parser.add_argument('--fps', type=float, default=10.0, help='video frame rate (default 10)')
     parser.add_argument('--image-size', default='256x192', help='WxH pixels (default 256x192)')
-    parser.add_argument('--sample-rate', type=int, default=16000, help='audio rate, Hz (default 16000)')
+    parser.add_argument('--sample-rate', type=int, default=None,
+                        help="audio rate, Hz (default: the array's native rate, else 16000)")
     parser.add_argument('--rotation-only', action='store_true', help='rig only rotates (SLfM setting)')
     parser.add_argument('--sources', type=int, default=2, help='point sources per scene (default 2)')
     parser.add_argument('--renderer', default='ism', choices=('ism', 'ambisonic'),
@@ -47,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.scenes < 1 or args.workers < 1:
         raise UserInputError('--scenes and --workers must be at least 1')
+    array = load_array(args.array)
     config = SynthConfig(duration_s=args.duration, fps=args.fps, image_size=parse_image_size(args.image_size),
-                         array=load_array(args.array), sample_rate=args.sample_rate,
+                         array=array, sample_rate=args.sample_rate or array.sample_rate or 16000,
                          rotation_only=args.rotation_only, num_sources=args.sources, renderer=args.renderer)
     out = Path(args.out)
     paths = generate_scenes(out, config, args.seed, args.scenes, workers=args.workers, progress=True)

@@ -60,6 +60,8 @@ class SynthConfig:
     T_cam_array: np.ndarray = field(default_factory=lambda: make_transform(R_CAM_ARRAY_DEFAULT, np.zeros(3)))
 
     def __post_init__(self) -> None:
+        if self.array.sample_rate != self.sample_rate:  # the scene's array records at the scene's rate
+            object.__setattr__(self, 'array', replace(self.array, sample_rate=int(self.sample_rate)))
         if self.renderer not in RENDERERS:
             raise UserInputError(f'unknown renderer {self.renderer!r}: use ism or ambisonic')
         if self.renderer == 'ambisonic' and self.array.kind != 'foa':
