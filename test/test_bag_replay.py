@@ -14,9 +14,10 @@ from av_pose.audio.arrays import load_array
 from av_pose.bag.scene_to_bag import DEFAULT_START_EPOCH_S, BagOptions, scene_to_bag
 from av_pose.metrics.azimuth import azimuth_abs_error_deg
 from av_pose.ros.qos import latched_qos
-from av_pose.scene.generate import SynthConfig, generate_scene
+from av_pose.scene.generate import SynthConfig
 
 from ros_harness import NodeProcess, RosClient, unique_domain_id, unique_namespace
+from scene_fixtures import scene_with_static_talker
 
 pytestmark = pytest.mark.ros
 
@@ -37,7 +38,7 @@ def to_rclpy(message, rclpy_type):
 def test_doa_node_on_replayed_scene_bag_matches_ground_truth(tmp_path):
     config = SynthConfig(duration_s=5.0, array=load_array('respeaker6'), rotation_only=True, num_sources=1,
                          image_size=(64, 48), snr_db=40.0)
-    record = generate_scene(tmp_path / 'scene', config, seed=11)
+    record = scene_with_static_talker(tmp_path / 'scene', config, seed=11)
     scene_to_bag(tmp_path / 'scene', tmp_path / 'bag', BagOptions())
     with AnyReader([tmp_path / 'bag']) as reader:
         wanted = [c for c in reader.connections if c.topic in ('/audio', '/audio_info')]

@@ -14,9 +14,11 @@ from av_pose.geometry import invert_transform, rotation_angle_deg
 from av_pose.scene.camera import PinholeCamera
 from av_pose.scene.doa_eval import stream_scene_doa
 from av_pose.scene.format import read_scene
-from av_pose.scene.generate import SynthConfig, generate_scene
+from av_pose.scene.generate import SynthConfig, sample_layout, scene_rng
 from av_pose.scene.raycast import RoomRenderer
 from av_pose.scene.room import Room
+
+from scene_fixtures import scene_with_static_talker
 
 
 def av_pose(*args):
@@ -84,7 +86,7 @@ def test_relative_poses_compose_to_the_rendered_poses(synth_dirs):
 def test_doa_on_rendered_audio_finds_the_true_azimuth(tmp_path):
     config = SynthConfig(duration_s=5.0, array=load_array('uma8'), rotation_only=True, num_sources=1,
                          image_size=(64, 48), snr_db=40.0)
-    record = generate_scene(tmp_path / 'scene', config, seed=11)
+    record = scene_with_static_talker(tmp_path / 'scene', config, seed=11)
     track = stream_scene_doa(record, make_estimator('normmusic', record.array(), record.sample_rate))
     errors = track.errors_deg[np.isfinite(track.errors_deg)]
     assert len(errors) >= 20
@@ -108,3 +110,20 @@ def test_demo_prints_accuracy_and_writes_contact_sheet(tmp_path):
 def test_synth_errors_are_one_line(tmp_path, args, message):
     result = av_pose('synth', '--out', str(tmp_path / 'x'), *args)
     assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_layouts_mix_static_and_moving_sources_clear_of_the_rig():
+    config = SynthConfig(duration_s=6.0)
+    moving = 0
+    for index in range(12):
+        layout = sample_layout(config, scene_rng(3, index))
+        rig = layout.trajectory.sample(np.linspace(0.0, layout.trajectory.duration_s, 60))[:, :3, 3]
+        for source in layout.sources:
+            if source.position_m is None:
+                assert source.kind == 'ambient'
+                continue
+            points = np.atleast_2d(source.position_m)
+            moving += len(points) > 1
+            assert np.all((points > 0.0) & (points < np.asarray(layout.room.size_m)))
+            assert np.linalg.norm(rig[None] - points[:, None], axis=-1).min() >= 0.95
+    assert moving >= 2

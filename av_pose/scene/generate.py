@@ -99,19 +99,39 @@ def sample_layout(config: SynthConfig, rng: np.random.Generator) -> SceneLayout:
 
 
 def _random_source(room: Room, rig_path: np.ndarray, duration_s: float, rng: np.random.Generator) -> SourceSpec:
-    """A point source ≥ 1 m from the rig path, 0.5 m from walls; sometimes starting late or stopping early."""
-    size = np.asarray(room.size_m)
+    """A point source ≥ 1 m from the rig path and 0.5 m from walls.
+
+    A quarter of the sources walk (0.2–0.6 m/s) in a straight line; some start late or stop early (sound
+    changing while the camera may be still is the AV-pose paper's failure mode).
+    """
+    low, high = np.array([0.5, 0.5, 0.4]), np.asarray(room.size_m) - [0.5, 0.5, 0.4]
+
+    def usable(points: np.ndarray) -> bool:
+        inside = np.all((points >= low) & (points <= high))
+        clear = np.linalg.norm(rig_path[None] - points[:, None], axis=-1).min() >= 1.0
+        return bool(inside and clear and room.is_free(points, 0.2).all())
+
+    moving = rng.random() < 0.25
     for _ in range(200):
-        position = rng.uniform([0.5, 0.5, 0.4], size - [0.5, 0.5, 0.4])
-        if np.linalg.norm(rig_path - position, axis=1).min() >= 1.0 and room.is_free(position[None], 0.2).all():
+        start = rng.uniform(low, high)
+        if not moving:
+            waypoints = start[None]
+        else:
+            heading = rng.uniform(0.0, 2.0 * np.pi)
+            step = rng.uniform(0.2, 0.6) * duration_s * np.array([np.cos(heading), np.sin(heading), 0.0])
+            waypoints = start + np.linspace(0.0, 1.0, 5)[:, None] * step
+        if usable(waypoints):
             break
     start_s, end_s = 0.0, duration_s
-    if rng.random() < 0.3:  # sound changes while the camera may be still: the paper's failure mode
+    if rng.random() < 0.3:
         start_s = float(rng.uniform(0.0, 0.4 * duration_s))
     if rng.random() < 0.3:
         end_s = float(rng.uniform(max(start_s + 1.0, 0.6 * duration_s), duration_s))
-    kind = str(rng.choice(POINT_SOURCE_KINDS))
-    return SourceSpec(kind, position, start_s=start_s, end_s=end_s, gain_db=float(rng.uniform(-6.0, 0.0)))
+    kind, gain_db = str(rng.choice(POINT_SOURCE_KINDS)), float(rng.uniform(-6.0, 0.0))
+    if len(waypoints) == 1:
+        return SourceSpec(kind, waypoints[0], start_s=start_s, end_s=end_s, gain_db=gain_db)
+    return SourceSpec(kind, waypoints, start_s=start_s, end_s=end_s, gain_db=gain_db,
+                      times_s=np.linspace(0.0, duration_s, len(waypoints)))
 
 
 def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Generator,
@@ -151,10 +171,15 @@ def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Genera
 
 
 def generate_scene(out_dir: str | Path, config: SynthConfig, seed: int, index: int = 0,
-                   on_frame: Callable[[], None] | None = None) -> SceneRecord:
-    """Generate scene `index` of the run seeded `seed` into `out_dir` and return its record."""
+                   on_frame: Callable[[], None] | None = None, layout: SceneLayout | None = None) -> SceneRecord:
+    """Generate scene `index` of the run seeded `seed` into `out_dir` and return its record.
+
+    `layout` replaces the random room/trajectory/sources draw (e.g. a hand-placed source); the seed still
+    drives signals and noise.
+    """
     rng = scene_rng(seed, index)
-    layout = sample_layout(config, rng)
+    drawn = sample_layout(config, rng)
+    layout = layout or drawn
     record, frames, audio = render_scene(config, layout, rng, on_frame)
     record = replace(record, seed=int(seed), extra={**record.extra, 'scene_index': int(index)})
     return write_scene(out_dir, record, frames, audio)
