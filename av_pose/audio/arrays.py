@@ -21,7 +21,7 @@ class ArrayConfigError(UserInputError):
     """A microphone-array specification that cannot be used (bad YAML, unknown preset, bad shape)."""
 
 
-def _ring(radius_m: float, count: int, first_deg: float = 0.0) -> list[list[float]]:
+def ring_positions(radius_m: float, count: int, first_deg: float = 0.0) -> list[list[float]]:
     """`count` points on a horizontal circle, counter-clockwise from `first_deg`."""
     angles = [math.radians(first_deg + 360.0 * i / count) for i in range(count)]
     return [[radius_m * math.cos(a), radius_m * math.sin(a), 0.0] for a in angles]
@@ -125,13 +125,13 @@ def _presets() -> dict[str, MicArray]:
     return {
         # ReSpeaker USB Mic Array v2.0: four capsules 90° apart on a 32 mm-radius circle (Seeed
         # hardware drawing; the same geometry as the ODAS respeaker_usb_4_mic_array configuration).
-        'respeaker4': MicArray('respeaker4', _ring(0.032, 4, 45.0), 16000),
+        'respeaker4': MicArray('respeaker4', ring_positions(0.032, 4, 45.0), 16000),
         # ReSpeaker 6-Mic Circular Array kit for Raspberry Pi: six capsules 60° apart on a 46.3 mm
         # radius (ODAS respeaker_6_mic_array configuration).
-        'respeaker6': MicArray('respeaker6', _ring(0.0463, 6, 0.0), 16000),
+        'respeaker6': MicArray('respeaker6', ring_positions(0.0463, 6, 0.0), 16000),
         # miniDSP UMA-8 v2: one centre capsule and six on a 43 mm-radius circle (miniDSP UMA-8
         # user manual), 7 channels; the centre capsule is channel 0.
-        'uma8': MicArray('uma8', [[0.0, 0.0, 0.0]] + _ring(0.043, 6, 0.0), 48000),
+        'uma8': MicArray('uma8', [[0.0, 0.0, 0.0]] + ring_positions(0.043, 6, 0.0), 48000),
         # Two ears on the interaural axis (y), 8.75 cm head radius (Brown & Duda spherical-head
         # model, the average adult head); channel 0 is the left ear (+y).
         'binaural': MicArray('binaural', [[0.0, 0.0875, 0.0], [0.0, -0.0875, 0.0]], None,

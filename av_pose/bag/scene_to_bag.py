@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from av_pose.audio.families import INTROLAB_NAMES, PORTAUDIO_CODES, mgonzs13_field
 from av_pose.audio.pcm import encode_pcm, parse_sample_format
 from av_pose.errors import UserInputError
 from av_pose.scene.format import SceneRecord, read_scene
@@ -57,10 +58,6 @@ MSG_DEFINITIONS: dict[str, dict[str, str]] = {
                                             'uint32 sampling_frequency\nuint32 frame_sample_count\nuint8[] data\n'),
     },
 }
-# PortAudio sample-format codes (mgonzs13 AudioInfo.format) and introlab format names, per PCM format.
-PORTAUDIO_FORMATS = {'F32LE': 1, 'S32LE': 2, 'S16LE': 8}
-INTROLAB_FORMATS = {'F32LE': 'float', 'S32LE': 'signed_32', 'S16LE': 'signed_16'}
-_MGONZS13_FIELDS = {'F32LE': 'float32_data', 'S32LE': 'int32_data', 'S16LE': 'int16_data'}
 
 
 @dataclass
@@ -166,15 +163,13 @@ class _Messages:
             payload = t['audio_common_msgs/msg/AudioData'](data=np.frombuffer(data, dtype=np.uint8))
             return t[AUDIO_DATA_STAMPED](header=header, audio=payload)
         if self.options.audio_msg_type == AUDIO_FRAME:
-            return t[AUDIO_FRAME](header=header, format=INTROLAB_FORMATS[name], channel_count=channels,
+            return t[AUDIO_FRAME](header=header, format=INTROLAB_NAMES[name], channel_count=channels,
                                   sampling_frequency=int(self.record.sample_rate), frame_sample_count=count,
                                   data=np.frombuffer(data, dtype=np.uint8))
-        arrays = {key: np.zeros(0, dtype=dtype) for key, dtype in (
-            ('float32_data', np.float32), ('int32_data', np.int32), ('int16_data', np.int16),
-            ('int8_data', np.int8), ('uint8_data', np.uint8))}
-        arrays[_MGONZS13_FIELDS[name]] = np.frombuffer(data, dtype=self.fmt.dtype).astype(
+        arrays = {mgonzs13_field(dtype): np.zeros(0, dtype=dtype) for dtype in PORTAUDIO_CODES}
+        arrays[mgonzs13_field(self.fmt.dtype.name)] = np.frombuffer(data, dtype=self.fmt.dtype).astype(
             self.fmt.dtype.newbyteorder('='))
-        info = t['audio_common_msgs/msg/AudioInfo'](format=PORTAUDIO_FORMATS[name], channels=channels,
+        info = t['audio_common_msgs/msg/AudioInfo'](format=PORTAUDIO_CODES[self.fmt.dtype.name], channels=channels,
                                                     rate=int(self.record.sample_rate), chunk=count)
         audio = t['audio_common_msgs/msg/Audio'](audio_data=t['audio_common_msgs/msg/AudioData'](**arrays),
                                                  info=info)

@@ -24,10 +24,10 @@ def register(targets: argparse._SubParsersAction) -> None:
 
 
 def _bench_array(name: str):
-    from av_pose.audio.arrays import PRESETS, MicArray, _ring
+    from av_pose.audio.arrays import PRESETS, MicArray, ring_positions
 
     if name == 'ring8':  # an 8-capsule, 5 cm-radius ring: the 8-mic case of the benchmark
-        return MicArray('ring8', _ring(0.05, 8))
+        return MicArray('ring8', ring_positions(0.05, 8))
     return PRESETS[name]
 
 

@@ -15,18 +15,17 @@ from av_pose.errors import UserInputError
 SUBCOMMAND_MODULES = ('doa', 'demo', 'synth', 'scene_to_bag', 'bench')
 
 
+def register_modules(subparsers: argparse._SubParsersAction, package: str, names: tuple[str, ...]) -> None:
+    """Import `package.<name>` for each name and let it add its parser (`register(subparsers)`)."""
+    for name in names:
+        importlib.import_module(f'{package}.{name}').register(subparsers)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog='av-pose', description=__doc__.splitlines()[0])
-    subparsers = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
-    for name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(f'av_pose.cli.{name}')
-        except ModuleNotFoundError as err:
-            if err.name == f'av_pose.cli.{name}':
-                continue
-            raise
-        module.register(subparsers)
+    register_modules(parser.add_subparsers(dest='command', required=True, metavar='COMMAND'), 'av_pose.cli',
+                     SUBCOMMAND_MODULES)
     return parser
 
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from av_pose.cli import register_modules
 
 BENCH_MODULES = ('doa', 'synth')
 
@@ -10,12 +11,5 @@ BENCH_MODULES = ('doa', 'synth')
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `bench` and its targets (each `av_pose.bench.<name>.register`)."""
     parser = subparsers.add_parser('bench', help='speed/accuracy benchmarks (JSON output)')
-    targets = parser.add_subparsers(dest='target', required=True, metavar='TARGET')
-    for name in BENCH_MODULES:
-        try:
-            module = importlib.import_module(f'av_pose.bench.{name}')
-        except ModuleNotFoundError as err:
-            if err.name == f'av_pose.bench.{name}':
-                continue
-            raise
-        module.register(targets)
+    register_modules(parser.add_subparsers(dest='target', required=True, metavar='TARGET'), 'av_pose.bench',
+                     BENCH_MODULES)

@@ -19,7 +19,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from av_pose.audio.pcm import decode_pcm_counted, sanitize
+from av_pose.audio.families import INTROLAB_FORMATS, PORTAUDIO_DTYPES, mgonzs13_field
+from av_pose.audio.pcm import decode_pcm_counted, parse_sample_format, sanitize
+from av_pose.audio.wav import pcm_to_float
 from av_pose.errors import UserInputError
 
 
@@ -159,16 +161,6 @@ class AudioDataStampedAdapter(AudioAdapter):
         return AudioChunk(samples, stamp_s, rate, frame_id, non_finite)
 
 
-# PortAudio format codes (mgonzs13 audio_common) -> (AudioData field, dtype, offset, full scale).
-_PORTAUDIO_FORMATS: dict[int, tuple[str, str, float, float]] = {
-    1: ('float32_data', 'float32', 0.0, 1.0),
-    2: ('int32_data', 'int32', 0.0, 2.0 ** 31),
-    8: ('int16_data', 'int16', 0.0, 2.0 ** 15),
-    16: ('int8_data', 'int8', 0.0, 2.0 ** 7),
-    32: ('uint8_data', 'uint8', 128.0, 2.0 ** 7),
-}
-
-
 class AudioStampedAdapter(AudioAdapter):
     """mgonzs13 `AudioStamped`: interleaved typed samples in the array picked by `info.format`."""
 
@@ -178,24 +170,21 @@ class AudioStampedAdapter(AudioAdapter):
         """Decode `msg.audio.audio_data.<type>_data` according to `msg.audio.info`."""
         info = msg.audio.info
         code = int(info.format)
-        if code not in _PORTAUDIO_FORMATS:
+        if code not in PORTAUDIO_DTYPES:
             raise AudioDecodeError(f'unknown PortAudio format code {code} (supported: '
-                                   f'{", ".join(str(c) for c in _PORTAUDIO_FORMATS)})')
-        field, dtype, offset, scale = _PORTAUDIO_FORMATS[code]
+                                   f'{", ".join(str(c) for c in PORTAUDIO_DTYPES)})')
+        dtype = PORTAUDIO_DTYPES[code]
+        field = mgonzs13_field(dtype)
         channels = _check_positive(info.channels, 'channels')
         rate = _check_positive(info.rate, 'rate')
         values = np.asarray(getattr(msg.audio.audio_data, field), dtype=dtype)
         if values.size % channels:
             raise AudioDecodeError(f'{values.size} samples in {field} is not a multiple of '
                                    f'{channels} channels')
-        scaled = ((values.astype(np.float64) - offset) / scale).reshape(-1, channels).T
+        scaled = pcm_to_float(values).reshape(-1, channels).T
         samples, non_finite = sanitize(np.ascontiguousarray(scaled, dtype=np.float32))
         stamp_s, frame_id = _header_fields(msg)
         return AudioChunk(samples, stamp_s, rate, frame_id, non_finite)
-
-
-# introlab audio_utils format strings -> (av_pose.audio.pcm sample format, bytes per sample).
-_AUDIO_FRAME_FORMATS = {'signed_16': ('S16LE', 2), 'signed_32': ('S32LE', 4), 'float': ('F32LE', 4)}
 
 
 class AudioFrameAdapter(AudioAdapter):
@@ -206,13 +195,14 @@ class AudioFrameAdapter(AudioAdapter):
     def decode(self, msg: Any) -> AudioChunk:
         """Decode `msg.data`, checking its size against frame_sample_count × channel_count."""
         name = str(msg.format)
-        if name not in _AUDIO_FRAME_FORMATS:
+        if name not in INTROLAB_FORMATS:
             raise AudioDecodeError(f'unsupported AudioFrame format {name!r} '
-                                   f'(supported: {", ".join(_AUDIO_FRAME_FORMATS)})')
+                                   f'(supported: {", ".join(INTROLAB_FORMATS)})')
         channels = _check_positive(msg.channel_count, 'channel_count')
         rate = _check_positive(msg.sampling_frequency, 'sampling_frequency')
         data = bytes(msg.data)
-        sample_format, sample_bytes = _AUDIO_FRAME_FORMATS[name]
+        sample_format = INTROLAB_FORMATS[name]
+        sample_bytes = parse_sample_format(sample_format).dtype.itemsize
         expected = int(msg.frame_sample_count) * channels * sample_bytes
         if len(data) != expected:
             raise AudioDecodeError(f'AudioFrame has {len(data)} bytes, expected {expected} for '
