@@ -22,6 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--sources', type=int, default=2, help='point sources per scene (default 2)')
     parser.add_argument('--renderer', default='ism', choices=('ism', 'ambisonic'),
                         help='ism: image-source room acoustics; ambisonic: free-field FOA (needs --array foa)')
+    parser.add_argument('--array-offset', type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=('X', 'Y', 'Z'),
+                        help='array centre in the camera optical frame (x right, y down, z forward), metres')
+    parser.add_argument('--array-rpy', type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=('R', 'P', 'Y'),
+                        help='array roll/pitch/yaw from the default mounting (array x = camera forward), degrees')
     parser.add_argument('--workers', type=int, default=1, help='parallel processes (default 1)')
     parser.set_defaults(func=run)
 
@@ -44,14 +48,15 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.audio.arrays import load_array
     from av_pose.errors import UserInputError
     from av_pose.scene.batch import generate_scenes
-    from av_pose.scene.generate import SynthConfig
+    from av_pose.scene.generate import SynthConfig, array_mount
 
     if args.scenes < 1 or args.workers < 1:
         raise UserInputError('--scenes and --workers must be at least 1')
     array = load_array(args.array)
     config = SynthConfig(duration_s=args.duration, fps=args.fps, image_size=parse_image_size(args.image_size),
                          array=array, sample_rate=args.sample_rate or array.sample_rate or 16000,
-                         rotation_only=args.rotation_only, num_sources=args.sources, renderer=args.renderer)
+                         rotation_only=args.rotation_only, num_sources=args.sources, renderer=args.renderer,
+                         T_cam_array=array_mount(tuple(args.array_offset), tuple(args.array_rpy)))
     out = Path(args.out)
     paths = generate_scenes(out, config, args.seed, args.scenes, workers=args.workers, progress=True)
     print(f'wrote {len(paths)} scene(s) to {out}')

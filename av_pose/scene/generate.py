@@ -14,7 +14,7 @@ import numpy as np
 
 from av_pose.audio.arrays import MicArray, load_array
 from av_pose.errors import UserInputError
-from av_pose.geometry import R_CAM_ARRAY_DEFAULT, make_transform
+from av_pose.geometry import R_CAM_ARRAY_DEFAULT, make_transform, rotation_from_ypr
 from av_pose.scene.acoustics import render_array_audio
 from av_pose.scene.camera import PinholeCamera
 from av_pose.scene.format import SceneRecord, write_scene
@@ -25,6 +25,18 @@ from av_pose.scene.trajectory import Trajectory, random_trajectory
 
 POINT_SOURCE_KINDS = ('speech', 'music', 'impulses', 'pink')
 RENDERERS = ('ism', 'ambisonic')
+
+
+def array_mount(offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                rpy_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+    """T_cam_array (4×4): how the microphone array sits on the camera.
+
+    The array centre is at `offset_m` in the camera optical frame (x right, y down, z forward), and the
+    array is turned by roll/pitch/yaw `rpy_deg` (degrees, about its own REP-103 axes) from the default
+    mounting (array x = camera forward, y = left, z = up).
+    """
+    roll, pitch, yaw = np.deg2rad(rpy_deg)
+    return make_transform(R_CAM_ARRAY_DEFAULT @ rotation_from_ypr(yaw, pitch, roll), np.asarray(offset_m, float))
 
 
 @dataclass(frozen=True)
@@ -57,7 +69,7 @@ class SynthConfig:
     num_sources: int = 2
     renderer: str = 'ism'
     snr_db: float = 30.0
-    T_cam_array: np.ndarray = field(default_factory=lambda: make_transform(R_CAM_ARRAY_DEFAULT, np.zeros(3)))
+    T_cam_array: np.ndarray = field(default_factory=array_mount)
 
     def __post_init__(self) -> None:
         if self.array.sample_rate != self.sample_rate:  # the scene's array records at the scene's rate
