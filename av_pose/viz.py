@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 def plot_doa_over_time(times_s: np.ndarray, spectra: np.ndarray, out_png: str | Path,
                        estimated_deg: np.ndarray | None = None, true_deg: np.ndarray | None = None,
                        true_times_s: np.ndarray | None = None, title: str = 'DOA spectrum',
-                       ax: plt.Axes | None = None) -> None:
+                       ax: plt.Axes | None = None, confidence: np.ndarray | None = None,
+                       min_confidence: float = 0.3) -> None:
     """Heat map of DOA spectra (azimuth × time) with estimated peaks and ground truth drawn on top.
 
     Args:
@@ -25,6 +26,8 @@ def plot_doa_over_time(times_s: np.ndarray, spectra: np.ndarray, out_png: str | 
         true_times_s: Times of the ground truth rows.
         title: Axes title.
         ax: Draw into these axes instead of a new figure.
+        confidence: W×K confidences of the estimates; those below `min_confidence` are drawn as grey crosses.
+        min_confidence: Threshold for drawing an estimate as confident.
     """
     own_figure = ax is None
     if own_figure:
@@ -39,8 +42,13 @@ def plot_doa_over_time(times_s: np.ndarray, spectra: np.ndarray, out_png: str | 
             ax.plot(truth_t, _break_wraps(column), color='cyan', lw=1.5, label='true')
     if estimated_deg is not None:
         estimates = np.asarray(estimated_deg, dtype=float).reshape(len(times_s), -1)
-        for column in estimates.T:
-            ax.plot(times_s, column, 'o', ms=2.5, color='lime', label='estimated')
+        sure = np.ones_like(estimates, dtype=bool) if confidence is None else \
+            np.asarray(confidence, dtype=float).reshape(estimates.shape) >= min_confidence
+        for column, column_sure in zip(estimates.T, sure.T):
+            ax.plot(times_s[column_sure], column[column_sure], 'o', ms=2.5, color='lime', label='estimated')
+            if not column_sure.all():
+                ax.plot(times_s[~column_sure], column[~column_sure], 'x', ms=3, color='0.6',
+                        label=f'confidence < {min_confidence:g}')
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     if unique:
@@ -63,7 +71,7 @@ def _break_wraps(azimuths_deg: np.ndarray) -> np.ndarray:
 
 def contact_sheet(frames: list[np.ndarray], frame_times_s: list[float], times_s: np.ndarray, spectra: np.ndarray,
                   out_png: str | Path, estimated_deg: np.ndarray | None = None, true_deg: np.ndarray | None = None,
-                  title: str = '') -> None:
+                  title: str = '', confidence: np.ndarray | None = None) -> None:
     """A row of video frames above the DOA heat map (azimuth × time) with estimates and ground truth."""
     fig = plt.figure(figsize=(12, 6.5), dpi=110)
     grid = fig.add_gridspec(2, len(frames), height_ratios=(1.0, 1.6))
@@ -73,7 +81,8 @@ def contact_sheet(frames: list[np.ndarray], frame_times_s: list[float], times_s:
         ax.set_title(f't = {t:.1f} s', fontsize=9)
         ax.axis('off')
     plot_doa_over_time(times_s, spectra, out_png, estimated_deg=estimated_deg, true_deg=true_deg,
-                       title=title or 'DOA spectrum over time', ax=fig.add_subplot(grid[1, :]))
+                       title=title or 'DOA spectrum over time', ax=fig.add_subplot(grid[1, :]),
+                       confidence=confidence)
     fig.tight_layout()
     fig.savefig(out_png)
     plt.close(fig)

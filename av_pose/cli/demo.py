@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     print(f'[3/3] writing {sheet}')
     contact_sheet([record.frame(i) for i in picks], [float(record.frame_times_s[i]) for i in picks], track.times_s,
                   track.spectra, sheet, estimated_deg=track.azimuths_deg, true_deg=track.true_azimuths_deg,
+                  confidence=track.confidence,
                   title=f'{args.method} on {array.name}: MAE {track.mae_deg:.1f}° (cyan: truth, green: estimate)')
     summary['contact_sheet'] = str(sheet)
     if args.json:

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from av_pose.viz import plot_doa_over_time
         plot_doa_over_time(track.times_s, track.spectra, args.plot, estimated_deg=track.azimuths_deg,
+                           confidence=track.confidence,
                            title=f'{args.method} DOA, {array.name}')
     if args.json:
         windows = [{'t': round(float(t), 6), 'azimuths_deg': _finite(az), 'confidence': _finite(conf),

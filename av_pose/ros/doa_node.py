@@ -287,6 +287,11 @@ class DoaNode(Node):
             lifetime_s=max(0.5, 3.0 * self.config.update_period_s)))
         self._published += 1
 
+    def destroy_node(self) -> None:
+        """Release the estimator (and any GPU memory it holds) with the node."""
+        self._doa.estimator.release()
+        super().destroy_node()
+
     def _publish_diagnostics(self) -> None:
         total = sum(self._dropped.values())
         self._diag_pub.publish(conversions.drop_diagnostics(

@@ -19,6 +19,7 @@ class SceneDoaTrack:
         times_s: W window centres (scene time, seconds).
         spectra: W×360 DOA spectra in [0, 1].
         azimuths_deg: W×K estimated azimuths (array frame).
+        confidence: W×K confidences in [0, 1].
         true_azimuths_deg: W×S ground-truth azimuths of the scene's sources, NaN while silent/diffuse.
         errors_deg: W error of the strongest estimate to the nearest active source (NaN if none is active).
     """
@@ -26,6 +27,7 @@ class SceneDoaTrack:
     times_s: np.ndarray
     spectra: np.ndarray
     azimuths_deg: np.ndarray
+    confidence: np.ndarray
     true_azimuths_deg: np.ndarray
     errors_deg: np.ndarray
 
@@ -57,4 +59,5 @@ def stream_scene_doa(record: SceneRecord, estimator: DoaEstimator, window_s: flo
     with np.errstate(invalid='ignore'):
         errors = np.nanmin(np.where(np.isfinite(truth), azimuth_abs_error_deg(estimates[:, :1], truth), np.inf), axis=1)
     errors[~np.isfinite(errors)] = np.nan
-    return SceneDoaTrack(times, np.stack([f.spectrum for f in frames]), estimates, truth, errors)
+    confidence = np.stack([f.confidence for f in frames])
+    return SceneDoaTrack(times, np.stack([f.spectrum for f in frames]), estimates, confidence, truth, errors)

@@ -88,6 +88,14 @@ class DoaEstimator(ABC):
         steering = steering_vectors(array, self.grid, freqs_hz)  # F×G×C
         self.steering = torch.as_tensor(steering, dtype=torch.complex64, device=self.device)
 
+    def release(self) -> None:
+        """Free the steering tensors (and cached CUDA memory); the estimator is unusable afterwards."""
+        for name, value in list(vars(self).items()):
+            if isinstance(value, torch.Tensor):
+                delattr(self, name)
+        if self.device.type == 'cuda':
+            torch.cuda.empty_cache()
+
     @abstractmethod
     def grid_spectrum(self, band_stft: torch.Tensor) -> torch.Tensor:
         """Band-limited STFT B×C×F×N (complex) → B×G non-negative grid values."""
