@@ -289,7 +289,9 @@ class DoaNode(Node):
 
     def destroy_node(self) -> None:
         """Release the estimator (and any GPU memory it holds) with the node."""
-        self._doa.estimator.release()
+        streaming = getattr(self, '_doa', None)  # absent when the constructor failed
+        if streaming is not None:
+            streaming.estimator.release()
         super().destroy_node()
 
     def _publish_diagnostics(self) -> None:
