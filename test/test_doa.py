@@ -150,3 +150,32 @@ def test_custom_yaml_array_works_like_preset(tmp_path):
     audio = simulate(array, 16000, [75.0])
     assert circular_error_deg(make_estimator('srp_phat', array, 16000).estimate(audio).azimuths_deg[0, 0],
                               75.0) <= 2.0
+
+
+def test_elevation_grid_finds_elevated_sources():
+    grid = DirectionGrid(step_deg=1.0, offset_deg=0.0, elevations_deg=tuple(range(-60, 61, 5)))
+    rng = np.random.default_rng(2)
+    signal = rng.standard_normal(16000)
+    az, el = np.deg2rad([40.0, 25.0])
+    foa_gains = np.array([1.0, np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)])  # W Y Z X
+    foa_audio = (foa_gains[:, None] * signal + 0.05 * rng.standard_normal((4, 16000))).astype(np.float32)
+    result = make_estimator('intensity', PRESETS['foa'], 16000, grid=grid).estimate(foa_audio)
+    assert circular_error_deg(result.azimuths_deg[0, 0], 40.0) <= 2.0 and result.elevations_deg[0, 0] == 25.0
+    # A 3-D (tetrahedral) pressure array in free field: a plane wave from azimuth 40°, elevation 25°.
+    tetra = MicArray('tetra', 0.04 * np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3))
+    direction = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
+    advance_s = tetra.positions_m @ direction / 343.0  # each mic hears the wave this much earlier
+    spectrum = np.fft.rfft(rng.standard_normal(48000))
+    freqs = np.fft.rfftfreq(48000, 1.0 / 48000)
+    tetra_audio = np.fft.irfft(spectrum * np.exp(2j * np.pi * freqs * advance_s[:, None]), n=48000)
+    tetra_audio = tetra_audio.astype(np.float32)
+    for method in ('normmusic', 'srp_phat'):
+        result = make_estimator(method, tetra, 48000, grid=grid, freq_range_hz=(500.0, 3000.0)).estimate(tetra_audio)
+        assert circular_error_deg(result.azimuths_deg[0, 0], 40.0) <= 3.0, method
+        assert abs(result.elevations_deg[0, 0] - 25.0) <= 5.0, (method, result.elevations_deg)
+
+
+def test_horizontal_grid_reports_zero_elevation():
+    audio = simulate(PRESETS['respeaker6'], 16000, [75.0])
+    result = make_estimator('normmusic', PRESETS['respeaker6'], 16000).estimate(audio)
+    assert result.elevations_deg.shape == (1, 1) and result.elevations_deg[0, 0] == 0.0

@@ -24,11 +24,14 @@ class DoaResult:
             the array's +x axis, min-max normalised per window.
         azimuths_deg: B×K source azimuths in [0, 360), strongest first; NaN where fewer peaks exist.
         confidence: B×K in [0, 1]: 1 − median / peak of the un-normalised spectrum (0 for a flat spectrum).
+        elevations_deg: B×K elevation of each source, degrees up from the array's x-y plane: the best grid
+            elevation at the source's azimuth (0 on the default horizontal grid; NaN where no source).
     """
 
     spectrum: np.ndarray
     azimuths_deg: np.ndarray
     confidence: np.ndarray
+    elevations_deg: np.ndarray
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -141,7 +144,10 @@ class DoaEstimator(ABC):
         peak_values = np.take_along_axis(profile, np.maximum(indices, 0), axis=1)
         median = np.median(profile, axis=1, keepdims=True)
         confidence = np.where(indices >= 0, 1.0 - median / np.maximum(peak_values, 1e-30), np.nan)
-        return DoaResult(spectrum, azimuths, np.clip(confidence, 0.0, 1.0).astype(np.float32))
+        by_elevation = values.reshape(values.shape[0], *self.grid.shape).cpu().numpy()  # B×E×A
+        best = np.take_along_axis(by_elevation.argmax(1), np.maximum(indices, 0), axis=1)  # B×K
+        elevations = np.where(indices >= 0, np.asarray(self.grid.elevations_deg, dtype=float)[best], np.nan)
+        return DoaResult(spectrum, azimuths, np.clip(confidence, 0.0, 1.0).astype(np.float32), elevations)
 
 
 def covariance(band_stft: torch.Tensor) -> torch.Tensor:
