@@ -146,9 +146,12 @@ def _random_source(room: Room, rig_path: np.ndarray, duration_s: float, rng: np.
                       times_s=np.linspace(0.0, duration_s, len(waypoints)))
 
 
-def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Generator,
+def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Generator, seed: int, index: int,
                  on_frame: Callable[[], None] | None = None) -> tuple[SceneRecord, Iterator[np.ndarray], np.ndarray]:
-    """Render audio now and frames lazily; returns (metadata, frame iterator, C×T audio)."""
+    """Render audio now and frames lazily; returns (metadata, frame iterator, C×T audio).
+
+    Audio whose peak exceeds 0.9 is scaled down to 0.9 so the float32 WAV stays within [-1, 1].
+    """
     width, height = config.image_size
     camera = PinholeCamera.from_fov(width, height, config.hfov_deg)
     times, poses = layout.trajectory.frames(config.fps)
@@ -178,7 +181,7 @@ def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Genera
                          sources=[source.to_dict() for source in layout.sources],
                          frame_times_s=times, T_world_cam=poses, duration_s=config.duration_s,
                          renderer=('ambisonic' if config.array.kind == 'foa' else config.renderer),
-                         extra={'trajectory': layout.trajectory.to_dict()})
+                         seed=int(seed), extra={'trajectory': layout.trajectory.to_dict(), 'scene_index': int(index)})
     return record, frames(), audio
 
 
@@ -192,8 +195,7 @@ def generate_scene(out_dir: str | Path, config: SynthConfig, seed: int, index: i
     rng = scene_rng(seed, index)
     drawn = sample_layout(config, rng)
     layout = layout or drawn
-    record, frames, audio = render_scene(config, layout, rng, on_frame)
-    record = replace(record, seed=int(seed), extra={**record.extra, 'scene_index': int(index)})
+    record, frames, audio = render_scene(config, layout, rng, seed, index, on_frame)
     return write_scene(out_dir, record, frames, audio)
 
 
