@@ -23,7 +23,7 @@ from av_pose.scene.room import Room
 from av_pose.scene.signals import SourceSpec
 from av_pose.scene.trajectory import Trajectory, random_trajectory
 
-POINT_SOURCE_KINDS = ('speech', 'music', 'impulses', 'pink')
+POINT_SOURCE_KINDS = ('speech', 'babble', 'music', 'impulses', 'pink')
 RENDERERS = ('ism', 'ambisonic')
 
 
