@@ -179,3 +179,22 @@ def test_horizontal_grid_reports_zero_elevation():
     audio = simulate(PRESETS['respeaker6'], 16000, [75.0])
     result = make_estimator('normmusic', PRESETS['respeaker6'], 16000).estimate(audio)
     assert result.elevations_deg.shape == (1, 1) and result.elevations_deg[0, 0] == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('array_name', ['respeaker4', 'respeaker6', 'uma8'])
+@pytest.mark.parametrize('fs', [16000, 48000])
+@pytest.mark.parametrize('rt60', [0.2, 0.4, 0.6])
+@pytest.mark.parametrize('snr', [0.0, 10.0, 30.0])
+@pytest.mark.parametrize('azimuths', [[130.0], [35.0, 215.0]])
+def test_agreement_sweep(array_name, fs, rt60, snr, azimuths):
+    """The full grid behind the default agreement test (`pytest -m slow`): 108 rooms, two methods each."""
+    array = PRESETS[array_name]
+    audio = simulate(array, fs, azimuths, rt60_s=rt60, snr_db=snr, seed=int(rt60 * 10 + snr))
+    for method in ('normmusic', 'srp_phat'):
+        estimator = make_estimator(method, array, fs, num_sources=len(azimuths), grid=PRA_GRID)
+        spectrogram = estimator.stft(audio)
+        ours = estimator.estimate_stft(spectrogram).azimuths_deg[0]
+        reference = PRA_CLASSES[method](array.positions_m.T, fs, estimator.nfft, num_src=len(azimuths))
+        reference.locate_sources(spectrogram[0].numpy().astype(np.complex128), freq_range=[500.0, 4000.0])
+        assert _matched_difference(ours, np.rad2deg(reference.azimuth_recon)) <= 1.0, method
