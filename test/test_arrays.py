@@ -54,3 +54,16 @@ def test_bad_yaml_gives_one_clear_line(tmp_path, text, message):
 def test_unknown_preset_lists_the_choices():
     with pytest.raises(ArrayConfigError, match='respeaker4'):
         load_array('respeaker5')
+
+
+@pytest.mark.parametrize('name, channel_azimuths_deg', [
+    ('respeaker4', [180, 270, 0, 90]),                 # ODAS respeaker_usb_4_mic_array.cfg, channel order
+    ('respeaker6', [120, 180, 240, 300, 0, 60]),       # ODAS respeaker_6_mic_array.cfg
+    ('uma8', [90, 30, 330, 270, 210, 150]),            # ODAS minidsp/uma8.json, after the centre capsule
+])
+def test_preset_channel_order_matches_the_hardware(name, channel_azimuths_deg):
+    positions = load_array(name).positions_m
+    ring = positions[1:] if name == 'uma8' else positions
+    expected = np.radians(channel_azimuths_deg)
+    assert np.allclose(ring[:, :2] / np.linalg.norm(ring[:, :2], axis=1, keepdims=True),
+                       np.stack([np.cos(expected), np.sin(expected)], axis=1), atol=1e-3)

@@ -21,9 +21,15 @@ class ArrayConfigError(UserInputError):
     """A microphone-array specification that cannot be used (bad YAML, unknown preset, bad shape)."""
 
 
-def ring_positions(radius_m: float, count: int, first_deg: float = 0.0) -> list[list[float]]:
-    """`count` points on a horizontal circle, counter-clockwise from `first_deg`."""
-    angles = [math.radians(first_deg + 360.0 * i / count) for i in range(count)]
+def ring_positions(radius_m: float, count: int, first_deg: float = 0.0,
+                   step_deg: float | None = None) -> list[list[float]]:
+    """`count` points on a horizontal circle, the first at azimuth `first_deg`.
+
+    Consecutive points are `step_deg` apart (default 360/count, counter-clockwise; negative steps go
+    clockwise).
+    """
+    step = 360.0 / count if step_deg is None else step_deg
+    angles = [math.radians(first_deg + step * i) for i in range(count)]
     return [[radius_m * math.cos(a), radius_m * math.sin(a), 0.0] for a in angles]
 
 
@@ -122,16 +128,17 @@ class MicArray:
 
 
 def _presets() -> dict[str, MicArray]:
+    # Capsule positions and channel order of the hardware presets follow the ODAS configurations
+    # (introlab/odas config/odaslive/respeaker_usb_4_mic_array.cfg, respeaker_6_mic_array.cfg and
+    # config/minidsp/uma8.json); the array x axis is the board's x axis in those files.
     return {
-        # ReSpeaker USB Mic Array v2.0: four capsules 90° apart on a 32 mm-radius circle (Seeed
-        # hardware drawing; the same geometry as the ODAS respeaker_usb_4_mic_array configuration).
-        'respeaker4': MicArray('respeaker4', ring_positions(0.032, 4, 45.0), 16000),
-        # ReSpeaker 6-Mic Circular Array kit for Raspberry Pi: six capsules 60° apart on a 46.3 mm
-        # radius (ODAS respeaker_6_mic_array configuration).
-        'respeaker6': MicArray('respeaker6', ring_positions(0.0463, 6, 0.0), 16000),
-        # miniDSP UMA-8 v2: one centre capsule and six on a 43 mm-radius circle (miniDSP UMA-8
-        # user manual), 7 channels; the centre capsule is channel 0.
-        'uma8': MicArray('uma8', [[0.0, 0.0, 0.0]] + ring_positions(0.043, 6, 0.0), 48000),
+        # ReSpeaker USB Mic Array v2.0: four capsules on a 32 mm radius, channels at 180°, 270°, 0°, 90°
+        # (the four microphone channels 1-4 of the board's 6-channel firmware).
+        'respeaker4': MicArray('respeaker4', ring_positions(0.032, 4, 180.0, 90.0), 16000),
+        # ReSpeaker 6-Mic Circular Array kit: 46.3 mm radius, channels at 120°, 180°, ..., 60°.
+        'respeaker6': MicArray('respeaker6', ring_positions(0.0463, 6, 120.0, 60.0), 16000),
+        # miniDSP UMA-8 v2: the centre capsule (channel 0), then six on a 43 mm radius clockwise from 90°.
+        'uma8': MicArray('uma8', [[0.0, 0.0, 0.0]] + ring_positions(0.043, 6, 90.0, -60.0), 48000),
         # Two ears on the interaural axis (y), 8.75 cm head radius (Brown & Duda spherical-head
         # model, the average adult head); channel 0 is the left ear (+y).
         'binaural': MicArray('binaural', [[0.0, 0.0875, 0.0], [0.0, -0.0875, 0.0]], None,
