@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from av_pose.audio.arrays import PRESETS
 from av_pose.audio.wav import write_wav
@@ -51,6 +52,7 @@ def test_table_output_and_srp(recording):
     (['--array', 'respeaker6', '--method', 'magic'], "unknown DOA method 'magic'"),
     (['--array', 'respeaker6', '--window', '9'], 'do not fit'),
     (['--array', 'respeaker6', '--freq-range', '100', '20000'], 'freq_range_hz'),
+    (['--array', 'respeaker6', '--window', '0.02'], 'shorter than one FFT frame'),
 ])
 def test_errors_are_one_line(recording, args, message):
     result = av_pose('doa', str(recording), *args)
@@ -62,3 +64,10 @@ def test_missing_file_is_one_line(tmp_path):
     result = av_pose('doa', str(tmp_path / 'none.wav'), '--array', 'respeaker4')
     expected = f'av-pose: error: {tmp_path / "none.wav"}: no such audio file'
     assert result.returncode == 2 and result.stderr.strip() == expected
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='this machine has CUDA')
+def test_cuda_without_a_gpu_is_one_line(recording):
+    result = av_pose('doa', str(recording), '--array', 'respeaker6', '--device', 'cuda')
+    assert result.returncode == 2 and 'no CUDA device is available' in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

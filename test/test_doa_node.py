@@ -65,7 +65,7 @@ def test_spectrum_to_scan_is_a_polar_plot():
     assert len(scan.ranges) == 360 and scan.angle_min == 0.0
     assert scan.angle_increment == pytest.approx(2 * math.pi / 360)
     assert scan.angle_min + 359 * scan.angle_increment == pytest.approx(scan.angle_max)
-    assert (scan.range_min, scan.range_max) == (0.0, 1.0)
+    assert scan.range_min == 0.0 and 1.0 < scan.range_max < 1.01  # the peak (1.0) must stay below range_max
     np.testing.assert_allclose(scan.ranges, spectrum, atol=1e-7)
     np.testing.assert_allclose(scan.intensities, spectrum, atol=1e-7)
     assert (scan.header.stamp.sec, scan.header.stamp.nanosec, scan.header.frame_id) == (5, 500_000_000, 'mic')
@@ -125,6 +125,8 @@ def test_config_from_parameters_accepts_defaults_and_ints():
     ({'device': 'tpu'}, 'device must be auto, cpu or cuda'),
     ({'array': 'no_such_array'}, 'unknown array'),
     ({'sample_format': 'S24LE'}, 'unsupported PCM sample format'),
+    ({'channels': 6}, 'channels is 6 but array respeaker4 has 4'),
+    ({'sample_rate': 48000}, 'sample_rate is 48000 Hz but array respeaker4 records at 16000 Hz'),
 ])
 def test_config_from_parameters_rejects_bad_values(changes, message):
     with pytest.raises(UserInputError, match=message):
@@ -249,8 +251,8 @@ def data_stamped_run(room_audio):
     started = time.monotonic()
     domain, ns = unique_domain_id(), unique_namespace()
     params_file = str(REPO_ROOT / 'config' / 'doa.yaml')
-    # Fallback format (2 channels) is wrong on purpose: correct output proves audio_info was used.
-    params = {'frame_id': 'array_link', 'channels': 2}
+    # Fallback format (F32LE for S16LE data) is wrong on purpose: correct output proves audio_info was used.
+    params = {'frame_id': 'array_link', 'sample_format': 'F32LE'}
     with RosClient(domain) as client, NodeProcess(NODE, domain, ns, params=params,
                                                   extra_args=['--params-file', params_file]) as node:
         outputs = Outputs(client, ns)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from av_pose.audio.pcm import sanitize
+from av_pose.audio.wav import centred_window_start
 from av_pose.errors import UserInputError
 
 
@@ -227,7 +228,7 @@ class AudioRingBuffer:
         out = np.zeros((self.channels, n), dtype=np.float32)
         if self._origin_s is None:
             return AudioWindow(out, center_s - 0.5 * n / self.sample_rate, self.sample_rate, 0.0)
-        start = int(math.floor((center_s - self._origin_s) * self.sample_rate - 0.5 * n + 0.5))
+        start = centred_window_start(center_s, self._origin_s, self.sample_rate, n)
         lo, hi = max(start, self._held_from), min(start + n, self._end)
         covered = 0
         if hi > lo:

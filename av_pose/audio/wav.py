@@ -1,6 +1,7 @@
 """WAV file input/output for multichannel audio (C×T float32 in the core)."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,10 @@ from av_pose.errors import UserInputError
 def open_wav(path: str | Path) -> tuple[int, np.ndarray]:
     """(sample rate Hz, T×C samples in the file's dtype), memory-mapped where possible; mono becomes T×1."""
     try:
-        sample_rate, data = wavfile.read(path, mmap=True)
+        try:
+            sample_rate, data = wavfile.read(path, mmap=True)
+        except ValueError:  # e.g. 24-bit PCM cannot be memory-mapped; scipy reads it as int32 in memory
+            sample_rate, data = wavfile.read(path, mmap=False)
     except FileNotFoundError as err:
         raise UserInputError(f'{path}: no such audio file') from err
     except (ValueError, OSError, EOFError) as err:
@@ -35,6 +39,15 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(pcm_to_float(np.asarray(data)).T), sample_rate
 
 
+def centred_window_start(center_s: float, first_sample_s: float, sample_rate: float, num: int) -> int:
+    """Index of the first of `num` samples centred on `center_s`, the sample at `first_sample_s` being index 0.
+
+    The window starts at the sample nearest to center_s − num / (2 · sample_rate) (halves round up); the
+    ring buffer and file readers share this rule so that they cut identical windows.
+    """
+    return int(math.floor((center_s - first_sample_s) * sample_rate - 0.5 * num + 0.5))
+
+
 def extract_window(samples_tc: np.ndarray, sample_rate: float, center_s: float, duration_s: float,
                    first_sample_s: float = 0.0) -> tuple[np.ndarray, float]:
     """The `duration_s` window centred on `center_s` of T×C samples whose first sample is at `first_sample_s`.
@@ -44,7 +57,7 @@ def extract_window(samples_tc: np.ndarray, sample_rate: float, center_s: float, 
     needed are read, so memory-mapped input stays on disk.
     """
     num = int(round(duration_s * sample_rate))
-    start = int(round((center_s - first_sample_s) * sample_rate - num / 2.0))
+    start = centred_window_start(center_s, first_sample_s, sample_rate, num)
     lo, hi = max(start, 0), min(start + num, samples_tc.shape[0])
     out = np.zeros((samples_tc.shape[1], num), dtype=np.float32)
     if hi > lo:

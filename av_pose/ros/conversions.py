@@ -18,7 +18,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 SPECTRUM_BINS = 360
 MARKER_NAMESPACES = ('doa_spectrum', 'doa_sources', 'doa_labels')
-
+SCAN_RANGE_MAX = 1.001  # RViz (laser_geometry) keeps only ranges < range_max; the peak bin is 1.0
 
 def seconds_to_time(t_s: float) -> Time:
     """Float seconds → builtin_interfaces/Time (nanoseconds rounded, carried into seconds)."""
@@ -54,13 +54,15 @@ def spectrum_to_scan(spectrum: np.ndarray, stamp_s: float, frame_id: str,
                      scan_time_s: float = 0.0) -> LaserScan:
     """360-bin DOA spectrum in [0, 1] → LaserScan (bin i at i°), so RViz draws it as a polar plot.
 
-    ranges = intensities = spectrum; range_min 0, range_max 1; `scan_time_s` = time between estimates.
+    ranges = intensities = spectrum; range_min 0, range_max SCAN_RANGE_MAX (just above 1, because RViz's
+    laser projection drops ranges >= range_max and the spectrum's peak is exactly 1);
+    `scan_time_s` = time between estimates.
     """
     values = _check_spectrum(spectrum)
     step = 2.0 * math.pi / SPECTRUM_BINS
     return LaserScan(header=make_header(stamp_s, frame_id), angle_min=0.0,
                      angle_max=step * (SPECTRUM_BINS - 1), angle_increment=step, time_increment=0.0,
-                     scan_time=float(scan_time_s), range_min=0.0, range_max=1.0,
+                     scan_time=float(scan_time_s), range_min=0.0, range_max=SCAN_RANGE_MAX,
                      ranges=values.tolist(), intensities=values.tolist())
 
 

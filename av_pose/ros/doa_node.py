@@ -120,13 +120,17 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
         raise UserInputError(f'parameter method must be one of {", ".join(METHODS)}, got {method!r}')
     if device not in ('auto', 'cpu', 'cuda'):
         raise UserInputError(f'parameter device must be auto, cpu or cuda, got {device!r}')
-    if device == 'cuda' and resolve_device('auto').type != 'cuda':
-        raise UserInputError('parameter device is cuda but no CUDA device is available (use auto or cpu)')
     array = load_array(_text(values, 'array'))
     sample_format = _text(values, 'sample_format')
     parse_sample_format(sample_format)
     channels = _integer(values, 'channels', 0) or array.num_channels
+    if channels != array.num_channels:
+        raise UserInputError(f'parameter channels is {channels} but array {array.name} has {array.num_channels} '
+                             'microphones (use 0 for the array count)')
     sample_rate = _integer(values, 'sample_rate', 0) or array.sample_rate
+    if array.sample_rate and sample_rate != array.sample_rate:
+        raise UserInputError(f'parameter sample_rate is {sample_rate} Hz but array {array.name} records at '
+                             f'{array.sample_rate} Hz (use 0 for the array rate)')
     fallback = PcmFormat(channels, sample_rate, sample_format) if sample_rate else None
     return DoaNodeConfig(array=array, method=method, window_s=_positive(values, 'window_s'),
                          update_period_s=1.0 / _positive(values, 'update_rate_hz'),

@@ -35,10 +35,16 @@ class DoaResult:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """'auto' → CUDA when available, else CPU; anything else as given."""
+    """'auto' → CUDA when available, else CPU; anything else as given (UserInputError if unusable)."""
     if str(device) == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise UserInputError(f'unknown torch device {device!r} (use auto, cpu or cuda)') from err
+    if resolved.type == 'cuda' and not torch.cuda.is_available():
+        raise UserInputError(f'device {device} requested but no CUDA device is available (use auto or cpu)')
+    return resolved
 
 
 class DoaEstimator(ABC):
@@ -69,7 +75,7 @@ class DoaEstimator(ABC):
         kind_ok = self.supports_foa if array.kind == 'foa' else self.supports_pressure
         if not kind_ok:
             raise UserInputError(f'method {self.name} does not support {array.kind} array {array.name!r}')
-        if num_sources < 1 or (array.kind == 'pressure' and num_sources >= array.num_channels):
+        if num_sources < 1 or num_sources >= array.num_channels:
             raise UserInputError(f'num_sources must be in [1, {array.num_channels - 1}] for {array.name}, '
                                  f'got {num_sources}')
         low, high = float(freq_range_hz[0]), float(freq_range_hz[1])
