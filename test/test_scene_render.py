@@ -164,7 +164,7 @@ def test_room_round_trip_and_random_rooms():
 
 
 @pytest.mark.parametrize('change', [
-    {'size_m': [4.0, -1.0, 3.0]},
+    {'dims_m': [4.0, -1.0, 3.0]},
     {'boxes': [{'min_m': [1, 1, 0], 'max_m': [7, 2, 1], 'surface': {'kind': 'noise', 'seed': 1, 'scale_m': 1}}]},
     {'posters': [{'photo': 'astronaut', 'wall': 'floor', 'center_m': 1, 'center_z_m': 1, 'width_m': 1,
                   'height_m': 1}]},

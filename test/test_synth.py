@@ -16,7 +16,7 @@ from av_pose.metrics.azimuth import azimuth_difference_deg
 from av_pose.scene.camera import PinholeCamera
 from av_pose.scene.doa_eval import stream_scene_doa
 from av_pose.scene.format import read_scene
-from av_pose.scene.generate import SynthConfig, array_mount, sample_layout, scene_rng
+from av_pose.scene.generate import SynthConfig, array_mount, generate_scene, sample_layout, scene_rng
 from av_pose.scene.raycast import RoomRenderer
 from av_pose.scene.room import Room
 
@@ -106,13 +106,35 @@ def test_demo_prints_accuracy_and_writes_contact_sheet(tmp_path):
 
 
 @pytest.mark.parametrize('args, message', [
-    (['--renderer', 'ambisonic'], 'ambisonic renderer feeds FOA arrays'),
+    (['--renderer', 'ambisonic'], 'ambisonic renderer cannot feed pressure array respeaker4'),
+    (['--renderer', 'ism', '--array', 'foa'], 'ism renderer cannot feed foa array foa'),
     (['--image-size', 'big'], 'image size must look like 256x192'),
     (['--array', 'nope'], "unknown array 'nope'"),
 ])
 def test_synth_errors_are_one_line(tmp_path, args, message):
     result = av_pose('synth', '--out', str(tmp_path / 'x'), *args)
     assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize('duration_s', [1.0, 1.5, 10.0, 30.0])
+def test_layouts_keep_every_source_in_the_room(duration_s):
+    """Long walks and short scenes once broke generation (seed 22 at 10 s; 1 s scenes)."""
+    config = SynthConfig(duration_s=duration_s)
+    for index in range(40):
+        layout = sample_layout(config, scene_rng(22, index))
+        size = np.asarray(layout.room.size_m)
+        for source in layout.sources:
+            if source.position_m is not None:
+                points = np.atleast_2d(source.position_m)
+                assert np.all((points > 0.0) & (points < size)), (duration_s, index)
+                assert source.end_s is None or source.start_s < source.end_s <= duration_s
+
+
+def test_one_second_scene_end_to_end(tmp_path):
+    config = SynthConfig(duration_s=1.0, image_size=(32, 24), num_sources=1)
+    record = generate_scene(tmp_path / 'short', config, seed=3)
+    track = stream_scene_doa(record, make_estimator('normmusic', record.array(), record.sample_rate))
+    assert len(track.times_s) == 1 and track.times_s[0] == pytest.approx(0.5)
 
 
 def test_layouts_mix_static_and_moving_sources_clear_of_the_rig():

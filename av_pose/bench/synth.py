@@ -22,7 +22,7 @@ def register(targets: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Generate scenes into a temporary folder and report frames/s with the time split."""
+    """Generate scenes into a temporary folder; report frames/s, and images and audio of scene 0 timed apart."""
     import os
 
     from av_pose.audio.arrays import load_array
@@ -36,10 +36,36 @@ def run(args: argparse.Namespace) -> int:
                         progress=not args.json)
         elapsed = time.perf_counter() - start
     frames = args.scenes * frames_per_scene(config)
-    result = {'frames_per_s': frames / elapsed, 'frames': frames, 'seconds': elapsed, 'scenes': args.scenes,
+    split = _time_split(config)
+    result = {**split, 'frames_per_s': frames / elapsed, 'frames': frames, 'seconds': elapsed, 'scenes': args.scenes,
               'image_size': list(config.image_size), 'array': config.array.name, 'fps': config.fps,
               'audio_seconds_per_s': args.scenes * config.duration_s / elapsed, 'workers': args.workers,
               'cpu_count': os.cpu_count(), 'target_frames_per_s': TARGET_FRAMES_PER_S,
               'target_met': frames / elapsed >= TARGET_FRAMES_PER_S}
     print(json.dumps(result, indent=None if args.json else 2))
     return 0
+
+
+def _time_split(config) -> dict:
+    """Seconds spent on the images and on the audio of scene 0, each rendered alone (one process)."""
+    import numpy as np
+
+    from av_pose.scene.acoustics import array_pose_fn, render_array_audio
+    from av_pose.scene.camera import PinholeCamera
+    from av_pose.scene.generate import sample_layout, scene_rng
+    from av_pose.scene.raycast import RoomRenderer
+
+    rng = scene_rng(0, 0)
+    layout = sample_layout(config, rng)
+    _, poses = layout.trajectory.frames(config.fps)
+    renderer = RoomRenderer(layout.room, PinholeCamera.from_fov(*config.image_size, config.hfov_deg))
+    start = time.perf_counter()
+    for pose in poses:
+        renderer.render(pose)
+    images_s = time.perf_counter() - start
+    start = time.perf_counter()
+    render_array_audio(layout.room.size_m, layout.room.rt60_s, layout.sources, None, config.array,
+                       array_pose_fn(layout.trajectory.pose_at, np.asarray(config.T_cam_array)), config.duration_s,
+                       fs=config.sample_rate, snr_db=config.snr_db, rng=rng)
+    audio_s = time.perf_counter() - start
+    return {'images_only_frames_per_s': len(poses) / images_s, 'audio_only_seconds_per_s': config.duration_s / audio_s}

@@ -20,8 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="audio rate, Hz (default: the array's native rate, else 16000)")
     parser.add_argument('--rotation-only', action='store_true', help='rig only rotates (SLfM setting)')
     parser.add_argument('--sources', type=int, default=2, help='point sources per scene (default 2)')
-    parser.add_argument('--renderer', default='ism', choices=('ism', 'ambisonic'),
-                        help='ism: image-source room acoustics; ambisonic: free-field FOA (needs --array foa)')
+    parser.add_argument('--renderer', default=None, choices=('ism', 'ambisonic'),
+                        help='ism: image-source room acoustics (pressure arrays); ambisonic: free-field FOA '
+                        '(--array foa); default: the one the array needs')
     parser.add_argument('--array-offset', type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=('X', 'Y', 'Z'),
                         help='array centre in the camera optical frame (x right, y down, z forward), metres')
     parser.add_argument('--array-rpy', type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=('R', 'P', 'Y'),
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError('--scenes and --workers must be at least 1')
     array = load_array(args.array)
     config = SynthConfig(duration_s=args.duration, fps=args.fps, image_size=parse_image_size(args.image_size),
-                         array=array, sample_rate=args.sample_rate or array.sample_rate or 16000,
+                         array=array, sample_rate=args.sample_rate,
                          rotation_only=args.rotation_only, num_sources=args.sources, renderer=args.renderer,
                          T_cam_array=array_mount(tuple(args.array_offset), tuple(args.array_rpy)))
     out = Path(args.out)

@@ -56,6 +56,8 @@ def read_closed_loop_trajectory(path: str | Path) -> tuple[np.ndarray, np.ndarra
             rows = [(float(r['tracking_timestamp_us']), [float(r[c]) for c in POSE_COLUMNS]) for r in reader]
     except FileNotFoundError as err:
         raise UserInputError(f'{path}: trajectory file is missing') from err
+    except UserInputError:
+        raise
     except ValueError as err:
         raise UserInputError(f'{path}: non-numeric trajectory value ({err})') from err
     if len(rows) < 2:

@@ -250,10 +250,12 @@ class DoaNode(Node):
             self._drop('sample_rate', f'{rate} Hz but array {array.name} records at {array.sample_rate} Hz')
             return False
         try:
-            self._doa = self._make_streaming(rate)
+            rebuilt = self._make_streaming(rate)
         except UserInputError as err:  # e.g. the band lies above the new Nyquist frequency
             self._drop('sample_rate', f'cannot analyse {rate} Hz audio: {err}')
             return False
+        self._doa.estimator.release()
+        self._doa = rebuilt
         self._scheduler.reset()
         self.get_logger().info(f'stream sample rate is now {rate} Hz: DOA estimator rebuilt')
         return True
@@ -274,7 +276,11 @@ class DoaNode(Node):
         self._frame_id = self.config.frame_id or chunk.frame_id
         end_s = self._doa.buffer.end_s
         if end_s is not None and self._scheduler.due(end_s):
-            self._estimate(end_s)
+            try:
+                self._estimate(end_s)
+            except Exception as err:  # the chunk is buffered; only this estimate is lost
+                self._scheduler.mark(end_s)
+                self._warn('estimate', f'DOA estimate failed: {type(err).__name__}: {err}')
 
     # ------------------------------------------------------------------------------------------ output
     def _estimate(self, end_s: float) -> None:

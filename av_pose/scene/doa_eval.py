@@ -7,6 +7,7 @@ import numpy as np
 
 from av_pose.audio.doa import DoaEstimator
 from av_pose.audio.streaming import StreamingDoa
+from av_pose.errors import UserInputError
 from av_pose.metrics.azimuth import azimuth_abs_error_deg
 from av_pose.scene.format import SceneRecord
 
@@ -46,13 +47,16 @@ def stream_scene_doa(record: SceneRecord, estimator: DoaEstimator, window_s: flo
     streaming = StreamingDoa(estimator, window_s=window_s)
     chunk, next_update = max(1, int(round(chunk_s * fs))), window_s
     frames = []
-    for start in range(0, audio.shape[1] - chunk + 1, chunk):
-        streaming.push(audio[:, start:start + chunk], start / fs)
-        if (start + chunk) / fs + 1e-9 >= next_update:
+    for start in range(0, audio.shape[1], chunk):
+        block = audio[:, start:start + chunk]
+        streaming.push(block, start / fs)
+        if (start + block.shape[1]) / fs + 1e-9 >= next_update:
             next_update += update_s
             frame = streaming.latest()
             if frame is not None:
                 frames.append(frame)
+    if not frames:
+        raise UserInputError(f'the scene ({audio.shape[1] / fs:.2f} s) is shorter than one {window_s:g} s window')
     times = np.array([f.stamp_s for f in frames])
     truth = np.stack([record.source_azimuths_deg(t) for t in times])
     estimates = np.stack([f.azimuths_deg for f in frames])

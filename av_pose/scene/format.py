@@ -24,7 +24,7 @@ scene.json (keys sorted, floats rounded to 10 significant digits, so equal input
   room occupies [0, Lx]×[0, Ly]×[0, Lz].
 - `sources`: list; each has `kind`, `start_s`, `end_s` (active interval, scene time) and either
   `position_m` [x, y, z] (static, world frame) or `trajectory` [{`t`, `position_m`}, ...] (linear in between,
-  held at the ends), or neither for a diffuse bed (`diffuse: true`, no azimuth); other keys (gain) are kept.
+  held at the ends), or `position_m: null` for a diffuse bed (no azimuth); other keys (gain) are kept.
 - `frames`: list; each `t` (seconds) and `T_world_cam` (4×4 camera-to-world, OpenCV optical axes:
   z forward, x right, y down).
 
@@ -96,7 +96,7 @@ def interpolate_poses(times_s: np.ndarray, T_world: np.ndarray, t: float) -> np.
 
 def _source_position(source: dict, t: float) -> np.ndarray:
     """World position (3,) of a source at time t (NaN when inactive)."""
-    active = source.get('start_s', -math.inf) <= t <= source.get('end_s', math.inf)
+    active = source.get('start_s', -math.inf) <= t < source.get('end_s', math.inf)  # as the audio envelope
     if not active or ('trajectory' not in source and source.get('position_m') is None):  # inactive or diffuse
         return np.full(3, np.nan)
     if 'trajectory' not in source:

@@ -15,7 +15,7 @@ import numpy as np
 from av_pose.audio.arrays import MicArray, load_array
 from av_pose.errors import UserInputError
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, make_transform, rotation_from_ypr
-from av_pose.scene.acoustics import render_array_audio
+from av_pose.scene.acoustics import array_pose_fn, render_array_audio
 from av_pose.scene.camera import PinholeCamera
 from av_pose.scene.format import SceneRecord, write_scene
 from av_pose.scene.raycast import RoomRenderer
@@ -49,11 +49,11 @@ class SynthConfig:
         image_size: (W, H) pixels.
         hfov_deg: Horizontal field of view of the pinhole camera, degrees.
         array: The microphone array on the rig.
-        sample_rate: Audio rate, Hz.
+        sample_rate: Audio rate, Hz; None = the array's native rate, else 16000.
         rotation_only: Rig only rotates (the SLfM setting) instead of moving in 6-DoF.
         num_sources: Point sources per scene (plus a quiet diffuse ambient bed).
-        renderer: 'ism' (pyroomacoustics image sources; FOA arrays fall back to ambisonic) or 'ambisonic'
-            (free-field SonoWorld-style FOA rendering; needs an FOA array).
+        renderer: 'ism' (pyroomacoustics image sources, for pressure arrays) or 'ambisonic' (free-field
+            SonoWorld-style rendering, for FOA arrays); None = the one the array's kind needs.
         snr_db: Sensor noise level below the mean channel power, dB.
         T_cam_array: 4×4 array frame → camera optical frame (default: array centred on the camera,
             array x = camera forward).
@@ -64,20 +64,26 @@ class SynthConfig:
     image_size: tuple[int, int] = (256, 192)
     hfov_deg: float = 70.0
     array: MicArray = field(default_factory=lambda: load_array('respeaker4'))
-    sample_rate: int = 16000
+    sample_rate: int | None = None
     rotation_only: bool = False
     num_sources: int = 2
-    renderer: str = 'ism'
+    renderer: str | None = None
     snr_db: float = 30.0
     T_cam_array: np.ndarray = field(default_factory=array_mount)
 
     def __post_init__(self) -> None:
+        if self.sample_rate is None:
+            object.__setattr__(self, 'sample_rate', int(self.array.sample_rate or 16000))
         if self.array.sample_rate != self.sample_rate:  # the scene's array records at the scene's rate
             object.__setattr__(self, 'array', replace(self.array, sample_rate=int(self.sample_rate)))
+        needed = 'ambisonic' if self.array.kind == 'foa' else 'ism'
+        if self.renderer is None:
+            object.__setattr__(self, 'renderer', needed)
         if self.renderer not in RENDERERS:
             raise UserInputError(f'unknown renderer {self.renderer!r}: use ism or ambisonic')
-        if self.renderer == 'ambisonic' and self.array.kind != 'foa':
-            raise UserInputError('the ambisonic renderer feeds FOA arrays: use --array foa')
+        if self.renderer != needed:
+            raise UserInputError(f'the {self.renderer} renderer cannot feed {self.array.kind} array {self.array.name}: '
+                                 f'ism renders pressure arrays, ambisonic renders FOA (--array foa)')
         if not (self.duration_s >= 1.0 and self.fps > 0 and self.sample_rate >= 8000 and self.num_sources >= 0):
             raise UserInputError('need duration >= 1 s, fps > 0, sample rate >= 8000 Hz, sources >= 0')
         width, height = self.image_size
@@ -113,37 +119,47 @@ def sample_layout(config: SynthConfig, rng: np.random.Generator) -> SceneLayout:
 def _random_source(room: Room, rig_path: np.ndarray, duration_s: float, rng: np.random.Generator) -> SourceSpec:
     """A point source ≥ 1 m from the rig path and 0.5 m from walls.
 
-    A quarter of the sources walk (0.2–0.6 m/s) in a straight line; some start late or stop early (sound
-    changing while the camera may be still is the AV-pose paper's failure mode).
+    A quarter of the sources walk (0.2–0.6 m/s) back and forth along a 1–2.5 m segment; some start late or
+    stop early (sound changing while the camera may be still is the AV-pose paper's failure mode). When no
+    draw keeps 1 m from the rig path, the candidate farthest from it is used (always inside the room).
     """
     low, high = np.array([0.5, 0.5, 0.4]), np.asarray(room.size_m) - [0.5, 0.5, 0.4]
 
-    def usable(points: np.ndarray) -> bool:
-        inside = np.all((points >= low) & (points <= high))
-        clear = np.linalg.norm(rig_path[None] - points[:, None], axis=-1).min() >= 1.0
-        return bool(inside and clear and room.is_free(points, 0.2).all())
+    def clearance(points: np.ndarray) -> float:
+        inside = np.all((points >= low) & (points <= high)) and room.is_free(points, 0.2).all()
+        return float(np.linalg.norm(rig_path[None] - points[:, None], axis=-1).min()) if inside else -1.0
 
     moving = rng.random() < 0.25
+    candidates = []
     for _ in range(200):
         start = rng.uniform(low, high)
-        if not moving:
-            waypoints = start[None]
-        else:
+        if moving:
             heading = rng.uniform(0.0, 2.0 * np.pi)
-            step = rng.uniform(0.2, 0.6) * duration_s * np.array([np.cos(heading), np.sin(heading), 0.0])
-            waypoints = start + np.linspace(0.0, 1.0, 5)[:, None] * step
-        if usable(waypoints):
+            end = start + rng.uniform(1.0, 2.5) * np.array([np.cos(heading), np.sin(heading), 0.0])
+            waypoints = start + np.linspace(0.0, 1.0, 5)[:, None] * (end - start)
+        else:
+            waypoints = start[None]
+        candidates.append((clearance(waypoints), waypoints))
+        if candidates[-1][0] >= 1.0:
             break
+    waypoints = max(candidates, key=lambda candidate: candidate[0])[1]
+    if clearance(waypoints) < 0.0:  # nothing fitted: a static source in the free middle of the room
+        waypoints = np.asarray(room.center_m)[None]
     start_s, end_s = 0.0, duration_s
     if rng.random() < 0.3:
         start_s = float(rng.uniform(0.0, 0.4 * duration_s))
-    if rng.random() < 0.3:
-        end_s = float(rng.uniform(max(start_s + 1.0, 0.6 * duration_s), duration_s))
+    earliest_end_s = max(start_s + 1.0, 0.6 * duration_s)
+    if rng.random() < 0.3 and earliest_end_s < duration_s:
+        end_s = float(rng.uniform(earliest_end_s, duration_s))
     kind, gain_db = str(rng.choice(POINT_SOURCE_KINDS)), float(rng.uniform(-6.0, 0.0))
     if len(waypoints) == 1:
         return SourceSpec(kind, waypoints[0], start_s=start_s, end_s=end_s, gain_db=gain_db)
-    return SourceSpec(kind, waypoints, start_s=start_s, end_s=end_s, gain_db=gain_db,
-                      times_s=np.linspace(0.0, duration_s, len(waypoints)))
+    speed = rng.uniform(0.2, 0.6)
+    leg_s = np.linalg.norm(waypoints[-1] - waypoints[0]) / speed
+    legs = int(np.ceil(duration_s / leg_s))
+    path = np.stack([waypoints[-1] if leg % 2 else waypoints[0] for leg in range(legs + 1)])
+    return SourceSpec(kind, path, start_s=start_s, end_s=end_s, gain_db=gain_db,
+                      times_s=leg_s * np.arange(legs + 1))
 
 
 def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Generator, seed: int, index: int,
@@ -159,11 +175,9 @@ def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Genera
     times, poses = times[keep], poses[keep]
     T_cam_array = np.asarray(config.T_cam_array, dtype=np.float64)
 
-    def array_pose(t_s: float) -> np.ndarray:
-        return layout.trajectory.pose_at(min(max(t_s, 0.0), layout.trajectory.duration_s)) @ T_cam_array
-
     audio = render_array_audio(layout.room.size_m, layout.room.rt60_s, layout.sources, None, config.array,
-                               array_pose, config.duration_s, fs=config.sample_rate, snr_db=config.snr_db, rng=rng)
+                               array_pose_fn(layout.trajectory.pose_at, T_cam_array), config.duration_s,
+                               fs=config.sample_rate, snr_db=config.snr_db, rng=rng)
     peak = float(np.abs(audio).max())
     if peak > 0.9:
         audio = audio * (0.9 / peak)
@@ -175,12 +189,11 @@ def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Genera
             if on_frame is not None:
                 on_frame()
 
-    room_json = {'dims_m': [float(v) for v in layout.room.size_m], **layout.room.to_dict()}
     record = SceneRecord(fps=config.fps, sample_rate=config.sample_rate, image_size=(width, height), K=camera.K,
-                         mic_array=config.array, T_cam_array=T_cam_array, room=room_json,
+                         mic_array=config.array, T_cam_array=T_cam_array, room=layout.room.to_dict(),
                          sources=[source.to_dict() for source in layout.sources],
                          frame_times_s=times, T_world_cam=poses, duration_s=config.duration_s,
-                         renderer=('ambisonic' if config.array.kind == 'foa' else config.renderer),
+                         renderer=config.renderer,
                          seed=int(seed), extra={'trajectory': layout.trajectory.to_dict(), 'scene_index': int(index)})
     return record, frames(), audio
 

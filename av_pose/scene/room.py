@@ -144,7 +144,7 @@ class Room:
 
     def to_dict(self) -> dict:
         """Plain-data (JSON-able) form; `Room.from_dict(room.to_dict()) == room`."""
-        return {'size_m': [float(v) for v in self.size_m],
+        return {'dims_m': [float(v) for v in self.size_m],  # the scene format's key for the size
                 'faces': {name: asdict(surface) for name, surface in zip(FACE_NAMES, self.faces)},
                 'boxes': [{'min_m': [float(v) for v in b.min_m], 'max_m': [float(v) for v in b.max_m],
                            'surface': asdict(b.surface)} for b in self.boxes],
@@ -159,7 +159,7 @@ class Room:
             boxes = tuple(Box(b['min_m'], b['max_m'], _surface(b['surface'])) for b in data.get('boxes', []))
             posters = tuple(Poster(str(p['photo']), str(p['wall']), float(p['center_m']), float(p['center_z_m']),
                                    float(p['width_m']), float(p['height_m'])) for p in data.get('posters', []))
-            return cls(tuple(float(v) for v in data['size_m']), faces, boxes, posters, float(data['rt60_s']))
+            return cls(tuple(float(v) for v in data['dims_m']), faces, boxes, posters, float(data['rt60_s']))
         except (KeyError, TypeError, ValueError) as error:
             if isinstance(error, SceneConfigError):
                 raise
