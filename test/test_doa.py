@@ -198,3 +198,11 @@ def test_agreement_sweep(array_name, fs, rt60, snr, azimuths):
         reference = PRA_CLASSES[method](array.positions_m.T, fs, estimator.nfft, num_src=len(azimuths))
         reference.locate_sources(spectrogram[0].numpy().astype(np.complex128), freq_range=[500.0, 4000.0])
         assert _matched_difference(ours, np.rad2deg(reference.azimuth_recon)) <= 1.0, method
+
+
+def test_sector_bins_are_left_closed_degrees():
+    grid = DirectionGrid()  # 0.5° steps at 0.25°, 0.75°, ...: two points per 1° sector
+    values = torch.zeros(1, 720)
+    values[0, 21] = 1.0  # the point at 10.75°
+    sectors = grid.to_sectors(values)
+    assert grid.azimuths_deg[21] == 10.75 and int(sectors.argmax()) == 10 and float(sectors.max()) == 0.5

@@ -44,9 +44,16 @@ def test_launch_file_structure():
     (node,) = _calls(tree, 'Node')
     kwargs = _keywords(node)
     assert (kwargs['package'].value, kwargs['executable'].value) == ('av_pose', 'doa_node')
-    remapped = {pair.elts[0].value for pair in kwargs['remappings'].elts}
-    assert 'audio' in remapped
-    assert {'respawn', 'parameters', 'arguments'} <= set(kwargs)
+    remaps = {pair.elts[0].value: ast.unparse(pair.elts[1]) for pair in kwargs['remappings'].elts}
+    assignments = {target.id: ast.unparse(node.value) for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                   for target in node.targets if isinstance(target, ast.Name)}
+    # `audio` and `audio_info` go to the topics given as launch arguments
+    assert assignments[remaps['audio']] == "LaunchConfiguration('audio_topic')"
+    assert assignments[remaps['audio_info']] == "LaunchConfiguration('audio_info_topic')"
+    # the parameters come from the params_file argument; the log level and respawn from theirs
+    assert "ParameterFile(params_file" in ast.unparse(kwargs['parameters'])
+    assert assignments['params_file'] == "LaunchConfiguration('params_file')"
+    assert 'log_level' in ast.unparse(kwargs['arguments']) and ast.unparse(kwargs['respawn']) == 'use_respawn'
 
 
 def test_params_file_matches_node_parameters():

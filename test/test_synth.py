@@ -170,3 +170,24 @@ def test_array_mounting_moves_ground_truth_and_doa_together(tmp_path):
     assert np.allclose(truth_shift, -90.0, atol=2.0)  # plus parallax of the 5 cm offset: <= atan(0.05 / 1.5) = 1.9°
     assert np.median(turned_track.errors_deg[np.isfinite(turned_track.errors_deg)]) <= 3.0
     assert np.array_equal(base_record.frame(5), turned_record.frame(5))  # the camera did not move
+
+
+def test_foa_scene_renders_ambisonics_that_intensity_doa_follows(tmp_path):
+    config = SynthConfig(duration_s=3.0, array=load_array('foa'), rotation_only=True, num_sources=1,
+                         image_size=(32, 24), snr_db=40.0)
+    assert config.renderer == 'ambisonic'
+    record = scene_with_static_talker(tmp_path / 'foa', config, seed=5)
+    assert record.renderer == 'ambisonic' and record.audio().shape == (4, 3 * 16000)
+    track = stream_scene_doa(record, make_estimator('intensity', record.array(), record.sample_rate))
+    assert np.median(track.errors_deg[np.isfinite(track.errors_deg)]) <= 3.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('target, keys', [
+    (['doa', '--clips', '2'], {'speedup_vs_pyroomacoustics', 'max_peak_diff_deg', 'realtime_factor', 'device'}),
+    (['synth', '--scenes', '1', '--duration', '2'], {'frames_per_s', 'images_only_frames_per_s'}),
+])
+def test_bench_commands_print_their_json(target, keys):
+    result = av_pose('bench', *target, '--json')
+    assert result.returncode == 0, result.stderr
+    assert keys <= set(json.loads(result.stdout.strip().splitlines()[-1]))

@@ -19,6 +19,8 @@ def register(targets: argparse._SubParsersAction) -> None:
     parser = targets.add_parser('doa', help='torch NormMUSIC vs pyroomacoustics; streaming real-time factor')
     parser.add_argument('--clips', type=int, default=32, help='1 s clips per configuration (default 32)')
     parser.add_argument('--device', default='cpu', help='cpu | cuda | auto (default cpu)')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch CPU threads for the comparison (default 1, like pyroomacoustics)')
     parser.add_argument('--json', action='store_true', help='print only the JSON result')
     parser.set_defaults(func=run)
 
@@ -51,14 +53,20 @@ def _simulated_clips(array, fs: int, count: int, rng: np.random.Generator) -> tu
     return np.stack(clips).astype(np.float32), azimuths
 
 
-def _best_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def _interleaved_best_times(first, second, rounds: int) -> tuple[float, float]:
+    """Best of `rounds` timings of each of two functions.
+
+    The two run alternately, so that load from other processes falls on both alike; each is called once
+    first to warm up.
+    """
+    first(), second()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(rounds):
+        for fn, bucket in ((first, times[0]), (second, times[1])):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return min(times[0]), min(times[1])
 
 
 def compare_with_pyroomacoustics(array, fs: int, clips: int, device: str, rng: np.random.Generator) -> dict:
@@ -85,8 +93,7 @@ def compare_with_pyroomacoustics(array, fs: int, clips: int, device: str, rng: n
         if spectrogram.is_cuda:
             torch.cuda.synchronize()
 
-    ours_s = _best_time(run_ours, repeats=7)
-    reference_s = _best_time(run_reference, repeats=2)
+    ours_s, reference_s = _interleaved_best_times(run_ours, run_reference, rounds=5)
     ours_peaks = estimator.estimate_stft(spectrogram).azimuths_deg[:, 0]
     diff = np.abs((ours_peaks - reference_peaks + 180.0) % 360.0 - 180.0)
     error = np.abs((ours_peaks - truth + 180.0) % 360.0 - 180.0)
@@ -134,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     rng = np.random.default_rng(0)
     rows = []
+    torch.set_num_threads(max(1, args.threads))
     for name, fs in CONFIGS:
         rows.append(compare_with_pyroomacoustics(_bench_array(name), fs, args.clips, str(device), rng))
         if not args.json:

@@ -307,7 +307,7 @@ class DoaNode(Node):
     def _publish_diagnostics(self) -> None:
         total = sum(self._dropped.values())
         self._diag_pub.publish(conversions.drop_diagnostics(
-            self.get_clock().now().nanoseconds * 1e-9, f'{self.get_name()}: audio DOA',
+            self.get_clock().now().nanoseconds * 1e-9, f'{self.get_fully_qualified_name()}: audio DOA',
             self.config.array.name, self._received, self._published, self._dropped,
             total - self._reported_drops))
         self._reported_drops = total
