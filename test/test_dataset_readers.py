@@ -103,6 +103,16 @@ def test_hm3d_ss_item_poses_audio_and_azimuths(tmp_path):
     for key, view in (('azimuths_a_deg', 0), ('azimuths_b_deg', 1)):
         expected = [slfm_relative_angle_deg(src, CAMERA_POSITION, CAMERA_YAWS_DEG[view]) % 360 for src in SOURCES]
         np.testing.assert_allclose(item[key].numpy(), expected, atol=1e-4)
+    # Independent of SLfM's angle formula: the azimuths follow from the reader's own camera pose and the
+    # source positions (optical axis levelled onto the floor plane, Habitat y up; left positive).
+    for key, yaw in (('azimuths_a_deg', CAMERA_YAWS_DEG[0]), ('azimuths_b_deg', CAMERA_YAWS_DEG[1])):
+        T_world_cam = habitat_camera_pose(CAMERA_POSITION, slfm_quaternion_wxyz(yaw))
+        forward = T_world_cam[:3, 2] * [1.0, 0.0, 1.0]
+        forward /= np.linalg.norm(forward)
+        right = np.cross(forward, [0.0, 1.0, 0.0])
+        offsets = np.asarray(SOURCES) - CAMERA_POSITION
+        from_pose = np.degrees(np.arctan2(offsets @ -right, offsets @ forward)) % 360
+        np.testing.assert_allclose(item[key].numpy(), from_pose, atol=1e-3)
     # Turning left by 30° moves every source 30° clockwise (to smaller azimuths) in the array frame.
     np.testing.assert_allclose((item['azimuths_a_deg'] - item['azimuths_b_deg']).numpy() % 360, 30.0, atol=1e-4)
 

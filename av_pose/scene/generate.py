@@ -5,7 +5,6 @@ seed, its index and the configuration (not on the number of workers).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,7 +20,7 @@ from av_pose.scene.format import SceneRecord, write_scene
 from av_pose.scene.raycast import RoomRenderer
 from av_pose.scene.room import Room
 from av_pose.scene.signals import SourceSpec
-from av_pose.scene.trajectory import Trajectory, random_trajectory
+from av_pose.scene.trajectory import Trajectory, frame_count, random_trajectory
 
 POINT_SOURCE_KINDS = ('speech', 'babble', 'music', 'impulses', 'pink')
 RENDERERS = ('ism', 'ambisonic')
@@ -219,4 +218,4 @@ def scene_dir_name(index: int) -> str:
 
 def frames_per_scene(config: SynthConfig) -> int:
     """Number of video frames in each scene."""
-    return int(math.floor(config.duration_s * config.fps + 1e-9)) + 1
+    return frame_count(config.duration_s, config.fps)

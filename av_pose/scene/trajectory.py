@@ -28,6 +28,11 @@ TRAJECTORY_MODES = ('free', 'rotation')
 _YAW_SHARE, _PITCH_SHARE, _ROLL_SHARE = 0.7, 0.2, 0.1
 
 
+def frame_count(duration_s: float, fps: float) -> int:
+    """Frames at t = k / fps for k = 0, 1, ... that fit in [0, duration_s] (both ends included)."""
+    return int(np.floor(duration_s * fps + 1e-9)) + 1
+
+
 def _bspline_weights(tau: np.ndarray) -> np.ndarray:
     """N×4 uniform cubic B-spline basis weights at local parameters tau ∈ [0, 1]."""
     tau2, tau3 = tau * tau, tau * tau * tau
@@ -88,7 +93,7 @@ class Trajectory:
         """Frame times (N,) = start + k/fps covering the trajectory, and their poses N×4×4."""
         if not fps > 0:
             raise UserInputError(f'frame rate must be positive, got {fps}')
-        times = self.start_s + np.arange(int(np.floor(self.duration_s * fps + 1e-9)) + 1) / fps
+        times = self.start_s + np.arange(frame_count(self.duration_s, fps)) / fps
         return times, self.sample(times)
 
     def still_intervals(self) -> list[tuple[float, float]]:
