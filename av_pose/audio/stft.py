@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -33,7 +34,12 @@ def stft(audio: torch.Tensor, nfft: int, hop: int | None = None) -> torch.Tensor
     batch, channels, samples = audio.shape
     if samples < nfft:
         raise ValueError(f'{samples} samples is shorter than one FFT frame ({nfft})')
-    window = torch.hann_window(nfft, periodic=True, device=audio.device, dtype=audio.dtype)
+    window = _hann_window(nfft, audio.device, audio.dtype)
     spec = torch.stft(audio.reshape(batch * channels, samples), n_fft=nfft, hop_length=hop, window=window,
                       center=False, return_complex=True)
     return spec.reshape(batch, channels, spec.shape[-2], spec.shape[-1])
+
+
+@lru_cache(maxsize=16)
+def _hann_window(nfft: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return torch.hann_window(nfft, periodic=True, device=device, dtype=dtype)

@@ -6,6 +6,7 @@ elevation up from the x-y plane.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -39,12 +40,12 @@ class DirectionGrid:
         """Azimuth points inside one 1° sector."""
         return int(round(1.0 / self.step_deg))
 
-    @property
+    @cached_property
     def azimuths_deg(self) -> np.ndarray:
         """The A = 360 / step azimuths, degrees."""
         return self.offset_deg + self.step_deg * np.arange(SECTORS * self.points_per_sector)
 
-    @property
+    @cached_property
     def shape(self) -> tuple[int, int]:
         """(number of elevations E, number of azimuths A); grid values are laid out E-major."""
         return len(self.elevations_deg), len(self.azimuths_deg)
