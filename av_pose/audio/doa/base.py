@@ -95,7 +95,7 @@ class DoaEstimator(ABC):
             raise UserInputError(f'no FFT bin falls in [{low:g}, {high:g}) Hz with nfft {self.nfft}')
         freqs_hz = self.freq_bins * self.sample_rate / self.nfft
         steering = steering_vectors(array, self.grid, freqs_hz)  # F×G×C
-        self.steering = torch.as_tensor(steering, dtype=torch.complex64, device=self.device)
+        self.prepare_steering(torch.as_tensor(steering, dtype=torch.complex64, device=self.device))
 
     def release(self) -> None:
         """Free the steering tensors (and cached CUDA memory); the estimator is unusable afterwards."""
@@ -104,6 +104,10 @@ class DoaEstimator(ABC):
                 delattr(self, name)
         if self.device.type == 'cuda':
             torch.cuda.empty_cache()
+
+    def prepare_steering(self, steering: torch.Tensor) -> None:
+        """Keep what `grid_spectrum` needs of the F×G×C steering vectors (set-up, once); default: all of it."""
+        self.steering = steering
 
     @abstractmethod
     def grid_spectrum(self, band_stft: torch.Tensor) -> torch.Tensor:

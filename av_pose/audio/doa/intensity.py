@@ -21,6 +21,9 @@ class PseudoIntensity(DoaEstimator):
     supports_pressure = False
     kernel_width_deg = 4.0
 
+    def prepare_steering(self, steering: torch.Tensor) -> None:
+        """Intensity vectors point at the source directly: no steering vectors are kept."""
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         offsets = np.deg2rad(self.grid.step_deg * np.arange(self.grid.shape[1]))

@@ -39,9 +39,9 @@ class Music(DoaEstimator):
     name = 'music'
     normalize_frequencies = False
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        steering = self.steering.transpose(-1, -2)  # F×C×G
+    def prepare_steering(self, steering: torch.Tensor) -> None:
+        """Keep the real form of the steering vectors for one real matmul per frequency, and ‖a‖²."""
+        steering = steering.transpose(-1, -2)  # F×C×G
         # Real form of aᴴe for a real matmul: [Re e, Im e] · [[Re a, Im a], [Im a, −Re a]] = [Re aᴴe, −Im aᴴe]
         self._steering_real = torch.cat([torch.cat([steering.real, steering.imag], -1),
                                          torch.cat([steering.imag, -steering.real], -1)], -2)  # F×2C×2G
