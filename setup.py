@@ -27,6 +27,8 @@ setup(
         'matplotlib',
         'torch>=2.1',
         'pyroomacoustics>=0.7',
+        'opencv-python-headless>=4.8',
+        'safetensors>=0.4',
     ],
     extras_require={
         'bag': ['rosbags>=0.10'],

@@ -223,3 +223,15 @@ def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
     x_axis = right / np.linalg.norm(right)
     y_axis = np.cross(z_axis, x_axis)
     return make_transform(np.stack([x_axis, y_axis, z_axis], axis=-1), eye)
+
+
+def array_mount(offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0),
+                rpy_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
+    """T_cam_array (4×4): how the microphone array sits on the camera.
+
+    The array centre is at `offset_m` in the camera optical frame (x right, y down, z forward), and the
+    array is turned by roll/pitch/yaw `rpy_deg` (degrees, about its own REP-103 axes) from the default
+    mounting (array x = camera forward, y = left, z = up).
+    """
+    roll, pitch, yaw = np.deg2rad(rpy_deg)
+    return make_transform(R_CAM_ARRAY_DEFAULT @ rotation_from_ypr(yaw, pitch, roll), np.asarray(offset_m, float))

@@ -11,12 +11,12 @@ import pytest
 from av_pose.audio.arrays import load_array
 from av_pose.audio.doa import make_estimator
 from av_pose.data.pairs import FramePairDataset
-from av_pose.geometry import invert_transform, rotation_angle_deg
+from av_pose.geometry import array_mount, invert_transform, rotation_angle_deg
 from av_pose.metrics.azimuth import azimuth_difference_deg
 from av_pose.scene.camera import PinholeCamera
 from av_pose.scene.doa_eval import stream_scene_doa
 from av_pose.scene.format import read_scene
-from av_pose.scene.generate import SynthConfig, array_mount, generate_scene, sample_layout, scene_rng
+from av_pose.scene.generate import SynthConfig, generate_scene, sample_layout, scene_rng
 from av_pose.scene.raycast import RoomRenderer
 from av_pose.scene.room import Room
 

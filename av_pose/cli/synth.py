@@ -48,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
 
     from av_pose.audio.arrays import load_array
     from av_pose.errors import UserInputError
+    from av_pose.geometry import array_mount
     from av_pose.scene.batch import generate_scenes
-    from av_pose.scene.generate import SynthConfig, array_mount
+    from av_pose.scene.generate import SynthConfig
 
     if args.scenes < 1 or args.workers < 1:
         raise UserInputError('--scenes and --workers must be at least 1')

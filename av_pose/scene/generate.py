@@ -13,7 +13,7 @@ import numpy as np
 
 from av_pose.audio.arrays import MicArray, load_array
 from av_pose.errors import UserInputError
-from av_pose.geometry import R_CAM_ARRAY_DEFAULT, make_transform, rotation_from_ypr
+from av_pose.geometry import array_mount
 from av_pose.scene.acoustics import array_pose_fn, render_array_audio
 from av_pose.scene.camera import PinholeCamera
 from av_pose.scene.format import SceneRecord, write_scene
@@ -24,18 +24,6 @@ from av_pose.scene.trajectory import Trajectory, frame_count, random_trajectory
 
 POINT_SOURCE_KINDS = ('speech', 'babble', 'music', 'impulses', 'pink')
 RENDERERS = ('ism', 'ambisonic')
-
-
-def array_mount(offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0),
-                rpy_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> np.ndarray:
-    """T_cam_array (4×4): how the microphone array sits on the camera.
-
-    The array centre is at `offset_m` in the camera optical frame (x right, y down, z forward), and the
-    array is turned by roll/pitch/yaw `rpy_deg` (degrees, about its own REP-103 axes) from the default
-    mounting (array x = camera forward, y = left, z = up).
-    """
-    roll, pitch, yaw = np.deg2rad(rpy_deg)
-    return make_transform(R_CAM_ARRAY_DEFAULT @ rotation_from_ypr(yaw, pitch, roll), np.asarray(offset_m, float))
 
 
 @dataclass(frozen=True)
