@@ -14,8 +14,7 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
-        ('share/' + package_name + '/config', glob('config/*.yaml')),
-        ('share/' + package_name + '/config/arrays', glob('config/arrays/*.yaml')),
+        ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.rviz')),
     ],
     python_requires='>=3.10',
     install_requires=[
@@ -43,7 +42,8 @@ setup(
     entry_points={
         'console_scripts': [
             'av-pose = av_pose.cli:main',
-            'doa_node = av_pose.ros.doa_node:main',
+            'doa_node = av_pose.ros.entry:doa_node',
+            'pose_node = av_pose.ros.entry:pose_node',
         ],
     },
 )

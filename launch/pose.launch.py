@@ -1,18 +1,21 @@
-"""Bring up av_pose's audio DOA node.
+"""Bring up av_pose: `doa_node` (via doa.launch.py) and `pose_node`, optionally RViz.
 
-    ros2 launch av_pose pose.launch.py namespace:=robot1 audio_topic:=/mic/audio \
-        params_file:=/path/to/doa.yaml use_sim_time:=true
+    ros2 launch av_pose pose.launch.py namespace:=robot1 image_topic:=/camera/image_raw \
+        camera_info_topic:=/camera/camera_info audio_topic:=/mic/audio use_sim_time:=true rviz:=true
 
-Arguments follow nav2_bringup: namespace, use_sim_time, params_file, log_level, use_respawn; plus the
-audio topics, which are remapped onto the node's relative `audio` and `audio_info` inputs.
+Arguments follow nav2_bringup (namespace, use_sim_time, params_file, log_level, use_respawn), plus the input
+topics (remapped onto the nodes' relative inputs), `model` and `device` (empty: as the params file says) and
+`rviz`. `use_sim_time`, `model` and `device` are passed after the params file, so the launch arguments win.
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, GroupAction
+from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription, OpaqueFunction
+from launch.conditions import IfCondition
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node, SetParameter
-from launch_ros.descriptions import ParameterFile
+from launch_ros.actions import Node
+from launch_ros.descriptions import ParameterFile, ParameterValue
 
 from launch import LaunchDescription
 
@@ -21,47 +24,83 @@ try:  # Jazzy and later
 except ImportError:  # Humble
     from launch_ros.actions import PushRosNamespace as PushROSNamespace
 
+SHARED_ARGUMENTS = ('namespace', 'use_sim_time', 'params_file', 'log_level', 'use_respawn', 'audio_topic',
+                    'audio_info_topic')
+"""The arguments doa.launch.py takes; forwarded to it."""
+
+
+def pose_node_overrides(context) -> list:
+    """The parameters that win over the params file: use_sim_time always, model and device when given."""
+    overrides = {'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool)}
+    for name in ('model', 'device'):
+        value = LaunchConfiguration(name).perform(context)
+        if value:
+            overrides[name] = value
+    return [Node(
+        package='av_pose',
+        executable='pose_node',
+        name='pose_node',
+        output='screen',
+        respawn=LaunchConfiguration('use_respawn'),
+        respawn_delay=2.0,
+        parameters=[ParameterFile(LaunchConfiguration('params_file'), allow_substs=True), overrides],
+        arguments=['--ros-args', '--log-level', LaunchConfiguration('log_level')],
+        remappings=[('image', LaunchConfiguration('image_topic')),
+                    ('camera_info', LaunchConfiguration('camera_info_topic')),
+                    ('audio', LaunchConfiguration('audio_topic')),
+                    ('audio_info', LaunchConfiguration('audio_info_topic'))],
+    )]
+
 
 def generate_launch_description() -> LaunchDescription:
     share_dir = get_package_share_directory('av_pose')
+    doa_launch = os.path.join(share_dir, 'launch', 'doa.launch.py')
 
     namespace = LaunchConfiguration('namespace')
     use_sim_time = LaunchConfiguration('use_sim_time')
-    params_file = LaunchConfiguration('params_file')
-    log_level = LaunchConfiguration('log_level')
-    use_respawn = LaunchConfiguration('use_respawn')
-    audio_topic = LaunchConfiguration('audio_topic')
-    audio_info_topic = LaunchConfiguration('audio_info_topic')
+    rviz = LaunchConfiguration('rviz')
 
     arguments = [
         DeclareLaunchArgument('namespace', default_value='', description='Top-level namespace'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
-                              description='Use the /clock topic (bag replay with --clock)'),
-        DeclareLaunchArgument('params_file', default_value=os.path.join(share_dir, 'config', 'doa.yaml'),
-                              description='Full path to the ROS 2 parameters file for doa_node'),
+                              description='Use the /clock topic (bag replay with --clock); wins over the params file'),
+        DeclareLaunchArgument('params_file', default_value=os.path.join(share_dir, 'config', 'av_pose.yaml'),
+                              description='Full path to the ROS 2 parameters file (keys /**/doa_node, /**/pose_node)'),
         DeclareLaunchArgument('log_level', default_value='info', description='Log level'),
-        DeclareLaunchArgument('use_respawn', default_value='false',
-                              description='Restart the node if it exits'),
+        DeclareLaunchArgument('use_respawn', default_value='false', description='Restart a node if it exits'),
+        DeclareLaunchArgument('image_topic', default_value='camera/image_raw',
+                              description='sensor_msgs/Image topic (or the .../compressed one with the '
+                                          'image_transport parameter set to compressed)'),
+        DeclareLaunchArgument('camera_info_topic', default_value='camera/camera_info',
+                              description='sensor_msgs/CameraInfo topic (intrinsics for the geometric estimator)'),
         DeclareLaunchArgument('audio_topic', default_value='audio',
                               description='Audio topic (type set by the audio_msg_type parameter)'),
         DeclareLaunchArgument('audio_info_topic', default_value='audio_info',
                               description='Latched audio_common_msgs/AudioInfo topic (AudioDataStamped input)'),
+        DeclareLaunchArgument('model', default_value='',
+                              description='Pose estimator (geometric, geometric-vision, geometric-audio, a shipped '
+                                          'model or a checkpoint path); empty: the params file value'),
+        DeclareLaunchArgument('device', default_value='',
+                              description='auto | cpu | cuda for pose_node; empty: the params file value'),
+        DeclareLaunchArgument('rviz', default_value='false', description='Start RViz with config/av_pose.rviz'),
     ]
 
-    nodes = GroupAction([
+    doa = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(doa_launch),
+        launch_arguments={name: LaunchConfiguration(name) for name in SHARED_ARGUMENTS}.items())
+
+    pose = GroupAction([
         PushROSNamespace(namespace),
-        SetParameter('use_sim_time', use_sim_time),
+        OpaqueFunction(function=pose_node_overrides),
         Node(
-            package='av_pose',
-            executable='doa_node',
-            name='doa_node',
+            package='rviz2',
+            executable='rviz2',
+            name='rviz2',
             output='screen',
-            respawn=use_respawn,
-            respawn_delay=2.0,
-            parameters=[ParameterFile(params_file, allow_substs=True)],
-            arguments=['--ros-args', '--log-level', log_level],
-            remappings=[('audio', audio_topic), ('audio_info', audio_info_topic)],
+            arguments=['-d', os.path.join(share_dir, 'config', 'av_pose.rviz')],
+            parameters=[{'use_sim_time': ParameterValue(use_sim_time, value_type=bool)}],
+            condition=IfCondition(rviz),
         ),
     ])
 
-    return LaunchDescription([*arguments, nodes])
+    return LaunchDescription([*arguments, doa, pose])

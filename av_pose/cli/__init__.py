@@ -12,7 +12,7 @@ import sys
 from av_pose.errors import UserInputError
 
 # (module under av_pose.cli, in the order `av-pose --help` lists them)
-SUBCOMMAND_MODULES = ('doa', 'demo', 'synth', 'scene_to_bag', 'bench')
+SUBCOMMAND_MODULES = ('doa', 'demo', 'synth', 'scene_to_bag', 'calibrate', 'eval', 'models', 'bench')
 
 
 def register_modules(subparsers: argparse._SubParsersAction, package: str, names: tuple[str, ...]) -> None:

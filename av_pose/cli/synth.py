@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='array centre in the camera optical frame (x right, y down, z forward), metres')
     parser.add_argument('--array-rpy', type=float, nargs=3, default=(0.0, 0.0, 0.0), metavar=('R', 'P', 'Y'),
                         help='array roll/pitch/yaw from the default mounting (array x = camera forward), degrees')
+    parser.add_argument('--array-mount', metavar='FILE', default=None,
+                        help='mount file (av-pose calibrate --out): its T_cam_array replaces --array-offset and '
+                        '--array-rpy; a channel_order in it is for recordings, scenes keep the preset\'s order')
     parser.add_argument('--workers', type=int, default=1, help='parallel processes (default 1)')
     parser.set_defaults(func=run)
 
@@ -55,10 +58,17 @@ def run(args: argparse.Namespace) -> int:
     if args.scenes < 1 or args.workers < 1:
         raise UserInputError('--scenes and --workers must be at least 1')
     array = load_array(args.array)
+    T_cam_array = array_mount(tuple(args.array_offset), tuple(args.array_rpy))
+    if args.array_mount is not None:
+        from av_pose.audio.mount import load_mount
+
+        if any(args.array_offset) or any(args.array_rpy):
+            raise UserInputError('--array-mount replaces --array-offset and --array-rpy: give one or the other')
+        T_cam_array, _ = load_mount(args.array_mount)
     config = SynthConfig(duration_s=args.duration, fps=args.fps, image_size=parse_image_size(args.image_size),
                          array=array, sample_rate=args.sample_rate,
                          rotation_only=args.rotation_only, num_sources=args.sources, renderer=args.renderer,
-                         T_cam_array=array_mount(tuple(args.array_offset), tuple(args.array_rpy)))
+                         T_cam_array=T_cam_array)
     out = Path(args.out)
     paths = generate_scenes(out, config, args.seed, args.scenes, workers=args.workers, progress=True)
     print(f'wrote {len(paths)} scene(s) to {out}')

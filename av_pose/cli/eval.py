@@ -1,0 +1,120 @@
+"""`av-pose eval --model NAME_OR_PATH ... --data DIR`: relative-pose accuracy of estimators on scene folders."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `eval` subcommand."""
+    parser = subparsers.add_parser(
+        'eval', help='relative-pose AUC/MAE of pose estimators on scene folders (clean and corrupted)',
+        description='Evaluate pose estimators on frame pairs of ShoeboxAV scene folders: the paper\'s Table 1 '
+        '(rotation / translation / total AUC@5/10/20) clean and corrupted, Table 3 per corruption type, '
+        'breakdowns by ground-truth rotation and frame gap, rotation MAE (SLfM), the pairs where a source starts '
+        'or stops while the camera is still, and (with several models) every model on the pairs where the first '
+        'one fails. Markdown on stdout; --json and --plot write files.')
+    parser.add_argument('--model', action='append', required=True, metavar='NAME_OR_PATH',
+                        help='estimator name (see `av-pose models`) or checkpoint path; repeat for several '
+                        '(the first is the reference for "on_reference_failures")')
+    parser.add_argument('--data', required=True, metavar='DIR', help='a scene folder or a folder of scene folders')
+    parser.add_argument('--corrupted', action='append', metavar='KIND',
+                        help='corrupted conditions besides clean: mixed (the "corrupted" set), blur, noise, jitter, '
+                        'or none; repeat or separate by commas (default: mixed)')
+    parser.add_argument('--gap', type=float, nargs='+', default=[1.0], metavar='S',
+                        help='frame gaps in seconds, e.g. 0.5 1 2 4 (default 1)')
+    parser.add_argument('--stride', type=int, default=1, help='every N-th frame starts a pair (default 1)')
+    parser.add_argument('--window', type=float, default=1.0, help='audio window per frame, seconds (default 1)')
+    parser.add_argument('--batch-size', type=int, default=16, help='pairs per estimate_batch call (default 16)')
+    parser.add_argument('--seed', type=int, default=0, help='base seed of the corrupted sets (default 0)')
+    parser.add_argument('--severity', type=float, default=None,
+                        help='fixed corruption severity in [0, 1] (default: drawn per frame)')
+    parser.add_argument('--device', default='auto', help='auto | cpu | cuda (default auto)')
+    parser.add_argument('--json', metavar='OUT', help='write the summary JSON here')
+    parser.add_argument('--plot', metavar='DIR', help='write auc_bars.png, error_cdf.png and breakdown.png here')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.set_defaults(func=run)
+
+
+def corruption_kinds(values: list[str] | None) -> list[str]:
+    """The kinds of `--corrupted` (repeated and/or comma separated); default ['mixed'], 'none' → []."""
+    from av_pose.errors import UserInputError
+    from av_pose.vision.corruptions import CORRUPTION_KINDS
+
+    if values is None:
+        return ['mixed']
+    kinds = [kind.strip().lower() for value in values for kind in value.split(',') if kind.strip()]
+    for kind in kinds:
+        if kind not in (*CORRUPTION_KINDS, 'none'):
+            raise UserInputError(f'--corrupted {kind!r}: choose from {", ".join(CORRUPTION_KINDS)} or none')
+    if 'none' in kinds and len(kinds) > 1:
+        raise UserInputError('--corrupted none cannot be combined with corruption kinds')
+    return [kind for kind in kinds if kind != 'none']
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Raise UserInputError for options that cannot work, before anything slow starts."""
+    from pathlib import Path
+
+    from av_pose.errors import UserInputError
+
+    if any(not gap > 0 for gap in args.gap):
+        raise UserInputError(f'--gap must be positive seconds, got {" ".join(f"{g:g}" for g in args.gap)}')
+    if args.stride < 1 or args.batch_size < 1:
+        raise UserInputError(f'--stride and --batch-size must be at least 1, got {args.stride} and {args.batch_size}')
+    if not args.window > 0:
+        raise UserInputError(f'--window must be positive seconds, got {args.window:g}')
+    if args.severity is not None and not 0.0 <= args.severity <= 1.0:
+        raise UserInputError(f'--severity must lie in [0, 1], got {args.severity:g}')
+    if args.seed < 0:
+        raise UserInputError(f'--seed must be non-negative, got {args.seed}')
+    duplicates = sorted({m for m in args.model if args.model.count(m) > 1})
+    if duplicates:
+        raise UserInputError(f'--model {duplicates[0]} is given more than once')
+    if args.json and not Path(args.json).expanduser().resolve().parent.is_dir():
+        raise UserInputError(f'--json {args.json}: its folder does not exist')
+    if args.plot and Path(args.plot).exists() and not Path(args.plot).is_dir():
+        raise UserInputError(f'--plot {args.plot}: exists and is not a folder')
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute `av-pose eval`."""
+    import json
+    from pathlib import Path
+
+    from av_pose.data.pairs import find_scene_dirs
+    from av_pose.errors import UserInputError
+    from av_pose.eval.report import build_report, markdown_report, write_plots
+    from av_pose.eval.run import evaluate, make_conditions, total_pairs
+    from av_pose.pose.registry import make_pose_estimator
+    from av_pose.scene.format import read_scene
+
+    _check_args(args)
+    conditions = make_conditions(corruption_kinds(args.corrupted), args.seed, args.severity)
+    scene_dirs = find_scene_dirs(args.data)
+    if not scene_dirs:
+        raise UserInputError(f'{args.data}: no scene folders (with scene.json) found')
+    records = [read_scene(d) for d in scene_dirs]
+    gaps = list(dict.fromkeys(args.gap))
+    estimators = {}
+    try:
+        for spec in args.model:
+            estimators[spec] = make_pose_estimator(spec, device=args.device)
+        results = evaluate(estimators, records, gaps, conditions, batch_size=args.batch_size, stride=args.stride,
+                           window_s=args.window, progress=not args.no_progress)
+    finally:
+        for estimator in estimators.values():
+            estimator.release()
+    report = build_report(results)
+    description = (f'{len(records)} scene(s) in {args.data}; gaps {", ".join(f"{g:g}" for g in gaps)} s; stride '
+                   f'{args.stride}; {total_pairs(records, gaps, args.stride)} pairs per condition; audio window '
+                   f'{args.window:g} s; corruption seed {args.seed}'
+                   + ('' if args.severity is None else f', severity {args.severity:g}') + '.')
+    print(markdown_report(report, description))
+    if args.json:
+        Path(args.json).expanduser().write_text(json.dumps(report, indent=1, allow_nan=False) + '\n',
+                                                encoding='utf-8')
+        print(f'JSON written to {args.json}')
+    if args.plot:
+        for path in write_plots(results, report, Path(args.plot).expanduser()):
+            print(f'plot written to {path}')
+    return 0

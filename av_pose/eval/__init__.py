@@ -1,0 +1,1 @@
+"""Evaluation of any `PoseEstimator` on scene folders: pairs (`pairs`), runs (`run`) and reports (`report`)."""

@@ -1,0 +1,479 @@
+"""Rig yaw between two audio windows from the circular shift of their DOA spectra.
+
+When the rig yaws by ψ (counter-clockwise about the array's z axis) from view a to view b, every far source's
+azimuth drops by ψ, so spectrum_b(θ) ≈ spectrum_a(θ + ψ): ψ is the lag of the peak of the circular
+cross-correlation of the two mean-removed spectra (`circular_shift`; all peaks take part, not just the
+strongest), refined below a degree by a parabola through the peak and its neighbours. As a rotation, ψ is
+T_a_b's rotation Rz(ψ) in the array frame, R_cam_array·Rz(ψ)·R_cam_arrayᵀ in the camera frame.
+
+Time-resolved alignment. A rig turning at 20°/s smears a source over 20° within a 1 s window, and the
+spectrum's peak sits wherever the sound happened to be loudest, so whole-window spectra shift by the yaw only
+to within several degrees. Each window is therefore cut into `segment_s` segments (one STFT, one batched DOA
+call) and every segment of a is correlated with every segment of b. At a constant turn rate, segments at
+τ_p (in a) and τ_q (in b) from their window centres shift by ψ·(1 + (τ_q − τ_p)/gap), so each pair gives ψ;
+the answer is their weighted median, the weights being the product of the segments' DOA confidences and the
+match score (pauses and reverberant tails count little) times (1 + (τ_q − τ_p)/gap)² (its precision). In
+ShoeboxAV rooms (RT60 0.2–0.6 s, one talker 1.5 m away) this takes the median error from 2.8° (whole-window
+shift) to 1.9°.
+
+Stationarity. The shift measures the rig only while the sound field stays the same (the AV-pose paper's
+failure mode is a field that changed while the rig did not). The yaw is refused (status 'refused') when
+either window holds no directional sound, when the whole-window spectra do not match under any rotation (best
+normalised correlation below `min_score`), when the number of significant peaks differs or the aligned
+spectra differ by more than `max_residual` somewhere (a source started or stopped), or when the segment pairs
+disagree (robust spread above `max_spread_deg`: sources that take turns, a moving source). A window that cannot be
+used at all (missing, shorter than `min_window_s`, non-finite, coverage below `min_coverage`, silent, or an
+array that cannot tell all azimuths apart) gives status 'unavailable'.
+
+Arrays: pressure arrays use `method` (NormMUSIC by default), first-order ambisonic arrays 'intensity'. Arrays
+whose microphones are collinear in the horizontal plane (binaural, 2-mic, linear) have mirror-ambiguous
+spectra, under which a rotation is not a shift: their audio yaw is unavailable.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import find_peaks
+
+from av_pose.audio.arrays import MicArray
+from av_pose.audio.doa import METHODS, DirectionGrid, DoaEstimator, make_estimator
+from av_pose.errors import UserInputError
+from av_pose.geometry import rotation_from_ypr
+from av_pose.pose.base import PosePair, View
+
+PRESSURE_METHODS = tuple(name for name in METHODS if name != 'intensity')
+"""DOA methods for pressure arrays (FOA arrays always use 'intensity')."""
+OK, UNAVAILABLE, REFUSED = 'ok', 'unavailable', 'refused'
+
+SEGMENT_S = 0.1
+"""Length of the segments each window is cut into for the time-resolved alignment, seconds."""
+MIN_SCORE = 0.6
+"""Lowest normalised correlation of the aligned whole-window spectra for an unchanged sound field."""
+PEAK_PROMINENCE = 0.4
+"""A spectrum peak is significant when it rises this much (spectra are in [0, 1]) above its surroundings ..."""
+MIN_PEAK_HEIGHT = 0.3
+"""... and reaches at least this height."""
+MIN_CONFIDENCE = 0.05
+"""Whole-window DOA confidence (1 − median/peak) below which a window holds no directional sound."""
+MAX_SPREAD_DEG = 25.0
+"""Segment-pair shifts that disagree more than this (robust spread, degrees) mean the field is not stationary."""
+MAX_RESIDUAL = 0.5
+"""Largest difference of the aligned whole-window spectra (in [0, 1]) of an unchanged field: a source that
+starts or stops leaves a peak that no rotation explains."""
+STD_FLOOR_DEG = 2.0
+"""1-σ yaw error of an alignment whose segments all agree, degrees ..."""
+SPREAD_TO_STD = 0.3
+"""... growing with their spread: std = hypot(STD_FLOOR_DEG, SPREAD_TO_STD × spread). Calibrated on rotation-only
+ShoeboxAV rigs (respeaker4/6, uma8, 1–2 sources, RT60 0.2–0.6 s): 68 % of the errors within 1 std, 95 % within 2.3."""
+MIN_FACTOR = 0.25
+"""Segment pairs whose shift is less than this fraction of the yaw (1 + lag/gap) are not used."""
+MIN_LINEAR_RATIO = 0.1
+"""Arrays whose horizontal extent across their main axis is below this fraction of it are linear."""
+CACHE_WINDOWS = 256
+"""Window analyses kept, so that a window shared by consecutive pairs is analysed once."""
+
+
+@dataclass(frozen=True)
+class AudioYaw:
+    """The audio yaw of one pair.
+
+    Attributes:
+        status: 'ok', 'unavailable' (a window or the array cannot be used) or 'refused' (sound field changed).
+        yaw_deg: rig yaw from view a to view b about the array z axis, counter-clockwise, degrees in
+            (−180, 180]; T_a_b's rotation is Rz(yaw) in the array frame. 0 unless `status` is 'ok'.
+        std_deg: 1-σ of `yaw_deg` from the alignment alone (no translation parallax), degrees.
+        score: normalised correlation of the aligned whole-window spectra in [−1, 1] (NaN when unavailable).
+        peaks_a, peaks_b: significant peaks in each whole-window spectrum (−1 when unavailable).
+        residual: largest difference of the aligned whole-window spectra, in [0, 1] (NaN when unavailable).
+        reason: why the status is not 'ok' ('' when it is).
+    """
+
+    status: str
+    yaw_deg: float = 0.0
+    std_deg: float = 0.0
+    score: float = float('nan')
+    peaks_a: int = -1
+    peaks_b: int = -1
+    residual: float = float('nan')
+    reason: str = ''
+
+    @property
+    def ok(self) -> bool:
+        """True when the yaw can be used."""
+        return self.status == OK
+
+
+@dataclass(frozen=True)
+class WindowSpectra:
+    """DOA spectra of one audio window (array frame, 360 bins of 1°, values in [0, 1]).
+
+    Attributes:
+        full: (360,) spectrum of the whole window. confidence: its DOA confidence (1 − median/peak).
+        segments: K×360 spectra of consecutive `segment_s` segments. segment_confidence: (K,).
+        segment_times_s: (K,) centre of each segment relative to the window centre, seconds.
+    """
+
+    full: np.ndarray
+    confidence: float
+    segments: np.ndarray
+    segment_confidence: np.ndarray
+    segment_times_s: np.ndarray
+
+
+# --- spectra ------------------------------------------------------------------------------------------------
+
+def _correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Normalised circular cross-correlations (..., N): out[..., s] = Σ_n â[n + s]·b̂[n] of mean-removed rows."""
+    a = a - a.mean(-1, keepdims=True)
+    b = b - b.mean(-1, keepdims=True)
+    norm = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
+    correlation = np.fft.irfft(np.fft.rfft(a, axis=-1) * np.conj(np.fft.rfft(b, axis=-1)), n=a.shape[-1], axis=-1)
+    return correlation / np.maximum(norm, 1e-30)[..., None]
+
+
+def _peak_of(correlation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lag in degrees (−180, 180], parabola-refined; value at the peak) of correlations (..., N)."""
+    bins = correlation.shape[-1]
+    best = correlation.argmax(-1)
+    left, centre, right = (np.take_along_axis(correlation, ((best + k) % bins)[..., None], -1)[..., 0]
+                           for k in (-1, 0, 1))
+    curvature = left - 2.0 * centre + right
+    offset = np.where(curvature < 0, np.clip(0.5 * (left - right) / np.where(curvature < 0, curvature, -1.0),
+                                             -0.5, 0.5), 0.0)
+    shift = (best + offset) * (360.0 / bins)
+    return np.where(shift > 180.0, shift - 360.0, shift), np.clip(centre - 0.25 * (left - right) * offset, -1, 1)
+
+
+def circular_shift(spectra_a: np.ndarray, spectra_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shift ψ with spectrum_b(θ) ≈ spectrum_a(θ + ψ), and the match score, for pairs of N-bin spectra.
+
+    Args:
+        spectra_a: (..., N) circular spectra of view a, bin i at azimuth i·360/N degrees.
+        spectra_b: the same for view b.
+
+    Returns:
+        (shift_deg (...) in (−180, 180], sub-bin by parabolic interpolation; score (...): the normalised
+        correlation coefficient at the shift, in [−1, 1], 0 where a spectrum is constant).
+    """
+    correlation = _correlations(np.asarray(spectra_a, dtype=np.float64), np.asarray(spectra_b, dtype=np.float64))
+    return _peak_of(correlation)
+
+
+def count_peaks(spectra: np.ndarray, prominence: float = PEAK_PROMINENCE,
+                min_height: float = MIN_PEAK_HEIGHT) -> np.ndarray:
+    """Significant local maxima (B,) of B×N circular spectra in [0, 1] (prominence measured around the circle)."""
+    spectra = np.atleast_2d(np.asarray(spectra, dtype=np.float64))
+    bins = spectra.shape[1]
+    counts = []
+    for row in spectra:
+        peaks, _ = find_peaks(np.concatenate([row, row, row]), height=min_height, prominence=prominence)
+        counts.append(int(np.count_nonzero((peaks >= bins) & (peaks < 2 * bins))))
+    return np.asarray(counts, dtype=np.int64)
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted median of each row of B×M `values` (weights ≥ 0 with a positive sum per row)."""
+    order = np.argsort(values, axis=1)
+    sorted_values = np.take_along_axis(values, order, 1)
+    cumulative = np.cumsum(np.take_along_axis(weights, order, 1), axis=1)
+    index = (cumulative < 0.5 * cumulative[:, -1:]).sum(1)
+    return sorted_values[np.arange(len(values)), np.minimum(index, values.shape[1] - 1)]
+
+
+def _wrap(angle_deg: np.ndarray) -> np.ndarray:
+    """Angles wrapped to [−180, 180) degrees."""
+    return (angle_deg + 180.0) % 360.0 - 180.0
+
+
+def segment_shift(segments_a: np.ndarray, confidence_a: np.ndarray, times_a_s: np.ndarray,
+                  segments_b: np.ndarray, confidence_b: np.ndarray, times_b_s: np.ndarray,
+                  gap_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Time-resolved yaw of B pairs of segmented windows (see the module docstring).
+
+    Args:
+        segments_a: B×K×N segment spectra of the windows of view a.
+        confidence_a: B×K DOA confidences of those segments.
+        times_a_s: (K,) segment centres relative to their window centre, seconds.
+        segments_b: B×L×N segment spectra of view b.
+        confidence_b: B×L.
+        times_b_s: (L,).
+        gap_s: (B,) time from window a's centre to window b's, seconds.
+
+    Returns:
+        (yaw_deg (B,), spread_deg (B,): 1.4826 × weighted median absolute deviation of the corrected
+        segment-pair shifts, weight (B,): total weight of the segment pairs, 0 when none is usable).
+    """
+    batch, count_a, _ = segments_a.shape
+    correlation = _correlations(segments_a[:, :, None, :], segments_b[:, None, :, :])   # B×K×L×N
+    shifts, scores = _peak_of(correlation)
+    shifts, scores = shifts.reshape(batch, -1), scores.reshape(batch, -1)
+    lag_s = (np.asarray(times_b_s)[None, :] - np.asarray(times_a_s)[:, None]).reshape(-1)   # K·L
+    gap_s = np.asarray(gap_s, dtype=np.float64).reshape(batch)
+    step_s = float(np.min(np.diff(times_a_s))) if count_a > 1 else 0.0
+    rate = np.where(np.abs(gap_s) > 1e-6, 1.0 / np.where(np.abs(gap_s) > 1e-6, gap_s, 1.0), 0.0)
+    # At a constant turn rate, segment pair (p, q) lag_s apart shifts by ψ·(1 + lag/gap): each gives ψ.
+    factor = 1.0 + lag_s[None, :] * rate[:, None]
+    usable = (np.abs(lag_s)[None, :] <= np.maximum(np.abs(gap_s), step_s)[:, None] + 1e-9) & (factor > MIN_FACTOR)
+    weights = (np.nan_to_num(confidence_a)[:, :, None] * np.nan_to_num(confidence_b)[:, None, :]).reshape(batch, -1)
+    weights = weights * np.clip(scores, 0.0, None) * usable
+    total = weights.sum(1)
+    safe = np.where(total > 0, 1.0, 0.0)[:, None] * weights + np.where(total > 0, 0.0, 1.0)[:, None]
+    estimates = shifts / np.where(usable, factor, 1.0)
+    yaw = _weighted_median(estimates, safe * factor ** 2)   # an estimate's error scales as 1 / factor
+    residuals = _wrap(shifts - (yaw * rate)[:, None] * lag_s[None, :] - yaw[:, None])
+    spread = 1.4826 * _weighted_median(np.abs(residuals), safe)
+    return (yaw + 180.0) % 360.0 - 180.0, spread, total
+
+
+# --- geometry -----------------------------------------------------------------------------------------------
+
+def yaw_rotation_in_camera(yaw_deg: float, T_cam_array: np.ndarray) -> np.ndarray:
+    """3×3 R_a_b in the camera frame of a rig yaw `yaw_deg` about the array z axis: R_ca·Rz(ψ)·R_caᵀ."""
+    R_cam_array = np.asarray(T_cam_array, dtype=np.float64)[:3, :3]
+    return R_cam_array @ rotation_from_ypr(np.radians(yaw_deg), 0.0, 0.0) @ R_cam_array.T
+
+
+def yaw_in_array_deg(R_a_b: np.ndarray, T_cam_array: np.ndarray) -> float:
+    """Yaw (degrees, (−180, 180]) about the array z axis of a camera-frame rotation R_a_b (3×3).
+
+    The z-y-x yaw of the rotation conjugated into the array frame, R_caᵀ·R_a_b·R_ca.
+    """
+    R_cam_array = np.asarray(T_cam_array, dtype=np.float64)[:3, :3]
+    R = R_cam_array.T @ np.asarray(R_a_b, dtype=np.float64) @ R_cam_array
+    return float(np.degrees(np.arctan2(R[1, 0], R[0, 0])))
+
+
+def resolves_azimuth(array: MicArray) -> bool:
+    """True when the array tells every azimuth apart: FOA, or ≥ 3 microphones not collinear in the x-y plane."""
+    if array.kind == 'foa':
+        return True
+    horizontal = array.positions_m[:, :2] - array.positions_m[:, :2].mean(0)
+    if len(horizontal) < 3:
+        return False
+    singular = np.linalg.svd(horizontal, compute_uv=False)
+    return bool(singular[0] > 0 and singular[1] >= MIN_LINEAR_RATIO * singular[0])
+
+
+# --- the estimator ------------------------------------------------------------------------------------------
+
+class AudioYawEstimator:
+    """Audio yaw of batches of pairs; one DOA estimator per (array, sample rate) is built once and reused.
+
+    Args:
+        method: DOA method for pressure arrays ('normmusic', 'music', 'srp_phat'); FOA arrays use 'intensity'.
+        device: torch device of the DOA ('auto', 'cpu', 'cuda').
+        freq_range_hz: DOA band, Hz (its top is kept below 0.45 × the sample rate).
+        segment_s: segment length of the time-resolved alignment, seconds.
+        nfft: FFT length of the DOA (default: about 25 ms, `default_nfft`).
+        min_window_s: shorter windows are unavailable.
+        min_coverage: windows with a smaller recorded fraction are unavailable.
+        min_score, peak_prominence, min_confidence, max_spread_deg, max_residual: stationarity thresholds (the
+            module constants by default).
+    """
+
+    def __init__(self, method: str = 'normmusic', device: str = 'cpu',
+                 freq_range_hz: tuple[float, float] = (500.0, 4000.0), segment_s: float = SEGMENT_S,
+                 nfft: int | None = None,
+                 min_window_s: float = 0.25, min_coverage: float = 0.5, min_score: float = MIN_SCORE,
+                 peak_prominence: float = PEAK_PROMINENCE, min_confidence: float = MIN_CONFIDENCE,
+                 max_spread_deg: float = MAX_SPREAD_DEG, max_residual: float = MAX_RESIDUAL) -> None:
+        if method not in PRESSURE_METHODS:
+            raise UserInputError(f'unknown audio-yaw DOA method {method!r}: use one of {", ".join(PRESSURE_METHODS)} '
+                                 '(FOA arrays always use intensity)')
+        if not 0.0 < segment_s <= min_window_s:
+            raise UserInputError(f'segment_s must lie in (0, min_window_s = {min_window_s}], got {segment_s}')
+        self.method = method
+        self.device = device
+        self.freq_range_hz = (float(freq_range_hz[0]), float(freq_range_hz[1]))
+        self.segment_s = float(segment_s)
+        self.nfft = None if nfft is None else int(nfft)
+        self.min_window_s = float(min_window_s)
+        self.min_coverage = float(min_coverage)
+        self.min_score = float(min_score)
+        self.peak_prominence = float(peak_prominence)
+        self.min_confidence = float(min_confidence)
+        self.max_spread_deg = float(max_spread_deg)
+        self.max_residual = float(max_residual)
+        self._estimators: dict[tuple, DoaEstimator] = {}
+        self._cache: OrderedDict[bytes, WindowSpectra] = OrderedDict()
+
+    def doa_estimator(self, array: MicArray, sample_rate: int) -> DoaEstimator:
+        """The cached DOA estimator (1° grid) for this array geometry and sample rate."""
+        key = (array.name, array.kind, array.positions_m.tobytes(), int(sample_rate))
+        if key not in self._estimators:
+            method = 'intensity' if array.kind == 'foa' else self.method
+            high = min(self.freq_range_hz[1], 0.45 * sample_rate)
+            self._estimators[key] = make_estimator(method, array, sample_rate, device=self.device,
+                                                   freq_range_hz=(min(self.freq_range_hz[0], 0.5 * high), high),
+                                                   nfft=self.nfft, grid=DirectionGrid(step_deg=1.0, offset_deg=0.5))
+        return self._estimators[key]
+
+    def release(self) -> None:
+        """Free the DOA estimators' tensors and the cached analyses."""
+        for estimator in self._estimators.values():
+            estimator.release()
+        self._estimators.clear()
+        self._cache.clear()
+
+    # --- checks -------------------------------------------------------------------------------------------
+
+    def window_problem(self, view: View, array: MicArray, sample_rate: int) -> str:
+        """'' when the view's audio window is usable, else why not."""
+        audio = view.audio
+        if audio is None:
+            return 'no audio window'
+        audio = np.asarray(audio)
+        if audio.ndim != 2 or audio.shape[0] != array.num_channels:
+            return f'audio window of shape {audio.shape}, expected {array.num_channels}×N'
+        if audio.shape[1] < self.min_window_s * sample_rate:
+            return f'audio window of {audio.shape[1] / sample_rate:.3f} s, shorter than {self.min_window_s} s'
+        coverage = float(view.audio_coverage)
+        if not np.isfinite(coverage) or coverage < self.min_coverage:
+            return f'audio coverage {coverage:.2f} below {self.min_coverage}'
+        if not np.all(np.isfinite(audio)):
+            return 'non-finite audio samples'
+        if float(np.abs(audio).max()) <= 1e-7:
+            return 'silent audio window'
+        return ''
+
+    def pair_problem(self, pair: PosePair) -> str:
+        """'' when the audio of the pair can be aligned, else why not."""
+        sensors = pair.sensors
+        if sensors.array is None or not sensors.sample_rate:
+            return 'no microphone array or sample rate'
+        if not resolves_azimuth(sensors.array):
+            return f'array {sensors.array.name} cannot tell every azimuth apart (collinear microphones)'
+        for name, view in (('a', pair.view_a), ('b', pair.view_b)):
+            problem = self.window_problem(view, sensors.array, int(sensors.sample_rate))
+            if problem:
+                return f'view {name}: {problem}'
+        return ''
+
+    # --- analysis -----------------------------------------------------------------------------------------
+
+    def analyse(self, windows: Sequence[np.ndarray], array: MicArray, sample_rate: int) -> list[WindowSpectra]:
+        """Whole-window and segment spectra of C×T windows (T may differ), cached by content.
+
+        Windows of equal length are analysed together: one STFT and one DOA call for all their segments.
+        """
+        estimator = self.doa_estimator(array, sample_rate)
+        keys = [self._key(window, estimator) for window in windows]
+        todo: dict[int, list[int]] = {}
+        for index, key in enumerate(keys):
+            if key not in self._cache:
+                todo.setdefault(np.shape(windows[index])[1], []).append(index)
+        for indices in todo.values():
+            unique = list({keys[i]: i for i in indices}.values())
+            batch = np.stack([np.asarray(windows[i], dtype=np.float32) for i in unique])
+            for i, spectra in zip(unique, self._analyse_batch(batch, estimator)):
+                self._cache[keys[i]] = spectra
+        out = []
+        for key in keys:
+            self._cache.move_to_end(key)
+            out.append(self._cache[key])
+        while len(self._cache) > CACHE_WINDOWS:
+            self._cache.popitem(last=False)
+        return out
+
+    @staticmethod
+    def _key(window: np.ndarray, estimator: DoaEstimator) -> bytes:
+        data = np.ascontiguousarray(window, dtype=np.float32)
+        digest = hashlib.blake2b(data.tobytes(), digest_size=16)
+        digest.update(repr((data.shape, id(estimator))).encode())
+        return digest.digest()
+
+    def _analyse_batch(self, batch: np.ndarray, estimator: DoaEstimator) -> list[WindowSpectra]:
+        """B×C×T windows of one length → their spectra."""
+        spectrogram = estimator.stft(batch)                                    # B×C×F×N
+        count, channels, freqs, frames = spectrogram.shape
+        hop = estimator.nfft // 2
+        per_segment = max(1, int(round(self.segment_s * estimator.sample_rate / hop)))
+        segments = max(1, frames // per_segment)
+        first = (frames - segments * per_segment) // 2
+        pieces = spectrogram[..., first:first + segments * per_segment]
+        pieces = pieces.reshape(count, channels, freqs, segments, per_segment).permute(0, 3, 1, 2, 4)
+        pieces = pieces.reshape(count * segments, channels, freqs, per_segment)
+        whole = estimator.estimate_stft(spectrogram)
+        parts = estimator.estimate_stft(pieces)
+        centre_frame = first + per_segment * np.arange(segments) + 0.5 * (per_segment - 1)
+        times_s = (centre_frame * hop + 0.5 * estimator.nfft - 0.5 * batch.shape[-1]) / estimator.sample_rate
+        part_spectra = parts.spectrum.reshape(count, segments, -1)
+        part_confidence = np.nan_to_num(parts.confidence[:, 0]).reshape(count, segments)
+        return [WindowSpectra(full=whole.spectrum[i], confidence=float(np.nan_to_num(whole.confidence[i, 0])),
+                              segments=part_spectra[i], segment_confidence=part_confidence[i],
+                              segment_times_s=times_s) for i in range(count)]
+
+    # --- estimation ---------------------------------------------------------------------------------------
+
+    def estimate_batch(self, pairs: Sequence[PosePair]) -> list[AudioYaw]:
+        """Audio yaw of each pair; the DOA of all usable windows of one array runs in one batched call."""
+        results: list[AudioYaw | None] = [None] * len(pairs)
+        groups: dict[tuple, list[int]] = {}
+        for index, pair in enumerate(pairs):
+            problem = self.pair_problem(pair)
+            if problem:
+                results[index] = AudioYaw(UNAVAILABLE, reason=problem)
+                continue
+            array = pair.sensors.array
+            key = (array.name, array.kind, array.positions_m.tobytes(), int(pair.sensors.sample_rate))
+            groups.setdefault(key, []).append(index)
+        for indices in groups.values():
+            sensors = pairs[indices[0]].sensors
+            windows = [view.audio for i in indices for view in (pairs[i].view_a, pairs[i].view_b)]
+            spectra = self.analyse(windows, sensors.array, int(sensors.sample_rate))
+            by_shape: dict[tuple[int, int], list[int]] = {}
+            for k in range(len(indices)):
+                by_shape.setdefault((len(spectra[2 * k].segments), len(spectra[2 * k + 1].segments)), []).append(k)
+            for members in by_shape.values():
+                gaps = [pairs[indices[k]].view_b.stamp_s - pairs[indices[k]].view_a.stamp_s for k in members]
+                found = self.from_spectra([spectra[2 * k] for k in members], [spectra[2 * k + 1] for k in members],
+                                          gaps)
+                for k, result in zip(members, found):
+                    results[indices[k]] = result
+        return [result for result in results if result is not None]
+
+    def from_spectra(self, spectra_a: Sequence[WindowSpectra], spectra_b: Sequence[WindowSpectra],
+                     gaps_s: Sequence[float]) -> list[AudioYaw]:
+        """Audio yaw with the stationarity test, from analysed windows (pairs with equal segment counts)."""
+        full_a = np.stack([s.full for s in spectra_a])
+        full_b = np.stack([s.full for s in spectra_b])
+        full_shift, score = circular_shift(full_a, full_b)
+        bins = full_a.shape[1]
+        grid = np.arange(bins)
+        aligned_a = [np.interp(grid + full_shift[k] * bins / 360.0, grid, full_a[k], period=bins)
+                     for k in range(len(full_a))]   # spectrum_a(θ + ψ)
+        residual = np.abs(full_b - np.stack(aligned_a)).max(1)
+        peaks_a = count_peaks(full_a, self.peak_prominence)
+        peaks_b = count_peaks(full_b, self.peak_prominence)
+        yaw, spread, weight = segment_shift(
+            np.stack([s.segments for s in spectra_a]), np.stack([s.segment_confidence for s in spectra_a]),
+            spectra_a[0].segment_times_s, np.stack([s.segments for s in spectra_b]),
+            np.stack([s.segment_confidence for s in spectra_b]), spectra_b[0].segment_times_s, np.asarray(gaps_s))
+        out = []
+        for k, (a, b) in enumerate(zip(spectra_a, spectra_b)):
+            facts = {'score': float(score[k]), 'peaks_a': int(peaks_a[k]), 'peaks_b': int(peaks_b[k]),
+                     'residual': float(residual[k])}
+            reason = ''
+            if min(a.confidence, b.confidence) < self.min_confidence or weight[k] <= 0:
+                reason = (f'no directional sound (DOA confidence {a.confidence:.2f}, {b.confidence:.2f}; '
+                          f'at least {self.min_confidence} needed)')
+            elif score[k] < self.min_score:
+                reason = f'spectra do not match under any rotation (score {score[k]:.2f} < {self.min_score})'
+            elif peaks_a[k] != peaks_b[k]:
+                reason = f'sources appeared or vanished ({peaks_a[k]} → {peaks_b[k]} significant peaks)'
+            elif residual[k] > self.max_residual:
+                reason = (f'a peak no rotation explains (aligned spectra differ by {residual[k]:.2f} > '
+                          f'{self.max_residual}): a source started or stopped')
+            elif spread[k] > self.max_spread_deg:
+                reason = (f'segment shifts disagree by {spread[k]:.1f}° (more than {self.max_spread_deg}°): '
+                          'the sound field changed')
+            if reason:
+                out.append(AudioYaw(REFUSED, reason=reason, **facts))
+                continue
+            std = float(np.hypot(STD_FLOOR_DEG, SPREAD_TO_STD * spread[k]))
+            out.append(AudioYaw(OK, yaw_deg=float(yaw[k]), std_deg=std, **facts))
+        return out

@@ -1,0 +1,283 @@
+"""The geometric relative-pose estimator: the essential matrix of two images fused with the audio yaw.
+
+No weights. Vision (`av_pose.vision.two_view`) gives R_a_b, a translation direction and their 6×6 covariance;
+audio (`av_pose.pose.audio_yaw`) gives the rig's yaw ψ about the array z axis from the shift of the two windows'
+DOA spectra. Frames and covariance conventions are those of `av_pose.pose.base` (camera-a optical axes, (tx, ty,
+tz, rx, ry, rz), unit-direction² and rad²).
+
+Fusion, on SO(3): the audio yaw is a 1-D measurement h(R) = yaw of R_caᵀ·R·R_ca (R_ca: the mount's rotation)
+with variance σ_a², applied to the vision estimate as one Kalman update of the 6-D error state (translation
+direction, rotation vector) linearised at the vision rotation, so the translation moves with the rotation
+through their cross-covariance. Gate: when the innovation exceeds `gate_sigma` standard deviations, the two
+disagree; the one with the smaller yaw variance is kept alone and the other is flagged ('audio_rejected' or
+'vision_rejected' in info).
+
+σ_a² = (alignment std)² + (parallax std)²: a translating rig sees near sources move, which adds a shift the
+rotation does not explain. That parallax is bounded, not modelled: `parallax_deg_per_s` × the pair's time gap
+(8°/s, calibrated on moving ShoeboxAV rigs at up to 0.5 m/s with talkers 1–3 m away), dropped when vision
+says the rig only rotated (no parallax between the images).
+
+When vision fails (too few inliers, blur, darkness, no intrinsics, no image), the audio yaw alone carries the
+rotation: R = R_ca·Rz(ψ)·R_caᵀ with variance σ_a² about the array z axis and a pitch/roll prior
+(`pitch_roll_prior_deg`, default 3°) about the other two; the translation is unknown (zeros, UNKNOWN_VARIANCE),
+never invented. When both fail, the estimate is invalid.
+
+Speed: vision runs first; the audio is analysed only for pairs where it can change the answer, i.e. where vision
+failed or its yaw standard deviation exceeds `audio_skip_below_deg` (below 0.5° the audio, whose std is at least
+2°, would carry under 6 % of the weight). `audio_skip_below_deg=0` analyses every pair.
+
+`PoseEstimate.info`: flags `vision_failed`, `audio_unavailable` (no, short, non-finite or low-coverage window,
+or an array that cannot resolve azimuth), `audio_refused` (the sound field changed), `audio_skipped`,
+`audio_rejected`, `vision_rejected` (the gate); the vision's `vision_model`, `matches`, `inliers`,
+`inlier_ratio`, `vision_reason`; the audio's `audio_status`, `audio_reason`, `audio_shift_deg` (array yaw),
+`audio_match_score`, `audio_std_deg` (with parallax); `innovation_sigma` when fused; `rotation_std_deg`; and
+`reason` when invalid.
+
+Names: `geometric` (fused), `geometric-vision` (vision only), `geometric-audio` (audio yaw only).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from av_pose.audio.doa import resolve_device
+from av_pose.errors import UserInputError
+from av_pose.geometry import make_transform, so3_exp
+from av_pose.pose.audio_yaw import AudioYaw, AudioYawEstimator, yaw_in_array_deg, yaw_rotation_in_camera
+from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, PosePair
+from av_pose.vision.two_view import TwoViewGeometry, estimate_two_view
+
+PITCH_ROLL_PRIOR_DEG = 3.0
+"""1-σ of the rig's pitch and roll change between the two views when only the audio yaw is known, degrees
+(ShoeboxAV rigs 1 s apart: 1.6° roll, 2.7° pitch)."""
+PARALLAX_DEG_PER_S = 8.0
+"""1-σ of the audio yaw error a translating rig adds per second of gap (near sources move), degrees/s."""
+MAX_PARALLAX_DEG = 30.0
+"""Cap of the parallax term, degrees."""
+AUDIO_SKIP_BELOW_DEG = 0.5
+"""Vision yaw standard deviation below which the audio is not analysed, degrees: the audio's own is at least 2°
+(`audio_yaw.STD_FLOOR_DEG`), so its weight in the fused yaw would stay under 6 %."""
+GATE_SIGMA = 4.0
+"""Innovations beyond this many standard deviations mean vision and audio disagree."""
+CONFIDENCE_SCALE_DEG = 2.0
+"""confidence = 1 / (1 + rotation std / CONFIDENCE_SCALE_DEG)."""
+
+
+def _flags(**flags: bool) -> dict:
+    return {name: bool(value) for name, value in flags.items()}
+
+
+class GeometricPoseEstimator(PoseEstimator):
+    """Essential matrix (vision) and DOA-spectrum yaw (audio), fused on SO(3) (see the module docstring).
+
+    Args:
+        use_vision: run the two-view geometry (needs `Sensors.K` and both images).
+        use_audio: run the audio yaw (needs the array, the sample rate and both audio windows).
+        device: torch device of the DOA ('auto', 'cpu', 'cuda').
+        detector: image features, 'orb' | 'akaze' | 'sift'.
+        method: DOA method for pressure arrays ('normmusic', 'music', 'srp_phat'); FOA arrays use 'intensity'.
+        max_features, min_inliers: passed to `estimate_two_view`.
+        pitch_roll_prior_deg, parallax_deg_per_s, gate_sigma, audio_skip_below_deg: see the module constants.
+    """
+
+    needs_intrinsics = True
+
+    def __init__(self, *, use_vision: bool = True, use_audio: bool = True, device: str = 'auto',
+                 detector: str = 'orb', method: str = 'normmusic', max_features: int = 2000, min_inliers: int = 15,
+                 pitch_roll_prior_deg: float = PITCH_ROLL_PRIOR_DEG, parallax_deg_per_s: float = PARALLAX_DEG_PER_S,
+                 gate_sigma: float = GATE_SIGMA, audio_skip_below_deg: float = AUDIO_SKIP_BELOW_DEG) -> None:
+        if not (use_vision or use_audio):
+            raise UserInputError('the geometric estimator needs vision, audio or both')
+        from av_pose.vision.features import check_detector
+
+        check_detector(detector)
+        self.use_vision, self.use_audio = bool(use_vision), bool(use_audio)
+        self.name = 'geometric' if use_vision and use_audio else 'geometric-vision' if use_vision else 'geometric-audio'
+        self.needs_intrinsics = self.use_vision
+        self.detector, self.max_features, self.min_inliers = detector, int(max_features), int(min_inliers)
+        self.pitch_roll_prior_deg = float(pitch_roll_prior_deg)
+        self.parallax_deg_per_s = float(parallax_deg_per_s)
+        self.gate_sigma = float(gate_sigma)
+        self.audio_skip_below_deg = float(audio_skip_below_deg) if use_vision else -1.0
+        self.audio = AudioYawEstimator(method=method, device=str(resolve_device(device))) if use_audio else None
+
+    def release(self) -> None:
+        """Free the DOA estimators."""
+        if self.audio is not None:
+            self.audio.release()
+
+    # --- halves -------------------------------------------------------------------------------------------
+
+    def _vision(self, pair: PosePair) -> TwoViewGeometry:
+        image_a, image_b, K = pair.view_a.image, pair.view_b.image, pair.sensors.K
+        if image_a is None or image_b is None:
+            return TwoViewGeometry.failed('no image')
+        if K is None:
+            return TwoViewGeometry.failed('no camera intrinsics K')
+        try:
+            return estimate_two_view(image_a, image_b, K, detector=self.detector, max_features=self.max_features,
+                                     min_inliers=self.min_inliers)
+        except UserInputError as err:  # a malformed image or K: say so, never raise on data
+            return TwoViewGeometry.failed(str(err))
+
+    def _vision_yaw_std_deg(self, pair: PosePair, vision: TwoViewGeometry) -> float:
+        axis = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)[:3, 2]
+        return float(np.degrees(np.sqrt(max(axis @ vision.covariance[3:, 3:] @ axis, 0.0))))
+
+    def _audio_std_deg(self, pair: PosePair, audio: AudioYaw, vision: TwoViewGeometry | None) -> float:
+        """Audio yaw 1-σ: alignment and the parallax bound (none when vision saw a pure rotation)."""
+        rotation_only = vision is not None and vision.ok and vision.model == 'rotation'
+        gap_s = abs(pair.view_b.stamp_s - pair.view_a.stamp_s)
+        parallax = 0.0 if rotation_only else min(MAX_PARALLAX_DEG, self.parallax_deg_per_s * gap_s)
+        return float(np.hypot(audio.std_deg, parallax))
+
+    # --- estimation ---------------------------------------------------------------------------------------
+
+    def estimate_batch(self, pairs: Sequence[PosePair]) -> list[PoseEstimate]:
+        """One estimate per pair; the audio of all pairs that need it is analysed in one batched call."""
+        visions = [self._vision(pair) if self.use_vision else None for pair in pairs]
+        audios: list[AudioYaw | None] = [None] * len(pairs)
+        if self.audio is not None:
+            wanted = [i for i, (pair, vision) in enumerate(zip(pairs, visions))
+                      if vision is None or not vision.ok
+                      or self._vision_yaw_std_deg(pair, vision) > self.audio_skip_below_deg]
+            for i, result in zip(wanted, self.audio.estimate_batch([pairs[i] for i in wanted])):
+                audios[i] = result
+        return [self._combine(pair, vision, audio) for pair, vision, audio in zip(pairs, visions, audios)]
+
+    def _combine(self, pair: PosePair, vision: TwoViewGeometry | None, audio: AudioYaw | None) -> PoseEstimate:
+        info: dict = {}
+        vision_ok = vision is not None and vision.ok
+        if vision is not None:
+            info.update(vision_model=vision.model, matches=int(vision.matches), inliers=int(vision.inliers),
+                        inlier_ratio=float(vision.inlier_ratio), vision_reason=vision.reason)
+        audio_ok = audio is not None and audio.ok
+        if audio is not None:
+            info.update(audio_status=audio.status, audio_reason=audio.reason, audio_shift_deg=float(audio.yaw_deg),
+                        audio_match_score=float(np.nan_to_num(audio.score)))
+        info.update(_flags(vision_failed=vision is not None and not vision_ok,
+                           audio_unavailable=audio is not None and audio.status == 'unavailable',
+                           audio_refused=audio is not None and audio.status == 'refused',
+                           audio_skipped=self.audio is not None and audio is None,
+                           audio_rejected=False, vision_rejected=False))
+        if audio_ok:
+            info['audio_std_deg'] = self._audio_std_deg(pair, audio, vision)
+        if vision_ok and audio_ok:
+            return self._fuse(pair, vision, audio, info)
+        if vision_ok:
+            return self._from_vision(vision, info)
+        if audio_ok:
+            return self._from_audio(pair, audio, info)
+        reasons = [f'vision: {vision.reason}' if vision is not None else '',
+                   f'audio: {audio.reason}' if audio is not None else '']
+        estimate = PoseEstimate.invalid('; '.join(r for r in reasons if r) or 'nothing to estimate from')
+        estimate.info.update(info)
+        return estimate
+
+    @staticmethod
+    def _finish(T_a_b: np.ndarray, covariance: np.ndarray, translation_known: bool, used: tuple[str, ...],
+                info: dict) -> PoseEstimate:
+        covariance = 0.5 * (covariance + covariance.T)
+        rotation_std_deg = float(np.degrees(np.sqrt(max(np.trace(covariance[3:, 3:]), 0.0))))
+        info['rotation_std_deg'] = rotation_std_deg
+        return PoseEstimate(T_a_b=T_a_b, covariance=covariance, translation_known=translation_known, valid=True,
+                            used=used, confidence=1.0 / (1.0 + rotation_std_deg / CONFIDENCE_SCALE_DEG), info=info)
+
+    def _from_vision(self, vision: TwoViewGeometry, info: dict) -> PoseEstimate:
+        return self._finish(vision.T_a_b, vision.covariance.copy(), bool(vision.translation_ok), ('vision',), info)
+
+    def _from_audio(self, pair: PosePair, audio: AudioYaw, info: dict) -> PoseEstimate:
+        T_cam_array = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)
+        R_cam_array = T_cam_array[:3, :3]
+        variances = np.radians([self.pitch_roll_prior_deg, self.pitch_roll_prior_deg, info['audio_std_deg']]) ** 2
+        covariance = np.zeros((6, 6))
+        covariance[:3, :3] = np.eye(3) * UNKNOWN_VARIANCE
+        covariance[3:, 3:] = R_cam_array @ np.diag(variances) @ R_cam_array.T
+        T_a_b = make_transform(yaw_rotation_in_camera(audio.yaw_deg, T_cam_array), np.zeros(3))
+        return self._finish(T_a_b, covariance, False, ('audio',), info)
+
+    def _fuse(self, pair: PosePair, vision: TwoViewGeometry, audio: AudioYaw, info: dict) -> PoseEstimate:
+        """The vision estimate updated with the audio yaw, or the better half alone when they disagree."""
+        T_cam_array = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)
+        update = yaw_update(vision.R_a_b, vision.t_a_b, vision.covariance, audio.yaw_deg, info['audio_std_deg'],
+                            T_cam_array)
+        info['innovation_sigma'] = update.innovation_sigma
+        if update.innovation_sigma > self.gate_sigma:
+            if update.prior_yaw_std_deg <= info['audio_std_deg']:
+                info['audio_rejected'] = True
+                return self._from_vision(vision, info)
+            info['vision_rejected'] = True
+            info['audio_std_deg'] = self._audio_std_deg(pair, audio, None)  # vision's "no parallax" is doubtful too
+            return self._from_audio(pair, audio, info)
+        t = update.t_a_b if vision.translation_ok else vision.t_a_b
+        return self._finish(make_transform(update.R_a_b, t), update.covariance, bool(vision.translation_ok),
+                            ('audio', 'vision'), info)
+
+
+@dataclass(frozen=True)
+class YawUpdate:
+    """`yaw_update`'s result: the updated pose and covariance, and how far apart prior and measurement were."""
+
+    R_a_b: np.ndarray
+    t_a_b: np.ndarray
+    covariance: np.ndarray
+    innovation_sigma: float
+    prior_yaw_std_deg: float
+
+
+def yaw_update(R_a_b: np.ndarray, t_a_b: np.ndarray, covariance: np.ndarray, yaw_deg: float, yaw_std_deg: float,
+               T_cam_array: np.ndarray) -> YawUpdate:
+    """One Kalman update of a relative pose with a measured yaw about the array z axis.
+
+    The state is the 6-D error (δt, ω) of (t_a_b, R_a_b) with R = R_a_b·exp([ω]×) (`av_pose.pose.base`
+    conventions); the measurement is h(R) = `yaw_in_array_deg(R, T_cam_array)`, linearised at R_a_b by central
+    differences. A unit translation direction is renormalised after the update.
+
+    Args:
+        R_a_b: 3×3 prior rotation (camera b → camera a).
+        t_a_b: (3,) prior translation direction (or zeros).
+        covariance: 6×6 prior covariance (tx, ty, tz, rx, ry, rz), unit-direction² and rad².
+        yaw_deg: measured yaw, degrees.
+        yaw_std_deg: its 1-σ, degrees.
+        T_cam_array: 4×4 mount of the array.
+    """
+    H = np.zeros(6)
+    step = 1e-6
+    for k in range(3):  # d yaw / d ω (rad/rad)
+        delta = np.zeros(3)
+        delta[k] = step
+        plus = yaw_in_array_deg(R_a_b @ so3_exp(delta), T_cam_array)
+        minus = yaw_in_array_deg(R_a_b @ so3_exp(-delta), T_cam_array)
+        H[3 + k] = np.radians(_wrap_deg(plus - minus)) / (2.0 * step)
+    prior_var = float(H @ covariance @ H)
+    innovation = np.radians(_wrap_deg(yaw_deg - yaw_in_array_deg(R_a_b, T_cam_array)))
+    S = prior_var + float(np.radians(yaw_std_deg) ** 2)
+    gain = covariance @ H / S
+    correction = gain * innovation
+    t = np.asarray(t_a_b, dtype=np.float64) + correction[:3]
+    norm = np.linalg.norm(t)
+    return YawUpdate(R_a_b=R_a_b @ so3_exp(correction[3:]), t_a_b=t / norm if norm > 1e-12 else t,
+                     covariance=covariance - np.outer(gain, H @ covariance),
+                     innovation_sigma=float(abs(innovation) / np.sqrt(S)),
+                     prior_yaw_std_deg=float(np.degrees(np.sqrt(max(prior_var, 0.0)))))
+
+
+def _wrap_deg(angle_deg: float) -> float:
+    return (angle_deg + 180.0) % 360.0 - 180.0
+
+
+def make_geometric(**options) -> GeometricPoseEstimator:
+    """`geometric`: vision and audio fused (options: see GeometricPoseEstimator)."""
+    return GeometricPoseEstimator(use_vision=True, use_audio=True, **options)
+
+
+def make_geometric_vision(**options) -> GeometricPoseEstimator:
+    """`geometric-vision`: the essential-matrix half alone."""
+    return GeometricPoseEstimator(use_vision=True, use_audio=False, **options)
+
+
+def make_geometric_audio(**options) -> GeometricPoseEstimator:
+    """`geometric-audio`: the audio-yaw half alone (rotation only; translation unknown)."""
+    return GeometricPoseEstimator(use_vision=False, use_audio=True, **options)

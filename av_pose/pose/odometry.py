@@ -1,0 +1,392 @@
+"""Visual(-acoustic) odometry from relative poses: pairing by gap, scale policies, covariance propagation.
+
+The core of `pose_node` and of any bag tool that integrates `PoseEstimate`s. No ROS here.
+
+Integration (REP-105 `odom` semantics: continuous, drifting): every keyframe b is paired with an earlier
+keyframe a about `gap_s` before it (its *partner*), and
+
+    T_odom_b = T_odom_a · T_a_b,
+
+where T_a_b is the estimated relative pose with its translation scaled by the scale policy. The poses are
+those of the sensor (camera optical frame); `OdometryStep.body_pose()` conjugates them by the base → camera
+extrinsic so the odom frame is the body frame at the first keyframe.
+
+Covariances are 6×6, ordered (tx, ty, tz, rx, ry, rz) (metres, radians). A keyframe's covariance is that of
+a right perturbation, i.e. of the error expressed in its own (sensor) axes: T_true = T_est · exp(ξ). The
+relative estimate's covariance is in camera-a axes (`av_pose.pose.base`), so both are added in a's axes and
+transported into b's: Σ_b = Ad(T_b_a) (Σ_a + Σ_rel) Ad(T_b_a)ᵀ. The covariance therefore only grows.
+
+Scale: monocular relative poses give a translation *direction*. `NoScale` keeps translation at zero with
+UNKNOWN_VARIANCE (rotation-only odometry), `FixedSpeed` assumes a speed, `ReferenceScale` takes the
+distance travelled over the same interval from another odometry source (wheels), the usual monocular fix.
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from bisect import bisect_left
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from av_pose.errors import UserInputError
+from av_pose.geometry import hat, invert_transform, so3_log
+from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate
+
+SCALE_POLICIES = ('none', 'fixed', 'odometry')
+
+
+# ------------------------------------------------------------------------------------------ SE(3) algebra
+def adjoint(T: np.ndarray) -> np.ndarray:
+    """6×6 adjoint of a 4×4 transform for tangent vectors ordered (translation, rotation).
+
+    If ξ is a twist or an error in frame-b axes, Ad(T_a_b) ξ is the same quantity in frame-a axes.
+    """
+    R, t = T[:3, :3], T[:3, 3]
+    out = np.zeros((6, 6))
+    out[:3, :3] = out[3:, 3:] = R
+    out[:3, 3:] = hat(t) @ R
+    return out
+
+
+def _left_jacobian_inverse(phi: np.ndarray) -> np.ndarray:
+    """Inverse of the SO(3) left Jacobian at rotation vector `phi` (rad)."""
+    angle = float(np.linalg.norm(phi))
+    K = hat(phi)
+    if angle < 1e-6:
+        return np.eye(3) - 0.5 * K + K @ K / 12.0
+    half = 0.5 * angle
+    coefficient = (1.0 - half / math.tan(half)) / angle**2
+    return np.eye(3) - 0.5 * K + coefficient * (K @ K)
+
+
+def se3_log(T: np.ndarray) -> np.ndarray:
+    """Tangent vector (ρ, φ) (6,) with exp(ξ) = T: the constant body twist that moves in unit time by T."""
+    phi = so3_log(T[:3, :3])
+    return np.concatenate([_left_jacobian_inverse(phi) @ T[:3, 3], phi])
+
+
+def parent_axes_covariance(T_parent_child: np.ndarray, covariance_child: np.ndarray) -> np.ndarray:
+    """A pose covariance in the child's axes (right perturbation) rotated into the parent's axes.
+
+    ROS messages (nav_msgs/Odometry pose, PoseWithCovarianceStamped) give the pose covariance in the axes of
+    `header.frame_id`, about the pose's own position: Σ' = diag(R, R) Σ diag(R, R)ᵀ.
+    """
+    rotation = np.zeros((6, 6))
+    rotation[:3, :3] = rotation[3:, 3:] = T_parent_child[:3, :3]
+    return rotation @ covariance_child @ rotation.T
+
+
+def _symmetric(matrix: np.ndarray) -> np.ndarray:
+    return 0.5 * (matrix + matrix.T)
+
+
+# ------------------------------------------------------------------------------------------ scale
+@dataclass(frozen=True)
+class Scale:
+    """Distance travelled between two stamps: `distance_m` and its variance (m²)."""
+
+    distance_m: float
+    variance_m2: float
+
+
+class ScalePolicy(ABC):
+    """Gives the translation magnitude of a relative pose between stamps t_a < t_b (seconds)."""
+
+    name: str
+
+    @abstractmethod
+    def scale(self, t_a: float, t_b: float) -> Scale | None:
+        """The distance between the two stamps, or None when it is not known."""
+
+    def describe(self) -> str:
+        """One line for logs, diagnostics and `Odometry` consumers."""
+        return self.name
+
+    def reset(self) -> None:
+        """Forget stored data (after a time jump)."""
+        return None
+
+
+class NoScale(ScalePolicy):
+    """No scale: rotation-only odometry (translation zero, variance UNKNOWN_VARIANCE)."""
+
+    name = 'none'
+
+    def scale(self, t_a: float, t_b: float) -> Scale | None:
+        """Always unknown."""
+        return None
+
+    def describe(self) -> str:
+        """One line."""
+        return 'none (rotation only; translation unknown)'
+
+
+class FixedSpeed(ScalePolicy):
+    """A speed prior: distance = speed · (t_b − t_a), standard deviation `relative_sigma` of it."""
+
+    name = 'fixed'
+
+    def __init__(self, speed_mps: float, relative_sigma: float = 0.5) -> None:
+        if not (math.isfinite(speed_mps) and speed_mps >= 0 and relative_sigma > 0):
+            raise UserInputError(f'fixed scale needs a speed >= 0 m/s and a positive relative sigma, got '
+                                 f'{speed_mps} and {relative_sigma}')
+        self.speed_mps, self.relative_sigma = float(speed_mps), float(relative_sigma)
+
+    def scale(self, t_a: float, t_b: float) -> Scale:
+        """Speed · dt with a standard deviation of `relative_sigma` · speed · dt (at least 1 cm)."""
+        distance = self.speed_mps * max(0.0, t_b - t_a)
+        return Scale(distance, max(self.relative_sigma * distance, 0.01) ** 2)
+
+    def describe(self) -> str:
+        """One line."""
+        return f'fixed ({self.speed_mps:g} m/s prior, ±{100 * self.relative_sigma:.0f} %)'
+
+
+class ReferenceScale(ScalePolicy):
+    """Distance over [t_a, t_b] from another odometry source's positions (e.g. wheel odometry).
+
+    Positions are linearly interpolated between stamped samples; an interval not covered by the samples has
+    no scale. The standard deviation is `relative_sigma` · distance + `floor_m`.
+    """
+
+    name = 'odometry'
+
+    def __init__(self, history_s: float = 30.0, relative_sigma: float = 0.05, floor_m: float = 0.01) -> None:
+        self.history_s, self.relative_sigma, self.floor_m = float(history_s), float(relative_sigma), float(floor_m)
+        self._stamps: deque[float] = deque()
+        self._positions: deque[np.ndarray] = deque()
+
+    def add(self, stamp_s: float, position_m) -> bool:
+        """Add a sample (stamp in seconds, position (3,) in the reference's own frame); False if rejected."""
+        position = np.asarray(position_m, dtype=np.float64).reshape(3)
+        if not (math.isfinite(stamp_s) and np.all(np.isfinite(position))):
+            return False
+        if self._stamps and stamp_s <= self._stamps[-1]:
+            if stamp_s < self._stamps[-1] - 1.0:  # a jump back (bag loop): start over
+                self.reset()
+            else:
+                return False
+        self._stamps.append(float(stamp_s))
+        self._positions.append(position)
+        while self._stamps and self._stamps[0] < stamp_s - self.history_s:
+            self._stamps.popleft()
+            self._positions.popleft()
+        return True
+
+    def position_at(self, t: float) -> np.ndarray | None:
+        """Interpolated position at `t`, or None outside the stored samples."""
+        stamps = self._stamps
+        if not stamps or t < stamps[0] - 1e-9 or t > stamps[-1] + 1e-9:
+            return None
+        i = min(max(bisect_left(stamps, t), 1), len(stamps) - 1) if len(stamps) > 1 else 0
+        if len(stamps) == 1:
+            return self._positions[0].copy()
+        t0, t1 = stamps[i - 1], stamps[i]
+        w = 0.0 if t1 == t0 else min(max((t - t0) / (t1 - t0), 0.0), 1.0)
+        return (1.0 - w) * self._positions[i - 1] + w * self._positions[i]
+
+    def scale(self, t_a: float, t_b: float) -> Scale | None:
+        """Straight-line distance between the interpolated positions at t_a and t_b."""
+        p_a, p_b = self.position_at(t_a), self.position_at(t_b)
+        if p_a is None or p_b is None:
+            return None
+        distance = float(np.linalg.norm(p_b - p_a))
+        return Scale(distance, (self.relative_sigma * distance + self.floor_m) ** 2)
+
+    def reset(self) -> None:
+        """Forget all samples."""
+        self._stamps.clear()
+        self._positions.clear()
+
+    def describe(self) -> str:
+        """One line."""
+        return 'odometry (distance from the reference odometry topic over each interval)'
+
+
+def make_scale_policy(name: str, speed_mps: float = 0.0) -> ScalePolicy:
+    """`none` | `fixed` (needs `speed_mps`) | `odometry`."""
+    if name == 'none':
+        return NoScale()
+    if name == 'fixed':
+        return FixedSpeed(speed_mps)
+    if name == 'odometry':
+        return ReferenceScale()
+    raise UserInputError(f'translation_scale must be one of {", ".join(SCALE_POLICIES)}, got {name!r}')
+
+
+def scaled_relative(estimate: PoseEstimate, scale: Scale | None) -> tuple[np.ndarray, np.ndarray]:
+    """T_a_b with a metric translation, and its 6×6 covariance (camera-a axes, metres and radians).
+
+    The unit direction d is scaled to s·d; its covariance becomes s²·Σ_dir + σ_s²·d·dᵀ, and the
+    translation-rotation cross terms scale by s. Without a scale or a known direction the translation is
+    zero with UNKNOWN_VARIANCE on each axis, uncorrelated with the rotation.
+    """
+    T = np.array(estimate.T_a_b, dtype=np.float64)
+    cov = np.array(estimate.covariance, dtype=np.float64)
+    direction = T[:3, 3]
+    norm = float(np.linalg.norm(direction))
+    out = np.zeros((6, 6))
+    out[3:, 3:] = cov[3:, 3:]
+    if scale is None or not estimate.translation_known or norm < 1e-9:
+        T[:3, 3] = 0.0
+        out[:3, :3] = np.eye(3) * UNKNOWN_VARIANCE
+        return T, out
+    unit = direction / norm
+    s = scale.distance_m
+    T[:3, 3] = s * unit
+    out[:3, :3] = s**2 * cov[:3, :3] + scale.variance_m2 * np.outer(unit, unit)
+    out[:3, 3:] = s * cov[:3, 3:]
+    out[3:, :3] = s * cov[3:, :3]
+    return T, _symmetric(out)
+
+
+# ------------------------------------------------------------------------------------------ integration
+@dataclass
+class Keyframe:
+    """An integrated frame: stamp (s), sensor pose in odom (4×4), its covariance (6×6, own axes), payload."""
+
+    stamp_s: float
+    T_odom_sensor: np.ndarray
+    covariance: np.ndarray
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class OdometryStep:
+    """The result of integrating one relative pose.
+
+    Attributes:
+        stamp_s: time of the new keyframe b (s).
+        partner_stamp_s: time of its partner a (s).
+        T_odom_sensor: 4×4 pose of the sensor at b in odom; `covariance` 6×6 in b's sensor axes.
+        T_a_b: the scaled relative pose (metric translation, or zero when unknown); `relative_covariance`
+            its covariance in a's axes.
+        twist: (vx, vy, vz, wx, wy, wz), the mean body twist of the sensor over [t_a, t_b] in b's axes
+            (m/s, rad/s); `twist_covariance` 6×6.
+        scale_known: whether the translation is metric.
+    """
+
+    stamp_s: float
+    partner_stamp_s: float
+    T_odom_sensor: np.ndarray
+    covariance: np.ndarray
+    T_a_b: np.ndarray
+    relative_covariance: np.ndarray
+    twist: np.ndarray
+    twist_covariance: np.ndarray
+    scale_known: bool
+
+    def body_pose(self, T_body_sensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pose of the body in odom (odom = the body at the first keyframe) and its covariance (body axes)."""
+        T_sensor_body = invert_transform(T_body_sensor)
+        T = T_body_sensor @ self.T_odom_sensor @ T_sensor_body
+        Ad = adjoint(T_body_sensor)
+        return T, _symmetric(Ad @ self.covariance @ Ad.T)
+
+    def body_twist(self, T_body_sensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The twist of the rigidly attached body, in body axes, and its covariance."""
+        Ad = adjoint(T_body_sensor)
+        return Ad @ self.twist, _symmetric(Ad @ self.twist_covariance @ Ad.T)
+
+
+@dataclass
+class OdometryIntegrator:
+    """Chains relative poses of keyframes `gap_s` apart into odometry (see the module docstring).
+
+    Args:
+        scale: the translation scale policy.
+        gap_s: preferred time between the two frames of a pair (s; the paper's models work for 0.5–4 s).
+        min_gap_s: shortest accepted gap (default gap_s / 2): younger keyframes are not partners.
+        max_gap_s: longest accepted gap (default 4·gap_s); keyframes older than this are forgotten.
+    """
+
+    scale: ScalePolicy
+    gap_s: float = 1.0
+    min_gap_s: float | None = None
+    max_gap_s: float | None = None
+    keyframes: deque[Keyframe] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self.min_gap_s = 0.5 * self.gap_s if self.min_gap_s is None else float(self.min_gap_s)
+        self.max_gap_s = 4.0 * self.gap_s if self.max_gap_s is None else float(self.max_gap_s)
+        if not 0 < self.min_gap_s <= self.gap_s <= self.max_gap_s:
+            raise UserInputError(f'need 0 < min_gap_s <= gap_s <= max_gap_s, got {self.min_gap_s}, '
+                                 f'{self.gap_s}, {self.max_gap_s}')
+        self._anchor = (np.eye(4), np.zeros((6, 6)))
+        self._restarted = False
+
+    @property
+    def latest(self) -> Keyframe | None:
+        """The newest keyframe."""
+        return self.keyframes[-1] if self.keyframes else None
+
+    def needs_anchor(self, stamp_s: float) -> bool:
+        """True when `stamp_s` cannot be paired and should start (or restart) the chain instead.
+
+        That is the case with no keyframes, or when every keyframe is older than `max_gap_s` (a long pause
+        of the input): the chain restarts there, continuing from the last pose.
+        """
+        latest = self.latest
+        return latest is None or stamp_s - latest.stamp_s > self.max_gap_s
+
+    def anchor(self, stamp_s: float, payload: Any = None) -> Keyframe:
+        """Start the chain at `stamp_s`: identity at the very start, else the last pose.
+
+        A restarted chain (after a pause longer than `max_gap_s` or a `reset`) does not know the motion in
+        between, so UNKNOWN_VARIANCE is added to every axis of the covariance: odom stays continuous, honestly.
+        """
+        latest = self.latest
+        T, cov = (latest.T_odom_sensor, latest.covariance) if latest is not None else self._anchor
+        if latest is not None or self._restarted:
+            cov = cov + np.eye(6) * UNKNOWN_VARIANCE
+        self._restarted = False
+        self.keyframes.clear()
+        keyframe = Keyframe(float(stamp_s), T.copy(), cov.copy(), payload)
+        self.keyframes.append(keyframe)
+        return keyframe
+
+    def partner_for(self, stamp_s: float) -> Keyframe | None:
+        """The keyframe to pair with a frame at `stamp_s`: age within [min_gap_s, max_gap_s], nearest to gap_s.
+
+        None when every keyframe is younger than min_gap_s (wait for the next frame) or there are none.
+        """
+        best, best_error = None, math.inf
+        for keyframe in self.keyframes:
+            age = stamp_s - keyframe.stamp_s
+            if self.min_gap_s - 1e-9 <= age <= self.max_gap_s + 1e-9 and abs(age - self.gap_s) < best_error:
+                best, best_error = keyframe, abs(age - self.gap_s)
+        return best
+
+    def add(self, partner: Keyframe, stamp_s: float, estimate: PoseEstimate, payload: Any = None) -> OdometryStep:
+        """Integrate `estimate` (T_a_b with a = partner, b = the frame at `stamp_s`) and store b as a keyframe."""
+        dt = float(stamp_s) - partner.stamp_s
+        if dt <= 0:
+            raise UserInputError(f'keyframe at {stamp_s} s is not after its partner at {partner.stamp_s} s')
+        scale = self.scale.scale(partner.stamp_s, float(stamp_s))
+        T_a_b, cov_rel = scaled_relative(estimate, scale)
+        Ad_b_a = adjoint(invert_transform(T_a_b))
+        covariance = _symmetric(Ad_b_a @ (partner.covariance + cov_rel) @ Ad_b_a.T)
+        T_odom_b = partner.T_odom_sensor @ T_a_b
+        twist = se3_log(T_a_b) / dt
+        twist_cov = _symmetric(Ad_b_a @ cov_rel @ Ad_b_a.T) / dt**2
+        self.keyframes.append(Keyframe(float(stamp_s), T_odom_b, covariance, payload))
+        while self.keyframes and stamp_s - self.keyframes[0].stamp_s > self.max_gap_s + 1e-9:
+            self.keyframes.popleft()
+        return OdometryStep(float(stamp_s), partner.stamp_s, T_odom_b, covariance, T_a_b, cov_rel, twist,
+                            twist_cov, scale is not None and estimate.translation_known)
+
+    def reset(self) -> None:
+        """Forget the keyframes (after time went backwards) but keep the pose: odom stays continuous.
+
+        The next frame anchors a new chain at the last pose (see `anchor`).
+        """
+        latest = self.latest
+        if latest is not None:
+            self._anchor = (latest.T_odom_sensor.copy(), latest.covariance.copy())
+            self._restarted = True
+        self.keyframes.clear()
+        self.scale.reset()
+

@@ -1,0 +1,98 @@
+"""`pose_node` parameters: names, defaults and descriptions, and their validation into a `PoseNodeConfig`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from av_pose.audio.arrays import MicArray
+from av_pose.errors import UserInputError
+from av_pose.pose.odometry import SCALE_POLICIES
+from av_pose.ros.audio_adapters import PcmFormat
+from av_pose.ros.node_common import (
+    AUDIO_PARAMETERS,
+    audio_config,
+    boolean,
+    choice,
+    integer,
+    number_in,
+    positive,
+    text,
+)
+
+PARAMETERS: dict[str, tuple[Any, str]] = {
+    'model': ('geometric', 'Pose estimator: geometric | geometric-vision | geometric-audio, a shipped model '
+                           'name or a checkpoint path (the names av-pose eval --model takes)'),
+    'device': ('auto', 'Torch device: auto (cuda when available) | cpu | cuda'),
+    'cpu_threads': (1, 'Torch threads for CPU work (1 suits a node sharing a small CPU; 0 = torch default)'),
+    'image_transport': ('raw', 'raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage '
+                               'on `image` (remap it to .../compressed)'),
+    'pair_gap_s': (1.0, 'Time between the two frames of a pair, seconds (0.5-4)'),
+    'rate_hz': (10.0, 'Keyframes (pose estimates) per second of image time'),
+    'audio_window_s': (1.0, 'Audio window centred on each frame, seconds'),
+    'audio_wait_s': (0.05, 'How much audio after a frame to wait for, seconds (the rest of the window is '
+                          'left out: latency against audio)'),
+    'max_batch': (4, 'Most frames estimated in one batch when frames queue up'),
+    'translation_scale': ('none', 'none: rotation-only odometry (translation unknown) | fixed: speed prior '
+                                  '(speed_mps) | odometry: distance from the scale_odometry topic'),
+    'speed_mps': (0.5, 'Speed prior for translation_scale fixed, m/s'),
+    'odom_frame': ('odom', 'Parent frame of the published odometry and TF (REP-105)'),
+    'base_frame': ('base_link', 'Child frame (robot body); empty: publish odom -> camera frame'),
+    'camera_frame': ('', 'Camera optical frame; empty = the frame_id of the images'),
+    'array_frame': ('', 'Microphone array frame for the camera -> array extrinsic on /tf_static; empty = '
+                        'the frame_id of the audio messages (default mount when absent)'),
+    'publish_tf': (True, 'Publish the odom -> base transform on /tf'),
+    'stale_timeout_s': (2.0, 'An input silent for this long (seconds of wall time) counts as absent'),
+    'trajectory_points': (2000, 'Points kept in the trajectory marker'),
+    'calibrate_array': (False, 'Estimate the microphone array mount (yaw on the rig, mirrored wiring, wrong '
+                               'preset) from the motion and report it in the log and /diagnostics'),
+    **AUDIO_PARAMETERS,
+}
+
+
+@dataclass(frozen=True)
+class PoseNodeConfig:
+    """Validated settings (seconds, Hz, metres per second)."""
+
+    model: str
+    device: str
+    cpu_threads: int
+    compressed: bool
+    gap_s: float
+    period_s: float
+    window_s: float
+    wait_s: float
+    max_batch: int
+    scale: str
+    speed_mps: float
+    odom_frame: str
+    base_frame: str
+    camera_frame: str
+    array_frame: str
+    publish_tf: bool
+    stale_s: float
+    trajectory_points: int
+    calibrate_array: bool
+    array: MicArray
+    audio_msg_type: str
+    fallback: PcmFormat | None
+
+
+def config_from_parameters(values: dict[str, Any]) -> PoseNodeConfig:
+    """Check raw parameter values and resolve them; raises UserInputError (one line)."""
+    array, audio_msg_type, fallback = audio_config(values)
+    odom_frame = text(values, 'odom_frame')
+    if not odom_frame:
+        raise UserInputError('parameter odom_frame must not be empty')
+    return PoseNodeConfig(
+        model=text(values, 'model'), device=choice(values, 'device', ('auto', 'cpu', 'cuda')),
+        cpu_threads=integer(values, 'cpu_threads', 0),
+        compressed=choice(values, 'image_transport', ('raw', 'compressed')) == 'compressed',
+        gap_s=number_in(values, 'pair_gap_s', 0.5, 4.0), period_s=1.0 / positive(values, 'rate_hz'),
+        window_s=number_in(values, 'audio_window_s', 0.1, 4.0), wait_s=number_in(values, 'audio_wait_s', 0.0, 2.0),
+        max_batch=integer(values, 'max_batch', 1), scale=choice(values, 'translation_scale', SCALE_POLICIES),
+        speed_mps=number_in(values, 'speed_mps', 0.0, 50.0), odom_frame=odom_frame,
+        base_frame=text(values, 'base_frame'), camera_frame=text(values, 'camera_frame'),
+        array_frame=text(values, 'array_frame'), publish_tf=boolean(values, 'publish_tf'),
+        stale_s=positive(values, 'stale_timeout_s'), trajectory_points=integer(values, 'trajectory_points', 2),
+        calibrate_array=boolean(values, 'calibrate_array'), array=array, audio_msg_type=audio_msg_type,
+        fallback=fallback)

@@ -1,0 +1,234 @@
+"""Middleware-free input handling of `pose_node`: keyframe selection, frame queue, audio windows, keyframe DOA.
+
+`FrameQueue` runs in the image callback (cheap: stamps only, no decoding): it checks stamps (out of order,
+duplicate, jumping back = bag loop → restart), keeps one frame per `period_s` of image time on the
+`EstimateScheduler` grid, and holds those frames until their audio is there. `ready()` hands the worker a batch
+whose frames are closer together than the shortest pair gap, so none of them can be another's partner.
+"""
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from av_pose.audio.arrays import MicArray
+from av_pose.audio.buffer import AudioRingBuffer, AudioWindow
+from av_pose.audio.doa import DoaEstimator, make_estimator
+from av_pose.audio.streaming import DoaFrame
+from av_pose.errors import UserInputError
+from av_pose.pose.base import View
+from av_pose.ros.node_common import EstimateScheduler
+
+MAX_AUDIO_DELAY_S = 1.0
+"""A frame waits at most this long (wall time) for audio that lags behind; then it goes with what is there."""
+
+
+@dataclass(frozen=True)
+class PendingFrame:
+    """A keyframe waiting for the worker: image stamp (s), arrival (time.monotonic()), message, frame_id.
+
+    `msg` is None for an audio-only frame (no images): its stamp is on the audio clock.
+    """
+
+    stamp_s: float
+    arrival_s: float
+    msg: Any
+    frame_id: str
+
+
+class FrameQueue:
+    """Keyframes chosen from the incoming images, waiting to be estimated.
+
+    Args:
+        scheduler: the keyframe grid (one frame per period of image time).
+        capacity: frames held at most; the oldest is dropped beyond it (the worker cannot keep up).
+        max_backward_jump_s: a stamp further back than this restarts everything (a bag played in a loop);
+            a smaller step back is a late frame and is dropped.
+    """
+
+    def __init__(self, scheduler: EstimateScheduler, capacity: int, max_backward_jump_s: float = 1.0) -> None:
+        self.scheduler, self.capacity, self.max_backward_jump_s = scheduler, int(capacity), float(max_backward_jump_s)
+        self.received = self.skipped = 0
+        self._pending: deque[PendingFrame] = deque()
+        self._last_stamp_s: float | None = None
+        self._reset = False
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def offer(self, stamp_s: float, msg: Any, frame_id: str, arrival_s: float) -> tuple[str, str] | None:
+        """Take an image; returns (reason, message) when it was dropped or restarted the timeline, else None."""
+        self.received += 1
+        return self._offer(PendingFrame(float(stamp_s), float(arrival_s), msg, frame_id))
+
+    def offer_audio_only(self, stamp_s: float, arrival_s: float) -> None:
+        """Schedule an audio-only frame at `stamp_s` (audio clock) when one is due; late ones are ignored."""
+        if self._last_stamp_s is None or stamp_s > self._last_stamp_s or \
+                stamp_s < self._last_stamp_s - self.max_backward_jump_s:
+            self._offer(PendingFrame(float(stamp_s), float(arrival_s), None, ''))
+
+    def _offer(self, frame: PendingFrame) -> tuple[str, str] | None:
+        stamp, last = frame.stamp_s, self._last_stamp_s
+        problem = None
+        if not math.isfinite(stamp) or stamp <= 0.0:
+            return 'stamp', f'image stamp {stamp} s is not a time'
+        if last is not None and stamp <= last:
+            if stamp == last:
+                return 'duplicate', f'second image stamped {stamp:.6f} s'
+            if stamp >= last - self.max_backward_jump_s:
+                return 'late', f'image stamped {stamp:.6f} s arrived after {last:.6f} s'
+            self.restart()
+            problem = ('time_jump', f'image time jumped back by {last - stamp:.3f} s (bag loop or clock reset?): '
+                                    'odometry chain restarted from the last pose')
+        self._last_stamp_s = stamp
+        if not self.scheduler.due(stamp):
+            self.skipped += 1
+            return problem
+        self.scheduler.mark(stamp)
+        if len(self._pending) >= self.capacity:
+            dropped = self._pending.popleft()
+            problem = problem or ('queue_full', f'keyframe {dropped.stamp_s:.3f} s: the estimator is behind')
+        self._pending.append(frame)
+        return problem
+
+    def restart(self) -> None:
+        """Forget the queue, the last stamp and the keyframe grid; `take_reset()` then says True once."""
+        self._pending.clear()
+        self.scheduler.reset()
+        self._last_stamp_s = None
+        self._reset = True
+
+    def take_reset(self) -> bool:
+        """True once after each restart (the worker then resets the odometry chain)."""
+        reset, self._reset = self._reset, False
+        return reset
+
+    def ready(self, audio_end_s: float | None, wait_s: float, max_batch: int, min_gap_s: float,
+              now: float) -> list[PendingFrame]:
+        """Remove and return the frames that can be estimated now, oldest first.
+
+        A frame is ready once the audio reaches `wait_s` past its stamp, when there is no (fresh) audio
+        (`audio_end_s` None), or after waiting MAX_AUDIO_DELAY_S. A batch holds at most `max_batch` frames,
+        all less than `min_gap_s` after its first.
+        """
+        out: list[PendingFrame] = []
+        while self._pending and len(out) < max_batch:
+            frame = self._pending[0]
+            if out and frame.stamp_s - out[0].stamp_s >= min_gap_s:
+                break
+            if audio_end_s is not None and audio_end_s < frame.stamp_s + wait_s - 1e-9 \
+                    and now - frame.arrival_s < MAX_AUDIO_DELAY_S:
+                break
+            out.append(self._pending.popleft())
+        return out
+
+
+def cut_window(buffer: AudioRingBuffer, center_s: float, duration_s: float, until_s: float) -> AudioWindow | None:
+    """The window centred on `center_s`, with everything from `until_s` on left out (zeros, lower coverage).
+
+    Both views of a pair are cut the same way, so their windows cover the same span around their frames.
+    None when the window holds no recorded audio.
+    """
+    window = buffer.window(center_s, duration_s)
+    count = window.samples.shape[1]
+    keep = int(round((until_s - window.start_s) * window.sample_rate))
+    if keep < count:
+        samples = window.samples.copy()
+        samples[:, max(keep, 0):] = 0.0
+        window = AudioWindow(samples, window.start_s, window.sample_rate,
+                             min(window.coverage, max(keep, 0) / count))
+    return window if window.coverage > 0.0 else None
+
+
+def scaled_intrinsics(info: Any, image_size: tuple[int, int]) -> np.ndarray | None:
+    """3×3 K from a sensor_msgs/CameraInfo, scaled to images of `image_size` (W, H); None when K is unset."""
+    K = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
+    if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        return None
+    width, height = image_size
+    if info.width and info.height and (info.width, info.height) != (width, height):
+        K = K.copy()
+        K[0] *= width / info.width
+        K[1] *= height / info.height
+        K[2] = (0.0, 0.0, 1.0)
+    return K
+
+
+class KeyframeDoa:
+    """DOA of each keyframe's audio window (the sound arrows and the mount calibrator's input).
+
+    One DOA estimator (NormMUSIC, or intensity for FOA arrays, on the CPU) per stream sample rate.
+    """
+
+    def __init__(self, array: MicArray) -> None:
+        self.array = array
+        self._estimator: DoaEstimator | None = None
+
+    def __call__(self, view: View, sample_rate: int | None) -> DoaFrame | None:
+        """The DOA of the view's audio window, or None without audio (or for a rate the band does not fit)."""
+        if view.audio is None or not sample_rate:
+            return None
+        if self._estimator is None or self._estimator.sample_rate != sample_rate:
+            method = 'intensity' if self.array.kind == 'foa' else 'normmusic'
+            try:
+                estimator = make_estimator(method, self.array, int(sample_rate))
+            except UserInputError:
+                return None
+            self.release()
+            self._estimator = estimator
+        result = self._estimator.estimate(view.audio)
+        return DoaFrame(view.stamp_s, result.spectrum[0], result.azimuths_deg[0], result.confidence[0],
+                        view.audio_coverage)
+
+    def release(self) -> None:
+        """Free the estimator."""
+        if self._estimator is not None:
+            self._estimator.release()
+            self._estimator = None
+
+
+class BackgroundCalibration:
+    """Runs a mount calibrator (`OnlineMountCalibrator`) in its own thread, so that solving never delays poses.
+
+    `add_pair(...)` only queues; the thread adds the queued pairs and, every `period_s` of data time, calls
+    `result()` and hands it to `on_result`.
+    """
+
+    def __init__(self, calibrator: Any, period_s: float, on_result: Callable[[Any], None]) -> None:
+        self.calibrator, self.period_s, self.on_result = calibrator, float(period_s), on_result
+        self._inbox: deque[tuple] = deque(maxlen=10000)
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._first_s: float | None = None
+        self._thread = threading.Thread(target=self._run, name='mount_calibration', daemon=True)
+        self._thread.start()
+
+    def add_pair(self, R_a_b: np.ndarray, t_a_b: np.ndarray | None, doa_a: DoaFrame, doa_b: DoaFrame) -> None:
+        """Queue a pair (see `OnlineMountCalibrator.add_pair`)."""
+        self._inbox.append((R_a_b, t_a_b, doa_a, doa_b))
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            newest = None
+            while self._inbox:
+                R_a_b, t_a_b, doa_a, doa_b = self._inbox.popleft()
+                self.calibrator.add_pair(R_a_b, t_a_b, doa_a, doa_b)
+                newest = doa_b.stamp_s
+                if self._first_s is None or newest < self._first_s:  # the first pair, or time went back
+                    self._first_s = newest
+            if newest is not None and newest - self._first_s >= self.period_s:
+                self._first_s = newest
+                self.on_result(self.calibrator.result())
+
+    def stop(self) -> None:
+        """End the thread."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10.0)

@@ -1,0 +1,188 @@
+"""rosbag2 → recording (`av_pose.bag.reader`): a ShoeboxAV scene written by `av-pose scene-to-bag` reads back as
+the scene (frames, audio within PCM rounding, K, mount, poses); other image encodings, sqlite3 storage and missing
+topics; and `av-pose calibrate` gives the same answer on the bag as on the scene folder."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from rosbags.rosbag2 import StoragePlugin, Writer
+from test_calibration import turning_scene
+
+from av_pose.audio.pcm import encode_pcm
+from av_pose.bag.reader import BagReadError, BagReadOptions, read_bag
+from av_pose.bag.scene_to_bag import (
+    AUDIO_FRAME,
+    AUDIO_MSG_TYPES,
+    DEFAULT_START_EPOCH_S,
+    BagOptions,
+    make_typestore,
+    scene_to_bag,
+)
+from av_pose.cli import main
+from av_pose.geometry import array_mount
+from av_pose.scene.format import read_scene
+from av_pose.scene.generate import SynthConfig, generate_scene
+
+S16_STEP = 1.0 / 32768
+
+
+@pytest.fixture(scope='module')
+def scene_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp('bag_reader') / 'scene'
+    mount = array_mount((0.02, -0.03, 0.01), (0.0, 0.0, 30.0))
+    generate_scene(directory, SynthConfig(duration_s=2.0, image_size=(48, 32), num_sources=1, T_cam_array=mount),
+                   seed=2)
+    return directory
+
+
+@pytest.mark.parametrize('family', AUDIO_MSG_TYPES)
+def test_bag_reads_back_as_the_scene(scene_dir, tmp_path, family):
+    scene_to_bag(scene_dir, tmp_path / 'bag', BagOptions(audio_msg_type=family, progress=False))
+    bag, scene = read_bag(tmp_path / 'bag'), read_scene(scene_dir)
+    assert bag.num_frames == scene.num_frames == 21 and bag.image_size == scene.image_size
+    np.testing.assert_allclose(bag.frame_times_s, scene.frame_times_s, atol=1e-9)
+    assert bag.time_origin_s == pytest.approx(DEFAULT_START_EPOCH_S)
+    for index in (0, 7, 20):
+        np.testing.assert_array_equal(bag.frame(index), scene.frame(index))
+    np.testing.assert_allclose(bag.K, scene.K)
+    np.testing.assert_allclose(bag.T_cam_array, scene.T_cam_array, atol=1e-12)
+    np.testing.assert_allclose(bag.T_world_cam, scene.T_world_cam, atol=1e-9)
+    np.testing.assert_allclose(bag.pose_at(0.55), scene.pose_at(0.55), atol=1e-9)
+    assert bag.sample_rate == scene.sample_rate and bag.mic_array.name == 'respeaker4'
+    assert bag.duration_s == pytest.approx(scene.duration_s)
+    np.testing.assert_allclose(bag.audio(), scene.audio(), atol=S16_STEP + 1e-7)
+    for center_s in (0.3, 1.0, 1.9):  # windows cut by the same rule, zero-padded past the ends alike
+        (bag_window, bag_coverage), (scene_window, scene_coverage) = (bag.audio_window(center_s, 1.0),
+                                                                      scene.audio_window(center_s, 1.0))
+        assert bag_coverage == pytest.approx(scene_coverage)
+        np.testing.assert_allclose(bag_window, scene_window, atol=S16_STEP + 1e-7)
+
+
+def write_test_bag(path, frames, *, encoding='rgb8', compressed=None, storage=StoragePlugin.MCAP, with_tf=False,
+                   with_info=True, fs=16000, stamp0_ns=5 * 10**9):
+    """A hand-made bag: images in `encoding` (or CompressedImage `compressed`: 'jpeg'/'png'), camera info,
+    introlab AudioFrame audio (4 channels, a 440 Hz tone) from stamp0, optional /tf."""
+    typestore = make_typestore(AUDIO_FRAME)
+    t = typestore.types
+
+    def header(ns, frame_id):
+        return t['std_msgs/msg/Header'](stamp=t['builtin_interfaces/msg/Time'](sec=ns // 10**9, nanosec=ns % 10**9),
+                                        frame_id=frame_id)
+
+    audio = 0.3 * np.sin(2 * np.pi * 440 * np.arange(fs) / fs)[None].repeat(4, 0) * np.array([[1], [0.5], [-1], [0]])
+    image_type = 'sensor_msgs/msg/CompressedImage' if compressed else 'sensor_msgs/msg/Image'
+    with Writer(path, version=9, storage_plugin=storage) as writer:
+        image_conn = writer.add_connection('/camera/image_raw', image_type, typestore=typestore)
+        audio_conn = writer.add_connection('/audio', AUDIO_FRAME, typestore=typestore)
+        info_conn = writer.add_connection('/camera/camera_info', 'sensor_msgs/msg/CameraInfo', typestore=typestore)
+        tf_conn = writer.add_connection('/tf', 'tf2_msgs/msg/TFMessage', typestore=typestore)
+        for start in range(0, fs, 800):
+            ns = stamp0_ns + int(round(start / fs * 1e9))
+            chunk = audio[:, start:start + 800]
+            msg = t[AUDIO_FRAME](header=header(ns, 'mic_array'), format='signed_16', channel_count=4,
+                                 sampling_frequency=fs, frame_sample_count=chunk.shape[1],
+                                 data=np.frombuffer(encode_pcm(chunk, 'S16LE'), dtype=np.uint8))
+            writer.write(audio_conn, ns, typestore.serialize_cdr(msg, AUDIO_FRAME))
+        for index, rgb in enumerate(frames):
+            ns = stamp0_ns + 100_000_000 * (index + 1)
+            height, width = rgb.shape[:2]
+            if compressed:
+                ok, data = cv2.imencode('.jpg' if compressed == 'jpeg' else '.png', rgb[:, :, ::-1])
+                msg = t[image_type](header=header(ns, 'cam'), format=compressed, data=data.reshape(-1))
+            else:
+                pixels = {'rgb8': rgb, 'bgr8': rgb[:, :, ::-1], 'mono8': rgb[:, :, :1],
+                          'bgra8': np.dstack([rgb[:, :, ::-1], np.full((height, width), 255, np.uint8)])}[encoding]
+                channels = pixels.shape[2]
+                padded = np.zeros((height, width * channels + 4), np.uint8)  # rows padded: step > width·channels
+                padded[:, :width * channels] = pixels.reshape(height, -1)
+                msg = t[image_type](header=header(ns, 'cam'), height=height, width=width, encoding=encoding,
+                                    is_bigendian=0, step=width * channels + 4, data=padded.reshape(-1))
+            writer.write(image_conn, ns, typestore.serialize_cdr(msg, image_type))
+            if with_info:
+                K = np.array([[40.0, 0, 24], [0, 40, 16], [0, 0, 1]])
+                roi = t['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0,
+                                                            do_rectify=False)
+                info = t['sensor_msgs/msg/CameraInfo'](
+                    header=header(ns, 'cam'), height=height, width=width, distortion_model='plumb_bob',
+                    d=np.zeros(5), k=K.reshape(-1), r=np.eye(3).reshape(-1), p=np.hstack([K, np.zeros((3, 1))]).ravel(),
+                    binning_x=0, binning_y=0, roi=roi)
+                writer.write(info_conn, ns, typestore.serialize_cdr(info, 'sensor_msgs/msg/CameraInfo'))
+            if with_tf:
+                transform = t['geometry_msgs/msg/TransformStamped'](
+                    header=header(ns, 'world'), child_frame_id='cam',
+                    transform=t['geometry_msgs/msg/Transform'](
+                        translation=t['geometry_msgs/msg/Vector3'](x=0.1 * index, y=0.0, z=1.0),
+                        rotation=t['geometry_msgs/msg/Quaternion'](x=0.0, y=0.0, z=0.0, w=1.0)))
+                writer.write(tf_conn, ns, typestore.serialize_cdr(t['tf2_msgs/msg/TFMessage'](transforms=[transform]),
+                                                                  'tf2_msgs/msg/TFMessage'))
+    return audio
+
+
+@pytest.fixture(scope='module')
+def frames():
+    rng = np.random.default_rng(0)
+    smooth = cv2.GaussianBlur(rng.integers(0, 255, (32, 48, 3), dtype=np.uint8), (5, 5), 0)
+    return [np.roll(smooth, 2 * k, axis=1) for k in range(3)]
+
+
+@pytest.mark.parametrize('encoding, compressed, storage', [
+    ('rgb8', None, StoragePlugin.SQLITE3), ('bgr8', None, StoragePlugin.MCAP), ('bgra8', None, StoragePlugin.MCAP),
+    ('mono8', None, StoragePlugin.MCAP), (None, 'png', StoragePlugin.MCAP), (None, 'jpeg', StoragePlugin.SQLITE3)])
+def test_image_encodings_storages_and_defaults(tmp_path, frames, encoding, compressed, storage):
+    audio = write_test_bag(tmp_path / 'bag', frames, encoding=encoding, compressed=compressed, storage=storage)
+    bag = read_bag(tmp_path / 'bag')
+    np.testing.assert_allclose(bag.frame_times_s, [0.1, 0.2, 0.3], atol=1e-9)
+    for index, rgb in enumerate(frames):
+        image = bag.frame(index)
+        assert image.shape == rgb.shape and image.dtype == np.uint8
+        if encoding == 'mono8':
+            np.testing.assert_array_equal(image, np.repeat(rgb[:, :, :1], 3, axis=2))
+        elif compressed == 'jpeg':
+            assert np.abs(image.astype(int) - rgb).mean() < 8.0  # lossy
+        else:
+            np.testing.assert_array_equal(image, rgb)
+    np.testing.assert_allclose(bag.K, [[40, 0, 24], [0, 40, 16], [0, 0, 1]])
+    np.testing.assert_allclose(bag.audio(), audio, atol=S16_STEP + 1e-7)
+    np.testing.assert_allclose(bag.T_cam_array, array_mount())  # no /tf_static: the default mount
+    assert bag.T_world_cam is None  # no /tf
+    with pytest.raises(BagReadError, match='no ground-truth poses'):
+        bag.pose_at(0.1)
+
+
+def test_ground_truth_follows_the_image_frame(tmp_path, frames):
+    write_test_bag(tmp_path / 'bag', frames, with_tf=True)
+    bag = read_bag(tmp_path / 'bag')
+    np.testing.assert_allclose(bag.T_world_cam[:, 0, 3], [0.0, 0.1, 0.2], atol=1e-12)
+    assert read_bag(tmp_path / 'bag', BagReadOptions(world_frame='map')).T_world_cam is None
+
+
+def test_unusable_bags_give_one_line_errors(tmp_path, frames, capsys):
+    write_test_bag(tmp_path / 'bag', frames, with_info=False)
+    with pytest.raises(BagReadError, match='no topic /camera/left'):
+        read_bag(tmp_path / 'bag', BagReadOptions(image_topic='/camera/left'))
+    with pytest.raises(BagReadError, match='array uma8 has 7'):
+        read_bag(tmp_path / 'bag', BagReadOptions(array='uma8'))
+    assert read_bag(tmp_path / 'bag').K is None
+    assert main(['calibrate', str(tmp_path / 'bag')]) == 2  # vision needs K
+    assert 'camera intrinsics' in capsys.readouterr().err
+    with pytest.raises(BagReadError, match='no such bag'):
+        read_bag(tmp_path / 'missing')
+
+
+def test_calibrate_gives_the_same_answer_on_the_bag(tmp_path, capsys):
+    scene = turning_scene(tmp_path / 'scene', -120.0, mirrored=True, duration_s=8.0, seed=1)
+    scene_to_bag(scene, tmp_path / 'bag', BagOptions(progress=False))
+    answers = []
+    for recording in (scene, tmp_path / 'bag'):
+        assert main(['calibrate', str(recording), '--json']) == 0
+        answers.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    from_scene, from_bag = answers
+    assert from_scene['mirrored'] and from_bag['mirrored'] and from_bag['channel_order'] == [0, 3, 2, 1]
+    for key in ('pairs_used', 'turning_pairs', 'preset_ok', 'observable'):
+        assert from_bag[key] == from_scene[key], key
+    assert from_bag['shift_slope'] == pytest.approx(from_scene['shift_slope'], abs=0.05)
+    assert abs(from_bag['yaw_offset_deg'] - from_scene['yaw_offset_deg']) < 1.0  # S16 rounding of the audio only
+    assert from_bag['yaw_std_deg'] == pytest.approx(from_scene['yaw_std_deg'], rel=0.05, abs=0.5)

@@ -1,0 +1,176 @@
+"""The geometric pose estimator: the Kalman yaw update, audio-only answers, fusion on blurred and clean ShoeboxAV
+frames, bad inputs, and the registry names."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from av_pose.audio.arrays import load_array
+from av_pose.eval.pairs import scene_pose_pairs
+from av_pose.geometry import array_mount, rotation_angle_deg
+from av_pose.pose.audio_yaw import yaw_in_array_deg, yaw_rotation_in_camera
+from av_pose.pose.base import UNKNOWN_VARIANCE, PosePair, Sensors, View
+from av_pose.pose.geometric import PITCH_ROLL_PRIOR_DEG, GeometricPoseEstimator, yaw_update
+from av_pose.pose.registry import make_pose_estimator
+from av_pose.scene.generate import SynthConfig
+from av_pose.vision.corruptions import CorruptionSpec
+
+from scene_fixtures import scene_with_static_talker
+
+MOUNT = array_mount()
+
+
+def vision_covariance(yaw_std_deg: float, other_std_deg: float = 0.5, cross: float = 0.0) -> np.ndarray:
+    """6×6 covariance with the given std about the camera's up axis (−y) and `other_std_deg` about x and z."""
+    covariance = np.diag([0.01, 0.01, 0.01, *np.radians([other_std_deg, yaw_std_deg, other_std_deg]) ** 2])
+    covariance[0, 4] = covariance[4, 0] = cross  # tx with ry: translation moves when the yaw is corrected
+    return covariance
+
+
+# --- the update -----------------------------------------------------------------------------------------------
+
+def test_equal_variances_meet_halfway_and_the_variance_halves():
+    R = yaw_rotation_in_camera(10.0, MOUNT)
+    update = yaw_update(R, np.array([1.0, 0.0, 0.0]), vision_covariance(1.0), 12.0, 1.0, MOUNT)
+    assert yaw_in_array_deg(update.R_a_b, MOUNT) == pytest.approx(11.0, abs=1e-3)
+    yaw_axis = MOUNT[:3, 2]
+    posterior_var = yaw_axis @ update.covariance[3:, 3:] @ yaw_axis
+    assert np.degrees(np.sqrt(posterior_var)) == pytest.approx(1.0 / np.sqrt(2.0), rel=1e-3)
+    assert update.innovation_sigma == pytest.approx(2.0 / np.sqrt(2.0), rel=1e-3)
+    assert update.prior_yaw_std_deg == pytest.approx(1.0, rel=1e-3)
+    # Pitch and roll are untouched; so is an uncorrelated translation.
+    assert rotation_angle_deg(update.R_a_b, yaw_rotation_in_camera(11.0, MOUNT)) < 1e-3
+    assert np.allclose(update.t_a_b, [1.0, 0.0, 0.0])
+
+
+def test_a_correlated_translation_moves_with_the_yaw_and_stays_a_unit_direction():
+    R = yaw_rotation_in_camera(5.0, MOUNT)
+    t = np.array([0.0, 0.0, 1.0])
+    covariance = vision_covariance(2.0, cross=0.5 * 0.1 * np.radians(2.0))  # correlation 0.5 between tx and ry
+    update = yaw_update(R, t, covariance, 9.0, 2.0, MOUNT)
+    assert yaw_in_array_deg(update.R_a_b, MOUNT) == pytest.approx(7.0, abs=1e-3)
+    assert abs(update.t_a_b[0]) > 1e-3 and np.linalg.norm(update.t_a_b) == pytest.approx(1.0)
+    assert np.all(np.linalg.eigvalsh(update.covariance) > 0)
+
+
+def test_a_precise_vision_barely_moves():
+    R = yaw_rotation_in_camera(-20.0, MOUNT)
+    update = yaw_update(R, np.zeros(3), vision_covariance(0.1), -23.0, 3.0, MOUNT)
+    assert yaw_in_array_deg(update.R_a_b, MOUNT) == pytest.approx(-20.0 - 3.0 * 0.01 / 9.01, abs=1e-4)
+
+
+# --- the estimator on ShoeboxAV --------------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def turning_scene(tmp_path_factory):
+    """A rig turning in place, one talker 1.5 m away, 256×192 frames, ReSpeaker 4-mic."""
+    config = SynthConfig(duration_s=6.0, array=load_array('respeaker4'), rotation_only=True, num_sources=1)
+    return scene_with_static_talker(tmp_path_factory.mktemp('turning') / 'scene', config, 12)
+
+
+def run_pairs(estimator, record, corruption=None):
+    items = list(scene_pose_pairs(record, 1.0, 1, corruption))
+    estimates = estimator.estimate_batch([pair for pair, _, _ in items])
+    return estimates, [T_a_b for _, T_a_b, _ in items]
+
+
+def rotation_errors(estimates, truths) -> np.ndarray:
+    """Rotation error in degrees per pair; 180° for an invalid estimate."""
+    return np.array([rotation_angle_deg(T[:3, :3], e.T_a_b[:3, :3]) if e.valid else 180.0
+                     for e, T in zip(estimates, truths)])
+
+
+def yaw_errors(estimates, truths) -> np.ndarray:
+    return np.array([abs((yaw_in_array_deg(e.T_a_b[:3, :3], MOUNT) - yaw_in_array_deg(T[:3, :3], MOUNT) + 180) % 360
+                         - 180) if e.valid else 180.0 for e, T in zip(estimates, truths)])
+
+
+def test_fusion_carries_the_rotation_through_heavy_blur(turning_scene):
+    blur = CorruptionSpec('blur', base_seed=3, severity=1.0)  # σ = 8 px: ORB finds almost nothing to match
+    fused, truths = run_pairs(make_pose_estimator('geometric', device='cpu'), turning_scene, blur)
+    vision, _ = run_pairs(make_pose_estimator('geometric-vision', device='cpu'), turning_scene, blur)
+    fused_yaw, vision_yaw = yaw_errors(fused, truths), yaw_errors(vision, truths)
+    vision_failed = vision_yaw > 10.0
+    print(f'blur: vision fails on {vision_failed.sum()}/{len(truths)} pairs; fused yaw median there '
+          f'{np.median(fused_yaw[vision_failed]):.2f}°; all pairs: fused {np.median(fused_yaw):.2f}°, '
+          f'vision {np.median(vision_yaw):.2f}°')
+    assert vision_failed.mean() >= 0.5
+    assert np.median(fused_yaw[vision_failed]) <= 3.0
+    assert np.median(fused_yaw) < np.median(vision_yaw)
+    audio_only = [e for e, failed in zip(fused, vision_failed) if failed and e.valid]
+    for estimate in audio_only:
+        assert estimate.used == ('audio',) and estimate.info['vision_failed'] and not estimate.translation_known
+        assert np.all(estimate.T_a_b[:3, 3] == 0.0)
+        assert np.all(np.diag(estimate.covariance)[:3] == UNKNOWN_VARIANCE)
+        assert np.isfinite(estimate.covariance).all() and 0.0 < estimate.confidence < 1.0
+
+
+def test_on_clean_frames_fusion_is_no_worse_than_vision(turning_scene):
+    fused, truths = run_pairs(make_pose_estimator('geometric', device='cpu'), turning_scene)
+    vision, _ = run_pairs(make_pose_estimator('geometric-vision', device='cpu'), turning_scene)
+    both = np.array([v.valid for v in vision])
+    fused_err, vision_err = rotation_errors(fused, truths), rotation_errors(vision, truths)
+    print(f'clean: vision valid on {both.sum()}/{len(both)}; median rotation error fused '
+          f'{np.median(fused_err[both]):.3f}°, vision {np.median(vision_err[both]):.3f}°; all pairs (invalid = 180°) '
+          f'fused {np.median(fused_err):.2f}°, vision {np.median(vision_err):.2f}°')
+    assert both.sum() >= 10
+    # Turning in place, vision is nearly exact and the audio (≥ 2° std) may only nudge it: a tie within 2 %.
+    assert np.median(fused_err[both]) <= 1.02 * np.median(vision_err[both])
+    assert np.mean(fused_err[both]) <= 1.02 * np.mean(vision_err[both])
+    assert np.mean([f.valid for f in fused]) >= np.mean(both)
+
+
+def test_audio_half_alone_reports_yaw_with_a_pitch_roll_prior(turning_scene):
+    estimates, truths = run_pairs(make_pose_estimator('geometric-audio', device='cpu'), turning_scene)
+    valid = [e for e in estimates if e.valid]
+    assert len(valid) >= 0.9 * len(estimates)
+    assert np.median(yaw_errors(estimates, truths)) <= 2.5
+    yaw_axis = MOUNT[:3, 2]
+    for estimate in valid:
+        rotation = estimate.covariance[3:, 3:]
+        assert not estimate.translation_known and estimate.used == ('audio',)
+        assert np.degrees(np.sqrt(yaw_axis @ rotation @ yaw_axis)) == pytest.approx(estimate.info['audio_std_deg'])
+        other = np.cross(yaw_axis, [1.0, 0.0, 0.0])
+        assert np.degrees(np.sqrt(other @ rotation @ other)) == pytest.approx(PITCH_ROLL_PRIOR_DEG)
+
+
+# --- bad inputs and names ---------------------------------------------------------------------------------------
+
+def test_bad_inputs_give_flags_never_nan():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    K = np.array([[100.0, 0, 64], [0, 100.0, 48], [0, 0, 1]])
+    good = (0.1 * rng.standard_normal((4, 16000))).astype(np.float32)
+    nan = good.copy()
+    nan[0, 5] = np.nan
+    sensors = Sensors(K=K, array=load_array('respeaker4'), sample_rate=16000)
+    pairs = [
+        PosePair(View(0.0, image, None), View(1.0, image[::-1], None), sensors),               # no audio
+        PosePair(View(0.0, None, nan), View(1.0, None, good), sensors),                         # nothing usable
+        PosePair(View(0.0, image, good[:, :100]), View(1.0, np.zeros_like(image), good), sensors),  # dark, short
+        PosePair(View(0.0, image, good), View(1.0, image[:50], good), Sensors(K=None)),        # no K, no array
+        PosePair(View(0.0, np.zeros((4, 4)), good), View(1.0, image, good), sensors),           # malformed image
+    ]
+    for estimate in make_pose_estimator('geometric', device='cpu').estimate_batch(pairs):
+        assert np.isfinite(estimate.T_a_b).all() and np.isfinite(estimate.covariance).all()
+        assert np.isfinite(estimate.confidence)
+    estimates = make_pose_estimator('geometric', device='cpu').estimate_batch(pairs)
+    assert estimates[0].info['audio_unavailable'] and 'no audio window' in estimates[0].info['audio_reason']
+    assert not estimates[1].valid and estimates[1].info['vision_failed'] and estimates[1].info['audio_unavailable']
+    assert 'non-finite' in estimates[1].info['reason']
+    assert estimates[2].info['vision_failed'] and 'shorter than' in estimates[2].info['audio_reason']
+    assert not estimates[3].valid and 'intrinsics' in estimates[3].info['reason']
+    assert estimates[4].info['vision_failed']
+
+
+def test_registry_names_build_the_fused_estimator_and_its_halves():
+    names = {name: make_pose_estimator(name, device='cpu', detector='orb', method='normmusic')
+             for name in ('geometric', 'geometric-vision', 'geometric-audio')}
+    assert {name: estimator.name for name, estimator in names.items()} == {n: n for n in names}
+    assert names['geometric'].needs_intrinsics and not names['geometric-audio'].needs_intrinsics
+    assert names['geometric-vision'].audio is None and names['geometric-audio'].use_vision is False
+    assert isinstance(names['geometric'], GeometricPoseEstimator)
+    with pytest.raises(Exception, match='feature detector'):
+        make_pose_estimator('geometric', detector='surf')
+    with pytest.raises(Exception, match='DOA method'):
+        make_pose_estimator('geometric', method='beamformer')

@@ -1,0 +1,242 @@
+"""av_pose.pose.odometry: integrating relative poses of a ShoeboxAV rig trajectory back into the trajectory.
+
+The trajectories are the generator's own (`random_trajectory` in a random room); relative poses are the
+ground truth inv(P_a)·P_b with the translation reduced to a unit direction, as a monocular estimator reports it.
+"""
+import numpy as np
+import pytest
+from scipy.linalg import expm
+
+from av_pose.errors import UserInputError
+from av_pose.geometry import (
+    R_CAM_ARRAY_DEFAULT,
+    hat,
+    invert_transform,
+    make_transform,
+    relative_pose,
+    rotation_angle_deg,
+    so3_exp,
+)
+from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate
+from av_pose.pose.odometry import (
+    FixedSpeed,
+    NoScale,
+    OdometryIntegrator,
+    ReferenceScale,
+    Scale,
+    adjoint,
+    make_scale_policy,
+    parent_axes_covariance,
+    scaled_relative,
+    se3_log,
+)
+from av_pose.scene.room import Room
+from av_pose.scene.trajectory import random_trajectory
+
+RATE_HZ = 10.0
+ROT_SIGMA_RAD = np.radians(1.0)
+DIR_SIGMA = 0.05
+
+
+def rig_trajectory(seed: int, duration_s: float = 12.0, mode: str = 'free'):
+    rng = np.random.default_rng(seed)
+    return random_trajectory(Room.random(rng), rng, duration_s, mode=mode)
+
+
+def monocular_estimate(T_a_b: np.ndarray) -> PoseEstimate:
+    """Ground truth as a monocular estimator would give it: unit translation direction, 1° / 0.05 sigmas."""
+    T = T_a_b.copy()
+    norm = np.linalg.norm(T[:3, 3])
+    T[:3, 3] = T[:3, 3] / norm if norm > 1e-9 else 0.0
+    covariance = np.diag([DIR_SIGMA**2] * 3 + [ROT_SIGMA_RAD**2] * 3)
+    return PoseEstimate(T_a_b=T, covariance=covariance, translation_known=norm > 1e-9, used=('vision',))
+
+
+def integrate(poses: np.ndarray, times: np.ndarray, integrator: OdometryIntegrator, reference=None):
+    """Feed keyframes in time order; returns {stamp: OdometryStep} for every integrated frame."""
+    steps = {}
+    for t, P in zip(times, poses):
+        if reference is not None:
+            reference.add(t, P[:3, 3])
+        if integrator.needs_anchor(t):
+            integrator.anchor(t, payload=P)
+            continue
+        partner = integrator.partner_for(t)
+        if partner is None:
+            continue
+        steps[t] = integrator.add(partner, t, monocular_estimate(relative_pose(partner.payload, P)), payload=P)
+    return steps
+
+
+def test_se3_log_inverts_the_matrix_exponential():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        xi = rng.normal(size=6) * np.array([1, 1, 1, 0.8, 0.8, 0.8])
+        twist = np.zeros((4, 4))
+        twist[:3, :3], twist[:3, 3] = hat(xi[3:]), xi[:3]
+        np.testing.assert_allclose(se3_log(expm(twist)), xi, atol=1e-9)
+
+
+def test_adjoint_maps_twists_between_frames():
+    rng = np.random.default_rng(1)
+    T = make_transform(so3_exp(rng.normal(size=3)), rng.normal(size=3))
+    xi = rng.normal(size=6)
+    twist = np.zeros((4, 4))
+    twist[:3, :3], twist[:3, 3] = hat(xi[3:]), xi[:3]
+    # T · exp(ξ) · T⁻¹ = exp(Ad(T) ξ)
+    np.testing.assert_allclose(se3_log(T @ expm(twist) @ invert_transform(T)), adjoint(T) @ xi, atol=1e-9)
+
+
+def test_reference_scale_recovers_a_free_trajectory():
+    trajectory = rig_trajectory(seed=3)
+    times = np.arange(0.0, trajectory.duration_s, 1.0 / RATE_HZ)
+    poses = trajectory.sample(times)
+    integrator = OdometryIntegrator(ReferenceScale(), gap_s=1.0)
+    steps = integrate(poses, times, integrator, reference=integrator.scale)
+    assert len(steps) >= len(times) - 6  # only the first 0.5 s has no partner
+    P0_inv = invert_transform(poses[0])
+    for t, P in zip(times, poses):
+        if t in steps:
+            truth = P0_inv @ P
+            step = steps[t]
+            assert rotation_angle_deg(step.T_odom_sensor[:3, :3], truth[:3, :3]) < 1e-6
+            np.testing.assert_allclose(step.T_odom_sensor[:3, 3], truth[:3, 3], atol=1e-6)
+            assert step.scale_known
+    travelled = np.linalg.norm(np.diff(poses[:, :3, 3], axis=0), axis=1).sum()
+    assert travelled > 1.0  # the test means something: the rig moved
+
+
+def test_covariance_grows_along_each_chain_and_is_symmetric_positive():
+    trajectory = rig_trajectory(seed=4)
+    times = np.arange(0.0, trajectory.duration_s, 1.0 / RATE_HZ)
+    integrator = OdometryIntegrator(ReferenceScale(), gap_s=1.0)
+    steps = integrate(trajectory.sample(times), times, integrator, reference=integrator.scale)
+    for step in steps.values():
+        np.testing.assert_allclose(step.covariance, step.covariance.T, atol=1e-12)
+        assert np.all(np.linalg.eigvalsh(step.covariance) > 0)
+    # one chain: 0.5 → 1.5 → 2.5 ...: the rotation variance (trace) grows by about one relative step each time
+    chain = [steps[t] for t in sorted(steps) if abs((t - 0.5) % 1.0) < 1e-6 or abs((t - 0.5) % 1.0 - 1) < 1e-6]
+    traces = [np.trace(s.covariance[3:, 3:]) for s in chain]
+    assert len(traces) >= 10 and np.all(np.diff(traces) > 0)
+    np.testing.assert_allclose(np.diff(traces), 3 * ROT_SIGMA_RAD**2, rtol=1e-6)
+    # the position variance grows too (rotation uncertainty times distance adds to it)
+    positions = [np.trace(s.covariance[:3, :3]) for s in chain]
+    assert np.all(np.diff(positions) > 0)
+
+
+def test_no_scale_is_rotation_only_odometry():
+    trajectory = rig_trajectory(seed=5)
+    times = np.arange(0.0, trajectory.duration_s, 1.0 / RATE_HZ)
+    poses = trajectory.sample(times)
+    steps = integrate(poses, times, OdometryIntegrator(NoScale(), gap_s=1.0))
+    for t, P in zip(times, poses):
+        if t in steps:
+            step = steps[t]
+            assert rotation_angle_deg(step.T_odom_sensor[:3, :3], poses[0][:3, :3].T @ P[:3, :3]) < 1e-6
+            assert np.all(step.T_odom_sensor[:3, 3] == 0.0) and np.all(step.twist[:3] == 0.0)
+            assert np.all(np.diag(step.covariance)[:3] >= 0.999 * UNKNOWN_VARIANCE) and not step.scale_known
+            dt = step.stamp_s - step.partner_stamp_s
+            assert np.all(np.diag(step.twist_covariance)[:3] >= 0.999 * UNKNOWN_VARIANCE / dt**2)
+            assert np.all(np.diag(step.covariance)[3:] < 1.0)
+
+
+def test_fixed_speed_scales_the_direction():
+    estimate = monocular_estimate(make_transform(np.eye(3), [0.0, 0.0, 2.0]))
+    T, cov = scaled_relative(estimate, FixedSpeed(0.4).scale(10.0, 11.5))
+    np.testing.assert_allclose(T[:3, 3], [0.0, 0.0, 0.6])
+    # along the motion: s² Σ_dir + σ_s² = 0.36·0.0025 + (0.5·0.6)²; across it: s² Σ_dir only
+    assert cov[2, 2] == pytest.approx(0.36 * DIR_SIGMA**2 + 0.3**2)
+    assert cov[0, 0] == pytest.approx(0.36 * DIR_SIGMA**2)
+    assert make_scale_policy('fixed', 0.4).describe().startswith('fixed (0.4 m/s')
+    with pytest.raises(UserInputError, match='translation_scale'):
+        make_scale_policy('metric')
+
+
+def test_twist_of_a_constant_motion():
+    v, w = np.array([0.3, 0.0, 0.5]), np.array([0.0, 0.4, 0.0])  # camera axes: forward, turning about y
+    twist = np.zeros((4, 4))
+    twist[:3, :3], twist[:3, 3] = hat(w), v
+    times = np.arange(0.0, 4.0, 0.1)
+    poses = np.array([expm(twist * t) for t in times])
+    reference = ReferenceScale()
+    integrator = OdometryIntegrator(reference, gap_s=1.0)
+    steps = integrate(poses, times, integrator, reference=reference)
+    step = steps[times[-1]]
+    # the interpolated reference distance is exact only for straight lines; the twist's direction is exact
+    assert step.twist[3:] == pytest.approx(w, abs=1e-9)
+    assert step.twist[:3] / np.linalg.norm(step.twist[:3]) == pytest.approx(v / np.linalg.norm(v), abs=1e-9)
+    assert np.linalg.norm(step.twist[:3]) == pytest.approx(np.linalg.norm(v), rel=0.01)
+    # the same motion seen by the body frame (REP-103, camera looking along body x)
+    T_base_cam = make_transform(R_CAM_ARRAY_DEFAULT.T, [0.1, 0.0, 0.3])
+    body_twist, body_cov = step.body_twist(T_base_cam)
+    assert body_twist[3:] == pytest.approx(R_CAM_ARRAY_DEFAULT.T @ w, abs=1e-9)
+    assert body_twist[5] == pytest.approx(-0.4)  # camera +y (down) = body -z: turning right
+    assert np.all(np.linalg.eigvalsh(body_cov) > 0)
+
+
+def test_body_pose_starts_at_the_odom_origin_and_follows_the_extrinsic():
+    trajectory = rig_trajectory(seed=6)
+    times = np.arange(0.0, 6.0, 0.1)
+    poses = trajectory.sample(times)
+    integrator = OdometryIntegrator(ReferenceScale(), gap_s=1.0)
+    steps = integrate(poses, times, integrator, reference=integrator.scale)
+    T_base_cam = make_transform(R_CAM_ARRAY_DEFAULT.T, [0.2, -0.05, 0.4])
+    T_world_base = poses @ invert_transform(T_base_cam)
+    for t, P_base in zip(times, T_world_base):
+        if t in steps:
+            body, cov = steps[t].body_pose(T_base_cam)
+            np.testing.assert_allclose(body, invert_transform(T_world_base[0]) @ P_base, atol=1e-9)
+            odom_axes = parent_axes_covariance(body, cov)
+            assert np.trace(odom_axes) == pytest.approx(np.trace(cov))
+            np.testing.assert_allclose(np.linalg.eigvalsh(odom_axes), np.linalg.eigvalsh(cov), rtol=1e-9)
+
+
+def test_partner_selection_and_start_up():
+    integrator = OdometryIntegrator(NoScale(), gap_s=1.0)
+    assert integrator.needs_anchor(0.0) and integrator.partner_for(0.0) is None
+    integrator.anchor(0.0)
+    estimate = monocular_estimate(np.eye(4))
+    assert integrator.partner_for(0.3) is None          # younger than min_gap (0.5 s): wait
+    # keyframes 0.1-0.4 were never integrated, so until 1.5 s the partner is the keyframe nearest 1 s back
+    expected = {0.5: 0.0, 0.8: 0.0, 1.0: 0.0, 1.2: 0.0, 1.3: 0.5, 1.4: 0.5, 1.5: 0.5, 1.6: 0.6, 2.0: 1.0}
+    for t in np.round(np.arange(0.5, 2.05, 0.1), 6):
+        partner = integrator.partner_for(t)
+        if t in expected:
+            assert partner.stamp_s == pytest.approx(expected[t]), t
+        integrator.add(partner, t, estimate)
+    assert not integrator.needs_anchor(5.5) and integrator.needs_anchor(6.1)  # max gap 4 s
+    before = integrator.latest.covariance
+    restarted = integrator.anchor(6.1)
+    np.testing.assert_allclose(restarted.covariance, before + np.eye(6) * UNKNOWN_VARIANCE)
+    assert len(integrator.keyframes) == 1
+    with pytest.raises(UserInputError):
+        integrator.add(integrator.latest, integrator.latest.stamp_s, estimate)
+    with pytest.raises(UserInputError):
+        OdometryIntegrator(NoScale(), gap_s=1.0, min_gap_s=2.0)
+
+
+def test_reset_keeps_the_pose_continuous():
+    yaw = make_transform(so3_exp([0.0, 0.3, 0.0]), [0.0, 0.0, 0.0])
+    integrator = OdometryIntegrator(NoScale(), gap_s=1.0)
+    integrator.anchor(100.0)
+    step = integrator.add(integrator.partner_for(101.0), 101.0, monocular_estimate(yaw))
+    integrator.reset()  # e.g. a bag loop: time goes back to 100
+    assert integrator.needs_anchor(100.0)
+    restart = integrator.anchor(100.0)
+    np.testing.assert_allclose(restart.T_odom_sensor, step.T_odom_sensor)
+    # the motion between the two chains is unknown: every axis gets UNKNOWN_VARIANCE more
+    np.testing.assert_allclose(restart.covariance, step.covariance + np.eye(6) * UNKNOWN_VARIANCE)
+    again = integrator.add(restart, 101.0, monocular_estimate(yaw))
+    assert rotation_angle_deg(again.T_odom_sensor[:3, :3], so3_exp([0.0, 0.6, 0.0])) < 1e-9
+
+
+def test_reference_scale_interpolates_and_refuses_uncovered_intervals():
+    reference = ReferenceScale()
+    for t in range(6):
+        assert reference.add(float(t), [0.5 * t, 0.0, 0.0])
+    assert not reference.add(4.5, [9.0, 9.0, 9.0])      # late sample
+    assert not reference.add(6.0, [np.nan, 0.0, 0.0])
+    assert reference.scale(0.5, 2.5) == Scale(1.0, (0.05 * 1.0 + 0.01) ** 2)
+    assert reference.scale(4.5, 6.5) is None             # beyond the newest sample
+    assert reference.add(1.0, [0.0, 0.0, 0.0])          # a jump back restarts the reference
+    assert reference.scale(0.5, 2.5) is None
