@@ -14,6 +14,9 @@ import numpy as np
 
 from av_pose.errors import UserInputError
 
+UNKNOWN_VARIANCE = 1e6
+"""Variance (unit-direction² or rad²) reported for a quantity an estimate does not observe (pose and vision)."""
+
 # Rotation taking vectors in REP-103 array axes (x fwd, y left, z up) to camera optical axes
 # (z fwd, x right, y down): p_cam = R_CAM_ARRAY_DEFAULT @ p_array.
 R_CAM_ARRAY_DEFAULT = np.array([[0.0, -1.0, 0.0],

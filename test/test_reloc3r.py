@@ -32,13 +32,7 @@ OFFICIAL_KEYS = 606
 OFFICIAL_PARAMETERS = 426_523_916
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one thread is faster than two, and far faster when other processes load the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def randomized(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:

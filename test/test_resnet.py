@@ -8,13 +8,7 @@ TORCHVISION_RESNET18_PARAMETERS = 11_689_512
 """torchvision.models.resnet18() (3-channel stem, 1000 classes) has this many parameters."""
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one thread is faster than two, and far faster when other processes load the cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_imagenet_layout_matches_torchvision_resnet18_count_and_names():

@@ -312,6 +312,10 @@ class AudioYawEstimator:
                                                    nfft=self.nfft, grid=DirectionGrid(step_deg=1.0, offset_deg=0.5))
         return self._estimators[key]
 
+    def forget(self) -> None:
+        """Drop the cached window analyses (keep the DOA estimators)."""
+        self._cache.clear()
+
     def release(self) -> None:
         """Free the DOA estimators' tensors and the cached analyses."""
         for estimator in self._estimators.values():

@@ -23,10 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from av_pose.audio.arrays import MicArray
-from av_pose.geometry import array_mount, invert_transform
-
-UNKNOWN_VARIANCE = 1e6
-"""Variance (unit-direction² or rad²) reported for a quantity an estimate does not observe."""
+from av_pose.geometry import UNKNOWN_VARIANCE, array_mount, invert_transform
 
 
 @dataclass(frozen=True)
@@ -130,6 +127,10 @@ class PoseEstimator(ABC):
     def estimate(self, pair: PosePair) -> PoseEstimate:
         """Estimate one pair."""
         return self.estimate_batch([pair])[0]
+
+    def forget(self) -> None:
+        """Drop caches built from earlier pairs (e.g. analysed windows). The default keeps nothing."""
+        return None
 
     def release(self) -> None:
         """Free what the estimator holds (tensors, the CUDA cache). The default holds nothing."""

@@ -103,6 +103,11 @@ class GeometricPoseEstimator(PoseEstimator):
         self.audio_skip_below_deg = float(audio_skip_below_deg) if use_vision else -1.0
         self.audio = AudioYawEstimator(method=method, device=str(resolve_device(device))) if use_audio else None
 
+    def forget(self) -> None:
+        """Drop the audio half's cached window analyses."""
+        if self.audio is not None:
+            self.audio.forget()
+
     def release(self) -> None:
         """Free the DOA estimators."""
         if self.audio is not None:

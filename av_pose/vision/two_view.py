@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from av_pose.errors import UserInputError
-from av_pose.geometry import make_transform, so3_log
+from av_pose.geometry import UNKNOWN_VARIANCE, make_transform, so3_log
 from av_pose.vision.epipolar import (
     essential_covariance,
     in_front,
@@ -58,9 +58,6 @@ from av_pose.vision.features import DETECTORS, Features, check_detector, detect_
 
 __all__ = ['DETECTORS', 'TwoViewGeometry', 'estimate_from_features', 'estimate_from_matches', 'estimate_two_view']
 
-UNKNOWN_VARIANCE = 1e6
-"""Variance reported for what is not observed; equals av_pose.pose.base.UNKNOWN_VARIANCE (vision cannot import
-pose: no arrow runs upward)."""
 RADIAL_VARIANCE = 1e-6
 """Variance of a unit translation direction along itself (its error is second order there)."""
 ESSENTIAL_COVARIANCE_SCALE = 8.5
