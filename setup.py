@@ -9,12 +9,13 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test', 'test.*']),
-    package_data={package_name: ['config/*.yaml', 'config/arrays/*.yaml']},
+    package_data={package_name: ['weights/*.pt', 'weights/*.md']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.rviz')),
+        ('share/' + package_name + '/config/train', glob('config/train/*.yaml')),
     ],
     python_requires='>=3.10',
     install_requires=[
@@ -30,9 +31,10 @@ setup(
         'safetensors>=0.4',
     ],
     extras_require={
-        'bag': ['rosbags>=0.10'],
+        'bag': ['rosbags>=0.10', 'evo>=1.30'],  # av-pose bag: evo scores ATE/RPE
         'scenes': ['scikit-image>=0.21', 'rosbags>=0.10'],
-        'test': ['pytest', 'pytest-timeout', 'ruff', 'h5py', 'colcon-common-extensions', 'rosbags>=0.10', 'scikit-image>=0.21'],
+        'test': ['pytest', 'pytest-timeout', 'ruff', 'h5py', 'colcon-common-extensions', 'rosbags>=0.10', 'scikit-image>=0.21',
+                 'evo>=1.30'],
     },
     zip_safe=True,
     maintainer='av_pose maintainers',

@@ -67,22 +67,3 @@ def _break_wraps(azimuths_deg: np.ndarray) -> np.ndarray:
     jumps = np.abs(np.diff(values)) > 180.0
     values[1:][jumps] = np.nan
     return values
-
-
-def contact_sheet(frames: list[np.ndarray], frame_times_s: list[float], times_s: np.ndarray, spectra: np.ndarray,
-                  out_png: str | Path, estimated_deg: np.ndarray | None = None, true_deg: np.ndarray | None = None,
-                  title: str = '', confidence: np.ndarray | None = None) -> None:
-    """A row of video frames above the DOA heat map (azimuth × time) with estimates and ground truth."""
-    fig = plt.figure(figsize=(12, 6.5), dpi=110)
-    grid = fig.add_gridspec(2, len(frames), height_ratios=(1.0, 1.6))
-    for column, (frame, t) in enumerate(zip(frames, frame_times_s)):
-        ax = fig.add_subplot(grid[0, column])
-        ax.imshow(frame)
-        ax.set_title(f't = {t:.1f} s', fontsize=9)
-        ax.axis('off')
-    plot_doa_over_time(times_s, spectra, out_png, estimated_deg=estimated_deg, true_deg=true_deg,
-                       title=title or 'DOA spectrum over time', ax=fig.add_subplot(grid[1, :]),
-                       confidence=confidence)
-    fig.tight_layout()
-    fig.savefig(out_png)
-    plt.close(fig)

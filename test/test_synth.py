@@ -1,4 +1,4 @@
-"""ShoeboxAV generation end to end: `av-pose synth`, determinism, ground-truth consistency, the demo."""
+"""ShoeboxAV generation end to end: `av-pose synth`, determinism, ground-truth consistency (the demo: test_demo)."""
 import hashlib
 import json
 import subprocess
@@ -93,16 +93,6 @@ def test_doa_on_rendered_audio_finds_the_true_azimuth(tmp_path):
     errors = track.errors_deg[np.isfinite(track.errors_deg)]
     assert len(errors) >= 20
     assert np.median(errors) <= 3.0, np.round(errors, 1)
-
-
-def test_demo_prints_accuracy_and_writes_contact_sheet(tmp_path):
-    result = av_pose('demo', '--out', str(tmp_path), '--json')  # exactly what `make demo` runs
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary['scored_windows'] >= 40 and summary['median_error_deg'] <= 3.0
-    assert summary['within_5deg'] >= 0.8 and summary['mae_deg'] < 5.0
-    sheet = tmp_path / 'demo_contact_sheet.png'
-    assert sheet.read_bytes()[:4] == b'\x89PNG' and sheet.stat().st_size > 50_000
 
 
 @pytest.mark.parametrize('args, message', [

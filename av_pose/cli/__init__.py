@@ -12,7 +12,7 @@ import sys
 from av_pose.errors import UserInputError
 
 # (module under av_pose.cli, in the order `av-pose --help` lists them)
-SUBCOMMAND_MODULES = ('doa', 'demo', 'synth', 'scene_to_bag', 'calibrate', 'eval', 'models', 'bench')
+SUBCOMMAND_MODULES = ('doa', 'demo', 'synth', 'scene_to_bag', 'bag', 'calibrate', 'train', 'eval', 'models', 'bench')
 
 
 def register_modules(subparsers: argparse._SubParsersAction, package: str, names: tuple[str, ...]) -> None:
@@ -32,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `av-pose`; user errors become one `av-pose: error: ...` line and exit code 2."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # `key=value` overrides may come after options (av-pose train CONFIG --out DIR optim.lr=1e-4)
+        if not hasattr(args, 'overrides') or any('=' not in item or item.startswith('-') for item in extra):
+            parser.error(f'unrecognized arguments: {" ".join(extra)}')
+        args.overrides = list(args.overrides) + extra
     try:
         return int(args.func(args) or 0)
     except (UserInputError, FileNotFoundError, IsADirectoryError, PermissionError) as err:

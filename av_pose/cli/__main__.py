@@ -1,4 +1,4 @@
-"""`python -m av_pose.cli`."""
+"""`python -m av_pose.cli ...` (what torchrun launches) runs the `av-pose` command line."""
 import sys
 
 from av_pose.cli import main

@@ -1,64 +1,147 @@
-"""`av-pose demo`: the main job on the embedded default, no downloads.
+"""`av-pose demo`: the whole package on one synthetic recording, no downloads, no weights needed.
 
-Generates a short ShoeboxAV scene (a textured room, a rig turning in place so the sound source sweeps
-around the array), runs streaming DOA on its audio exactly as the ROS node does, prints the accuracy
-against the scene's ground truth and writes a contact sheet PNG.
+1. renders the showcase ShoeboxAV scene (`av_pose.scene.showcase`: the rig walks an arc while sweeping its
+   yaw, a talker and music that pauses, a stretch of heavily blurred frames);
+2. writes it as a rosbag2 (`av-pose scene-to-bag`) and runs the bag tool's core on it (`av-pose bag`):
+   keyframe DOA, and relative pose integrated into odometry by the geometric estimator vision-only
+   (`geometric-vision`) and audio-visual (`geometric`), plus each shipped learned pair when its weights exist;
+   the MCAP it writes holds the inputs and every output (Foxglove / RViz);
+3. runs the array ↔ camera self-calibration on the same bag;
+4. writes trajectory.png, doa.png, pose_errors.png (blurred stretch shaded) and calibration.png, and prints
+   the metrics table drawn in pose_errors.png.
 """
 from __future__ import annotations
 
 import argparse
 
+VISION_ONLY, AUDIO_VISUAL = 'geometric-vision', 'geometric'
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `demo` subcommand."""
-    parser = subparsers.add_parser('demo', help='synthetic scene → streaming DOA → accuracy and a PNG')
+    parser = subparsers.add_parser('demo', help='synthetic scene → bag → DOA, vision-only vs audio-visual odometry, '
+                                   'calibration → MCAP, PNGs and a metrics table')
     parser.add_argument('--out', default='out/demo', help='output folder (default out/demo)')
     parser.add_argument('--array', default='respeaker6', help='array preset or YAML (default respeaker6)')
-    parser.add_argument('--method', default='normmusic', help='DOA method (default normmusic)')
-    parser.add_argument('--duration', type=float, default=8.0, help='scene length, seconds (default 8)')
+    parser.add_argument('--duration', type=float, default=30.0, help='scene length, seconds (default 30, min 6)')
     parser.add_argument('--seed', type=int, default=7, help='scene seed (default 7)')
-    parser.add_argument('--json', action='store_true', help='print the summary as JSON')
+    parser.add_argument('--gap', type=float, default=1.0, help='seconds between the frames of a pair (default 1)')
+    parser.add_argument('--rate', type=float, default=1.0,
+                        help='keyframes per second (default 1: with --gap 1 the odometry is one chain of pairs)')
+    parser.add_argument('--json', action='store_true', help='print the summary as one JSON line at the end')
+    parser.add_argument('--quiet', action='store_true', help='no progress bars')
     parser.set_defaults(func=run)
+
+
+def demo_models() -> list[str]:
+    """Vision-only and audio-visual geometric, then each shipped learned (vision-only, audio-visual) pair."""
+    from av_pose.pose.registry import shipped_av_models
+
+    return [VISION_ONLY, AUDIO_VISUAL] + [name for pair in shipped_av_models() for name in pair]
+
+
+def _in_interval(t, interval) -> bool:
+    return interval[0] <= t < interval[1]
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute `av-pose demo`."""
     import json
+    import shutil
+    import textwrap
+    import time
     from pathlib import Path
 
     import numpy as np
+    import torch
+    from tqdm import tqdm
 
-    from av_pose.audio.arrays import load_array
-    from av_pose.audio.doa import make_estimator
-    from av_pose.scene.doa_eval import stream_scene_doa
-    from av_pose.scene.generate import SynthConfig, generate_scene
-    from av_pose.viz import contact_sheet
+    from av_pose.bag.process import BagProcessOptions, process_bag
+    from av_pose.bag.reader import BagReadOptions
+    from av_pose.bag.scene_to_bag import BagOptions, scene_to_bag
+    from av_pose.cli.calibrate import plot_calibration
+    from av_pose.eval.odometry import step_errors
+    from av_pose.eval.plots import format_table, metrics_rows, write_odometry_plots
+    from av_pose.metrics.azimuth import azimuth_abs_error_deg
+    from av_pose.pose.calibration import calibrate_recording
+    from av_pose.pose.registry import make_pose_estimator
+    from av_pose.scene.showcase import generate_showcase
 
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    began = time.perf_counter()
     out = Path(args.out)
-    array = load_array(args.array)
-    config = SynthConfig(duration_s=args.duration, array=array, rotation_only=True, num_sources=1)
-    print(f'[1/3] rendering a {args.duration:g} s ShoeboxAV scene ({array.name}, rotating rig) → {out / "scene"}')
-    record = generate_scene(out / 'scene', config, seed=args.seed)
-    print(f'[2/3] streaming {args.method} DOA: 1 s windows, 10 Hz updates, 32 ms chunks')
-    estimator = make_estimator(args.method, array, record.sample_rate)
-    track = stream_scene_doa(record, estimator)
-    valid = np.isfinite(track.errors_deg)
-    summary = {'scene': str(out / 'scene'), 'array': array.name, 'method': args.method,
-               'windows': int(len(track.times_s)),
-               'scored_windows': int(valid.sum()), 'mae_deg': round(track.mae_deg, 2),
-               'median_error_deg': round(float(np.median(track.errors_deg[valid])), 2) if valid.any() else None,
-               'within_5deg': round(float((track.errors_deg[valid] <= 5.0).mean()), 3) if valid.any() else None}
-    picks = np.linspace(0, record.num_frames - 1, 6).round().astype(int)
-    sheet = out / 'demo_contact_sheet.png'
-    print(f'[3/3] writing {sheet}')
-    contact_sheet([record.frame(i) for i in picks], [float(record.frame_times_s[i]) for i in picks], track.times_s,
-                  track.spectra, sheet, estimated_deg=track.azimuths_deg, true_deg=track.true_azimuths_deg,
-                  confidence=track.confidence,
-                  title=f'{args.method} on {array.name}: MAE {track.mae_deg:.1f}° (cyan: truth, green: estimate)')
-    summary['contact_sheet'] = str(sheet)
+    out.mkdir(parents=True, exist_ok=True)
+    scene_dir, bag_dir, result_dir = out / 'scene', out / 'input_bag', out / 'demo_bag'
+    for old in (scene_dir, bag_dir, result_dir):  # only what the demo itself writes
+        if old.exists():
+            shutil.rmtree(old)
+    quiet = args.quiet
+    frames = int(np.floor(args.duration * 10.0 + 1e-9)) + 1
+    print(f'[1/4] rendering the {args.duration:g} s showcase scene ({args.array}) → {scene_dir}', flush=True)
+    with tqdm(total=frames, unit='frame', desc='render', disable=quiet) as bar:
+        showcase = generate_showcase(scene_dir, args.duration, args.seed, args.array, on_frame=lambda: bar.update())
+    record = showcase.record
+    print(f'[2/4] scene → rosbag2 → the bag tool (DOA, pose, odometry) → {result_dir}', flush=True)
+    scene_to_bag(scene_dir, bag_dir, BagOptions(progress=not quiet))
+    names = demo_models()
+    estimators = {name: make_pose_estimator(name, device='cpu') for name in names}
+    options = BagProcessOptions(read=BagReadOptions(array=record.mic_array), gap_s=args.gap, rate_hz=args.rate,
+                                progress=not quiet)
+    try:
+        result = process_bag(bag_dir, result_dir, estimators, options)
+    finally:
+        for estimator in estimators.values():
+            estimator.release()
+    print('[3/4] array ↔ camera self-calibration on the same bag', flush=True)
+    calibration = calibrate_recording(result.recording, progress=not quiet)
+    print(f'[4/4] figures → {out}', flush=True)
+    doa_times = np.array([d.stamp_s for d in result.doa])
+    true_azimuths = np.stack([record.source_azimuths_deg(t) for t in doa_times])
+    estimated = np.stack([d.azimuths_deg for d in result.doa])
+    with np.errstate(invalid='ignore'):
+        doa_errors = np.nanmin(np.where(np.isfinite(true_azimuths),
+                                        azimuth_abs_error_deg(estimated[:, :1], true_azimuths), np.inf), axis=1)
+    doa_errors = doa_errors[np.isfinite(doa_errors)]
+    models = result.summary['models']
+    blur = showcase.blur_s
+    for name, track in result.tracks.items():
+        errors = step_errors(track, result.recording.T_world_cam)
+        touched = np.array([_in_interval(result.recording.frame_times_s[s.frame], blur)
+                            or _in_interval(result.recording.frame_times_s[s.partner], blur) for s in track.steps])
+        rotation = errors.rotation_deg[touched]
+        models[name]['blur_rotation_mae_deg'] = float(np.nanmean(rotation)) if np.isfinite(rotation).any() else None
+        models[name]['blur_failed'] = int(np.count_nonzero(~errors.valid[touched]))
+        models[name]['blur_pairs'] = int(touched.sum())
+    rows = metrics_rows(models)
+    header = ('model', 'ATE m', 'RPE rot °', 'rot AUC@5/10/20', 'total AUC@5/10/20', 'rot MAE °', 'pairs',
+              'blur: rot MAE °', 'blur: no pose')
+    for row, summary in zip(rows, models.values()):
+        mae = summary['blur_rotation_mae_deg']
+        row += ['—' if mae is None else f'{mae:.1f}', f'{summary["blur_failed"]}/{summary["blur_pairs"]}']
+    doa_line = (f'DOA (NormMUSIC, {len(doa_errors)} keyframe windows with an active source): '
+                f'MAE {np.mean(doa_errors):.1f}°, median {np.median(doa_errors):.1f}°' if len(doa_errors)
+                else 'DOA: no window with an active source')
+    calibration_line = textwrap.fill(f'calibration: {calibration.message}', 140, subsequent_indent='  ')
+    table = '\n'.join([format_table(rows, header), doa_line, calibration_line])
+    shaded = [(blur[0], blur[1], 'heavy blur'), (*showcase.silence_s, 'music silent')]
+    figures = write_odometry_plots(
+        out, result.recording, result.tracks, result.doa, table, shaded,
+        sources_xy=np.array([s['position_m'][:2] for s in record.sources if s.get('position_m') is not None]),
+        true_azimuths_deg=true_azimuths, errors_title='rotation error of each pair: vision only vs audio-visual',
+        sounds_from=AUDIO_VISUAL)
+    figures['calibration'] = out / 'calibration.png'
+    plot_calibration(calibration, str(figures['calibration']))
+    seconds = time.perf_counter() - began
+    print()
+    print(table)
+    print(f'\nMCAP (inputs and outputs, Foxglove / RViz): {result_dir}')
+    print(f'figures: {", ".join(str(p) for p in figures.values())}')
+    print(f'demo took {seconds:.0f} s')
     if args.json:
+        summary = {'scene': str(scene_dir), 'bag': str(result_dir), 'models': models,
+                   'doa_mae_deg': float(np.mean(doa_errors)) if len(doa_errors) else None,
+                   'doa_windows': int(len(doa_errors)), 'calibration': calibration.to_dict(),
+                   'figures': {k: str(v) for k, v in figures.items()}, 'blur_s': list(blur),
+                   'silence_s': list(showcase.silence_s), 'seconds': seconds}
         print(json.dumps(summary))
-    else:
-        print(f'DOA accuracy vs ground truth: MAE {summary["mae_deg"]}°, median {summary["median_error_deg"]}°, '
-              f'{100 * (summary["within_5deg"] or 0):.0f}% of {summary["scored_windows"]} windows within 5°')
     return 0

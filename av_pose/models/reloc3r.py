@@ -129,10 +129,15 @@ class Reloc3r(nn.Module):
         return self.dec_norm(x1), self.dec_norm(x2)
 
     def decoder_tokens(self, img1: torch.Tensor, img2: torch.Tensor, true_shape1: torch.Tensor | None = None,
-                       true_shape2: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encode and decode under the model's autocast setting; returns float32 (dec1, dec2) head inputs."""
+                       true_shape2: torch.Tensor | None = None,
+                       encoder_grad: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode and decode under the model's autocast setting; returns float32 (dec1, dec2) head inputs.
+
+        `encoder_grad=False` runs the encoder without autograd (a frozen encoder: less memory, same values).
+        """
         with self._autocast(img1.device):
-            feat1, feat2, pos1, pos2 = self.encode(img1, img2, true_shape1, true_shape2)
+            with torch.set_grad_enabled(encoder_grad and torch.is_grad_enabled()):
+                feat1, feat2, pos1, pos2 = self.encode(img1, img2, true_shape1, true_shape2)
             dec1, dec2 = self.decode(feat1, pos1, feat2, pos2)
         return dec1.float(), dec2.float()
 

@@ -49,22 +49,25 @@ class ResNet18(nn.Module):
         embed_dim: output size of the final linear layer `fc`; None keeps the 512-d pooled features (no `fc`).
         output: 'embedding' → forward returns B×embed_dim (global average pool, then `fc`);
             'layer3' → the network stops after layer3 (no layer4 or `fc` parameters) and forward returns the
-            B×256×⌈H/16⌉×⌈W/16⌉ feature map.
+            B×4·width×⌈H/16⌉×⌈W/16⌉ feature map.
+        width: channels of layer1 (64 in ResNet-18; layers double it); smaller widths make CPU-sized encoders.
     """
 
-    def __init__(self, in_channels: int = 3, embed_dim: int | None = 512, output: str = 'embedding'):
+    def __init__(self, in_channels: int = 3, embed_dim: int | None = 512, output: str = 'embedding',
+                 width: int = 64):
         super().__init__()
         if output not in ('embedding', 'layer3'):
             raise ValueError(f"output must be 'embedding' or 'layer3', got {output!r}")
         self.output = output
-        self.conv1 = nn.Conv2d(in_channels, LAYER_CHANNELS[0], 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(LAYER_CHANNELS[0])
-        self.layer1 = _layer(64, 64, BLOCKS_PER_LAYER[0], stride=1)
-        self.layer2 = _layer(64, 128, BLOCKS_PER_LAYER[1], stride=2)
-        self.layer3 = _layer(128, 256, BLOCKS_PER_LAYER[2], stride=2)
-        self.layer4 = _layer(256, 512, BLOCKS_PER_LAYER[3], stride=2) if output == 'embedding' else None
-        self.fc = nn.Linear(512, embed_dim) if output == 'embedding' and embed_dim is not None else None
-        self.out_dim = (embed_dim or 512) if output == 'embedding' else LAYER_CHANNELS[2]
+        c1, c2, c3, c4 = (width * channels // LAYER_CHANNELS[0] for channels in LAYER_CHANNELS)
+        self.conv1 = nn.Conv2d(in_channels, c1, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(c1)
+        self.layer1 = _layer(c1, c1, BLOCKS_PER_LAYER[0], stride=1)
+        self.layer2 = _layer(c1, c2, BLOCKS_PER_LAYER[1], stride=2)
+        self.layer3 = _layer(c2, c3, BLOCKS_PER_LAYER[2], stride=2)
+        self.layer4 = _layer(c3, c4, BLOCKS_PER_LAYER[3], stride=2) if output == 'embedding' else None
+        self.fc = nn.Linear(c4, embed_dim) if output == 'embedding' and embed_dim is not None else None
+        self.out_dim = (embed_dim or c4) if output == 'embedding' else c3
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode='fan_out', nonlinearity='relu')
@@ -73,7 +76,7 @@ class ResNet18(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward_layer3(self, x: torch.Tensor) -> torch.Tensor:
-        """B×C×H×W → the layer3 map B×256×⌈H/16⌉×⌈W/16⌉."""
+        """B×C×H×W → the layer3 map B×4·width×⌈H/16⌉×⌈W/16⌉."""
         x = functional.max_pool2d(functional.relu(self.bn1(self.conv1(x))), kernel_size=3, stride=2, padding=1)
         return self.layer3(self.layer2(self.layer1(x)))
 

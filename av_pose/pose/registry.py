@@ -21,6 +21,12 @@ class EstimatorEntry:
 
     factory: str
     summary: str
+    card: str | None = None
+    """Model card file (Markdown) for shipped learned models, relative to the package; None for built-ins."""
+    vision_only_twin: str | None = None
+    """For a shipped audio-visual model: the name of the vision-only model trained the same way (for A/B)."""
+    checkpoint: str | None = None
+    """Shipped weights, relative to the package (loaded by CHECKPOINT_LOADER); None for built-ins."""
 
 
 ESTIMATORS: dict[str, EstimatorEntry] = {
@@ -34,6 +40,28 @@ ESTIMATORS: dict[str, EstimatorEntry] = {
 
 CHECKPOINT_LOADER = 'av_pose.pose.learned:load_checkpoint_estimator'
 """Factory for a path to a checkpoint (file or folder); it takes the path as its first argument."""
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+SHIPPED: dict[str, EstimatorEntry] = {
+    'av-tiny': EstimatorEntry(CHECKPOINT_LOADER, 'learned audio-visual (tiny Reloc3r + spatial audio encoder, '
+                              'trained on ShoeboxAV); CPU real-time', card='weights/av-tiny.md',
+                              vision_only_twin='vision-tiny', checkpoint='weights/av-tiny.pt'),
+    'vision-tiny': EstimatorEntry(CHECKPOINT_LOADER, 'learned vision-only (tiny Reloc3r trained on ShoeboxAV): '
+                                  'the A/B twin of av-tiny', card='weights/vision-tiny.md',
+                                  checkpoint='weights/vision-tiny.pt'),
+    'doa-cp-tiny': EstimatorEntry(CHECKPOINT_LOADER, 'learned audio-only DOA-CP baseline (MLP on both DOA spectra)',
+                                  card='weights/doa-cp-tiny.md', checkpoint='weights/doa-cp-tiny.pt'),
+}
+"""Learned models shipped inside the package; each is listed in ESTIMATORS only when its weights are present."""
+ESTIMATORS.update({name: entry for name, entry in SHIPPED.items() if (PACKAGE_DIR / entry.checkpoint).is_file()})
+DEFAULT_MODEL = 'av-tiny' if 'av-tiny' in ESTIMATORS else 'geometric'
+"""What the nodes and the demo use when no model is named: the shipped AV model, else the geometric one."""
+
+
+def shipped_av_models() -> list[tuple[str, str]]:
+    """(vision-only name, audio-visual name) for each shipped learned audio-visual model whose weights exist."""
+    return [(entry.vision_only_twin, name) for name, entry in ESTIMATORS.items()
+            if entry.vision_only_twin is not None and entry.vision_only_twin in ESTIMATORS]
 
 
 def _import_factory(spec: str) -> Callable[..., PoseEstimator]:
@@ -52,7 +80,10 @@ def make_pose_estimator(spec: str, **options) -> PoseEstimator:
         UserInputError: unknown name and no such path (one line, listing the names).
     """
     if spec in ESTIMATORS:
-        return _import_factory(ESTIMATORS[spec].factory)(**options)
+        entry = ESTIMATORS[spec]
+        if entry.checkpoint is not None:
+            return _import_factory(entry.factory)(PACKAGE_DIR / entry.checkpoint, name=spec, **options)
+        return _import_factory(entry.factory)(**options)
     path = Path(spec).expanduser()
     if path.exists():
         try:

@@ -7,6 +7,7 @@ from typing import Any
 from av_pose.audio.arrays import MicArray
 from av_pose.errors import UserInputError
 from av_pose.pose.odometry import SCALE_POLICIES
+from av_pose.pose.registry import DEFAULT_MODEL
 from av_pose.ros.audio_adapters import PcmFormat
 from av_pose.ros.node_common import (
     AUDIO_PARAMETERS,
@@ -20,8 +21,9 @@ from av_pose.ros.node_common import (
 )
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
-    'model': ('geometric', 'Pose estimator: geometric | geometric-vision | geometric-audio, a shipped model '
-                           'name or a checkpoint path (the names av-pose eval --model takes)'),
+    'model': (DEFAULT_MODEL, 'Pose estimator: a shipped model (av-tiny, vision-tiny; av-pose models lists '
+                             'them) | geometric | geometric-vision | geometric-audio | a checkpoint path (the names '
+                             'av-pose eval --model takes); default: the shipped audio-visual model'),
     'device': ('auto', 'Torch device: auto (cuda when available) | cpu | cuda'),
     'cpu_threads': (1, 'Torch threads for CPU work (1 suits a node sharing a small CPU; 0 = torch default)'),
     'image_transport': ('raw', 'raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage '

@@ -2,7 +2,8 @@
 
 Poses are 4×4 `T_parent_child` (maps child-frame points into the parent frame); covariances 6×6 ordered
 (x, y, z, rot x, rot y, rot z) as ROS messages have them; twists (vx, vy, vz, wx, wy, wz) in m/s and rad/s.
-Nothing non-finite is ever written: `finite_covariance` replaces it (and anything larger) by UNKNOWN_VARIANCE.
+Nothing non-finite is ever written: `finite_covariance` (`av_pose.pose.outputs`, shared with `av-pose bag`)
+replaces it (and anything larger) by UNKNOWN_VARIANCE.
 """
 from __future__ import annotations
 
@@ -27,19 +28,10 @@ from scipy.spatial.transform import Rotation
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from av_pose.pose.base import UNKNOWN_VARIANCE
+from av_pose.pose.outputs import finite_covariance, pose_marker_specs
 from av_pose.ros.conversions import make_header, seconds_to_duration
 
-MARKER_NAMESPACES = ('trajectory', 'camera', 'sound')
 DIAGNOSTIC_LEVELS = {'ok': DiagnosticStatus.OK, 'warn': DiagnosticStatus.WARN, 'error': DiagnosticStatus.ERROR}
-
-
-def finite_covariance(covariance: np.ndarray) -> list[float]:
-    """6×6 → 36 floats (row-major), symmetric, with non-finite or > UNKNOWN_VARIANCE entries clamped."""
-    cov = np.asarray(covariance, dtype=np.float64).reshape(6, 6)
-    cov = np.where(np.isfinite(cov), cov, UNKNOWN_VARIANCE)
-    cov = np.clip(0.5 * (cov + cov.T), -UNKNOWN_VARIANCE, UNKNOWN_VARIANCE)
-    return [float(v) for v in cov.reshape(-1)]
 
 
 def is_finite_pose(T: np.ndarray) -> bool:
@@ -107,53 +99,21 @@ def _points(points: np.ndarray) -> list[Point]:
     return [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in np.asarray(points, dtype=np.float64)]
 
 
-def frustum_lines(T_frame_cam: np.ndarray, K: np.ndarray | None, image_size: tuple[int, int] | None,
-                  depth_m: float = 0.3) -> np.ndarray:
-    """Line-list vertices (16×3) of a camera frustum `depth_m` deep, in the frame of T_frame_cam.
-
-    Corners come from the intrinsics and image size (W, H); without them a 60°×45° field of view is drawn.
-    """
-    if K is not None and image_size is not None:
-        width, height = image_size
-        pixels = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
-        rays = np.c_[(pixels - K[:2, 2]) / np.diag(K)[:2], np.ones(4)]
-    else:
-        rays = np.array([[-1, -1, 1], [1, -1, 1], [1, 1, 1], [-1, 1, 1]], dtype=np.float64) * [0.577, 0.414, 1]
-    corners = rays * depth_m / rays[:, 2:3]
-    apex = np.zeros(3)
-    local = np.array([v for i in range(4) for v in (apex, corners[i])]
-                     + [v for i in range(4) for v in (corners[i], corners[(i + 1) % 4])])
-    return local @ T_frame_cam[:3, :3].T + T_frame_cam[:3, 3]
-
-
 def pose_markers(stamp_s: float, frame: str, trajectory: np.ndarray, T_frame_cam: np.ndarray,
                  K: np.ndarray | None, image_size: tuple[int, int] | None,
                  sound_directions: Sequence[tuple[np.ndarray, np.ndarray, float]] = (),
                  lifetime_s: float = 0.0) -> MarkerArray:
-    """Trajectory (LINE_STRIP of N×3 positions), a camera frustum, and one ARROW per sound direction.
-
-    `sound_directions`: (origin (3,), unit direction (3,), confidence in [0, 1]) in `frame`. The trajectory
-    never expires (lifetime 0); the frustum and arrows live `lifetime_s` (0 = forever).
-    """
+    """Trajectory, camera frustum and sound arrows (`av_pose.pose.outputs.pose_marker_specs`) as a MarkerArray."""
     header = make_header(stamp_s, frame)
-    lifetime = seconds_to_duration(lifetime_s)
-    line = Marker(header=header, ns=MARKER_NAMESPACES[0], id=0, type=Marker.LINE_STRIP, action=Marker.ADD,
-                  color=ColorRGBA(r=0.1, g=0.8, b=1.0, a=1.0), points=_points(trajectory))
-    line.pose.orientation.w = 1.0
-    line.scale.x = 0.02
-    camera = Marker(header=header, ns=MARKER_NAMESPACES[1], id=0, type=Marker.LINE_LIST, action=Marker.ADD,
-                    lifetime=lifetime, color=ColorRGBA(r=1.0, g=0.9, b=0.2, a=1.0),
-                    points=_points(frustum_lines(T_frame_cam, K, image_size)))
-    camera.pose.orientation.w = 1.0
-    camera.scale.x = 0.01
-    markers = [Marker(header=header, ns=MARKER_NAMESPACES[2], action=Marker.DELETEALL), line, camera]
-    for k, (origin, direction, confidence) in enumerate(sound_directions):
-        arrow = Marker(header=header, ns=MARKER_NAMESPACES[2], id=k, type=Marker.ARROW, action=Marker.ADD,
-                       lifetime=lifetime, color=ColorRGBA(r=1.0, g=0.3, b=0.2, a=0.5 + 0.5 * float(confidence)))
-        length = max(0.1, float(confidence))
-        arrow.points = _points([origin, np.asarray(origin) + length * np.asarray(direction)])
-        arrow.scale.x, arrow.scale.y, arrow.scale.z = 0.03, 0.06, 0.08  # shaft and head diameters, head length
-        markers.append(arrow)
+    markers = []
+    for spec in pose_marker_specs(trajectory, T_frame_cam, K, image_size, sound_directions, lifetime_s):
+        marker = Marker(header=header, ns=spec.ns, id=spec.id, type=spec.type, action=spec.action,
+                        lifetime=seconds_to_duration(spec.lifetime_s), color=ColorRGBA(
+                            r=spec.color[0], g=spec.color[1], b=spec.color[2], a=spec.color[3]),
+                        points=_points(spec.points))
+        marker.pose.orientation.w = 1.0
+        marker.scale.x, marker.scale.y, marker.scale.z = spec.scale
+        markers.append(marker)
     return MarkerArray(markers=markers)
 
 

@@ -51,6 +51,7 @@ from av_pose.pose.odometry import (
     make_scale_policy,
     parent_axes_covariance,
 )
+from av_pose.pose.outputs import sound_directions
 from av_pose.ros import images, pose_messages
 from av_pose.ros.audio_adapters import make_adapter, stamp_to_seconds
 from av_pose.ros.node_common import (
@@ -337,22 +338,11 @@ class PoseNode(Node):
         T_odom_cam = T @ T_base_cam
         self._markers_pub.publish(pose_messages.pose_markers(
             stamp, cfg.odom_frame, np.array(self._trajectory), T_odom_cam, K, self._image_size,
-            self._sound_directions(key.doa, T_odom_cam @ self._sensors(camera_frame).T_cam_array),
+            [] if key.doa is None else sound_directions(key.doa.azimuths_deg, key.doa.confidence,
+                                                        T_odom_cam @ self._sensors(camera_frame).T_cam_array),
             lifetime_s=max(0.5, 3.0 * cfg.period_s)))
         self.published += 1
         self._latencies_ms.append(1e3 * (time.monotonic() - frame.arrival_s))
-
-    @staticmethod
-    def _sound_directions(doa: DoaFrame | None, T_odom_array: np.ndarray) -> list:
-        """(origin, unit direction, confidence) in odom of each DOA peak (horizontal in the array frame)."""
-        if doa is None:
-            return []
-        out = []
-        for azimuth, confidence in zip(doa.azimuths_deg, doa.confidence):
-            if np.isfinite(azimuth) and np.isfinite(confidence):
-                direction = np.array([math.cos(math.radians(azimuth)), math.sin(math.radians(azimuth)), 0.0])
-                out.append((T_odom_array[:3, 3], T_odom_array[:3, :3] @ direction, float(confidence)))
-        return out
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()

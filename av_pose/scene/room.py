@@ -213,7 +213,8 @@ def _random_box(rng: np.random.Generator, size: np.ndarray, others: list[Box], c
             axis = int(rng.integers(2))
             lo_xy[axis] = 0.0 if lo_xy[axis] < (size[axis] - footprint[axis]) / 2 else size[axis] - footprint[axis]
         lo = np.array([lo_xy[0], lo_xy[1], 0.0])
-        hi = np.array([lo_xy[0] + footprint[0], lo_xy[1] + footprint[1], height])
+        # min(): a box pushed against the far wall must not poke through it by a rounding error
+        hi = np.minimum(np.array([lo_xy[0] + footprint[0], lo_xy[1] + footprint[1], height]), size)
         gap_to_centre = np.maximum(np.maximum(lo[:2] - size[:2] / 2, size[:2] / 2 - hi[:2]), 0.0)
         if np.hypot(*gap_to_centre) < clear_radius_m:
             continue

@@ -1,0 +1,67 @@
+"""Scores of an `OdometryTrack` against ground truth: trajectory (evo ATE / RPE) and its relative poses (AUC).
+
+Summary keys (`odometry_summary`, also `av-pose bag --json`):
+- `ate_m`: RMSE (m) of the camera positions after putting odom on the ground-truth pose of the first keyframe
+  (origin alignment, no fitting: the drift a user sees); evo `APE` on the translation part.
+- `rpe_rot_deg`: RMSE (degrees) of the rotation error of keyframe pairs `rpe_delta` keyframes apart (about the
+  pair gap); evo `RPE` with `rotation_angle_deg`. `rpe_trans_m`: the same for the translation (m).
+- `rotation_auc`, `total_auc`: AUC@5/10/20° (fractions) of the relative estimates T_a_b the odometry was built
+  from; `rotation_mae_deg`: their mean rotation error over the valid ones; `pairs`: how many (the
+  `av_pose.eval.report.summarise` definitions, so the numbers match `av-pose eval`).
+- `failed`: invalid estimates (integrated as identity); `scale`: the translation scale policy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from av_pose.eval.report import summarise
+from av_pose.eval.run import PairErrors, pair_errors
+from av_pose.geometry import relative_pose
+from av_pose.pose.sequence import OdometryTrack
+
+
+def world_poses(track: OdometryTrack, T_world_cam: np.ndarray) -> np.ndarray:
+    """K×4×4 estimated T_world_cam: odom placed on the ground-truth pose of the track's first keyframe."""
+    return np.asarray(T_world_cam)[track.frames[0]] @ track.poses()
+
+
+def step_errors(track: OdometryTrack, T_world_cam: np.ndarray) -> PairErrors:
+    """Errors (degrees) of the track's relative estimates against the ground-truth T_a_b, one per step."""
+    T_world_cam = np.asarray(T_world_cam)
+    if not track.steps:
+        return PairErrors.concatenate([])
+    truth = np.stack([relative_pose(T_world_cam[s.partner], T_world_cam[s.frame]) for s in track.steps])
+    return pair_errors([s.estimate for s in track.steps], truth)
+
+
+def trajectory_errors(track: OdometryTrack, T_world_cam: np.ndarray, rpe_delta: int) -> dict[str, float | None]:
+    """ATE (translation RMSE, m) and RPE (rotation RMSE, degrees; translation RMSE, m) of the track, by evo."""
+    from evo.core import metrics
+    from evo.core.trajectory import PoseTrajectory3D
+
+    truth = np.asarray(T_world_cam)[track.frames]
+    if len(truth) < 2:
+        return {'ate_m': None, 'rpe_rot_deg': None, 'rpe_trans_m': None}
+    stamps = np.asarray(track.stamps_s, dtype=np.float64)
+    reference = PoseTrajectory3D(poses_se3=list(truth), timestamps=stamps)
+    estimate = PoseTrajectory3D(poses_se3=list(world_poses(track, T_world_cam)), timestamps=stamps)
+    ape = metrics.APE(metrics.PoseRelation.translation_part)
+    ape.process_data((reference, estimate))
+    out: dict[str, float | None] = {'ate_m': float(ape.get_statistic(metrics.StatisticsType.rmse))}
+    delta = int(min(max(1, rpe_delta), len(truth) - 1))
+    for key, relation in (('rpe_rot_deg', metrics.PoseRelation.rotation_angle_deg),
+                          ('rpe_trans_m', metrics.PoseRelation.translation_part)):
+        rpe = metrics.RPE(relation, delta=delta, delta_unit=metrics.Unit.frames, all_pairs=False)
+        rpe.process_data((reference, estimate))
+        out[key] = float(rpe.get_statistic(metrics.StatisticsType.rmse))
+    return out
+
+
+def odometry_summary(track: OdometryTrack, T_world_cam: np.ndarray, rpe_delta: int) -> dict:
+    """The summary of one track (keys in the module docstring)."""
+    pairs = summarise(step_errors(track, T_world_cam)) if track.steps else {
+        'rotation_auc': None, 'total_auc': None, 'rotation_mae_deg': None, 'failed': 0, 'pairs': 0}
+    summary = trajectory_errors(track, T_world_cam, rpe_delta)
+    summary.update({key: pairs[key] for key in ('rotation_auc', 'total_auc', 'rotation_mae_deg', 'pairs', 'failed')})
+    summary['scale'] = track.scale
+    return summary

@@ -1,0 +1,237 @@
+"""Offline odometry over a whole recording: the pair schedule and integration of `pose_node`, without ROS.
+
+`run_odometry(recording, {name: estimator}, ...)` does what the node does with a played bag, deterministically:
+keyframes on a `1 / rate_hz` grid of image time (`keyframe_indices`), each paired with the keyframe about
+`gap_s` earlier (`OdometryIntegrator.partner_for`), batches of keyframes closer together than the shortest gap
+(so none is another's partner) → `PoseEstimator.estimate_batch` → `OdometryIntegrator.add`. Every estimator sees
+the same pairs, with the images decoded once.
+
+One difference from the node, on purpose: an invalid (or non-finite) estimate is integrated as identity with
+UNKNOWN_VARIANCE (`PoseEstimate.invalid`) instead of being dropped, so every keyframe has a pose, every
+estimator has the same keyframes, and the covariance says how little is known.
+
+A recording is anything with the accessors of `SceneRecord` / `BagRecording`: `frame_times_s` (N,), `frame(i)`
+(H×W×3 uint8 RGB), `audio_window(center_s, duration_s)` → (C×n float32, coverage), `K`, `mic_array`,
+`sample_rate`, `T_cam_array`, and optionally `T_world_cam` (N×4×4 ground truth, for `ground_truth_scale`).
+Poses are of the camera optical frame; odom = the camera at the first keyframe.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from av_pose.audio.streaming import DoaFrame
+from av_pose.errors import UserInputError
+from av_pose.pose.base import PoseEstimate, PoseEstimator, PosePair, Sensors, View
+from av_pose.pose.calibration import keyframe_indices
+from av_pose.pose.odometry import OdometryIntegrator, OdometryStep, ReferenceScale, ScalePolicy
+
+ImageHook = Callable[[np.ndarray, int], np.ndarray]
+"""(H×W×3 uint8 image, frame index) → the image the estimators see (e.g. a corruption)."""
+KeyframeHook = Callable[[str, int, np.ndarray, 'SequenceStep | None'], None]
+"""(estimator name, frame index, T_odom_cam 4×4, the step or None for an anchor)."""
+
+
+@dataclass(frozen=True)
+class SequenceStep:
+    """One integrated keyframe: frame indices of b (this keyframe) and a (its partner), the estimate, the step."""
+
+    frame: int
+    partner: int
+    estimate: PoseEstimate
+    odometry: OdometryStep
+
+
+@dataclass
+class OdometryTrack:
+    """One estimator's odometry over a recording.
+
+    Attributes:
+        name: the estimator's display name.
+        frames: K frame indices of the integrated keyframes (the first is the anchor).
+        stamps_s: K keyframe times (s, the recording's clock).
+        T_odom_cam: K×4×4 camera poses in odom; `covariances` K×6×6 (own axes, metres and radians).
+        steps: K − 1 steps, one per keyframe after the anchor, in order.
+        scale: the scale policy's description.
+        seconds: wall time inside `estimate_batch` (s).
+    """
+
+    name: str
+    frames: list[int] = field(default_factory=list)
+    stamps_s: list[float] = field(default_factory=list)
+    T_odom_cam: list[np.ndarray] = field(default_factory=list)
+    covariances: list[np.ndarray] = field(default_factory=list)
+    steps: list[SequenceStep] = field(default_factory=list)
+    scale: str = ''
+    seconds: float = 0.0
+
+    def poses(self) -> np.ndarray:
+        """K×4×4 T_odom_cam."""
+        return np.array(self.T_odom_cam).reshape(-1, 4, 4)
+
+
+def recording_sensors(recording: Any) -> Sensors:
+    """The `Sensors` of a recording (intrinsics, array, sample rate, array mount)."""
+    return Sensors(K=recording.K, array=recording.mic_array, sample_rate=int(recording.sample_rate),
+                   T_cam_array=np.asarray(recording.T_cam_array, dtype=np.float64))
+
+
+class GroundTruthScale(ReferenceScale):
+    """`ReferenceScale` fed with ground-truth camera positions: an oracle standing in for wheel odometry."""
+
+    name = 'ground-truth'
+
+    def describe(self) -> str:
+        """One line."""
+        return 'ground truth (the distance the true camera travelled over each pair)'
+
+
+def ground_truth_scale(recording: Any) -> GroundTruthScale:
+    """A `GroundTruthScale` holding the recording's ground-truth camera positions (all of them)."""
+    if getattr(recording, 'T_world_cam', None) is None:
+        raise UserInputError('ground-truth scale needs ground-truth poses (a scene, or a bag with /tf world → camera)')
+    times = np.asarray(recording.frame_times_s, dtype=np.float64)
+    scale = GroundTruthScale(history_s=float(np.ptp(times)) + 1.0 if len(times) else 1.0)
+    for t, T in zip(times, recording.T_world_cam):
+        scale.add(float(t), T[:3, 3])
+    return scale
+
+
+def _finite_or_invalid(estimate: PoseEstimate) -> PoseEstimate:
+    if not estimate.valid:
+        return estimate
+    if np.all(np.isfinite(estimate.T_a_b)) and np.all(np.isfinite(estimate.covariance)):
+        return estimate
+    return PoseEstimate.invalid('non-finite estimate')
+
+
+def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
+                 scale: Callable[[], ScalePolicy], *, gap_s: float = 1.0, rate_hz: float = 5.0,
+                 window_s: float = 1.0, batch_size: int = 16, image_hook: ImageHook | None = None,
+                 progress: bool = False, on_keyframe: KeyframeHook | None = None,
+                 ) -> dict[str, OdometryTrack]:
+    """Integrate every estimator's relative poses over the recording (see the module docstring).
+
+    Args:
+        recording: a scene or bag recording.
+        estimators: display name → estimator; all see the same pairs.
+        scale: makes a fresh scale policy for each estimator (`make_scale_policy`, `ground_truth_scale`, ...).
+        gap_s: preferred time between the frames of a pair (s; accepted 0.5–4 × gap as in the node).
+        rate_hz: keyframes per second of image time.
+        window_s: audio window centred on each keyframe (s).
+        batch_size: most pairs per `estimate_batch` call.
+        image_hook: applied to each decoded image before the estimators see it.
+        progress: a tqdm bar over keyframes on stderr.
+        on_keyframe: called for each integrated keyframe, the anchor included, e.g. to write messages.
+
+    Returns:
+        name → OdometryTrack.
+    """
+    from tqdm import tqdm
+
+    if not estimators:
+        raise UserInputError('run_odometry needs at least one estimator')
+    if not (rate_hz > 0 and window_s > 0 and batch_size >= 1):
+        raise UserInputError(f'need rate_hz > 0, window_s > 0, batch_size >= 1; got {rate_hz}, {window_s}, '
+                             f'{batch_size}')
+    times = np.asarray(recording.frame_times_s, dtype=np.float64)
+    keys = [int(k) for k in keyframe_indices(times, 1.0 / rate_hz)]
+    sensors = recording_sensors(recording)
+    integrators = {name: OdometryIntegrator(scale(), gap_s=gap_s) for name in estimators}
+    tracks = {name: OdometryTrack(name, scale=integrators[name].scale.describe()) for name in estimators}
+    lead = integrators[next(iter(estimators))]
+    for estimator in estimators.values():
+        estimator.forget()
+    views: dict[int, View] = {}
+
+    def view(index: int) -> View:
+        if index not in views:
+            image = recording.frame(index)
+            if image_hook is not None:
+                image = image_hook(image, index)
+            audio, coverage = recording.audio_window(float(times[index]), window_s)
+            views[index] = View(float(times[index]), image, audio, float(coverage))
+        return views[index]
+
+    def record(name: str, index: int, keyframe_pose: np.ndarray, covariance: np.ndarray,
+               step: SequenceStep | None = None) -> None:
+        track = tracks[name]
+        if step is not None:
+            track.steps.append(step)
+        if on_keyframe is not None:
+            on_keyframe(name, index, keyframe_pose, step)
+        track.frames.append(index)
+        track.stamps_s.append(float(times[index]))
+        track.T_odom_cam.append(keyframe_pose)
+        track.covariances.append(covariance)
+
+    position = 0
+    with tqdm(total=len(keys), unit='frame', desc='odometry', disable=not progress) as bar:
+        while position < len(keys):
+            start_s = times[keys[position]]
+            batch = []
+            while position < len(keys) and len(batch) < batch_size \
+                    and times[keys[position]] - start_s < lead.min_gap_s - 1e-9:
+                batch.append(keys[position])
+                position += 1
+            jobs: list[tuple[int, int]] = []
+            for index in batch:
+                stamp = float(times[index])
+                if lead.needs_anchor(stamp):
+                    for name, integrator in integrators.items():
+                        keyframe = integrator.anchor(stamp, payload=index)
+                        record(name, index, keyframe.T_odom_sensor, keyframe.covariance)
+                    continue
+                partner = lead.partner_for(stamp)
+                if partner is not None:
+                    jobs.append((partner.payload, index))
+            if jobs:
+                pairs = [PosePair(view(a), view(b), sensors) for a, b in jobs]
+                for name, estimator in estimators.items():
+                    began = time.perf_counter()
+                    estimates = estimator.estimate_batch(pairs)
+                    tracks[name].seconds += time.perf_counter() - began
+                    if len(estimates) != len(pairs):
+                        raise RuntimeError(f'{name} returned {len(estimates)} estimates for {len(pairs)} pairs')
+                    integrator = integrators[name]
+                    for (a, b), estimate in zip(jobs, estimates):
+                        partner = integrator.partner_for(float(times[b]))
+                        estimate = _finite_or_invalid(estimate)
+                        step = integrator.add(partner, float(times[b]), estimate, payload=b)
+                        record(name, b, step.T_odom_sensor, step.covariance, SequenceStep(b, a, estimate, step))
+            oldest = min((b for b in views), default=None)
+            while oldest is not None and times[oldest] < times[batch[-1]] - lead.max_gap_s - 1e-9:
+                del views[oldest]
+                oldest = min((b for b in views), default=None)
+            bar.update(len(batch))
+    return tracks
+
+
+def keyframe_doa(recording: Any, frames: list[int], window_s: float = 1.0, method: str | None = None,
+                 num_sources: int = 2, batch_size: int = 32, device: str = 'cpu') -> list[DoaFrame]:
+    """DOA (spectrum, strongest peaks) of the `window_s` audio window centred on each of `frames`.
+
+    `method` defaults to NormMUSIC (intensity for FOA arrays), as `pose_node` uses for its keyframes.
+    """
+    from av_pose.audio.doa import make_estimator
+
+    array = recording.mic_array
+    method = method or ('intensity' if array.kind == 'foa' else 'normmusic')
+    estimator = make_estimator(method, array, int(recording.sample_rate),
+                               num_sources=min(num_sources, array.num_channels - 1), device=device)
+    times = np.asarray(recording.frame_times_s, dtype=np.float64)
+    out: list[DoaFrame] = []
+    try:
+        for first in range(0, len(frames), batch_size):
+            chunk = frames[first:first + batch_size]
+            windows = [recording.audio_window(float(times[i]), window_s) for i in chunk]
+            result = estimator.estimate(np.stack([samples for samples, _ in windows]))
+            out += [DoaFrame(float(times[i]), result.spectrum[k], result.azimuths_deg[k], result.confidence[k],
+                             float(coverage)) for k, (i, (_, coverage)) in enumerate(zip(chunk, windows))]
+    finally:
+        estimator.release()
+    return out

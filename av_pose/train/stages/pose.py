@@ -1,0 +1,166 @@
+"""Stage `pose`: any model of `models.av_pose.MODEL_KINDS` on frame pairs, with Reloc3r's loss both ways.
+
+Loss (Reloc3r): geodesic rotation angle + angle between the predicted and true translation directions (radians),
+for T_a_b and T_b_a, averaged over the batch. The angle of R_predᵀR_gt is computed as 2·asin(‖R_pred − R_gt‖_F
+/ √8), equal to the geodesic angle with a gradient that stays finite at zero. Validation score: total AUC@20
+(max of the two errors) on the validation pairs; for audio-only models, rotation AUC@20 (their translation
+direction is near chance, as in the paper).
+
+`init` (config) starts from a checkpoint: a vision-only checkpoint of this stage (or a Reloc3r state dict or
+snapshot) for the audio-visual kinds, which then equal the vision model exactly at step 0; `model.nvas_init`
+loads an NVAS stage checkpoint's binaural encoder into the spatial audio encoder.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from av_pose.errors import UserInputError
+from av_pose.models.av_pose import ChancePose, RelativePoseNet, build_pose_model
+from av_pose.train.pose_data import PoseTrainingSet
+from av_pose.train.stages import Stage
+
+
+def rotation_angle(R_pred: torch.Tensor, R_true: torch.Tensor) -> torch.Tensor:
+    """Geodesic angle (radians) between B×3×3 rotations, via the chordal distance (finite gradient at 0)."""
+    chord = (R_pred - R_true).flatten(1).norm(dim=1) / math.sqrt(8.0)
+    return 2.0 * torch.asin(chord.clamp(max=1.0))
+
+
+def direction_angle(t_pred: torch.Tensor, t_true: torch.Tensor) -> torch.Tensor:
+    """Angle (radians) between B×3 translation directions; 0 where the true translation is ~0."""
+    cross = torch.linalg.cross(t_pred, t_true).norm(dim=1)
+    dot = (t_pred * t_true).sum(dim=1)
+    angle = torch.atan2(cross, dot)
+    return torch.where(t_true.norm(dim=1) > 1e-6, angle, torch.zeros_like(angle))
+
+
+def pose_loss(T_a_b: torch.Tensor, T_b_a: torch.Tensor, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    """Reloc3r's loss summed over both directions, mean over the batch (module docstring)."""
+    rotation = translation = 0.0
+    for pred, true in ((T_a_b, batch['T_a_b']), (T_b_a, batch['T_b_a'])):
+        rotation = rotation + rotation_angle(pred[:, :3, :3].float(), true[:, :3, :3].float()).mean()
+        translation = translation + direction_angle(pred[:, :3, 3].float(), true[:, :3, 3].float()).mean()
+    parts = {'rotation_deg': math.degrees(float(rotation.detach()) / 2),
+             'translation_deg': math.degrees(float(translation.detach()) / 2)}
+    return rotation + translation, parts
+
+
+def model_inputs(kind: str) -> tuple[bool, bool]:
+    """(needs images, needs audio features) for a model kind."""
+    return kind not in ('chance', 'doa-cp', 'na-cp'), kind not in ('vision', 'chance')
+
+
+class PoseStage(Stage):
+    """Relative pose for every model kind (module docstring)."""
+
+    def build(self, config: dict) -> nn.Module:
+        """See `Stage.build`."""
+        model = config['model']
+        try:
+            network = build_pose_model(model['kind'], reloc3r=model['reloc3r'], audio=model['audio'],
+                                       freeze_encoder=model['freeze_encoder'], embed_dim=model['embed_dim'],
+                                       head_width=model['head_width'])
+        except (ValueError, TypeError) as err:
+            raise UserInputError(f'model: {err}') from None
+        if model['nvas_init']:
+            if not hasattr(getattr(network, 'audio_encoder', None), 'binaural_encoder'):
+                raise UserInputError(f'model.nvas_init: a {model["kind"]} model has no binaural encoder')
+            load_nvas_encoder(network, model['nvas_init'])
+        return network
+
+    def initialise(self, model: nn.Module, path: str) -> None:
+        """See `Stage.initialise`."""
+        from av_pose.models.checkpoints import read_checkpoint
+
+        checkpoint = read_checkpoint(path)
+        state = checkpoint.state_dict
+        if isinstance(model, RelativePoseNet) and model.vision is not None and any(
+                k.startswith('vision.') for k in state):
+            state = {k[len('vision.'):]: v for k, v in state.items() if k.startswith('vision.')}
+        if isinstance(model, RelativePoseNet) and model.vision is not None:
+            model.init_from_vision(state)
+        else:
+            model.load_state_dict(state)
+
+    def datasets(self, config: dict) -> tuple[Dataset | None, Dataset | None]:
+        """See `Stage.datasets`."""
+        data, model = config['data'], config['model']
+        needs_images, needs_audio = model_inputs(model['kind'])
+        vision = build_pose_model(model['kind'], reloc3r=model['reloc3r'], audio=model['audio']) \
+            if needs_images else None
+        img_size = vision.img_size if vision is not None else 0
+        patch = vision.patch_size if vision is not None else 1
+        gaps = data['gaps_s'] or [data['gap_s']]
+        common = dict(gaps_s=gaps, window_s=data['window_s'], img_size=img_size, patch_size=patch,
+                      seed=int(config['seed']), binaural_rate=data['binaural_rate'], with_audio=needs_audio)
+        if not data['val']:
+            raise UserInputError('data.val: give at least one folder of validation scenes')
+        val = PoseTrainingSet(data['val'], stride=data['val_stride'], augment=None, **common)
+        if model['kind'] == 'chance':
+            return None, val
+        if not data['train']:
+            raise UserInputError('data.train: give at least one folder of training scenes')
+        train = PoseTrainingSet(data['train'], stride=data['stride'], augment=config['augment'], **common)
+        return train, val
+
+    def loss(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        """See `Stage.loss`."""
+        T_a_b, T_b_a = model(batch)
+        return pose_loss(T_a_b, T_b_a, batch)
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, dataset: Dataset, batch_size: int,
+                device: torch.device) -> dict[str, np.ndarray]:
+        """T_a_b predictions, ground truth and flags over a dataset (N×4×4 float64 and N bools)."""
+        model.eval()
+        predictions, truths, changes = [], [], []
+        for batch in DataLoader(dataset, batch_size=batch_size):
+            batch = self.to_device(batch, device)
+            T_a_b, _ = model(batch)
+            predictions.append(T_a_b.double().cpu())
+            truths.append(batch['T_a_b'].double().cpu())
+            if 'sound_change' in batch:
+                changes.append(batch['sound_change'].cpu())
+        model.train()
+        return {'T_pred': torch.cat(predictions).numpy(), 'T_true': torch.cat(truths).numpy(),
+                'sound_change': torch.cat(changes).numpy() if changes else None}
+
+    def validate(self, model: nn.Module, val_set: Dataset, config: dict, dist) -> dict[str, float]:
+        """See `Stage.validate`."""
+        from av_pose.metrics.pose import evaluate_pose_pairs
+
+        if isinstance(model, ChancePose):
+            truths = torch.stack([val_set[i]['T_a_b'] for i in range(len(val_set))])
+            model.fit(truths)
+        result = self.predict(model, val_set, config['optim']['batch_size'], dist.device)
+        summary = evaluate_pose_pairs(result['T_pred'], result['T_true'])['summary']
+        needs_images, _ = model_inputs(config['model']['kind'])
+        metrics = {'rotation_auc20': summary['rotation']['auc@20'], 'total_auc20': summary['total']['auc@20'],
+                   'rotation_median_deg': summary['rotation']['median_deg'],
+                   'translation_median_deg': summary['translation']['median_deg']}
+        metrics['score'] = metrics['total_auc20'] if needs_images else metrics['rotation_auc20']
+        return metrics
+
+    def export(self, model: nn.Module, config: dict) -> dict:
+        """See `Stage.export`."""
+        model_config = config['model']
+        return {'kind': model_config['kind'], 'reloc3r': model_config['reloc3r'], 'audio': model_config['audio'],
+                'freeze_encoder': model_config['freeze_encoder'], 'embed_dim': model_config['embed_dim'],
+                'head_width': model_config['head_width'], 'window_s': config['data']['window_s'],
+                'binaural_rate': config['data']['binaural_rate']}
+
+
+def load_nvas_encoder(model: RelativePoseNet, path: str) -> None:
+    """Load the binaural encoder of an NVAS checkpoint into the model's spatial audio encoder (strictly)."""
+    payload = torch.load(path, map_location='cpu', weights_only=True)
+    prefix = 'binaural_encoder.'
+    state = {k[len(prefix):]: v for k, v in payload['model'].items() if k.startswith(prefix)}
+    if not state:
+        raise UserInputError(f'{path}: no binaural_encoder weights (is it an nvas checkpoint?)')
+    model.audio_encoder.binaural_encoder.load_state_dict(state)
+

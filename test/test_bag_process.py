@@ -1,0 +1,152 @@
+"""`av-pose bag` (`av_pose.bag.process`): a bag written by scene-to-bag → the node's core objects → an MCAP with
+inputs, TF, odometry, DOA spectrum and markers stamped with the image stamps; the summary against the scene's
+ground truth; the CLI (plots, JSON, one-line errors); and `BagPairDataset` reading the bag as training pairs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from rosbags.highlevel import AnyReader
+from scipy.spatial.transform import Rotation
+
+from av_pose.bag.process import BagProcessOptions, process_bag, ros_name
+from av_pose.bag.reader import BagReadOptions
+from av_pose.bag.scene_to_bag import BagOptions, make_typestore, scene_to_bag
+from av_pose.cli import main
+from av_pose.data.bag_pairs import BagPairDataset
+from av_pose.data.pairs import FramePairDataset
+from av_pose.errors import UserInputError
+from av_pose.pose.registry import make_pose_estimator
+from av_pose.scene.generate import SynthConfig, generate_scene
+
+SUMMARY_KEYS = ('ate_m', 'rpe_rot_deg', 'rotation_auc', 'total_auc', 'rotation_mae_deg', 'pairs')
+
+
+@pytest.fixture(scope='module')
+def scene_and_bag(tmp_path_factory):
+    root = tmp_path_factory.mktemp('bag_process')
+    generate_scene(root / 'scene', SynthConfig(duration_s=4.0, image_size=(128, 96), num_sources=1), seed=5)
+    scene_to_bag(root / 'scene', root / 'bag', BagOptions(progress=False))
+    return root / 'scene', root / 'bag'
+
+
+@pytest.fixture(scope='module')
+def processed(scene_and_bag, tmp_path_factory, one_torch_thread_module):
+    _, bag = scene_and_bag
+    out = tmp_path_factory.mktemp('bag_process_out') / 'out'
+    estimators = {name: make_pose_estimator(name, device='cpu') for name in ('geometric-vision', 'geometric')}
+    return process_bag(bag, out, estimators, BagProcessOptions(progress=False))
+
+
+@pytest.fixture(scope='module')
+def one_torch_thread_module():
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def read_messages(path):
+    typestore = make_typestore('audio_common_msgs/msg/AudioDataStamped')
+    out: dict[str, list] = {}
+    with AnyReader([path], default_typestore=typestore) as reader:
+        for connection, stamp, raw in reader.messages():
+            out.setdefault(connection.topic, []).append((stamp, reader.deserialize(raw, connection.msgtype)))
+    return out
+
+
+def stamp_ns(header) -> int:
+    return int(header.stamp.sec) * 10**9 + int(header.stamp.nanosec)
+
+
+def test_output_bag_holds_inputs_and_every_output_at_image_stamps(scene_and_bag, processed):
+    _, bag = scene_and_bag
+    inputs, outputs = read_messages(bag), read_messages(processed.out_path)
+    added = {'/tf': sum(len(t.frames) for t in processed.tracks.values()), '/tf_static': 1}
+    for topic in inputs:  # every input message is copied; /tf and /tf_static also carry the estimate's frames
+        assert len(outputs[topic]) == len(inputs[topic]) + added.get(topic, 0), topic
+    np.testing.assert_array_equal(outputs['/camera/image_raw'][5][1].data, inputs['/camera/image_raw'][5][1].data)
+    image_stamps = {stamp_ns(msg.header) for _, msg in inputs['/camera/image_raw']}
+    for name, track in processed.tracks.items():
+        prefix = f'/{ros_name(name)}'
+        odometry = outputs[f'{prefix}/pose/odometry']
+        assert len(odometry) == len(track.steps) == len(outputs[f'{prefix}/pose/relative']) > 10
+        assert len(outputs[f'{prefix}/pose/markers']) == len(track.frames)
+        for (log_stamp, msg), T in zip(odometry, track.poses()[1:]):
+            assert stamp_ns(msg.header) == log_stamp and log_stamp in image_stamps  # image stamps, never others
+            assert (msg.header.frame_id, msg.child_frame_id) == (f'{ros_name(name)}/odom',
+                                                                 f'{ros_name(name)}/camera_optical')
+            p, q = msg.pose.pose.position, msg.pose.pose.orientation
+            np.testing.assert_allclose([p.x, p.y, p.z], T[:3, 3], atol=1e-9)
+            np.testing.assert_allclose(Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(), T[:3, :3], atol=1e-9)
+            assert np.all(np.isfinite(msg.pose.covariance)) and np.all(np.isfinite(msg.twist.covariance))
+    spectra = outputs['/doa/spectrum']
+    assert len(spectra) == len(processed.doa) and all(len(m.ranges) == 360 for _, m in spectra)
+    assert all(stamp in image_stamps for stamp, _ in spectra)
+    np.testing.assert_allclose(spectra[3][1].ranges, processed.doa[3].spectrum, atol=1e-6)
+    estimated_tf = [t for _, m in outputs['/tf'] for t in m.transforms if t.header.frame_id.endswith('/odom')]
+    assert len(estimated_tf) == sum(len(t.frames) for t in processed.tracks.values())
+    static = [t for _, m in outputs['/tf_static'] for t in m.transforms]
+    assert {t.child_frame_id for t in static} >= {'geometric/odom', 'geometric_vision/odom', 'mic_array'}
+    arrows = [m for _, msg in outputs['/geometric/pose/markers'] for m in msg.markers if m.ns == 'sound' and m.type == 0
+              and m.action == 0]
+    assert arrows, 'the sound directions are drawn'
+
+
+def test_summary_scores_against_the_ground_truth(processed, scene_and_bag):
+    summary = processed.summary
+    assert summary['ground_truth'] and summary['scale'] == 'ground-truth' and summary['keyframes'] == 21
+    for name in ('geometric-vision', 'geometric'):
+        model = summary['models'][name]
+        assert all(key in model for key in SUMMARY_KEYS)
+        assert model['pairs'] == len(processed.tracks[name].steps)
+        assert 0.0 <= model['ate_m'] < 1.0 and 0.0 <= model['rpe_rot_deg'] < 20.0
+        assert len(model['rotation_auc']) == 3 and model['rotation_auc'][2] > 0.5  # a real, working estimator
+        assert model['rotation_mae_deg'] < 10.0
+
+
+def test_cli_writes_bag_plots_and_json(scene_and_bag, tmp_path, capsys):
+    _, bag = scene_and_bag
+    code = main(['bag', str(bag), '--out', str(tmp_path / 'out'), '--model', 'geometric-audio', '--plot',
+                 str(tmp_path / 'plots'), '--json', str(tmp_path / 'summary.json'), '--rate', '2', '--quiet'])
+    assert code == 0
+    summary = json.loads((tmp_path / 'summary.json').read_text())
+    model = summary['models']['geometric-audio']
+    assert all(key in model for key in SUMMARY_KEYS) and model['pairs'] >= 5
+    for name in ('trajectory', 'doa', 'pose_errors'):
+        png = tmp_path / 'plots' / f'{name}.png'
+        assert png.read_bytes()[:4] == b'\x89PNG' and summary['plots'][name] == str(png)
+    printed = capsys.readouterr().out
+    assert 'geometric-audio' in printed and 'ATE m' in printed
+    assert main(['bag', str(bag), '--out', str(tmp_path / 'out'), '--quiet']) == 2  # exists: one-line error
+    assert 'already exists' in capsys.readouterr().err
+
+
+def test_bag_without_ground_truth_gives_rotation_only_odometry(scene_and_bag, tmp_path):
+    _, bag = scene_and_bag
+    options = BagProcessOptions(read=BagReadOptions(tf_topic='/no_tf'), progress=False, rate_hz=2.0)
+    result = process_bag(bag, None, {'geometric': make_pose_estimator('geometric', device='cpu')}, options)
+    assert not result.summary['ground_truth'] and result.summary['scale'] == 'none'
+    assert 'ate_m' not in result.summary['models']['geometric']
+    np.testing.assert_allclose(result.tracks['geometric'].poses()[:, :3, 3], 0.0)  # no invented translation
+    with pytest.raises(UserInputError, match='needs --speed'):
+        process_bag(bag, None, {'g': make_pose_estimator('geometric', device='cpu')},
+                    BagProcessOptions(scale='fixed', progress=False))
+
+
+def test_bag_pair_dataset_matches_the_scene_dataset(scene_and_bag):
+    scene, bag = scene_and_bag
+    from_bag, from_scene = BagPairDataset(bag, gap_s=1.0, max_sources=2), FramePairDataset(scene, gap_s=1.0,
+                                                                                            max_sources=2)
+    assert len(from_bag) == len(from_scene) == 31
+    a, b = from_bag[7], from_scene[7]
+    assert (a['frame_a'], a['frame_b']) == (b['frame_a'], b['frame_b'])
+    np.testing.assert_allclose(a['T_a_b'].numpy(), b['T_a_b'].numpy(), atol=1e-5)
+    np.testing.assert_array_equal(a['image_a'].numpy(), b['image_a'].numpy())
+    np.testing.assert_allclose(a['audio_b'].numpy(), b['audio_b'].numpy(), atol=1.0 / 32768 + 1e-7)
+    assert a['t_a'] == pytest.approx(b['t_a']) and a['scene_id'] == 'bag'
+    assert a['azimuths_a_deg'].shape == (2,) and np.isnan(a['azimuths_a_deg'].numpy()).all()
+    with pytest.raises(UserInputError, match='no ground-truth'):
+        BagPairDataset(bag, options=BagReadOptions(tf_topic='/no_tf'))

@@ -1,0 +1,58 @@
+"""`av-pose demo` (what `make demo` runs): a short smoke run on every push, the full default run as a slow test."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+FIGURES = ('trajectory', 'doa', 'pose_errors', 'calibration')
+
+
+def run_demo(out, *args: str) -> dict:
+    result = subprocess.run([sys.executable, '-m', 'av_pose.cli', 'demo', '--out', str(out), '--json', '--quiet',
+                             *args], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'geometric-vision' in result.stdout and 'rot AUC@5/10/20' in result.stdout  # the printed table
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def check_outputs(summary: dict, out) -> None:
+    for name in FIGURES:
+        png = out / f'{name}.png'
+        assert summary['figures'][name] == str(png) and png.read_bytes()[:4] == b'\x89PNG'
+        assert png.stat().st_size > 20_000
+    assert (out / 'demo_bag' / 'metadata.yaml').is_file() and list((out / 'demo_bag').glob('*.mcap'))
+    assert set(summary['models']) >= {'geometric-vision', 'geometric'}
+    for model in summary['models'].values():
+        assert model['pairs'] >= 6 and model['ate_m'] is not None and model['rotation_mae_deg'] < 10.0
+    assert summary['doa_mae_deg'] < 5.0 and summary['calibration']['mirrored'] is False
+
+
+def test_short_demo_runs_end_to_end(tmp_path):
+    summary = run_demo(tmp_path, '--duration', '8')
+    check_outputs(summary, tmp_path)
+    vision = summary['models']['geometric-vision']
+    assert vision['blur_pairs'] >= 1 and vision['blur_failed'] == vision['blur_pairs']  # blur blinds vision
+
+
+@pytest.mark.slow
+def test_default_demo_shows_audio_carrying_the_blur(tmp_path):
+    summary = run_demo(tmp_path)  # the defaults `make demo` uses
+    check_outputs(summary, tmp_path)
+    vision, fused = summary['models']['geometric-vision'], summary['models']['geometric']
+    assert vision['blur_failed'] == vision['blur_pairs'] >= 5
+    assert fused['blur_failed'] < vision['blur_failed'] and fused['blur_rotation_mae_deg'] < 5.0
+    assert fused['rpe_rot_deg'] < vision['rpe_rot_deg'] and fused['ate_m'] < vision['ate_m']
+    assert summary['seconds'] < 180.0
+
+
+def test_demo_adds_every_shipped_learned_pair(monkeypatch):
+    from av_pose.cli import demo
+    from av_pose.pose import registry
+
+    monkeypatch.setattr(registry, 'shipped_av_models', lambda: [])
+    assert demo.demo_models() == ['geometric-vision', 'geometric']
+    monkeypatch.setattr(registry, 'shipped_av_models', lambda: [('small-vision', 'small-av')])
+    assert demo.demo_models() == ['geometric-vision', 'geometric', 'small-vision', 'small-av']

@@ -1,0 +1,124 @@
+"""`av-pose train`: config merge, the schedule, exact resume, data-parallel batches, the CLI."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from av_pose.errors import UserInputError
+from av_pose.train.config import load_config, parse_override
+from av_pose.train.distributed import Distributed
+from av_pose.train.loop import epoch_batches, train, warmup_cosine
+
+
+@pytest.fixture(scope='module')
+def tiny_scenes(tmp_path_factory):
+    from av_pose.scene.batch import generate_scenes
+    from av_pose.scene.generate import SynthConfig
+
+    root = tmp_path_factory.mktemp('scenes')
+    config = SynthConfig(duration_s=4.0, fps=5.0, image_size=(64, 48), num_sources=1)
+    generate_scenes(root / 'train', config, seed=11, count=2)
+    generate_scenes(root / 'val', config, seed=12, count=1)
+    return root
+
+
+def tiny_config(root, *overrides: str) -> dict:
+    return load_config(None, [f'data.train=[{root}/train]', f'data.val=[{root}/val]', 'data.stride=2',
+                              'data.val_stride=4', 'model.reloc3r=tiny', 'model.freeze_encoder=false',
+                              'optim.batch_size=4', 'optim.epochs=2', 'log.every=1', 'log.tensorboard=off',
+                              *overrides])
+
+
+def test_config_layers_and_errors(tmp_path):
+    experiment = tmp_path / 'exp.yaml'
+    experiment.write_text('model: {kind: av, audio: {use_doa: false}}\noptim: {lr: 0.001}\n')
+    config = load_config(experiment, ['optim.lr=2e-4', 'data.gaps_s=[0.5, 1]', 'model.audio.resnet_width=8'])
+    assert config['model']['kind'] == 'av' and config['optim']['lr'] == 2e-4 and config['optim']['epochs'] == 10
+    assert config['data']['gaps_s'] == [0.5, 1]
+    assert config['model']['audio'] == {'binaural_dim': 128, 'use_doa': False, 'resnet_width': 8}
+    with pytest.raises(UserInputError, match="unknown config key 'optim.lrr'"):
+        load_config(experiment, ['optim.lrr=1'])
+    with pytest.raises(UserInputError, match='key=value'):
+        parse_override('optim.lr')
+
+
+def test_warmup_then_cosine():
+    values = [warmup_cosine(step, 10, 110, 0.01) for step in range(111)]
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert values[60] == pytest.approx(0.505, abs=1e-3) and values[110] == pytest.approx(0.01)
+    assert all(a >= b for a, b in zip(values[9:], values[10:]))
+
+
+def test_two_ranks_split_each_doubled_batch():
+    single = epoch_batches(20, 8, Distributed(), seed=3, epoch=1)
+    ranks = [epoch_batches(20, 4, Distributed(rank=r, world_size=2), seed=3, epoch=1) for r in range(2)]
+    assert len(single) == len(ranks[0]) == len(ranks[1]) == 2
+    for whole, first, second in zip(single, *ranks):
+        assert sorted(whole) == sorted(first + second) and len(set(first) & set(second)) == 0
+
+
+def test_killed_and_resumed_run_equals_uninterrupted(tiny_scenes, tmp_path, one_torch_thread):
+    config = tiny_config(tiny_scenes)
+    whole = train(config, tmp_path / 'whole', progress=False)
+    train(config, tmp_path / 'split', progress=False, stop_after_steps=3)
+    resumed = train(config, tmp_path / 'split', resume=True, progress=False)
+    a = torch.load(tmp_path / 'whole' / 'checkpoint-last.pt', weights_only=True)
+    b = torch.load(tmp_path / 'split' / 'checkpoint-last.pt', weights_only=True)
+    assert a['state'] == b['state'] and a['state']['epoch'] == 2
+    for name, tensor in a['model'].items():
+        assert torch.equal(tensor, b['model'][name]), name
+    assert whole == resumed
+    assert (tmp_path / 'whole' / 'checkpoint-best.pt').exists()
+    saved = (tmp_path / 'whole' / 'config.yaml').read_text()
+    assert 'git_revision' in saved and 'batch_size: 4' in saved
+    assert 'train/loss' in (tmp_path / 'whole' / 'metrics.csv').read_text()
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    config = tmp_path / 'bad.yaml'
+    config.write_text('optim: {lrr: 1}\n')
+    result = subprocess.run([sys.executable, '-m', 'av_pose.cli', 'train', str(config), '--out', str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["av-pose: error: unknown config key 'optim.lrr' (known: "
+                                                  "amp, batch_size, clip_grad, epochs, lr, lr_min, warmup_epochs, "
+                                                  "weight_decay)"]
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_equal_one_with_the_doubled_batch(tiny_scenes, tmp_path):
+    common = [f'data.train=[{tiny_scenes}/train]', f'data.val=[{tiny_scenes}/val]', 'data.stride=2',
+              'data.val_stride=4', 'model.freeze_encoder=false', 'optim.epochs=1', 'log.tensorboard=off']
+    config = tmp_path / 'c.yaml'
+    config.write_text('model: {kind: vision, reloc3r: tiny}\n')
+    env = {'OMP_NUM_THREADS': '1', 'PATH': '/usr/bin:/bin'}
+    one = subprocess.run([sys.executable, '-m', 'av_pose.cli', 'train', str(config), '--out', str(tmp_path / 'one'),
+                          '--no-progress', '--device', 'cpu', 'optim.batch_size=4', *common],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port',
+                          '29517', '-m', 'av_pose.cli', 'train', str(config), '--out', str(tmp_path / 'two'),
+                          '--no-progress', '--device', 'cpu', 'optim.batch_size=2', *common],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert two.returncode == 0, two.stderr
+    a = torch.load(tmp_path / 'one' / 'checkpoint-last.pt', weights_only=True)['model']
+    b = torch.load(tmp_path / 'two' / 'checkpoint-last.pt', weights_only=True)['model']
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-5, rtol=1e-4), name
+
+
+def test_nvas_stage_pretrains_the_pose_models_binaural_encoder(tiny_scenes, tmp_path, one_torch_thread):
+    from av_pose.train.stages import get_stage
+
+    audio = ['model.audio.binaural_dim=16', 'model.audio.resnet_width=8']
+    nvas = tiny_config(tiny_scenes, 'stage=nvas', 'optim.epochs=1', 'model.nvas.base_channels=8', *audio)
+    metrics = train(nvas, tmp_path / 'nvas', progress=False)
+    assert metrics['l1'] > 0 and metrics['score'] == -metrics['l1']
+    pose = tiny_config(tiny_scenes, 'model.kind=av', f'model.nvas_init={tmp_path}/nvas/checkpoint-best.pt', *audio)
+    model = get_stage('pose').build(pose)
+    pretrained = torch.load(tmp_path / 'nvas' / 'checkpoint-best.pt', weights_only=True)['model']
+    for name, tensor in model.audio_encoder.binaural_encoder.state_dict().items():
+        assert torch.equal(tensor, pretrained[f'binaural_encoder.{name}']), name

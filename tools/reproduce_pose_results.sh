@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Regenerates docs/results.md: the ShoeboxAV set, every model of the table (CPU-sized configs), the evaluation.
+# Usage: tools/reproduce_pose_results.sh [DATA_DIR] [RUNS_DIR]   (defaults data/shoeboxav, runs)
+# Each training resumes where it stopped; a finished one (runs/NAME/done) is skipped. Logs: RUNS_DIR/NAME.log.
+set -euo pipefail
+data=${1:-data/shoeboxav}
+runs=${2:-runs}
+av=${AV_POSE:-av-pose}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # CPU: one thread per process (2-core machines thrash with more)
+AV_POSE=$av tools/make_pose_data.sh "$data"
+split() { echo "[$data/$1/respeaker4,$data/$1/uma8,$data/$1/binaural]"; }
+paths="data.train=$(split train) data.val=$(split val)"
+train() {  # name config [overrides...]
+  local name=$1 config=$2; shift 2
+  [ -f "$runs/$name/done" ] && return 0
+  local resume=""; [ -f "$runs/$name/checkpoint-last.pt" ] && resume=--resume
+  $av train "$config" --out "$runs/$name" $resume --no-progress $paths "$@" > "$runs/$name.log" 2>&1
+  touch "$runs/$name/done"
+}
+mkdir -p "$runs"
+train chance config/train/chance.yaml
+train vision-tiny config/train/vision-tiny.yaml
+train doa-cp config/train/doa-cp.yaml
+train av-tiny config/train/av-tiny.yaml init="$runs/vision-tiny/checkpoint-best.pt"
+train av-gate-tiny config/train/av-tiny.yaml init="$runs/vision-tiny/checkpoint-best.pt" model.kind=av-gate
+train av-no-doa-tiny config/train/av-tiny.yaml init="$runs/vision-tiny/checkpoint-best.pt" model.kind=av-no-doa
+train av-no-binaural-tiny config/train/av-tiny.yaml init="$runs/vision-tiny/checkpoint-best.pt" \
+  model.kind=av-no-binaural
+models=""
+for name in chance doa-cp vision-tiny av-tiny av-gate-tiny av-no-doa-tiny av-no-binaural-tiny; do
+  [ -f "$runs/$name/done" ] && models="$models --model $runs/$name/checkpoint-best.pt"
+done
+$av eval $models --model geometric --data "$data/test" --corrupted mixed,blur,noise,jitter --gap 0.5 1 2 4 \
+  --stride 3 --json docs/results/pose_eval.json --plot docs/results > docs/results/pose_eval.md
+echo "results in docs/results/pose_eval.md and docs/results/pose_eval.json"
