@@ -122,3 +122,20 @@ def test_reloc3r_official_weights_fit_the_fused_model():
     assert fused.vision.pose_head.proj.weight.shape[1] == 2 * reloc3r_keywords('tiny')['dec_embed_dim']
     with pytest.raises(ValueError, match='missing'):
         fused.init_from_vision({k: v for k, v in official.items() if not k.startswith('dec_norm')})
+
+
+def test_doa_correlation_peaks_at_the_yaw_shift_and_keeps_the_initial_equality(vision_weights, one_torch_thread):
+    from av_pose.models.av_pose import circular_correlation
+
+    peak = torch.exp(-0.5 * ((torch.arange(360) - 100.0) / 6.0) ** 2)[None] + 0.3 * torch.exp(
+        -0.5 * ((torch.arange(360) - 250.0) / 6.0) ** 2)[None]
+    assert int(circular_correlation(peak, torch.roll(peak, -30, dims=1)).argmax()) == 330  # camera turned +30°
+    vision = build_pose_model('vision', 'tiny')
+    vision.vision.load_state_dict(vision_weights)
+    fused = build_pose_model('av', 'tiny', audio=AUDIO, doa_correlation=True)
+    assert fused.audio_pair.in_features == 2 * 96 + 360
+    fused.init_from_vision(vision_weights)
+    vision.eval(), fused.eval()
+    batch = random_batch()
+    with torch.no_grad():
+        assert torch.equal(vision(batch)[0], fused(batch)[0])

@@ -112,3 +112,23 @@ def test_split_is_deterministic_stable_and_close_to_the_fractions(tmp_path):
     assert split_scenes(names[:10], (1.0, 0.0, 0.0))[0] == sorted(names[:10])
     with pytest.raises(UserInputError, match='summing to 1'):
         split_scenes(names, (0.5, 0.1, 0.1))
+
+
+def test_scene_folders_with_the_same_name_keep_their_own_arrays(tmp_path):
+    """respeaker4/scene_00000 and binaural/scene_00000 are two scenes: each item is featurized with its array."""
+    from av_pose.audio.arrays import load_array
+    from av_pose.scene.batch import generate_scenes
+    from av_pose.scene.generate import SynthConfig
+    from av_pose.train.pose_data import PoseTrainingSet
+
+    for preset in ('respeaker4', 'binaural'):
+        generate_scenes(tmp_path / preset, SynthConfig(duration_s=2.5, fps=4.0, image_size=(64, 48),
+                                                       array=load_array(preset), num_sources=1), seed=3, count=1)
+    dataset = PoseTrainingSet([tmp_path / 'respeaker4', tmp_path / 'binaural'], gaps_s=[1.0], window_s=1.0,
+                              stride=1, img_size=64, patch_size=8, augment=None, seed=0, binaural_rate=16000)
+    ids = sorted(dataset.records)
+    assert ids == ['binaural/scene_00000', 'respeaker4/scene_00000']
+    assert [dataset.records[i].mic_array.num_channels for i in ids] == [2, 4]
+    items = [dataset[i] for i in range(len(dataset))]
+    assert {tuple(item['doa_a'].shape) for item in items} == {(360,)}
+    assert all(bool(item['audio_ok']) for item in items)

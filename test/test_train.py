@@ -122,3 +122,40 @@ def test_nvas_stage_pretrains_the_pose_models_binaural_encoder(tiny_scenes, tmp_
     pretrained = torch.load(tmp_path / 'nvas' / 'checkpoint-best.pt', weights_only=True)['model']
     for name, tensor in model.audio_encoder.binaural_encoder.state_dict().items():
         assert torch.equal(tensor, pretrained[f'binaural_encoder.{name}']), name
+
+
+def test_training_reads_rosbags_beside_scene_folders(tiny_scenes, tmp_path, one_torch_thread):
+    """Fine-tuning on your own robot: a rosbag2 with ground-truth /tf trains like a ShoeboxAV scene."""
+    from av_pose.bag.scene_to_bag import scene_to_bag
+    from av_pose.train.pose_data import PoseTrainingSet
+
+    scene = sorted((tiny_scenes / 'train').iterdir())[0]
+    scene_to_bag(scene, tmp_path / 'robot_bag')
+    dataset = PoseTrainingSet([tmp_path / 'robot_bag', tiny_scenes / 'val'], gaps_s=[1.0], window_s=1.0, stride=2,
+                              img_size=64, patch_size=8, augment=None, seed=0, binaural_rate=16000)
+    assert sorted(dataset.records) == ['robot_bag', 'scene_00000']
+    from_bag = [dataset[i] for i in range(len(dataset)) if i >= len(dataset.parts[0])]
+    assert from_bag and all(bool(item['audio_ok']) for item in from_bag)
+    scene_item = dataset[0]
+    for item in from_bag[:1]:
+        assert item['image_a'].shape == scene_item['image_a'].shape and item['doa_a'].shape == (360,)
+    metrics = train(tiny_config(tiny_scenes, f'data.train=[{tmp_path}/robot_bag]', 'optim.epochs=1',
+                                'model.kind=av', 'model.audio.binaural_dim=16', 'model.audio.resnet_width=8'),
+                    tmp_path / 'run', progress=False)
+    assert 0.0 <= metrics['rotation_auc20'] <= 1.0
+
+
+def test_pose_loss_has_finite_gradients_for_still_cameras_and_exact_answers():
+    from av_pose.train.stages.pose import direction_angle, pose_loss, rotation_angle
+
+    T = torch.eye(4).repeat(3, 1, 1)
+    T[1, :3, 3] = torch.tensor([0.0, 0.0, 1.0])
+    T[2, :3, 3] = torch.tensor([1.0, 0.0, 0.0])
+    prediction = T.clone().requires_grad_(True)
+    loss, parts = pose_loss(prediction, prediction, {'T_a_b': T, 'T_b_a': T})
+    loss.backward()
+    assert torch.isfinite(prediction.grad).all() and loss.item() < 5e-3
+    assert direction_angle(torch.tensor([[0.0, 1.0, 0.0]]), torch.tensor([[0.0, 0.0, 2.0]])).item() == \
+        pytest.approx(torch.pi / 2, abs=1e-4)
+    quarter = torch.tensor([[[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
+    assert rotation_angle(quarter, torch.eye(3)[None]).item() == pytest.approx(torch.pi / 2, abs=1e-4)

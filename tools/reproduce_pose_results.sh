@@ -8,7 +8,7 @@ runs=${2:-runs}
 av=${AV_POSE:-av-pose}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # CPU: one thread per process (2-core machines thrash with more)
 AV_POSE=$av tools/make_pose_data.sh "$data"
-split() { echo "[$data/$1/respeaker4,$data/$1/uma8,$data/$1/binaural]"; }
+split() { echo "[$data/$1]"; }
 paths="data.train=$(split train) data.val=$(split val)"
 train() {  # name config [overrides...]
   local name=$1 config=$2; shift 2
@@ -18,16 +18,29 @@ train() {  # name config [overrides...]
   touch "$runs/$name/done"
 }
 mkdir -p "$runs"
-train chance config/train/chance.yaml
-train vision-tiny config/train/vision-tiny.yaml
-train doa-cp config/train/doa-cp.yaml
-train av-tiny config/train/av-tiny.yaml init="$runs/vision-tiny/checkpoint-best.pt"
-train av-gate-tiny config/train/av-tiny.yaml init="$runs/vision-tiny/checkpoint-best.pt" model.kind=av-gate
-train av-no-doa-tiny config/train/av-tiny.yaml init="$runs/vision-tiny/checkpoint-best.pt" model.kind=av-no-doa
-train av-no-binaural-tiny config/train/av-tiny.yaml init="$runs/vision-tiny/checkpoint-best.pt" \
-  model.kind=av-no-binaural
+stage=${STAGE:-all}  # vision | audio | fused | all: run the independent groups on separate cores if you like
+if [ "$stage" = all ] || [ "$stage" = audio ]; then
+  train chance config/train/chance.yaml
+  train doa-cp config/train/doa-cp.yaml
+  train nvas-tiny config/train/nvas-tiny.yaml
+  train doa-cp-corr config/train/doa-cp.yaml model.doa_correlation=true
+fi
+if [ "$stage" = all ] || [ "$stage" = vision ]; then
+  train vision-tiny config/train/vision-tiny.yaml
+fi
+if [ "$stage" = all ] || [ "$stage" = fused ]; then
+  fused="init=$runs/vision-tiny/checkpoint-best.pt model.nvas_init=$runs/nvas-tiny/checkpoint-best.pt"
+  train av-tiny config/train/av-tiny.yaml $fused
+  train av-gate-tiny config/train/av-tiny.yaml $fused model.kind=av-gate
+  train av-paper-tiny config/train/av-tiny.yaml $fused model.doa_correlation=false
+  train av-no-doa-tiny config/train/av-tiny.yaml $fused model.kind=av-no-doa
+  train av-no-binaural-tiny config/train/av-tiny.yaml init="$runs/vision-tiny/checkpoint-best.pt" \
+    model.kind=av-no-binaural
+fi
+[ "$stage" = all ] || [ "$stage" = eval ] || exit 0
 models=""
-for name in chance doa-cp vision-tiny av-tiny av-gate-tiny av-no-doa-tiny av-no-binaural-tiny; do
+for name in chance doa-cp doa-cp-corr vision-tiny av-tiny av-gate-tiny av-paper-tiny av-no-doa-tiny \
+    av-no-binaural-tiny; do
   [ -f "$runs/$name/done" ] && models="$models --model $runs/$name/checkpoint-best.pt"
 done
 $av eval $models --model geometric --data "$data/test" --corrupted mixed,blur,noise,jitter --gap 0.5 1 2 4 \

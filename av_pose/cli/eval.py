@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.errors import UserInputError
     from av_pose.eval.report import build_report, markdown_report, write_plots
     from av_pose.eval.run import evaluate, make_conditions, total_pairs
-    from av_pose.pose.registry import make_pose_estimator
+    from av_pose.pose.registry import ESTIMATORS, make_pose_estimator
     from av_pose.scene.format import read_scene
 
     _check_args(args)
@@ -98,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
     estimators = {}
     try:
         for spec in args.model:
-            estimators[spec] = make_pose_estimator(spec, device=args.device)
+            estimator = make_pose_estimator(spec, device=args.device)
+            name = spec if spec in ESTIMATORS or estimator.name in estimators else estimator.name
+            estimators[name] = estimator
         results = evaluate(estimators, records, gaps, conditions, batch_size=args.batch_size, stride=args.stride,
                            window_s=args.window, progress=not args.no_progress)
     finally:

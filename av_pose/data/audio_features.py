@@ -7,13 +7,14 @@ Items from `FramePairDataset` (or any reader with the same format) gain, from th
 - `binaural_a`, `binaural_b`: 2×M float32 at the featurizer's `binaural_rate` (M = 16000 for 1 s at 16 kHz);
 - `audio_ok`: bool, both windows usable (finite, not all zero, coverage ≥ 0.5; `audio_encoder.usable`).
 
-Each scene's array, sample rate and mount come from its record (`dataset.records`, matched by `scene_id`).
+Each scene's array, sample rate and mount come from its record (`dataset.records`, matched through
+`dataset.scene_ids` to the item's `scene_id`).
 The raw windows `audio_a` / `audio_b` (C×N, different per array and rate) are removed unless `keep_audio` is set,
 so that the default collate batches scenes of different arrays; keep them only when all scenes share an array.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
@@ -32,13 +33,14 @@ class SceneFeaturizers:
     array geometry, rate and `T_cam_array`.
 
     Args:
-        records: scene records with `name`, `mic_array`, `sample_rate` and `T_cam_array` (`dataset.records`).
+        records: scene_id → record with `mic_array`, `sample_rate` and `T_cam_array`
+            (`dict(zip(dataset.scene_ids, dataset.records))`).
         device, hrtf, binaural_rate: passed to every `AudioFeaturizer` (CPU for DataLoader workers).
     """
 
-    def __init__(self, records: Iterable, *, device: str = 'cpu', hrtf: Hrtf | None = None,
+    def __init__(self, records: Mapping, *, device: str = 'cpu', hrtf: Hrtf | None = None,
                  binaural_rate: int = 16000) -> None:
-        self.records = {record.name: record for record in records}
+        self.records = dict(records)
         self.device, self.hrtf, self.binaural_rate = device, hrtf, int(binaural_rate)
         self._built: dict[tuple, AudioFeaturizer] = {}
 
@@ -58,7 +60,7 @@ class AddAudioFeatures:
     """Item transform: `inner` first (e.g. audio gain/noise, image corruptions), then the audio features.
 
     Args:
-        featurizer_for_scene: scene_id → AudioFeaturizer (e.g. `SceneFeaturizers(dataset.records)`).
+        featurizer_for_scene: scene_id → AudioFeaturizer (e.g. `SceneFeaturizers(...)`).
         inner: an earlier transform, or None.
         keep_audio: keep the raw `audio_a` / `audio_b` windows (they only collate when all scenes share an array
             and a sample rate).
@@ -90,6 +92,7 @@ def add_audio_features(dataset, *, device: str = 'cpu', hrtf: Hrtf | None = None
     Its transform becomes `AddAudioFeatures` around the existing one (which runs first); `device`, `hrtf` and
     `binaural_rate` go to every featurizer, `keep_audio` to the transform.
     """
-    featurizers = SceneFeaturizers(dataset.records, device=device, hrtf=hrtf, binaural_rate=binaural_rate)
+    featurizers = SceneFeaturizers(dict(zip(dataset.scene_ids, dataset.records)), device=device, hrtf=hrtf,
+                                   binaural_rate=binaural_rate)
     dataset.transform = AddAudioFeatures(featurizers, inner=dataset.transform, keep_audio=keep_audio)
     return dataset

@@ -4,7 +4,8 @@ A bag with images, camera info, audio and ground-truth /tf (world → camera, e.
 map-based localiser; as `av-pose scene-to-bag` writes them) reads as frame pairs `gap_s` apart in the item
 format of `av_pose.data.pairs` (`make_pair_item`), so it mixes with `FramePairDataset` of ShoeboxAV scenes.
 Bags carry no source positions: `azimuths_a_deg` / `azimuths_b_deg` are NaN (length `max_sources`).
-Times `t_a`, `t_b` are seconds from the bag's first audio sample; `scene_id` is the bag's name.
+Times `t_a`, `t_b` are seconds from the bag's first audio sample; `scene_id` is the bag's name (with its parent
+folder's when two bags share a name). `records` / `scene_ids` mirror `FramePairDataset`'s.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from av_pose.bag.reader import BagReadOptions, BagRecording, read_bag
-from av_pose.data.pairs import Item, Transform, make_pair_item, pair_frame_indices
+from av_pose.data.pairs import Item, Transform, make_pair_item, pair_frame_indices, unique_scene_ids
 from av_pose.errors import UserInputError
 
 
@@ -46,6 +47,8 @@ class BagPairDataset(Dataset):
         for recording in self.recordings:
             if recording.T_world_cam is None:
                 raise UserInputError(f'{recording.path}: no ground-truth /tf (world → camera); training needs it')
+        self.records = self.recordings
+        self.scene_ids = unique_scene_ids(self.recordings)
         self.gap_s, self.window_s, self.max_sources, self.transform = float(gap_s), float(window_s), \
             int(max_sources), transform
         self.index = [(k, i, j) for k, recording in enumerate(self.recordings)
@@ -68,5 +71,5 @@ class BagPairDataset(Dataset):
             audio_a=recording.audio_window(t_a, self.window_s), audio_b=recording.audio_window(t_b, self.window_s),
             T_world_a=recording.T_world_cam[i], T_world_b=recording.T_world_cam[j],
             azimuths_a_deg=unknown, azimuths_b_deg=unknown, max_sources=self.max_sources,
-            scene_id=recording.name, t_a=t_a, t_b=t_b, frame_a=i, frame_b=j)
+            scene_id=self.scene_ids[k], t_a=t_a, t_b=t_b, frame_a=i, frame_b=j)
         return self.transform(item) if self.transform is not None else item

@@ -11,7 +11,8 @@ An item (a dict) is the same for every dataset in `av_pose.data`:
 - `azimuths_a_deg`, `azimuths_b_deg`: float32 tensors of fixed length `max_sources`, ground-truth
   azimuth (degrees [0, 360), REP-103 array frame) of each source at each frame, NaN where a source is
   inactive or absent.
-- `scene_id` (str), `t_a`, `t_b` (seconds, scene clock), `frame_a`, `frame_b` (frame indices).
+- `scene_id` (str: the scene folder's name, or `parent/name` when two folders share a name), `t_a`, `t_b`
+  (seconds, scene clock), `frame_a`, `frame_b` (frame indices).
 
 The default collate of torch.utils.data.DataLoader batches these dicts.
 """
@@ -85,15 +86,23 @@ def pair_frame_indices(times_s: np.ndarray, gap_s: float, stride: int = 1) -> li
     return pairs
 
 
+def unique_scene_ids(records: Sequence) -> list[str]:
+    """One id per record (scene or bag): its name, or `parent/name` for names that occur more than once."""
+    names = [record.name for record in records]
+    return [name if names.count(name) == 1 else
+            f'{Path(getattr(record, "directory", None) or record.path).parent.name}/{name}'
+            for name, record in zip(names, records)]
+
+
 def find_scene_dirs(root: str | Path | Iterable[str | Path]) -> list[Path]:
-    """Scene folders: `root` if it holds scene.json, else its sub-folders that do (sorted), or the list."""
+    """Scene folders: `root` if it holds scene.json, else every folder below it that does (sorted), or the list."""
     if isinstance(root, (str, Path)):
         root = Path(root)
         if (root / SCENE_JSON).is_file():
             return [root]
         if not root.is_dir():
             raise UserInputError(f'{root}: no such scene folder')
-        return sorted(p.parent for p in root.glob(f'*/{SCENE_JSON}'))
+        return sorted(p.parent for p in root.rglob(SCENE_JSON))
     return [Path(p) for p in root]
 
 
@@ -117,6 +126,7 @@ class FramePairDataset(Dataset):
         self.records: list[SceneRecord] = [read_scene(d, check_files=False) for d in find_scene_dirs(scenes)]
         if not self.records:
             raise UserInputError(f'no scenes (folders with {SCENE_JSON}) found in {scenes}')
+        self.scene_ids = unique_scene_ids(self.records)
         self.gap_s, self.window_s, self.transform = float(gap_s), float(window_s), transform
         most_sources = max(r.num_sources for r in self.records)
         self.max_sources = most_sources if max_sources is None else int(max_sources)
@@ -141,7 +151,7 @@ class FramePairDataset(Dataset):
             audio_a=record.audio_window(t_a, self.window_s), audio_b=record.audio_window(t_b, self.window_s),
             T_world_a=record.T_world_cam[i], T_world_b=record.T_world_cam[j],
             azimuths_a_deg=record.source_azimuths_deg(t_a), azimuths_b_deg=record.source_azimuths_deg(t_b),
-            max_sources=self.max_sources, scene_id=record.name, t_a=t_a, t_b=t_b, frame_a=i, frame_b=j)
+            max_sources=self.max_sources, scene_id=self.scene_ids[k], t_a=t_a, t_b=t_b, frame_a=i, frame_b=j)
         return self.transform(item) if self.transform is not None else item
 
 

@@ -20,6 +20,10 @@ Beyond the paper (its stated future work), an optional `AudioGate` scales the au
 best rotation-compensated DOA agreement): when a source starts or stops while the camera is still, the DOA
 spectra move for a reason that is not camera motion.
 
+Also beyond the paper, `doa_correlation=True` adds the circular cross-correlation of the two views' DOA spectra
+(`circular_correlation`, 360 values indexed by shift) to each branch's audio pair input: the camera's yaw is a
+shift of the spectrum, which a correlation exposes directly and an MLP on the raw spectra must discover.
+
 Batches are dicts: `image_a`, `image_b` (B×3×h×w in [-1, 1], prepared by `reloc3r_inference.prepare_images`),
 `doa_a`, `doa_b` (B×360, camera-heading frame), `binaural_a`, `binaural_b` (B×2×M), `audio_ok` (B bool; rows
 without usable audio get a zero audio embedding, i.e. the vision-only path of the fused head).
@@ -38,6 +42,17 @@ from av_pose.models.reloc3r import Reloc3r, reloc3r_keywords
 DOA_BINS = 360
 AUDIO_SOURCES = ('sae', 'na-cp')
 IMAGE_SOURCES = ('rgb', 'spectrogram')
+
+
+def circular_correlation(doa_x: torch.Tensor, doa_y: torch.Tensor) -> torch.Tensor:
+    """B×360 circular cross-correlation of two B×360 DOA spectra (each zero-mean, unit-norm first).
+
+    Entry k = Σ_n x̂[n]·ŷ[n + k] ∈ [−1, 1]: it peaks at the shift k (degrees) that carries x's pattern onto y's,
+    i.e. at −yaw when the camera turned by `yaw` between x and y and the sources stayed put.
+    """
+    x = functional.normalize(doa_x.float() - doa_x.float().mean(1, keepdim=True), dim=1)
+    y = functional.normalize(doa_y.float() - doa_y.float().mean(1, keepdim=True), dim=1)
+    return torch.fft.irfft(torch.fft.rfft(x).conj() * torch.fft.rfft(y), n=x.shape[1])
 
 
 def spectrogram_image(binaural: torch.Tensor, size: tuple[int, int], n_fft: int = 512,
@@ -84,10 +99,7 @@ class AudioGate(nn.Module):
         log_a, log_b = band_energies(binaural_a).log(), band_energies(binaural_b).log()
         content = 1.0 - functional.cosine_similarity(log_a - log_a.mean(1, keepdim=True),
                                                      log_b - log_b.mean(1, keepdim=True), dim=1)
-        spec_a = functional.normalize(doa_a.float() - doa_a.float().mean(1, keepdim=True), dim=1)
-        spec_b = functional.normalize(doa_b.float() - doa_b.float().mean(1, keepdim=True), dim=1)
-        circular = torch.fft.irfft(torch.fft.rfft(spec_a) * torch.fft.rfft(spec_b).conj(), n=spec_a.shape[1])
-        disagreement = 1.0 - circular.max(dim=1).values
+        disagreement = 1.0 - circular_correlation(doa_a, doa_b).max(dim=1).values
         energy = (log_a.exp().sum(1).log() - log_b.exp().sum(1).log()).abs()
         return torch.stack([content, disagreement, energy], dim=1)
 
@@ -125,20 +137,23 @@ class RelativePoseNet(nn.Module):
         audio_source: 'sae' or 'na-cp'.
         image_source: 'rgb' or 'spectrogram' (NA-CP: the vision branch looks at spectrograms).
         gate: add the `AudioGate`.
+        doa_correlation: feed the DOA spectra's circular cross-correlation to the audio pair Linear ('sae' only).
         freeze_encoder: no gradient through the vision encoder (the paper's default).
         embed_dim, head_width: audio embedding and head widths when there is no vision branch.
     """
 
     def __init__(self, vision: dict | None = None, audio: dict | None = None, audio_source: str = 'sae',
                  image_source: str = 'rgb', gate: bool = False, freeze_encoder: bool = True,
-                 embed_dim: int = 256, head_width: int = 256):
+                 embed_dim: int = 256, head_width: int = 256, doa_correlation: bool = False):
         super().__init__()
         if vision is None and audio is None:
             raise ValueError('a RelativePoseNet needs a vision branch, an audio branch or both')
         if audio_source not in AUDIO_SOURCES or image_source not in IMAGE_SOURCES:
             raise ValueError(f'audio_source must be one of {AUDIO_SOURCES}, image_source one of {IMAGE_SOURCES}')
         self.config = dict(vision=vision, audio=audio, audio_source=audio_source, image_source=image_source,
-                           gate=gate, freeze_encoder=freeze_encoder, embed_dim=embed_dim, head_width=head_width)
+                           gate=gate, freeze_encoder=freeze_encoder, embed_dim=embed_dim, head_width=head_width,
+                           doa_correlation=doa_correlation)
+        self.doa_correlation = bool(doa_correlation and audio is not None and audio_source == 'sae')
         self.freeze_encoder = freeze_encoder
         self.image_source = image_source
         self.vision = Reloc3r(**vision) if vision is not None else None
@@ -152,7 +167,7 @@ class RelativePoseNet(nn.Module):
                 self.audio_encoder = SpatialAudioEncoder(out_dim=dim, **audio)
             else:
                 self.audio_encoder = NaCpAudioEncoder(audio['reloc3r'], dim)
-            self.audio_pair = nn.Linear(2 * dim, dim)
+            self.audio_pair = nn.Linear(2 * dim + DOA_BINS * self.doa_correlation, dim)
             self.gate = AudioGate() if gate else None
         if self.vision is not None:
             width = self.vision.pose_head.proj.out_features
@@ -226,8 +241,12 @@ class RelativePoseNet(nn.Module):
                          for s in size)
             emb_a, emb_b = self.audio_encoder(batch['binaural_a'], batch['binaural_b'], size)
         # The embedding for the branch predicting view b's pose (relative to a) puts its own view first.
-        for_b = self.audio_pair(torch.cat([emb_b, emb_a], dim=1))
-        for_a = self.audio_pair(torch.cat([emb_a, emb_b], dim=1))
+        own_first_b, own_first_a = [emb_b, emb_a], [emb_a, emb_b]
+        if self.doa_correlation:
+            own_first_b.append(circular_correlation(batch['doa_b'], batch['doa_a']))
+            own_first_a.append(circular_correlation(batch['doa_a'], batch['doa_b']))
+        for_b = self.audio_pair(torch.cat(own_first_b, dim=1))
+        for_a = self.audio_pair(torch.cat(own_first_a, dim=1))
         scale = batch['audio_ok'].to(for_a.dtype).reshape(-1, 1)
         if self.gate is not None:
             scale = scale * self.gate(batch['doa_a'], batch['doa_b'], batch['binaural_a'], batch['binaural_b'])
@@ -302,10 +321,11 @@ MODEL_KINDS: dict[str, str] = {
 
 
 def build_pose_model(kind: str, reloc3r: str = 'tiny', audio: dict | None = None, freeze_encoder: bool = True,
-                     embed_dim: int = 256, head_width: int = 256) -> nn.Module:
+                     embed_dim: int = 256, head_width: int = 256, doa_correlation: bool = False) -> nn.Module:
     """A fresh model of `kind` (see MODEL_KINDS) with the Reloc3r config `reloc3r` for its vision parts.
 
-    `audio` holds `SpatialAudioEncoder` keywords (e.g. `binaural_dim`) shared by the SAE-based kinds.
+    `audio` holds `SpatialAudioEncoder` keywords (e.g. `binaural_dim`) shared by the SAE-based kinds;
+    `doa_correlation` applies to the kinds with a DOA spectrum (doa-cp, av, av-gate, av-no-binaural).
     """
     audio = dict(audio or {})
     vision = reloc3r_keywords(reloc3r)
@@ -314,7 +334,8 @@ def build_pose_model(kind: str, reloc3r: str = 'tiny', audio: dict | None = None
     if kind == 'vision':
         return RelativePoseNet(vision=vision, freeze_encoder=freeze_encoder)
     if kind == 'doa-cp':
-        return RelativePoseNet(audio={**audio, 'use_binaural': False}, embed_dim=embed_dim, head_width=head_width)
+        return RelativePoseNet(audio={**audio, 'use_binaural': False}, embed_dim=embed_dim, head_width=head_width,
+                               doa_correlation=doa_correlation)
     if kind == 'na-cp':
         return RelativePoseNet(vision=vision, image_source='spectrogram', freeze_encoder=False)
     if kind == 'reloc3r-av':
@@ -323,5 +344,5 @@ def build_pose_model(kind: str, reloc3r: str = 'tiny', audio: dict | None = None
     variants = {'av': {}, 'av-gate': {}, 'av-no-doa': {'use_doa': False}, 'av-no-binaural': {'use_binaural': False}}
     if kind in variants:
         return RelativePoseNet(vision=vision, audio={**audio, **variants[kind]}, gate=kind == 'av-gate',
-                               freeze_encoder=freeze_encoder)
+                               freeze_encoder=freeze_encoder, doa_correlation=doa_correlation and kind != 'av-no-doa')
     raise ValueError(f'unknown model kind {kind!r} (known: {", ".join(MODEL_KINDS)})')

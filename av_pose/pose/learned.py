@@ -29,7 +29,7 @@ from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, Pos
 EXPORT_FORMAT = 'av_pose.pose/1'
 DEFAULT_ROTATION_RMS_DEG = 10.0
 DEFAULT_TRANSLATION_RMS_DEG = 30.0
-BUILD_KEYS = ('kind', 'reloc3r', 'audio', 'freeze_encoder', 'embed_dim', 'head_width')
+BUILD_KEYS = ('kind', 'reloc3r', 'audio', 'freeze_encoder', 'embed_dim', 'head_width', 'doa_correlation')
 
 
 class LearnedPoseEstimator(PoseEstimator):

@@ -49,7 +49,8 @@ SHIPPED: dict[str, EstimatorEntry] = {
     'vision-tiny': EstimatorEntry(CHECKPOINT_LOADER, 'learned vision-only (tiny Reloc3r trained on ShoeboxAV): '
                                   'the A/B twin of av-tiny', card='weights/vision-tiny.md',
                                   checkpoint='weights/vision-tiny.pt'),
-    'doa-cp-tiny': EstimatorEntry(CHECKPOINT_LOADER, 'learned audio-only DOA-CP baseline (MLP on both DOA spectra)',
+    'doa-cp-tiny': EstimatorEntry(CHECKPOINT_LOADER, 'learned audio-only DOA-CP baseline (MLP on both DOA spectra '
+                                  'and their circular correlation)',
                                   card='weights/doa-cp-tiny.md', checkpoint='weights/doa-cp-tiny.pt'),
 }
 """Learned models shipped inside the package; each is listed in ESTIMATORS only when its weights are present."""

@@ -21,6 +21,7 @@ DEFAULTS: dict = {
     'out': None,
     'init': None,  # a checkpoint to start from (e.g. a vision-only model for the AV stage)
     'model': {'kind': 'vision', 'reloc3r': 'tiny', 'freeze_encoder': True, 'embed_dim': 256, 'head_width': 256,
+              'doa_correlation': False,
               'audio': {'binaural_dim': 128}, 'nvas': {'base_channels': 16, 'depth': 4}, 'nvas_init': None},
     'data': {'train': [], 'val': [], 'gap_s': 1.0, 'gaps_s': None, 'window_s': 1.0, 'stride': 1,
              'val_stride': 4, 'binaural_rate': 16000, 'workers': 0},

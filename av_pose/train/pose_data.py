@@ -1,7 +1,7 @@
 """Frame pairs ready for the pose networks: prepared images, DOA and binaural features, and augmentation.
 
-`PoseTrainingSet` wraps `data.pairs.FramePairDataset` (ShoeboxAV folders) or any dataset of the same item
-format (e.g. pairs read from a rosbag). Each item gets:
+`PoseTrainingSet` reads ShoeboxAV scene folders (`data.pairs.FramePairDataset`) and rosbag2 recordings with
+ground-truth /tf (`data.bag_pairs.BagPairDataset`: your own robot's data), mixed freely. Each item gets:
 - `image_a`, `image_b`: 3×h×w in [−1, 1] at the network's resolution (Reloc3r's preprocessing);
 - `doa_a`, `doa_b` (360, camera-heading frame) and `binaural_a`, `binaural_b` (2×M at `binaural_rate`) from
   `models.audio_encoder.AudioFeaturizer` built for the item's own array and mount, so batches mix arrays;
@@ -14,14 +14,23 @@ window's RMS) on both windows, and audio dropout (the vision-only path) with pro
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
+from av_pose.data.audio_features import AddAudioFeatures, SceneFeaturizers
 from av_pose.data.pairs import FramePairDataset, find_scene_dirs
 from av_pose.models.reloc3r_inference import prepare_images
+from av_pose.scene.format import SceneRecord
 from av_pose.vision.corruptions import apply_corruption, sample_corruption
+
+
+def is_bag(entry: str | Path) -> bool:
+    """A rosbag2 recording: an .mcap / .db3 file or a folder with metadata.yaml (not a scene folder)."""
+    path = Path(entry)
+    return path.suffix in ('.mcap', '.db3') or (path / 'metadata.yaml').is_file()
 
 
 def jitter_image(image: torch.Tensor, strength: float, rng: np.random.Generator) -> torch.Tensor:
@@ -63,28 +72,26 @@ class PoseTrainingSet(Dataset):
     def __init__(self, scenes: Sequence[str], gaps_s: Sequence[float], window_s: float, stride: int,
                  img_size: int, patch_size: int, augment: dict | None, seed: int, binaural_rate: int,
                  with_audio: bool = True):
-        folders = [folder for entry in scenes for folder in find_scene_dirs(entry)]
-        self.parts = [FramePairDataset(folders, gap_s=gap, window_s=window_s, stride=stride) for gap in gaps_s]
+        bags = [Path(entry) for entry in scenes if is_bag(entry)]
+        folders = [folder for entry in scenes if not is_bag(entry) for folder in find_scene_dirs(entry)]
+        self.parts: list[Dataset] = []
+        for gap in gaps_s:
+            if folders:
+                self.parts.append(FramePairDataset(folders, gap_s=gap, window_s=window_s, stride=stride))
+            if bags:
+                from av_pose.data.bag_pairs import BagPairDataset
+
+                self.parts.append(BagPairDataset(bags, gap_s=gap, window_s=window_s, stride=stride))
         self.pairs = ConcatDataset(self.parts)
         self.img_size, self.patch_size = img_size, patch_size
         self.augment, self.seed = augment, seed
         self.binaural_rate, self.with_audio, self.window_s = binaural_rate, with_audio, window_s
-        self.records = {record.name: record for part in self.parts for record in part.records}
-        self._featurizers: dict = {}
+        self.records = {scene_id: record for part in self.parts
+                        for scene_id, record in zip(part.scene_ids, part.records)}
+        self.add_features = AddAudioFeatures(SceneFeaturizers(self.records, binaural_rate=binaural_rate))
 
     def __len__(self) -> int:
         return len(self.pairs)
-
-    def featurizer(self, scene_id: str):
-        """The (cached) AudioFeaturizer for a scene's array, rate and mount, on CPU."""
-        if scene_id not in self._featurizers:
-            from av_pose.models.audio_encoder import AudioFeaturizer
-
-            record = self.records[scene_id]
-            self._featurizers[scene_id] = AudioFeaturizer(record.sample_rate, record.mic_array,
-                                                          record.T_cam_array, device='cpu',
-                                                          binaural_rate=self.binaural_rate)
-        return self._featurizers[scene_id]
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (-1, key)
@@ -104,18 +111,17 @@ class PoseTrainingSet(Dataset):
     def audio_features(self, item: dict, rng: np.random.Generator | None) -> dict:
         """doa_a/b, binaural_a/b, audio_ok and sound_change for one item (augmented when `rng` is given)."""
         from av_pose.eval.pairs import sound_changes
-        from av_pose.models.audio_encoder import usable
 
-        audio_a, audio_b = item['audio_a'], item['audio_b']
-        ok = bool(usable(torch.stack([audio_a, audio_b]), [item['coverage_a'], item['coverage_b']]).all())
+        item = dict(item)
         if rng is not None:
-            audio_a, audio_b = augment_audio(audio_a, audio_b, self.augment['audio_gain_db'],
-                                             self.augment['audio_noise_db'], rng)
-            ok = ok and rng.random() >= self.augment['audio_dropout']
-        audio_a, audio_b = torch.nan_to_num(audio_a), torch.nan_to_num(audio_b)
-        features = self.featurizer(item['scene_id']).featurize(torch.stack([audio_a, audio_b]))
+            item['audio_a'], item['audio_b'] = augment_audio(item['audio_a'], item['audio_b'],
+                                                             self.augment['audio_gain_db'],
+                                                             self.augment['audio_noise_db'], rng)
+        item = self.add_features(item)
+        ok = item['audio_ok'] and (rng is None or rng.random() >= self.augment['audio_dropout'])
         record = self.records[item['scene_id']]
-        return {'doa_a': features.doa[0], 'doa_b': features.doa[1],
-                'binaural_a': features.binaural[0], 'binaural_b': features.binaural[1],
-                'audio_ok': torch.tensor(ok),
-                'sound_change': torch.tensor(sound_changes(record, item['t_a'], item['t_b'], self.window_s))}
+        change = sound_changes(record, item['t_a'], item['t_b'], self.window_s) if isinstance(record, SceneRecord) \
+            else False  # bags carry no source activity
+        return {'doa_a': item['doa_a'], 'doa_b': item['doa_b'], 'binaural_a': item['binaural_a'],
+                'binaural_b': item['binaural_b'], 'audio_ok': torch.tensor(ok),
+                'sound_change': torch.tensor(change)}

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from av_pose.data.audio_features import SceneFeaturizers
 from av_pose.data.pairs import FramePairDataset, find_scene_dirs
 from av_pose.errors import UserInputError
 from av_pose.train.stages import Stage
@@ -38,29 +39,25 @@ class NvasPairs(Dataset):
                  random_direction: bool):
         folders = [folder for entry in scenes for folder in find_scene_dirs(entry)]
         self.pairs = FramePairDataset(folders, gap_s=gap_s, window_s=window_s, stride=stride)
-        self.records = {record.name: record for record in self.pairs.records}
-        self.seed, self.binaural_rate, self.random_direction = seed, binaural_rate, random_direction
-        self._featurizers: dict = {}
+        self.records = dict(zip(self.pairs.scene_ids, self.pairs.records))
+        self.featurizer = SceneFeaturizers(self.records, binaural_rate=binaural_rate)
+        self.seed, self.random_direction = seed, random_direction
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        from av_pose.models.audio_encoder import AudioFeaturizer
         from av_pose.models.nvas import head_following_views
 
         epoch, index = key if isinstance(key, tuple) else (-1, key)
         item = self.pairs[index]
         record = self.records[item['scene_id']]
-        if record.name not in self._featurizers:
-            self._featurizers[record.name] = AudioFeaturizer(record.sample_rate, record.mic_array, record.T_cam_array,
-                                                             binaural_rate=self.binaural_rate)
         views = [(item['audio_a'], first_heading(item['azimuths_a_deg'], record.T_cam_array)),
                  (item['audio_b'], first_heading(item['azimuths_b_deg'], record.T_cam_array))]
         if self.random_direction and np.random.default_rng([self.seed, epoch + 1, index]).random() < 0.5:
             views.reverse()
         (source, heading_source), (target, heading_target) = views
-        rendered = head_following_views(self._featurizers[record.name], source[None], target[None],
+        rendered = head_following_views(self.featurizer(item['scene_id']), source[None], target[None],
                                         [heading_source], [heading_target])
         return {'source': rendered['source'][0].cpu(), 'target': rendered['target'][0].cpu()}
 

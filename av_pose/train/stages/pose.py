@@ -17,6 +17,7 @@ import math
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional
 from torch.utils.data import DataLoader, Dataset
 
 from av_pose.errors import UserInputError
@@ -27,16 +28,20 @@ from av_pose.train.stages import Stage
 
 def rotation_angle(R_pred: torch.Tensor, R_true: torch.Tensor) -> torch.Tensor:
     """Geodesic angle (radians) between B×3×3 rotations, via the chordal distance (finite gradient at 0)."""
-    chord = (R_pred - R_true).flatten(1).norm(dim=1) / math.sqrt(8.0)
+    chord = ((R_pred - R_true).square().flatten(1).sum(dim=1) + 1e-12).sqrt() / math.sqrt(8.0)
     return 2.0 * torch.asin(chord.clamp(max=1.0))
 
 
 def direction_angle(t_pred: torch.Tensor, t_true: torch.Tensor) -> torch.Tensor:
-    """Angle (radians) between B×3 translation directions; 0 where the true translation is ~0."""
-    cross = torch.linalg.cross(t_pred, t_true).norm(dim=1)
-    dot = (t_pred * t_true).sum(dim=1)
-    angle = torch.atan2(cross, dot)
-    return torch.where(t_true.norm(dim=1) > 1e-6, angle, torch.zeros_like(angle))
+    """Angle (radians) between B×3 translation directions; 0 (and no gradient) where the true translation is ~0.
+
+    Zero vectors never reach a norm's or acos's singular point, so the gradient stays finite (no NaN poisons a
+    batch that holds a still camera).
+    """
+    moving = t_true.norm(dim=1) > 1e-6
+    safe_true = torch.where(moving[:, None], t_true, torch.ones_like(t_true))
+    cosine = (functional.normalize(t_pred, dim=1, eps=1e-8) * functional.normalize(safe_true, dim=1)).sum(dim=1)
+    return torch.acos(cosine.clamp(-1.0 + 1e-6, 1.0 - 1e-6)) * moving
 
 
 def pose_loss(T_a_b: torch.Tensor, T_b_a: torch.Tensor, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
@@ -64,7 +69,7 @@ class PoseStage(Stage):
         try:
             network = build_pose_model(model['kind'], reloc3r=model['reloc3r'], audio=model['audio'],
                                        freeze_encoder=model['freeze_encoder'], embed_dim=model['embed_dim'],
-                                       head_width=model['head_width'])
+                                       head_width=model['head_width'], doa_correlation=model['doa_correlation'])
         except (ValueError, TypeError) as err:
             raise UserInputError(f'model: {err}') from None
         if model['nvas_init']:
@@ -151,7 +156,8 @@ class PoseStage(Stage):
         model_config = config['model']
         return {'kind': model_config['kind'], 'reloc3r': model_config['reloc3r'], 'audio': model_config['audio'],
                 'freeze_encoder': model_config['freeze_encoder'], 'embed_dim': model_config['embed_dim'],
-                'head_width': model_config['head_width'], 'window_s': config['data']['window_s'],
+                'head_width': model_config['head_width'], 'doa_correlation': model_config['doa_correlation'],
+                'window_s': config['data']['window_s'],
                 'binaural_rate': config['data']['binaural_rate']}
 
 
