@@ -160,7 +160,8 @@ class LearnedPoseEstimator(PoseEstimator):
         if not np.all(np.isfinite(T_a_b)):
             return PoseEstimate.invalid('the network returned a non-finite pose')
         T = np.eye(4)
-        T[:3, :3] = T_a_b[:3, :3]
+        left, _, right_t = np.linalg.svd(T_a_b[:3, :3])  # float32 network output → an exact float64 rotation
+        T[:3, :3] = left @ np.diag([1.0, 1.0, np.linalg.det(left @ right_t)]) @ right_t
         norm = float(np.linalg.norm(T_a_b[:3, 3]))
         translation_known = norm > 1e-9 and self.needs_images
         if translation_known:
