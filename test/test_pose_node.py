@@ -838,11 +838,17 @@ def stream_live(scene: SceneBag, duration_s: float, fps: float = 30.0, chunk_s: 
             'rss_growth': memory['end'] / memory['early'] - 1.0}
 
 
-def test_live_stream_keeps_up(scene_bag):
-    """12 s of 30 fps images and 100 Hz audio chunks: the geometric estimator at 256×192, 10 estimates/s."""
-    pytest.importorskip('av_pose.pose.geometric')
-    figures = stream_live(scene_bag, duration_s=12.0)
-    print(f'\nlive 30 fps + 100 Hz audio, {figures}')
+@pytest.mark.parametrize('which', ['geometric', 'shipped'])
+def test_live_stream_keeps_up(scene_bag, which):
+    """12 s of 30 fps images and 100 Hz audio chunks at 256×192, 10 estimates/s: the geometric estimator and the
+    shipped learned model (the default)."""
+    from av_pose.pose.registry import DEFAULT_MODEL
+
+    model = 'geometric' if which == 'geometric' else DEFAULT_MODEL
+    if which == 'shipped' and model == 'geometric':
+        pytest.skip('no shipped learned model in this build')
+    figures = stream_live(scene_bag, duration_s=12.0, model=model)
+    print(f'\nlive 30 fps + 100 Hz audio, {model}: {figures}')
     assert figures['estimates_per_s'] >= 5.0  # target 10/s; this machine is shared by parallel test runs
     assert figures['latency_ms_median'] <= 500.0
 
