@@ -159,3 +159,12 @@ def test_pose_loss_has_finite_gradients_for_still_cameras_and_exact_answers():
         pytest.approx(torch.pi / 2, abs=1e-4)
     quarter = torch.tensor([[[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
     assert rotation_angle(quarter, torch.eye(3)[None]).item() == pytest.approx(torch.pi / 2, abs=1e-4)
+
+
+def test_checkpoint_best_follows_the_selected_metric(tiny_scenes, tmp_path, one_torch_thread):
+    config = tiny_config(tiny_scenes, 'log.select=rotation_auc20', 'optim.epochs=2')
+    train(config, tmp_path / 'run', progress=False)
+    best = torch.load(tmp_path / 'run' / 'checkpoint-best.pt', weights_only=True)
+    assert best['state']['best_score'] == pytest.approx(best['metrics']['rotation_auc20'])
+    with pytest.raises(UserInputError, match="log.select 'nope'"):
+        train(tiny_config(tiny_scenes, 'log.select=nope', 'optim.epochs=1'), tmp_path / 'bad', progress=False)

@@ -28,7 +28,7 @@ DEFAULTS: dict = {
     'augment': {'color_jitter': 0.3, 'audio_gain_db': 6.0, 'audio_noise_db': -40.0, 'audio_dropout': 0.1},
     'optim': {'lr': 3e-4, 'lr_min': 3e-6, 'weight_decay': 0.05, 'warmup_epochs': 1, 'epochs': 10,
               'batch_size': 16, 'clip_grad': 1.0, 'amp': 'bf16'},
-    'log': {'every': 10, 'tensorboard': 'auto', 'checkpoint_every': 0},
+    'log': {'every': 10, 'tensorboard': 'auto', 'checkpoint_every': 0, 'select': 'score'},
 }
 """Every key a config may set; `av-pose train` prints the merged result."""
 

@@ -218,7 +218,7 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
             metrics = stage.validate(_unwrap(ddp), val_set, config, dist) if val_set is not None else {}
             logger.log(state.global_step, epoch, {f'val/{k}': v for k, v in metrics.items()})
             save('checkpoint-last.pt', metrics)
-            score = metrics.get('score', -float(state.global_step))
+            score = _selection_score(metrics, config['log']['select'], state.global_step)
             if score > state.best_score:
                 state.best_score = score
                 save('checkpoint-best.pt', metrics)
@@ -226,6 +226,15 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
         return metrics
     finally:
         dist.close()
+
+
+def _selection_score(metrics: dict, select: str, step: int) -> float:
+    """The validation metric that picks checkpoint-best (`log.select`; 'score' = the stage's own choice)."""
+    if not metrics:
+        return -float(step)
+    if select not in metrics:
+        raise UserInputError(f'log.select {select!r} is not a validation metric (have: {", ".join(sorted(metrics))})')
+    return float(metrics[select])
 
 
 def _amp_context(amp: str | None, device: torch.device):
