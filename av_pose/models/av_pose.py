@@ -55,6 +55,12 @@ def circular_correlation(doa_x: torch.Tensor, doa_y: torch.Tensor) -> torch.Tens
     return torch.fft.irfft(torch.fft.rfft(x).conj() * torch.fft.rfft(y), n=x.shape[1])
 
 
+def spectrogram_size(network: Reloc3r) -> tuple[int, int]:
+    """(h, w) of the spectrogram images a Reloc3r takes: 4:3 landscape at its img_size, patch multiples."""
+    patch = network.patch_size
+    return network.img_size * 3 // 4 // patch * patch, network.img_size // patch * patch
+
+
 def spectrogram_image(binaural: torch.Tensor, size: tuple[int, int], n_fft: int = 512,
                       hop: int = 160) -> torch.Tensor:
     """Binaural audio B×2×M → B×3×h×w "image" in [-1, 1] for NA-CP: [left, right, mean] log-magnitude.
@@ -236,10 +242,8 @@ class RelativePoseNet(nn.Module):
             emb_a = self.audio_encoder(batch['doa_a'], batch['binaural_a'])
             emb_b = self.audio_encoder(batch['doa_b'], batch['binaural_b'])
         else:
-            size = (self.audio_encoder.network.img_size * 3 // 4, self.audio_encoder.network.img_size)
-            size = tuple(s // self.audio_encoder.network.patch_size * self.audio_encoder.network.patch_size
-                         for s in size)
-            emb_a, emb_b = self.audio_encoder(batch['binaural_a'], batch['binaural_b'], size)
+            emb_a, emb_b = self.audio_encoder(batch['binaural_a'], batch['binaural_b'],
+                                              spectrogram_size(self.audio_encoder.network))
         # The embedding for the branch predicting view b's pose (relative to a) puts its own view first.
         own_first_b, own_first_a = [emb_b, emb_a], [emb_a, emb_b]
         if self.doa_correlation:
@@ -256,8 +260,7 @@ class RelativePoseNet(nn.Module):
         if self.image_source == 'rgb':
             img_a, img_b = batch['image_a'], batch['image_b']
         else:
-            size = (self.vision.img_size * 3 // 4 // self.vision.patch_size * self.vision.patch_size,
-                    self.vision.img_size)
+            size = spectrogram_size(self.vision)
             img_a = spectrogram_image(batch['binaural_a'], size)
             img_b = spectrogram_image(batch['binaural_b'], size)
         return self.vision.decoder_tokens(img_a, img_b, batch.get('true_shape_a'), batch.get('true_shape_b'),
@@ -318,6 +321,11 @@ MODEL_KINDS: dict[str, str] = {
     'av-gate': 'ours with the audio gate',
 }
 """Every model `build_pose_model` makes, with one line each (the paper's Table 1 rows plus the gate)."""
+
+
+def model_inputs(kind: str) -> tuple[bool, bool]:
+    """(needs RGB images, needs audio features) for a model kind of MODEL_KINDS."""
+    return kind not in ('chance', 'doa-cp', 'na-cp'), kind not in ('vision', 'chance')
 
 
 def build_pose_model(kind: str, reloc3r: str = 'tiny', audio: dict | None = None, freeze_encoder: bool = True,

@@ -45,7 +45,7 @@ class LearnedPoseEstimator(PoseEstimator):
 
     def __init__(self, model: torch.nn.Module, build: dict, device: str = 'auto', calibration: dict | None = None,
                  name: str | None = None):
-        from av_pose.train.stages.pose import model_inputs
+        from av_pose.models.av_pose import model_inputs
 
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
@@ -83,22 +83,23 @@ class LearnedPoseEstimator(PoseEstimator):
         before = (wanted - audio.shape[1]) // 2
         return np.pad(audio, ((0, 0), (before, wanted - audio.shape[1] - before)))
 
-    def _audio_ok(self, pair: PosePair) -> tuple[bool, str]:
+    def _audio_windows(self, pair: PosePair) -> tuple[np.ndarray | None, str]:
+        """(2×C×N windows at the model's length, '') when the pair's audio is usable, else (None, why)."""
         from av_pose.models.audio_encoder import usable
 
         sensors = pair.sensors
         if sensors.array is None or not sensors.sample_rate:
-            return False, 'no microphone array'
+            return None, 'no microphone array'
         views = (pair.view_a, pair.view_b)
         if any(v.audio is None or np.ndim(v.audio) != 2 or v.audio.shape[0] != sensors.array.num_channels
                for v in views):
-            return False, 'no audio window (or a channel count that does not match the array)'
+            return None, 'no audio window (or a channel count that does not match the array)'
         wanted = self.window_s * sensors.sample_rate
         coverage = [v.audio_coverage * min(1.0, v.audio.shape[1] / wanted) for v in views]
-        windows = torch.from_numpy(np.stack([self._window(v.audio, sensors.sample_rate) for v in views]))
-        if not bool(usable(windows, coverage).all()):
-            return False, 'audio window short, silent or non-finite'
-        return True, ''
+        windows = np.stack([self._window(v.audio, sensors.sample_rate) for v in views])
+        if not bool(usable(torch.from_numpy(windows), coverage).all()):
+            return None, 'audio window short, silent or non-finite'
+        return windows, ''
 
     def _images_ok(self, pair: PosePair) -> bool:
         return all(v.image is not None and np.ndim(v.image) == 3 and v.image.shape[2] == 3
@@ -110,8 +111,10 @@ class LearnedPoseEstimator(PoseEstimator):
         results: list[PoseEstimate | None] = [None] * len(pairs)
         groups: dict[tuple, list[int]] = {}
         flags: dict[int, tuple[bool, str]] = {}
+        windows: dict[int, np.ndarray | None] = {}
         for index, pair in enumerate(pairs):
-            audio_ok, reason = self._audio_ok(pair) if self.needs_audio else (False, '')
+            windows[index], reason = self._audio_windows(pair) if self.needs_audio else (None, '')
+            audio_ok = windows[index] is not None
             flags[index] = (audio_ok, reason)
             if self.needs_images and not self._images_ok(pair):
                 results[index] = PoseEstimate.invalid('no usable image in one of the views')
@@ -121,11 +124,14 @@ class LearnedPoseEstimator(PoseEstimator):
                 shape = tuple(pair.view_a.image.shape) + tuple(pair.view_b.image.shape) if self.needs_images else ()
                 groups.setdefault(shape, []).append(index)
         for indices in groups.values():
-            for index, estimate in zip(indices, self._run([pairs[i] for i in indices], [flags[i] for i in indices])):
+            estimates = self._run([pairs[i] for i in indices], [flags[i] for i in indices],
+                                  [windows[i] for i in indices])
+            for index, estimate in zip(indices, estimates):
                 results[index] = estimate
         return results
 
-    def _run(self, pairs: list[PosePair], flags: list[tuple[bool, str]]) -> list[PoseEstimate]:
+    def _run(self, pairs: list[PosePair], flags: list[tuple[bool, str]],
+             windows: list[np.ndarray | None]) -> list[PoseEstimate]:
         from av_pose.models.reloc3r_inference import prepare_images
 
         batch: dict = {'audio_ok': torch.tensor([ok for ok, _ in flags], device=self.device)}
@@ -136,21 +142,19 @@ class LearnedPoseEstimator(PoseEstimator):
                 batch[key] = prepared.images.to(self.device)
                 batch[key.replace('image', 'true_shape')] = prepared.true_shape.to(self.device)
         if self.needs_audio:
-            self._add_audio(batch, pairs, flags)
+            self._add_audio(batch, pairs, windows)
         T_a_b, _ = self.model(batch)
         return [self._estimate(T, ok, reason) for T, (ok, reason) in zip(T_a_b.double().cpu().numpy(), flags)]
 
-    def _add_audio(self, batch: dict, pairs: list[PosePair], flags: list[tuple[bool, str]]) -> None:
-        """doa_a/b and binaural_a/b for the batch (zeros where the audio is unavailable)."""
+    def _add_audio(self, batch: dict, pairs: list[PosePair], windows: list[np.ndarray | None]) -> None:
+        """doa_a/b and binaural_a/b for the batch from the checked windows (zeros where there are none)."""
         length = int(round(self.window_s * self.binaural_rate))
         doa = torch.zeros(2, len(pairs), 360, device=self.device)
         binaural = torch.zeros(2, len(pairs), 2, length, device=self.device)
-        for index, (pair, (ok, _)) in enumerate(zip(pairs, flags)):
-            if not ok:
+        for index, (pair, pair_windows) in enumerate(zip(pairs, windows)):
+            if pair_windows is None:
                 continue
-            rate = pair.sensors.sample_rate
-            windows = np.stack([self._window(pair.view_a.audio, rate), self._window(pair.view_b.audio, rate)])
-            features = self._featurizer(pair.sensors).featurize(torch.from_numpy(windows))
+            features = self._featurizer(pair.sensors).featurize(torch.from_numpy(pair_windows))
             doa[:, index] = features.doa.to(self.device)
             samples = min(length, features.binaural.shape[-1])
             binaural[:, index, :, :samples] = features.binaural[..., :samples].to(self.device)

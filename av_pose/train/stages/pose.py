@@ -21,7 +21,8 @@ from torch.nn import functional
 from torch.utils.data import DataLoader, Dataset
 
 from av_pose.errors import UserInputError
-from av_pose.models.av_pose import ChancePose, RelativePoseNet, build_pose_model
+from av_pose.models.av_pose import ChancePose, RelativePoseNet, build_pose_model, model_inputs
+from av_pose.models.reloc3r import reloc3r_keywords
 from av_pose.train.pose_data import PoseTrainingSet
 from av_pose.train.stages import Stage
 
@@ -53,11 +54,6 @@ def pose_loss(T_a_b: torch.Tensor, T_b_a: torch.Tensor, batch: dict) -> tuple[to
     parts = {'rotation_deg': math.degrees(float(rotation.detach()) / 2),
              'translation_deg': math.degrees(float(translation.detach()) / 2)}
     return rotation + translation, parts
-
-
-def model_inputs(kind: str) -> tuple[bool, bool]:
-    """(needs images, needs audio features) for a model kind."""
-    return kind not in ('chance', 'doa-cp', 'na-cp'), kind not in ('vision', 'chance')
 
 
 class PoseStage(Stage):
@@ -96,10 +92,8 @@ class PoseStage(Stage):
         """See `Stage.datasets`."""
         data, model = config['data'], config['model']
         needs_images, needs_audio = model_inputs(model['kind'])
-        vision = build_pose_model(model['kind'], reloc3r=model['reloc3r'], audio=model['audio']) \
-            if needs_images else None
-        img_size = vision.img_size if vision is not None else 0
-        patch = vision.patch_size if vision is not None else 1
+        keywords = reloc3r_keywords(model['reloc3r']) if needs_images else {'img_size': 0, 'patch_size': 1}
+        img_size, patch = keywords['img_size'], keywords['patch_size']
         gaps = data['gaps_s'] or [data['gap_s']]
         common = dict(gaps_s=gaps, window_s=data['window_s'], img_size=img_size, patch_size=patch,
                       seed=int(config['seed']), binaural_rate=data['binaural_rate'], with_audio=needs_audio)
