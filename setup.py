@@ -46,6 +46,7 @@ setup(
             'av-pose = av_pose.cli:main',
             'doa_node = av_pose.ros.entry:doa_node',
             'pose_node = av_pose.ros.entry:pose_node',
+            'source_map_node = av_pose.ros.entry:source_map_node',
         ],
     },
 )

@@ -238,3 +238,21 @@ def array_mount(offset_m: tuple[float, float, float] = (0.0, 0.0, 0.0),
     """
     roll, pitch, yaw = np.deg2rad(rpy_deg)
     return make_transform(R_CAM_ARRAY_DEFAULT @ rotation_from_ypr(yaw, pitch, roll), np.asarray(offset_m, float))
+
+
+def interpolate_poses(times_s: np.ndarray, T_world: np.ndarray, t: float) -> np.ndarray:
+    """Pose (4×4) at time t from poses T_world (N×4×4) at increasing times_s (N).
+
+    Rotation by slerp, translation linear; held at the first/last pose outside the time range.
+    """
+    if t <= times_s[0]:
+        return T_world[0].copy()
+    if t >= times_s[-1]:
+        return T_world[-1].copy()
+    k = int(np.searchsorted(times_s, t, side='right')) - 1
+    alpha = (t - times_s[k]) / (times_s[k + 1] - times_s[k])
+    R0, R1 = T_world[k, :3, :3], T_world[k + 1, :3, :3]
+    out = np.eye(4)
+    out[:3, :3] = R0 @ so3_exp(alpha * so3_log(R0.T @ R1))
+    out[:3, 3] = (1.0 - alpha) * T_world[k, :3, 3] + alpha * T_world[k + 1, :3, 3]
+    return out

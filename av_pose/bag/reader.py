@@ -26,8 +26,7 @@ import numpy as np
 from av_pose.audio.arrays import MicArray, load_array
 from av_pose.audio.buffer import AudioRingBuffer
 from av_pose.errors import UserInputError
-from av_pose.geometry import array_mount, make_transform
-from av_pose.scene.format import interpolate_poses
+from av_pose.geometry import array_mount, interpolate_poses, make_transform
 
 IMAGE_CHANNELS = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, 'rgba8': 4, 'bgra8': 4}
 

@@ -34,8 +34,8 @@ from torch.utils.data import Dataset
 from av_pose.audio.wav import extract_window, open_wav
 from av_pose.data.pairs import Item, Transform, make_pair_item, pair_frame_indices
 from av_pose.errors import UserInputError
-from av_pose.geometry import make_transform
-from av_pose.scene.format import interpolate_poses, load_rgb
+from av_pose.geometry import interpolate_poses, make_transform
+from av_pose.scene.format import load_rgb
 
 TRAJECTORY_CSV = 'closed_loop_trajectory.csv'
 POSE_COLUMNS = ('tx_world_device', 'ty_world_device', 'tz_world_device',

@@ -1,4 +1,4 @@
-"""Console-script entry points of the nodes (`doa_node`, `pose_node`).
+"""Console-script entry points of the nodes (`doa_node`, `pose_node`, `source_map_node`).
 
 They catch SIGINT and SIGTERM before importing the node modules (torch, OpenCV: seconds of imports), so a
 stop request during start-up ends the process cleanly instead of with a KeyboardInterrupt traceback.
@@ -29,5 +29,13 @@ def pose_node() -> int:
     """`pose_node` console script."""
     stop = _catch_stop_signals()
     from av_pose.ros.pose_node import main
+
+    return main(stop=stop)
+
+
+def source_map_node() -> int:
+    """`source_map_node` console script."""
+    stop = _catch_stop_signals()
+    from av_pose.ros.source_map_node import main
 
     return main(stop=stop)

@@ -46,7 +46,7 @@ from PIL import Image, UnidentifiedImageError
 from av_pose.audio.arrays import ArrayConfigError, MicArray
 from av_pose.audio.wav import extract_window, open_wav, pcm_to_float, write_wav
 from av_pose.errors import UserInputError
-from av_pose.geometry import azimuth_deg_in_frame, so3_exp, so3_log
+from av_pose.geometry import azimuth_deg_in_frame, interpolate_poses
 
 FORMAT_VERSION = 1
 SCENE_JSON = 'scene.json'
@@ -74,24 +74,6 @@ def load_rgb(path: str | Path) -> np.ndarray:
         raise SceneFormatError(f'{path}: image file is missing') from err
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise SceneFormatError(f'{path}: not a readable image ({err})') from err
-
-
-def interpolate_poses(times_s: np.ndarray, T_world: np.ndarray, t: float) -> np.ndarray:
-    """Pose (4×4) at time t from poses T_world (N×4×4) at increasing times_s (N).
-
-    Rotation by slerp, translation linear; held at the first/last pose outside the time range.
-    """
-    if t <= times_s[0]:
-        return T_world[0].copy()
-    if t >= times_s[-1]:
-        return T_world[-1].copy()
-    k = int(np.searchsorted(times_s, t, side='right')) - 1
-    alpha = (t - times_s[k]) / (times_s[k + 1] - times_s[k])
-    R0, R1 = T_world[k, :3, :3], T_world[k + 1, :3, :3]
-    out = np.eye(4)
-    out[:3, :3] = R0 @ so3_exp(alpha * so3_log(R0.T @ R1))
-    out[:3, 3] = (1.0 - alpha) * T_world[k, :3, 3] + alpha * T_world[k + 1, :3, 3]
-    return out
 
 
 def _source_position(source: dict, t: float) -> np.ndarray:

@@ -1,0 +1,161 @@
+"""Sound tracks and the sound-source map ↔ ROS messages (av_pose_msgs, markers, TF, Nav2 goals).
+
+Angles in messages are radians (REP-103), the core's are degrees. Tracks are in the array frame, the map in the
+world (odom) frame. Needs the `av_pose_msgs` interface package (built by `make setup`, or in a colcon
+workspace beside av_pose).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from av_pose_msgs.msg import SoundSource, SoundSourceArray, SoundTrack, SoundTrackArray
+from geometry_msgs.msg import Point, PoseStamped, TransformStamped
+from std_msgs.msg import ColorRGBA
+from visualization_msgs.msg import Marker, MarkerArray
+
+from av_pose.ros.conversions import make_header, seconds_to_duration, seconds_to_time, yaw_quaternion
+from av_pose.ros.pose_messages import matrix_to_quaternion
+from av_pose.sources.source_map import MappedSource
+
+TRACK_NAMESPACES = ('sound_tracks', 'sound_track_ids')
+SOURCE_NAMESPACES = ('sound_sources', 'sound_source_covariance', 'sound_source_ids')
+_PALETTE = np.array([[0.90, 0.10, 0.29], [0.24, 0.71, 0.29], [0.26, 0.39, 0.85], [0.96, 0.51, 0.19],
+                     [0.57, 0.12, 0.71], [0.27, 0.94, 0.94], [0.94, 0.20, 0.90], [0.74, 0.96, 0.05]])
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """A track as read back from a message (degrees, array frame)."""
+
+    id: int
+    azimuth_deg: float
+    elevation_deg: float
+    activity: float
+    age_s: float
+    confirmed: bool
+
+
+def id_color(track_id: int, alpha: float = 1.0) -> ColorRGBA:
+    """A stable colour per id."""
+    r, g, b = _PALETTE[int(track_id) % len(_PALETTE)]
+    return ColorRGBA(r=float(r), g=float(g), b=float(b), a=float(alpha))
+
+
+def _direction(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
+    az, el = math.radians(azimuth_deg), math.radians(elevation_deg) if math.isfinite(elevation_deg) else 0.0
+    return np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+
+
+def track_array_message(stamp_s: float, frame_id: str, tracks: Iterable) -> SoundTrackArray:
+    """Tracks (objects with id, azimuth_deg, elevation_deg, activity, age_s, confirmed) → SoundTrackArray."""
+    items = [SoundTrack(id=int(t.id), azimuth=float(math.radians((t.azimuth_deg + 180.0) % 360.0 - 180.0)),
+                        elevation=float(math.radians(t.elevation_deg)) if math.isfinite(t.elevation_deg)
+                        else float('nan'),
+                        activity=float(np.clip(t.activity, 0.0, 1.0)), age=float(t.age_s),
+                        confirmed=bool(t.confirmed)) for t in tracks]
+    return SoundTrackArray(header=make_header(stamp_s, frame_id), tracks=items)
+
+
+def tracks_from_message(msg: SoundTrackArray) -> list[TrackView]:
+    """SoundTrackArray → TrackView list (degrees)."""
+    return [TrackView(int(t.id), math.degrees(t.azimuth), math.degrees(t.elevation), float(t.activity),
+                      float(t.age), bool(t.confirmed)) for t in msg.tracks]
+
+
+def track_markers(stamp_s: float, frame_id: str, tracks: Iterable, lifetime_s: float = 0.5,
+                  length_m: float = 1.2) -> MarkerArray:
+    """One arrow per confirmed track (length grows with activity) and its id as text, in the array frame."""
+    header, lifetime = make_header(stamp_s, frame_id), seconds_to_duration(lifetime_s)
+    markers = [Marker(header=header, ns=TRACK_NAMESPACES[0], action=Marker.DELETEALL)]
+    for track in tracks:
+        if not track.confirmed:
+            continue
+        direction = _direction(track.azimuth_deg, track.elevation_deg)
+        arrow = Marker(header=header, ns=TRACK_NAMESPACES[0], id=int(track.id), type=Marker.ARROW,
+                       action=Marker.ADD, lifetime=lifetime, color=id_color(track.id, 0.4 + 0.6 * track.activity))
+        arrow.points = [Point(), Point(**dict(zip('xyz', (length_m * direction).tolist())))]
+        arrow.scale.x, arrow.scale.y, arrow.scale.z = 0.04, 0.08, 0.1  # shaft diameter, head diameter, head length
+        label = Marker(header=header, ns=TRACK_NAMESPACES[1], id=int(track.id), type=Marker.TEXT_VIEW_FACING,
+                       action=Marker.ADD, lifetime=lifetime, color=id_color(track.id), text=f'sound {track.id}')
+        label.pose.position = Point(**dict(zip('xyz', (1.15 * length_m * direction + [0, 0, 0.1]).tolist())))
+        label.pose.orientation.w = 1.0
+        label.scale.z = 0.15
+        markers += [arrow, label]
+    return MarkerArray(markers=markers)
+
+
+def track_transforms(stamp_s: float, frame_id: str, tracks: Iterable, prefix: str = 'sound_',
+                     distance_m: float = 1.0) -> list[TransformStamped]:
+    """TF frames `<prefix><id>` for confirmed tracks: `distance_m` along the bearing, x pointing away from the array.
+
+    A bearing has no range: the distance is nominal (ros4hri's `voice_<id>` frames do the same).
+    """
+    out = []
+    for track in tracks:
+        if not track.confirmed:
+            continue
+        direction = _direction(track.azimuth_deg, track.elevation_deg)
+        msg = TransformStamped(header=make_header(stamp_s, frame_id), child_frame_id=f'{prefix}{int(track.id)}')
+        position = distance_m * direction
+        msg.transform.translation.x, msg.transform.translation.y, msg.transform.translation.z = position.tolist()
+        elevation = math.radians(track.elevation_deg) if math.isfinite(track.elevation_deg) else 0.0
+        azimuth = math.radians(track.azimuth_deg)
+        cz, sz, cy, sy = math.cos(azimuth), math.sin(azimuth), math.cos(-elevation), math.sin(-elevation)
+        R = np.array([[cz * cy, -sz, cz * sy], [sz * cy, cz, sz * sy], [-sy, 0.0, cy]])  # yaw, then pitch up
+        msg.transform.rotation = matrix_to_quaternion(R)
+        out.append(msg)
+    return out
+
+
+def source_map_message(stamp_s: float, frame_id: str, sources: Iterable[MappedSource]) -> SoundSourceArray:
+    """MappedSource list → SoundSourceArray (positions in `frame_id`)."""
+    items = []
+    for source in sources:
+        x, y, z = (float(v) for v in source.position_m)
+        items.append(SoundSource(id=int(source.id), position=Point(x=x, y=y, z=z),
+                                 position_covariance=[float(v) for v in np.asarray(source.covariance).reshape(9)],
+                                 moving=bool(source.moving), localized=bool(source.localized),
+                                 observations=int(source.num_observations),
+                                 last_heard=seconds_to_time(source.last_heard_s),
+                                 track_ids=[int(t) for t in source.track_ids]))
+    return SoundSourceArray(header=make_header(stamp_s, frame_id), sources=items)
+
+
+def source_markers(stamp_s: float, frame_id: str, sources: Iterable[MappedSource], sigmas: float = 2.0) -> MarkerArray:
+    """Per source: a sphere, a flat ellipse of the horizontal covariance (`sigmas` standard deviations) and the id."""
+    header = make_header(stamp_s, frame_id)
+    markers = [Marker(header=header, ns=SOURCE_NAMESPACES[0], action=Marker.DELETEALL)]
+    for source in sources:
+        position = Point(**dict(zip('xyz', np.asarray(source.position_m, dtype=float).tolist())))
+        alpha = 1.0 if source.localized else 0.4
+        sphere = Marker(header=header, ns=SOURCE_NAMESPACES[0], id=int(source.id), type=Marker.SPHERE,
+                        action=Marker.ADD, color=id_color(source.id, alpha))
+        sphere.pose.position = position
+        sphere.pose.orientation.w = 1.0
+        sphere.scale.x = sphere.scale.y = sphere.scale.z = 0.2
+        values, vectors = np.linalg.eigh(np.asarray(source.covariance)[:2, :2])
+        radii = sigmas * np.sqrt(np.maximum(values, 0.0))
+        ellipse = Marker(header=header, ns=SOURCE_NAMESPACES[1], id=int(source.id), type=Marker.CYLINDER,
+                         action=Marker.ADD, color=id_color(source.id, 0.25))
+        ellipse.pose.position = position
+        ellipse.pose.orientation = yaw_quaternion(math.atan2(vectors[1, 1], vectors[0, 1]))  # major axis → x
+        ellipse.scale.x, ellipse.scale.y, ellipse.scale.z = 2 * radii[1], 2 * radii[0], 0.01
+        label = Marker(header=header, ns=SOURCE_NAMESPACES[2], id=int(source.id), type=Marker.TEXT_VIEW_FACING,
+                       action=Marker.ADD, color=id_color(source.id),
+                       text=f'source {source.id}' + (' (moving)' if source.moving else ''))
+        label.pose.position = Point(x=position.x, y=position.y, z=position.z + 0.3)
+        label.pose.orientation.w = 1.0
+        label.scale.z = 0.2
+        markers += [sphere, ellipse, label]
+    return MarkerArray(markers=markers)
+
+
+def goal_message(stamp_s: float, frame_id: str, x: float, y: float, yaw_rad: float) -> PoseStamped:
+    """A Nav2 goal (geometry_msgs/PoseStamped, z = 0) in `frame_id`."""
+    msg = PoseStamped(header=make_header(stamp_s, frame_id))
+    msg.pose.position.x, msg.pose.position.y = float(x), float(y)
+    msg.pose.orientation = yaw_quaternion(yaw_rad)
+    return msg

@@ -1,0 +1,254 @@
+"""A world-frame map of sound sources built from tracked bearings and the rig's trajectory.
+
+Each confirmed track of the tracker (`sources.tracker`) feeds its bearings, turned into the world (odom) frame
+with the array pose at the bearing's audio time, to a `SourceLocator`. The locator fits the rays by least squares
+(`triangulation.fit_rays`). When the rays stop meeting (their residual exceeds the noise model) the source is
+moving: it is refitted with a constant velocity over the recent bearings and flagged `moving`. A track that is
+reborn for a source already in the map (a talker who paused) is merged into the old source instead of a second entry.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from av_pose.sources.triangulation import RayFit, bearing_vectors, fit_rays
+
+
+class TrackLike(Protocol):
+    """What the map needs of a track: an id and a bearing in the array frame (degrees)."""
+
+    id: int
+    azimuth_deg: float
+    elevation_deg: float
+
+
+@dataclass(frozen=True)
+class SourceMapConfig:
+    """Tuning of the source map.
+
+    Attributes:
+        bearing_sigma_deg: Standard deviation of one bearing, degrees (DOA error plus tracker lag).
+        prior_range_m: Prior distance along the bearing before the rig has moved, metres.
+        prior_std_m: Prior standard deviation, metres (weak: the rays decide once they cross).
+        window_s: Bearings of a static source kept for its fit, seconds.
+        moving_window_s: Shortest span of bearings fitted once a source is found moving, seconds. A moving
+            source is fitted with a constant velocity over the longest recent span (halved from the whole
+            window) whose rays agree; its position is observable while the rig's own path bends.
+        moving_chi2: Residual per degree of freedom above which the rays no longer meet (moving source).
+        min_observations: Bearings before a source is reported.
+        merge_distance_m: A new track's source within this distance (and 3σ) of a source whose track has
+            ended is merged into it.
+        localized_std_m: A source is `localized` when its largest position standard deviation is below this.
+        forget_s: A source not heard for this long leaves the map (inf = never).
+    """
+
+    bearing_sigma_deg: float = 3.0
+    prior_range_m: float = 2.0
+    prior_std_m: float = 5.0
+    window_s: float = 30.0
+    moving_window_s: float = 3.0
+    moving_chi2: float = 6.0
+    min_observations: int = 5
+    merge_distance_m: float = 0.6
+    localized_std_m: float = 0.5
+    forget_s: float = float('inf')
+
+
+@dataclass(frozen=True)
+class MappedSource:
+    """One source of the map, in the world (odom) frame.
+
+    Attributes:
+        id: Map id (the id of the first track that heard it).
+        position_m: (3,) metres. For planar arrays the height is the array's, with a 1 m standard deviation.
+        covariance: 3×3 m².
+        moving: the rays do not meet: the position is the recent one.
+        localized: the largest standard deviation is below `localized_std_m` (the rays cross).
+        num_observations: bearings in the fit.
+        first_heard_s, last_heard_s: audio times, seconds.
+        track_ids: tracker ids merged into this source.
+    """
+
+    id: int
+    position_m: np.ndarray
+    covariance: np.ndarray
+    moving: bool
+    localized: bool
+    num_observations: int
+    first_heard_s: float
+    last_heard_s: float
+    track_ids: tuple[int, ...]
+
+
+@dataclass
+class _Observation:
+    stamp_s: float
+    origin: np.ndarray      # (3,) array centre, world
+    direction: np.ndarray   # (3,) unit bearing, world
+    planar: bool            # elevation unresolved
+
+
+@dataclass
+class SourceLocator:
+    """Bearings of one source and their fit."""
+
+    config: SourceMapConfig
+    id: int
+    observations: deque = field(default_factory=deque)
+    track_ids: list[int] = field(default_factory=list)
+    moving: bool = False
+    fit: RayFit | None = None
+
+    def add(self, observation: _Observation) -> None:
+        """Append a bearing; drop those older than the window."""
+        self.observations.append(observation)
+        while self.observations and observation.stamp_s - self.observations[0].stamp_s > self.config.window_s:
+            self.observations.popleft()
+        self.fit = None
+
+    def absorb(self, other: SourceLocator) -> None:
+        """Take over the bearings and track ids of `other` (a later track of the same source)."""
+        merged = sorted([*self.observations, *other.observations], key=lambda obs: obs.stamp_s)
+        self.observations = deque(merged)
+        self.track_ids += [tid for tid in other.track_ids if tid not in self.track_ids]
+        self.fit = None
+
+    def solve(self) -> MappedSource | None:
+        """The current estimate, or None before `min_observations` bearings."""
+        cfg = self.config
+        if len(self.observations) < cfg.min_observations:
+            return None
+        if self.fit is None:
+            self.fit, self.moving = self._fit(list(self.observations)), False
+            if self.fit.chi2_per_dof > cfg.moving_chi2:
+                self.fit, self.moving = self._fit_moving(), True
+        return self._mapped(self.fit)
+
+    def _fit_moving(self) -> RayFit:
+        """Constant-velocity fit over the longest recent span whose rays agree (halving down to the minimum)."""
+        latest = self.observations[-1].stamp_s
+        span = latest - self.observations[0].stamp_s
+        while True:
+            recent = [obs for obs in self.observations if latest - obs.stamp_s <= span]
+            fit = self._fit(recent, with_velocity=True)
+            if fit.chi2_per_dof <= self.config.moving_chi2 or span <= self.config.moving_window_s:
+                return fit
+            span = max(self.config.moving_window_s, span / 2.0)
+
+    def _fit(self, observations: list[_Observation], with_velocity: bool = False) -> RayFit:
+        cfg = self.config
+        origins = np.stack([obs.origin for obs in observations])
+        directions = np.stack([obs.direction for obs in observations])
+        planar = all(obs.planar for obs in observations)
+        dims = 2 if planar else 3
+        if planar:
+            directions = directions.copy()
+            directions[:, 2] = 0.0
+        prior = origins[-1] + cfg.prior_range_m * directions[-1] / np.linalg.norm(directions[-1])
+        fit = fit_rays(origins[:, :dims], directions[:, :dims], np.radians(cfg.bearing_sigma_deg),
+                       prior_mean=prior[:dims], prior_std_m=cfg.prior_std_m,
+                       times_s=np.array([obs.stamp_s for obs in observations]) if with_velocity else None)
+        if not planar:
+            return fit
+        position = np.append(fit.position, origins[:, 2].mean())
+        covariance = np.zeros((3, 3))
+        covariance[:2, :2] = fit.covariance
+        covariance[2, 2] = 1.0
+        return RayFit(position, covariance, fit.chi2_per_dof, fit.num_rays)
+
+    def _mapped(self, fit: RayFit) -> MappedSource:
+        dims = 2 if self.observations[-1].planar else 3
+        largest_std = float(np.sqrt(np.linalg.eigvalsh(fit.covariance[:dims, :dims]).max()))
+        return MappedSource(self.id, fit.position, fit.covariance, self.moving,
+                            largest_std < self.config.localized_std_m, len(self.observations),
+                            self.observations[0].stamp_s, self.observations[-1].stamp_s, tuple(self.track_ids))
+
+
+class SourceMap:
+    """Tracks' bearings + array poses → source positions in the world frame.
+
+    `update(stamp_s, tracks, T_world_array)` adds one bearing per track; `sources()` returns the map.
+    """
+
+    def __init__(self, config: SourceMapConfig | None = None) -> None:
+        self.config = config or SourceMapConfig()
+        self._locators: dict[int, SourceLocator] = {}   # map id → locator
+        self._by_track: dict[int, int] = {}              # tracker id → map id
+        self._last_stamp_s = -np.inf
+
+    def update(self, stamp_s: float, tracks: list[TrackLike], T_world_array: np.ndarray) -> None:
+        """Add the bearings of `tracks` (array frame, heard at `stamp_s`) seen from the array pose `T_world_array`."""
+        T = np.asarray(T_world_array, dtype=np.float64)
+        self._last_stamp_s = max(self._last_stamp_s, float(stamp_s))
+        for track in tracks:
+            if not getattr(track, 'confirmed', True) or not np.isfinite(track.azimuth_deg):
+                continue
+            elevation = float(getattr(track, 'elevation_deg', np.nan))
+            direction = bearing_vectors(track.azimuth_deg, elevation, T[:3, :3])[0]
+            observation = _Observation(float(stamp_s), T[:3, 3].copy(), direction, not np.isfinite(elevation))
+            map_id = self._by_track.get(track.id)
+            if map_id is None:
+                map_id = self._by_track[track.id] = track.id
+                self._locators[map_id] = SourceLocator(self.config, map_id, track_ids=[track.id])
+            self._locators[map_id].add(observation)
+        self._merge_reborn_tracks()
+        self._forget()
+
+    def sources(self) -> list[MappedSource]:
+        """Every source with enough bearings, by id."""
+        mapped = (locator.solve() for _, locator in sorted(self._locators.items()))
+        return [source for source in mapped if source is not None]
+
+    def source(self, source_id: int) -> MappedSource | None:
+        """One source by map id (None if unknown or not yet located)."""
+        locator = self._locators.get(source_id)
+        return None if locator is None else locator.solve()
+
+    def _merge_reborn_tracks(self) -> None:
+        """A locator whose track is new and whose position matches an ended source joins that source."""
+        stamp = self._last_stamp_s
+        fitted = {map_id: locator.solve() for map_id, locator in self._locators.items()}
+        for young_id, young in list(fitted.items()):
+            if young is None or young.moving or young_id not in self._locators:
+                continue
+            for old_id, old in fitted.items():
+                if old is None or old_id == young_id or old_id not in self._locators or old.moving \
+                        or old.first_heard_s >= young.first_heard_s or old.last_heard_s >= young.first_heard_s:
+                    continue  # only an older source that had fallen silent before this one started
+                if self._same_place(young, old) and stamp - young.first_heard_s >= 0:
+                    self._locators[old_id].absorb(self._locators.pop(young_id))
+                    for track_id, map_id in self._by_track.items():
+                        if map_id == young_id:
+                            self._by_track[track_id] = old_id
+                    break
+
+    def _same_place(self, a: MappedSource, b: MappedSource) -> bool:
+        difference = a.position_m - b.position_m
+        if not (a.localized and b.localized) or np.linalg.norm(difference[:2]) > self.config.merge_distance_m:
+            return False
+        covariance = a.covariance + b.covariance
+        mahalanobis2 = float(difference[:2] @ np.linalg.solve(covariance[:2, :2], difference[:2]))
+        return mahalanobis2 <= 9.0
+
+    def _forget(self) -> None:
+        for map_id, locator in list(self._locators.items()):
+            if self._last_stamp_s - locator.observations[-1].stamp_s > self.config.forget_s:
+                del self._locators[map_id]
+                self._by_track = {tid: mid for tid, mid in self._by_track.items() if mid != map_id}
+
+
+def goal_pose(source: MappedSource, robot_xy: np.ndarray, standoff_m: float = 0.8) -> tuple[float, float, float]:
+    """A 2-D navigation goal (x, y metres, yaw radians, world frame) `standoff_m` short of the source, facing it.
+
+    The goal lies on the line from the robot's position towards the source.
+    """
+    robot = np.asarray(robot_xy, dtype=np.float64)[:2]
+    target = source.position_m[:2]
+    offset = target - robot
+    distance = float(np.linalg.norm(offset))
+    heading = float(np.arctan2(offset[1], offset[0])) if distance > 1e-9 else 0.0
+    stop = robot + offset * max(0.0, distance - standoff_m) / distance if distance > 1e-9 else robot
+    return float(stop[0]), float(stop[1]), heading
