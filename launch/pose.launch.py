@@ -1,11 +1,11 @@
-"""Bring up av_pose: `doa_node` (via doa.launch.py) and `pose_node`, optionally RViz.
+"""Bring up av_pose: `doa_node` (via doa.launch.py), `pose_node`, `source_map_node`, optionally RViz.
 
     ros2 launch av_pose pose.launch.py namespace:=robot1 image_topic:=/camera/image_raw \
         camera_info_topic:=/camera/camera_info audio_topic:=/mic/audio use_sim_time:=true rviz:=true
 
 Arguments follow nav2_bringup (namespace, use_sim_time, params_file, log_level, use_respawn), plus the input
-topics (remapped onto the nodes' relative inputs), `model` and `device` (empty: as the params file says) and
-`rviz`. `use_sim_time`, `model` and `device` are passed after the params file, so the launch arguments win.
+topics (remapped onto the nodes' relative inputs), `model` and `device` (empty: as the params file says),
+`sources` (start `source_map_node`), `odom_topic` (the odometry it places bearings with) and `rviz`. `use_sim_time`, `model` and `device` are passed after the params file, so the launch arguments win.
 """
 import os
 
@@ -59,6 +59,7 @@ def generate_launch_description() -> LaunchDescription:
     namespace = LaunchConfiguration('namespace')
     use_sim_time = LaunchConfiguration('use_sim_time')
     rviz = LaunchConfiguration('rviz')
+    params_file = LaunchConfiguration('params_file')
 
     arguments = [
         DeclareLaunchArgument('namespace', default_value='', description='Top-level namespace'),
@@ -82,6 +83,11 @@ def generate_launch_description() -> LaunchDescription:
                                           'model or a checkpoint path); empty: the params file value'),
         DeclareLaunchArgument('device', default_value='',
                               description='auto | cpu | cuda for pose_node; empty: the params file value'),
+        DeclareLaunchArgument('sources', default_value='true',
+                              description='Start source_map_node: a world map of the tracked sound sources'),
+        DeclareLaunchArgument('odom_topic', default_value='pose/odometry',
+                              description='nav_msgs/Odometry for the source map (pose_node\'s by default; '
+                                          'odometry/filtered with robot_localization)'),
         DeclareLaunchArgument('rviz', default_value='false', description='Start RViz with config/av_pose.rviz'),
     ]
 
@@ -92,6 +98,19 @@ def generate_launch_description() -> LaunchDescription:
     pose = GroupAction([
         PushROSNamespace(namespace),
         OpaqueFunction(function=pose_node_overrides),
+        Node(
+            package='av_pose',
+            executable='source_map_node',
+            name='source_map_node',
+            output='screen',
+            respawn=LaunchConfiguration('use_respawn'),
+            respawn_delay=2.0,
+            parameters=[ParameterFile(params_file, allow_substs=True),
+                        {'use_sim_time': ParameterValue(use_sim_time, value_type=bool)}],
+            arguments=['--ros-args', '--log-level', LaunchConfiguration('log_level')],
+            remappings=[('odom', LaunchConfiguration('odom_topic'))],
+            condition=IfCondition(LaunchConfiguration('sources')),
+        ),
         Node(
             package='rviz2',
             executable='rviz2',

@@ -17,7 +17,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from av_pose.ros import doa_node, pose_node
+from av_pose.ros import doa_node, pose_node, source_map_node
 
 from ros_harness import REPO_ROOT
 
@@ -26,8 +26,8 @@ POSE_LAUNCH = REPO_ROOT / 'launch' / 'pose.launch.py'
 PARAMS_FILE = REPO_ROOT / 'config' / 'av_pose.yaml'
 NAV2_ARGUMENTS = {'namespace', 'use_sim_time', 'params_file', 'log_level', 'use_respawn'}
 POSE_ARGUMENTS = NAV2_ARGUMENTS | {'image_topic', 'camera_info_topic', 'audio_topic', 'audio_info_topic', 'model',
-                                  'device', 'rviz'}
-NODES = {'doa_node': doa_node, 'pose_node': pose_node}
+                                  'device', 'rviz', 'sources', 'odom_topic'}
+NODES = {'doa_node': doa_node, 'pose_node': pose_node, 'source_map_node': source_map_node}
 
 
 def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
@@ -103,6 +103,10 @@ def test_pose_launch_structure():
     rviz = _node(tree, 'rviz2')
     assert ast.unparse(rviz['condition']) == 'IfCondition(rviz)' and "'av_pose.rviz'" in ast.unparse(rviz['arguments'])
     assert len(_calls(tree, 'PushROSNamespace')) == 1
+    source_map = _node(tree, 'source_map_node')
+    _assert_parameters_file_then_overrides(source_map['parameters'], ast.unparse(source_map['parameters']))
+    assert ast.unparse(source_map['remappings']) == "[('odom', LaunchConfiguration('odom_topic'))]"
+    assert ast.unparse(source_map['condition']) == "IfCondition(LaunchConfiguration('sources'))"
 
 
 def _load(path):
@@ -115,10 +119,10 @@ def _load(path):
     return module
 
 
-@pytest.mark.parametrize('node_name', ['doa_node', 'pose_node'])
+@pytest.mark.parametrize('node_name', list(NODES))
 def test_params_file_lists_every_parameter_with_its_default(node_name):
     data = yaml.safe_load(PARAMS_FILE.read_text())
-    assert set(data) == {'/**/doa_node', '/**/pose_node'}  # applies in any namespace
+    assert set(data) == {f'/**/{name}' for name in NODES}  # applies in any namespace
     values = data[f'/**/{node_name}']['ros__parameters']
     module = NODES[node_name]
     assert set(values) == set(module.PARAMETERS)  # every parameter documented, nothing unknown
@@ -156,7 +160,7 @@ def test_setup_installs_existing_files_and_entry_points():
     (setup,) = _calls(tree, 'setup')
     scripts = ast.literal_eval(_keywords(setup)['entry_points'])['console_scripts']
     entries = dict(line.replace(' ', '').split('=') for line in scripts)
-    assert {'doa_node', 'pose_node', 'av-pose'} <= set(entries)
+    assert {'doa_node', 'pose_node', 'source_map_node', 'av-pose'} <= set(entries)
     for target in entries.values():
         module, function = target.split(':')
         assert callable(getattr(importlib.import_module(module), function))
