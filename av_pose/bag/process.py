@@ -150,7 +150,7 @@ def _write(in_path: Path, out_path: Path, typestore, outputs: _Outputs,
     from rosbags.highlevel import AnyReader
     from rosbags.rosbag2 import StoragePlugin, Writer
 
-    from av_pose.bag.scene_to_bag import _latched_qos
+    from av_pose.bag.scene_to_bag import latched_qos
 
     counts: dict[str, int] = {}
     skipped: list[str] = []
@@ -160,7 +160,7 @@ def _write(in_path: Path, out_path: Path, typestore, outputs: _Outputs,
 
         def connection(topic: str, msgtype: str):
             if topic not in connections:
-                qos = _latched_qos() if topic in ('/tf_static', '/audio_info') else ()
+                qos = latched_qos() if topic in ('/tf_static', '/audio_info') else ()
                 connections[topic] = writer.add_connection(topic, msgtype, typestore=typestore,
                                                            offered_qos_profiles=qos)
             return connections[topic]

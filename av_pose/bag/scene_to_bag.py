@@ -176,7 +176,8 @@ class _Messages:
         return t[AUDIO_STAMPED](header=header, audio=audio)
 
 
-def _latched_qos():
+def latched_qos() -> list:
+    """The rosbags QoS list of a latched (transient local, depth 1) topic, for /tf_static and /audio_info."""
     from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 
     zero = QosTime(sec=0, nsec=0)
@@ -221,7 +222,7 @@ def scene_to_bag(scene_dir: str | Path, out_path: str | Path, options: BagOption
     with Writer(out_path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
         connections = {}
         for topic in dict.fromkeys(e[2] for e in events):
-            qos = _latched_qos() if topic in ('/tf_static', '/audio_info') else ()
+            qos = latched_qos() if topic in ('/tf_static', '/audio_info') else ()
             connections[topic] = writer.add_connection(topic, msgtypes[topic], typestore=typestore,
                                                        offered_qos_profiles=qos)
         for stamp, _, topic, arg in tqdm(events, desc=f'{record.name} → bag', unit='msg',

@@ -20,6 +20,7 @@ import numpy as np
 from av_pose.data.pairs import pair_frame_indices
 from av_pose.geometry import relative_pose, rotation_angle_deg
 from av_pose.pose.base import PosePair, Sensors, View
+from av_pose.scene.activity import sound_changes
 from av_pose.scene.format import SceneRecord
 from av_pose.vision.corruptions import CorruptionSpec
 
@@ -27,8 +28,6 @@ STILL_ROTATION_DEG = 1.0
 """A pair whose ground-truth rotation is below this (degrees) ..."""
 STILL_TRANSLATION_M = 0.05
 """... and whose camera moved less than this (metres) was taken by a still camera."""
-ACTIVE_FRACTION = 0.5
-"""A source counts as active in an audio window when it sounds for at least this fraction of it."""
 
 
 @dataclass(frozen=True)
@@ -66,28 +65,6 @@ def scene_corruption(spec: CorruptionSpec, record: SceneRecord) -> CorruptionSpe
     """`spec` with a base seed of its own for this scene, fixed by (spec.base_seed, the scene folder name)."""
     digest = hashlib.sha256(f'{int(spec.base_seed)}:{record.name}'.encode()).digest()
     return replace(spec, base_seed=int.from_bytes(digest[:4], 'big'))
-
-
-def source_activity(record: SceneRecord, center_s: float, window_s: float) -> np.ndarray:
-    """Fraction (S,) in [0, 1] of the window [center − w/2, center + w/2] during which each source sounds.
-
-    A source sounds on [start_s, end_s) (`end_s` absent: until the end), as in the scene format.
-    """
-    low, high = center_s - 0.5 * window_s, center_s + 0.5 * window_s
-    fractions = []
-    for source in record.sources:
-        start_s, end_s = source.get('start_s'), source.get('end_s')
-        start_s = -np.inf if start_s is None else float(start_s)
-        end_s = np.inf if end_s is None else float(end_s)
-        fractions.append(max(0.0, min(high, end_s) - max(low, start_s)) / window_s)
-    return np.asarray(fractions, dtype=np.float64)
-
-
-def sound_changes(record: SceneRecord, t_a: float, t_b: float, window_s: float) -> bool:
-    """True when some source is active (≥ ACTIVE_FRACTION of the window) in one window and not the other."""
-    active_a = source_activity(record, t_a, window_s) >= ACTIVE_FRACTION
-    active_b = source_activity(record, t_b, window_s) >= ACTIVE_FRACTION
-    return bool(np.any(active_a != active_b))
 
 
 def count_pairs(record: SceneRecord, gap_s: float, stride: int = 1) -> int:

@@ -110,7 +110,7 @@ class PoseTrainingSet(Dataset):
 
     def audio_features(self, item: dict, rng: np.random.Generator | None) -> dict:
         """doa_a/b, binaural_a/b, audio_ok and sound_change for one item (augmented when `rng` is given)."""
-        from av_pose.eval.pairs import sound_changes
+        from av_pose.scene.activity import sound_changes
 
         item = dict(item)
         if rng is not None:
