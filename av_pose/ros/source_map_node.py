@@ -24,14 +24,11 @@ from typing import Any
 import numpy as np
 from av_pose_msgs.msg import SoundTrackArray
 from geometry_msgs.msg import PoseStamped
-from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from std_msgs.msg import UInt32
 from visualization_msgs.msg import MarkerArray
 
 from av_pose.errors import UserInputError
-from av_pose.geometry import make_transform
-from av_pose.pose.history import PoseHistory
 from av_pose.ros import source_messages
 from av_pose.ros.audio_adapters import stamp_to_seconds
 from av_pose.ros.node_common import (
@@ -43,7 +40,7 @@ from av_pose.ros.node_common import (
     run_node,
     text,
 )
-from av_pose.ros.tf_listener import make_transform_source
+from av_pose.ros.odometry_input import OdometryInput
 from av_pose.sources.source_map import SourceMap, SourceMapConfig, goal_pose
 
 NODE_NAME = 'source_map_node'
@@ -93,17 +90,6 @@ def config_from_parameters(values: dict[str, Any]) -> SourceMapNodeConfig:
                                1.0 / positive(values, 'publish_rate_hz'), positive(values, 'max_odometry_wait_s'))
 
 
-def odometry_to_matrix(msg: Odometry) -> np.ndarray:
-    """nav_msgs/Odometry pose → 4×4 T_odom_base."""
-    from scipy.spatial.transform import Rotation
-
-    p, q = msg.pose.pose.position, msg.pose.pose.orientation
-    norm = float(np.linalg.norm([q.x, q.y, q.z, q.w]))
-    if not np.isfinite(norm) or norm < 1e-6:
-        return np.full((4, 4), np.nan)
-    return make_transform(Rotation.from_quat([q.x, q.y, q.z, q.w]).as_matrix(), [p.x, p.y, p.z])
-
-
 class SourceMapNode(Node):
     """Feeds tracked bearings with the array pose at their stamp into a `SourceMap`; publishes map, markers, goals."""
 
@@ -112,31 +98,19 @@ class SourceMapNode(Node):
         with fatal_on_user_error(self):
             self.config = config_from_parameters(declare_parameters(self, PARAMETERS))
         self._map = SourceMap(self.config.map)
-        self._history = PoseHistory(capacity_s=60.0, max_extrapolation_s=0.1)
         self._pending: deque[SoundTrackArray] = deque()
         self._warnings = Warnings(self)
-        self._transforms = make_transform_source(self)
-        self._frames = {'map': self.config.map_frame, 'base': self.config.base_frame}
+        self._odometry = OdometryInput(self, self._warnings, self.config.base_frame, self.config.map_frame,
+                                       on_pose=self._drain)
         self._latest_stamp_s: float | None = None
         self._lock = threading.Lock()
         self.create_subscription(SoundTrackArray, 'doa/tracks', self._on_tracks, 50)
-        self.create_subscription(Odometry, 'odom', self._on_odometry, 50)
         self.create_subscription(UInt32, 'sources/goal_request', self._on_goal_request, 10)
         self._map_pub = self.create_publisher(source_messages.SoundSourceArray, 'sources/map', 10)
         self._markers_pub = self.create_publisher(MarkerArray, 'sources/markers', 10)
         self._goal_pub = self.create_publisher(PoseStamped, 'sources/goal', 10)
         self.create_timer(self.config.publish_period_s, self._publish)
-        self.get_logger().info(f'source map from {self.resolve_topic_name("doa/tracks")} and '
-                               f'{self.resolve_topic_name("odom")}')
-
-    def _on_odometry(self, msg: Odometry) -> None:
-        T = odometry_to_matrix(msg)
-        if not self._history.push(stamp_to_seconds(msg.header.stamp), T):
-            self._warnings.drop('odometry', 'bad_odometry', 'non-finite pose or zero quaternion')
-            return
-        self._frames['map'] = self._frames['map'] or msg.header.frame_id
-        self._frames['base'] = self.config.base_frame or msg.child_frame_id
-        self._drain()
+        self.get_logger().info(f'source map from {self.resolve_topic_name("doa/tracks")} and {self._odometry.topic}')
 
     def _on_tracks(self, msg: SoundTrackArray) -> None:
         self._pending.append(msg)
@@ -147,24 +121,20 @@ class SourceMapNode(Node):
         while self._pending:
             msg = self._pending[0]
             stamp_s = stamp_to_seconds(msg.header.stamp)
-            T_odom_base = self._history.at(stamp_s)
-            if T_odom_base is None:
-                newest = self._newest_pending_s()
-                if newest - stamp_s <= self.config.max_odometry_wait_s:
+            if self._odometry.base_pose(stamp_s) is None:
+                if self._newest_pending_s() - stamp_s <= self.config.max_odometry_wait_s:
                     return  # odometry may still come
                 self._pending.popleft()
                 self._warnings.drop('tracks', 'no_odometry', f'no odometry at t={stamp_s:.2f} s on '
-                                    f'{self.resolve_topic_name("odom")}')
+                                    f'{self._odometry.topic}')
                 continue
             self._pending.popleft()
-            array_frame = self.config.array_frame or msg.header.frame_id
-            T_base_array = self._transforms.lookup(self._frames['base'], array_frame)
-            if T_base_array is None:
-                self._warnings.drop('tracks', 'no_extrinsics', f'no transform {self._frames["base"]} → '
-                                    f'{array_frame} on /tf_static')
+            T_odom_array = self._odometry.array_pose(stamp_s, self.config.array_frame or msg.header.frame_id)
+            if T_odom_array is None:
+                self._warnings.dropped['no_extrinsics'] += 1
                 continue
             with self._lock:
-                self._map.update(stamp_s, source_messages.tracks_from_message(msg), T_odom_base @ T_base_array)
+                self._map.update(stamp_s, source_messages.tracks_from_message(msg), T_odom_array)
                 self._latest_stamp_s = stamp_s
 
     def _newest_pending_s(self) -> float:
@@ -175,20 +145,21 @@ class SourceMapNode(Node):
             return
         with self._lock:
             sources = self._map.sources()
-        frame = self._frames['map']
+        frame = self._odometry.odom_frame
         self._map_pub.publish(source_messages.source_map_message(self._latest_stamp_s, frame, sources))
         self._markers_pub.publish(source_messages.source_markers(self._latest_stamp_s, frame, sources))
 
     def _on_goal_request(self, msg: UInt32) -> None:
         with self._lock:
             source = self._map.source(int(msg.data))
-        robot = self._history.at(self._latest_stamp_s) if self._latest_stamp_s is not None else None
+        robot = self._odometry.base_pose(self._latest_stamp_s) if self._latest_stamp_s is not None else None
         if source is None or robot is None:
             known = ', '.join(str(s.id) for s in self._map.sources()) or 'none yet'
             self._warnings.warn('goal', f'no goal for source {msg.data}: not in the map (sources: {known})')
             return
         x, y, yaw = goal_pose(source, robot[:2, 3], self.config.goal_standoff_m)
-        self._goal_pub.publish(source_messages.goal_message(self._latest_stamp_s, self._frames['map'], x, y, yaw))
+        self._goal_pub.publish(source_messages.goal_message(self._latest_stamp_s, self._odometry.odom_frame, x, y,
+                                                            yaw))
         self.get_logger().info(f'goal to source {source.id}: ({x:.2f}, {y:.2f}) m, yaw {np.degrees(yaw):.0f}°')
 
 
