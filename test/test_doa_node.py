@@ -17,10 +17,12 @@ pytest.importorskip('audio_utils_msgs.msg')
 
 from audio_common_msgs.msg import AudioDataStamped, AudioInfo  # noqa: E402
 from audio_utils_msgs.msg import AudioFrame  # noqa: E402
+from av_pose_msgs.msg import SoundTrackArray  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from geometry_msgs.msg import PoseArray  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import LaserScan  # noqa: E402
+from tf2_msgs.msg import TFMessage  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from av_pose.audio.arrays import load_array  # noqa: E402
@@ -220,6 +222,8 @@ class Outputs:
         self.sources = client.collect(PoseArray, f'{namespace}/doa/sources')
         self.scans = client.collect(LaserScan, f'{namespace}/doa/spectrum')
         self.markers = client.collect(MarkerArray, f'{namespace}/doa/markers')
+        self.tracks = client.collect(SoundTrackArray, f'{namespace}/doa/tracks')
+        self.tf = client.collect(TFMessage, '/tf')
 
     def azimuths(self, after_s: float = -math.inf) -> list[float]:
         """Azimuths (deg) of the first source of every PoseArray stamped after `after_s`."""
@@ -254,7 +258,7 @@ def data_stamped_run(room_audio):
     domain, ns = unique_domain_id(), unique_namespace()
     params_file = str(REPO_ROOT / 'config' / 'doa.yaml')
     # Fallback format (F32LE for S16LE data) is wrong on purpose: correct output proves audio_info was used.
-    params = {'frame_id': 'array_link', 'sample_format': 'F32LE'}
+    params = {'frame_id': 'array_link', 'sample_format': 'F32LE', 'publish_track_frames': True}
     with RosClient(domain) as client, NodeProcess(NODE, domain, ns, params=params,
                                                   extra_args=['--params-file', params_file]) as node:
         outputs = Outputs(client, ns)
@@ -317,6 +321,22 @@ def test_markers_published(data_stamped_run):
     assert len(arrays) >= 30
     types = {m.type for m in arrays[-1].markers if m.action == Marker.ADD}
     assert types == {Marker.ARROW, Marker.LINE_STRIP, Marker.TEXT_VIEW_FACING}
+
+
+def test_one_source_gives_one_confirmed_track_with_tf_frame(data_stamped_run):
+    tracks = data_stamped_run['outputs'].tracks
+    assert len(tracks) >= 30 and {m.header.frame_id for m in tracks} == {'array_link'}
+    assert [stamp_of(m) for m in tracks] == [stamp_of(m) for m in data_stamped_run['outputs'].sources]
+    confirmed = [[t for t in m.tracks if t.confirmed] for m in tracks if stamp_of(m) > T0 + 0.799]
+    assert all(len(c) == 1 for c in confirmed), confirmed  # one source: one track, no phantom
+    assert {c[0].id for c in confirmed} == {0}
+    errors = angle_diff_deg([math.degrees(c[0].azimuth) for c in confirmed], SOURCE_AZ_DEG)
+    assert errors.max() <= TOLERANCE_DEG and all(c[0].activity > 0.5 for c in confirmed[10:])
+    frames = [t for m in data_stamped_run['outputs'].tf for t in m.transforms]
+    assert frames and {f.child_frame_id for f in frames} == {'sound_0'}
+    assert {f.header.frame_id for f in frames} == {'array_link'}
+    last = frames[-1].transform.translation
+    assert angle_diff_deg(math.degrees(math.atan2(last.y, last.x)), SOURCE_AZ_DEG) <= TOLERANCE_DEG
 
 
 @pytest.fixture(scope='module')
@@ -400,6 +420,11 @@ def test_bad_audio_frames_are_survived_and_reported(audio_frame_run):
         assert text in log, f'{text!r} not in node output:\n{log}'
     assert log.count('AudioFrame has') == 1  # four garbage chunks within 5 s: one (throttled) warning
     assert 'Traceback' not in log
+    # the tracker starts over at the time jump and finds the source again
+    _, tracks_after = split_at_loop(audio_frame_run['outputs'].tracks)
+    confirmed = [t for m in tracks_after[-5:] for t in m.tracks if t.confirmed]
+    assert len(confirmed) == 5 and angle_diff_deg([math.degrees(t.azimuth) for t in confirmed],
+                                                  SOURCE_AZ_DEG).max() <= TOLERANCE_DEG
 
 
 def test_diagnostics_count_dropped_chunks(audio_frame_run):

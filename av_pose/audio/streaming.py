@@ -23,6 +23,7 @@ class DoaFrame:
         azimuths_deg: K source azimuths, degrees CCW from the array's +x axis; NaN where not found.
         confidence: K values in [0, 1].
         coverage: Fraction of the window that held real audio.
+        elevations_deg: K source elevations, degrees up from the array's x-y plane (0 on a horizontal grid).
     """
 
     stamp_s: float
@@ -30,6 +31,7 @@ class DoaFrame:
     azimuths_deg: np.ndarray
     confidence: np.ndarray
     coverage: float
+    elevations_deg: np.ndarray | None = None
 
 
 class StreamingDoa:
@@ -64,7 +66,7 @@ class StreamingDoa:
             return None
         result = self.estimator.estimate(window.samples)
         return DoaFrame(window.center_s, result.spectrum[0], result.azimuths_deg[0], result.confidence[0],
-                        window.coverage)
+                        window.coverage, result.elevations_deg[0])
 
     def latest(self) -> DoaFrame | None:
         """DOA of the newest full window (ending at the newest sample), or None before enough audio."""

@@ -13,9 +13,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         'breakdowns by ground-truth rotation and frame gap, rotation MAE (SLfM), the pairs where a source starts '
         'or stops while the camera is still, and (with several models) every model on the pairs where the first '
         'one fails. Markdown on stdout; --json and --plot write files.')
-    parser.add_argument('--model', action='append', required=True, metavar='NAME_OR_PATH',
+    parser.add_argument('--model', action='append', metavar='NAME_OR_PATH',
                         help='estimator name (see `av-pose models`) or checkpoint path; repeat for several '
-                        '(the first is the reference for "on_reference_failures")')
+                        '(the first is the reference for "on_reference_failures"); required unless --tracks')
+    parser.add_argument('--tracks', action='store_true',
+                        help='instead: score the sound-source tracker (NormMUSIC + SourceTracker with the '
+                        'ground-truth rig yaw) against the scenes\' sources: coverage, id switches, false tracks, '
+                        'linger after a stop, azimuth error (--json, --plot: one PNG per scene; --window applies)')
+    parser.add_argument('--peaks', type=int, default=None, metavar='K',
+                        help='with --tracks: DOA peaks per window (default: point sources + 1, within the array)')
     parser.add_argument('--data', required=True, metavar='DIR', help='a scene folder or a folder of scene folders')
     parser.add_argument('--corrupted', action='append', metavar='KIND',
                         help='corrupted conditions besides clean: mixed (the "corrupted" set), blur, noise, jitter, '
@@ -88,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.pose.registry import ESTIMATORS, make_pose_estimator
     from av_pose.scene.format import read_scene
 
+    if args.tracks:
+        return _run_tracks(args)
+    if not args.model:
+        raise UserInputError('--model is required (or use --tracks)')
     _check_args(args)
     conditions = make_conditions(corruption_kinds(args.corrupted), args.seed, args.severity)
     scene_dirs = find_scene_dirs(args.data)
@@ -118,5 +128,42 @@ def run(args: argparse.Namespace) -> int:
         print(f'JSON written to {args.json}')
     if args.plot:
         for path in write_plots(results, report, Path(args.plot).expanduser()):
+            print(f'plot written to {path}')
+    return 0
+
+
+def _run_tracks(args: argparse.Namespace) -> int:
+    """`av-pose eval --tracks`: the sound-source tracker on every scene, Markdown on stdout."""
+    import json
+    from pathlib import Path
+
+    from av_pose.data.pairs import find_scene_dirs
+    from av_pose.errors import UserInputError
+    from av_pose.eval.tracks import aggregate_scores, evaluate_tracks, markdown_tracks, plot_scene_tracks
+    from av_pose.scene.format import read_scene
+
+    if args.peaks is not None and args.peaks < 1:
+        raise UserInputError(f'--peaks must be at least 1, got {args.peaks}')
+    if not args.window > 0:
+        raise UserInputError(f'--window must be positive seconds, got {args.window:g}')
+    if args.json and not Path(args.json).expanduser().resolve().parent.is_dir():
+        raise UserInputError(f'--json {args.json}: its folder does not exist')
+    scene_dirs = find_scene_dirs(args.data)
+    if not scene_dirs:
+        raise UserInputError(f'{args.data}: no scene folders (with scene.json) found')
+    runs, scores = evaluate_tracks([read_scene(d) for d in scene_dirs], args.peaks, window_s=args.window,
+                                   progress=not args.no_progress)
+    peaks = 'point sources + 1' if args.peaks is None else str(args.peaks)
+    print(markdown_tracks(runs, scores, f'{len(runs)} scene(s) in {args.data}; NormMUSIC, {peaks} peaks, '
+                          f'{args.window:g} s windows every 0.1 s; tracker defaults; ground-truth rig yaw.'))
+    if args.json:
+        summary = {'scenes': {run.name: score.to_json() for run, score in zip(runs, scores)},
+                   'all': aggregate_scores(scores).to_json()}
+        Path(args.json).expanduser().write_text(json.dumps(summary, indent=1, allow_nan=False) + '\n',
+                                                encoding='utf-8')
+        print(f'JSON written to {args.json}')
+    if args.plot:
+        for run, score in zip(runs, scores):
+            path = plot_scene_tracks(run, Path(args.plot).expanduser() / f'tracks_{run.name}.png', score)
             print(f'plot written to {path}')
     return 0

@@ -3,8 +3,11 @@
 Subscribes (relative names) `audio` (type from parameter `audio_msg_type`) and, for ros-drivers audio,
 the latched `audio_info`. Publishes, stamped with the audio time of the window centre:
 `doa/spectrum` (sensor_msgs/LaserScan, 360 one-degree bins in [0, 1]), `doa/sources`
-(geometry_msgs/PoseArray, unit vectors towards the sources), `doa/markers` (visualization_msgs/MarkerArray)
-and `/diagnostics`.
+(geometry_msgs/PoseArray, unit vectors towards the sources), `doa/markers` (visualization_msgs/MarkerArray,
+with an arrow and id per confirmed track), `doa/tracks` (av_pose_msgs/SoundTrackArray: the DOA peaks tracked
+over time with ids, `av_pose.sources.tracker`), TF frames `<track_frame_prefix><id>` when asked, and
+`/diagnostics`. With `compensate_rotation` the tracker removes the rig's own rotation, read from `odom`
+(nav_msgs/Odometry) and the base → array extrinsics on /tf_static.
 
 Estimates are driven by audio time, not wall time: after each chunk, once the newest sample has advanced
 by 1 / update_rate_hz since the last estimate, the newest window is analysed. Bag replay at any rate and
@@ -21,17 +24,20 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
 from rclpy.node import Node
 from sensor_msgs.msg import LaserScan
+from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from av_pose.audio.arrays import MicArray
 from av_pose.audio.buffer import AudioRingBuffer, PushResult, PushStatus
 from av_pose.audio.doa import METHODS, make_estimator, resolve_device
-from av_pose.audio.streaming import StreamingDoa
+from av_pose.audio.streaming import DoaFrame, StreamingDoa
 from av_pose.errors import UserInputError
+from av_pose.geometry import yaw_of
 from av_pose.ros import conversions
 from av_pose.ros.audio_adapters import AudioChunk, PcmFormat, make_adapter
 from av_pose.ros.node_common import (
@@ -40,6 +46,7 @@ from av_pose.ros.node_common import (
     EstimateScheduler,
     Warnings,
     audio_config,
+    boolean,
     declare_parameters,
     fatal_on_user_error,
     integer,
@@ -48,6 +55,7 @@ from av_pose.ros.node_common import (
     run_node,
     text,
 )
+from av_pose.sources.tracker import SourceTracker, TrackerConfig
 
 NODE_NAME = 'doa_node'
 DEFAULT_SAMPLE_RATE = 16000  # used to validate the set-up when neither the array nor a parameter fixes a rate
@@ -62,6 +70,16 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'freq_range_hz': ([500.0, 4000.0], 'Frequency band [low, high] used by the estimator, Hz'),
     'frame_id': ('', 'frame_id of the outputs; empty = the frame_id of the audio messages'),
     'device': ('auto', 'Torch device: auto (cuda when available) | cpu | cuda'),
+    'track_sources': (True, 'Track the peaks over time: doa/tracks, track markers (set max_sources to the '
+                      'number of sources expected + 1)'),
+    'track_gate_deg': (12.0, 'A peak further than this from a track cannot update it, degrees'),
+    'track_confirm_hits': (3, 'Hits within the first 5 updates that confirm a new track'),
+    'track_coast_s': (1.0, 'A confirmed track not heard for this long dies, seconds'),
+    'compensate_rotation': (False, "Remove the rig's own rotation from the tracks using odom (nav_msgs/Odometry) "
+                            'and the base -> array extrinsics on /tf_static'),
+    'base_frame': ('', 'Frame the odometry poses; empty = the child_frame_id of the odometry messages'),
+    'publish_track_frames': (False, 'Publish TF frames <track_frame_prefix><id> 1 m along each confirmed track'),
+    'track_frame_prefix': ('sound_', 'Prefix of the track TF frames'),
     **{name: AUDIO_PARAMETERS[name] for name in ('audio_msg_type', 'channels', 'sample_rate', 'sample_format')},
 }
 
@@ -80,6 +98,10 @@ class DoaNodeConfig:
     device: str
     audio_msg_type: str
     fallback: PcmFormat | None
+    tracker: TrackerConfig | None = None
+    compensate_rotation: bool = False
+    base_frame: str = ''
+    track_frame_prefix: str | None = None
 
 
 def _band(values: dict[str, Any]) -> tuple[float, float]:
@@ -98,11 +120,17 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
     if device not in ('auto', 'cpu', 'cuda'):
         raise UserInputError(f'parameter device must be auto, cpu or cuda, got {device!r}')
     array, audio_msg_type, fallback = audio_config(values)
+    tracker = TrackerConfig(gate_deg=positive(values, 'track_gate_deg'),
+                            confirm_hits=integer(values, 'track_confirm_hits', 1),
+                            coast_s=positive(values, 'track_coast_s')) if boolean(values, 'track_sources') else None
+    prefix = text(values, 'track_frame_prefix') if boolean(values, 'publish_track_frames') else None
     return DoaNodeConfig(array=array, method=method, window_s=positive(values, 'window_s'),
                          update_period_s=1.0 / positive(values, 'update_rate_hz'),
                          max_sources=integer(values, 'max_sources', 1), freq_range_hz=_band(values),
                          frame_id=text(values, 'frame_id'), device=resolve_device(device).type,
-                         audio_msg_type=audio_msg_type, fallback=fallback)
+                         audio_msg_type=audio_msg_type, fallback=fallback, tracker=tracker,
+                         compensate_rotation=boolean(values, 'compensate_rotation'),
+                         base_frame=text(values, 'base_frame'), track_frame_prefix=prefix)
 
 
 class DoaNode(Node):
@@ -123,6 +151,7 @@ class DoaNode(Node):
         self._sources_pub = self.create_publisher(PoseArray, 'doa/sources', 10)
         self._markers_pub = self.create_publisher(MarkerArray, 'doa/markers', 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self._tracking = self._make_tracking() if cfg.tracker is not None else None
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(
             f'array {cfg.array.name} ({cfg.array.num_channels} ch), {cfg.method} on {cfg.device}, '
@@ -145,10 +174,28 @@ class DoaNode(Node):
         self._scheduler.reset()
         return rebuilt.buffer
 
+    def _make_tracking(self) -> _Tracking | None:
+        """The tracker and its outputs, or None (one warning) where av_pose_msgs is not built."""
+        try:
+            from av_pose.ros import source_messages
+        except ImportError as err:
+            self.get_logger().warning(f'doa/tracks disabled: the av_pose_msgs package is not available ({err}); '
+                                      'build it beside av_pose (README, "ROS 2 workspace")')
+            return None
+        from av_pose.ros.odometry_input import OdometryInput
+
+        cfg = self.config
+        odometry = OdometryInput(self, self._warnings, cfg.base_frame) if cfg.compensate_rotation else None
+        tf_pub = self.create_publisher(TFMessage, '/tf', 100) if cfg.track_frame_prefix is not None else None
+        return _Tracking(SourceTracker(cfg.tracker), source_messages,
+                         self.create_publisher(source_messages.SoundTrackArray, 'doa/tracks', 10), odometry, tf_pub)
+
     # ------------------------------------------------------------------------------------------ input
     def _on_chunk(self, chunk: AudioChunk, result: PushResult) -> None:
         if result.status is PushStatus.RESET:
             self._scheduler.reset()
+            if self._tracking is not None:
+                self._tracking.tracker.reset()
         end_s = self._doa.buffer.end_s
         if end_s is not None and self._scheduler.due(end_s):
             try:
@@ -167,10 +214,49 @@ class DoaNode(Node):
         self._scan_pub.publish(conversions.spectrum_to_scan(frame.spectrum, stamp_s, frame_id,
                                                             self.config.update_period_s))
         self._sources_pub.publish(conversions.sources_to_pose_array(frame.azimuths_deg, stamp_s, frame_id))
-        self._markers_pub.publish(conversions.doa_markers(
-            frame.spectrum, frame.azimuths_deg, frame.confidence, stamp_s, frame_id,
-            lifetime_s=max(0.5, 3.0 * self.config.update_period_s)))
+        lifetime_s = max(0.5, 3.0 * self.config.update_period_s)
+        markers = conversions.doa_markers(frame.spectrum, frame.azimuths_deg, frame.confidence, stamp_s, frame_id,
+                                          lifetime_s=lifetime_s)
+        if self._tracking is not None:
+            markers.markers += self._track(frame, frame_id, lifetime_s)
+        self._markers_pub.publish(markers)
         self._published += 1
+
+    def _track(self, frame: DoaFrame, frame_id: str, lifetime_s: float) -> list:
+        """Update the tracker with one frame's peaks, publish doa/tracks (and TF); returns the track markers."""
+        tracking, stamp_s = self._tracking, frame.stamp_s
+        yaw_deg = None
+        if tracking.odometry is not None:
+            T_odom_array = tracking.odometry.array_pose(stamp_s, frame_id)
+            if T_odom_array is None:
+                self._warnings.warn('no_odometry', f'rotation not compensated: no odometry at t={stamp_s:.2f} s '
+                                    f'on {tracking.odometry.topic}')
+            else:
+                yaw_deg = float(np.degrees(yaw_of(T_odom_array[:3, :3])))
+        elevations = frame.elevations_deg if self._resolves_elevation else None
+        try:
+            tracks = tracking.tracker.update(stamp_s, frame.azimuths_deg, frame.confidence, elevations,
+                                             rig_yaw_deg=yaw_deg)
+        except UserInputError:  # time went back (a bag loop): start over, with new ids
+            tracking.tracker.reset()
+            tracks = tracking.tracker.update(stamp_s, frame.azimuths_deg, frame.confidence, elevations,
+                                             rig_yaw_deg=yaw_deg)
+        messages = tracking.messages
+        tracking.publisher.publish(messages.track_array_message(stamp_s, frame_id, tracks))
+        if tracking.tf_publisher is not None:
+            frames = messages.track_transforms(stamp_s, frame_id, tracks, self.config.track_frame_prefix)
+            if frames:
+                tracking.tf_publisher.publish(TFMessage(transforms=frames))
+        return messages.track_markers(stamp_s, frame_id, tracks, lifetime_s).markers[1:]  # no second DELETEALL
+
+    @property
+    def _resolves_elevation(self) -> bool:
+        """True when the estimator's grid spans elevations (3-D arrays), so its elevations mean something."""
+        estimator = self._doa.estimator
+        if getattr(self, '_elevation_for', None) is not estimator:
+            self._elevation_for = estimator
+            self._elevation_resolved = bool(np.ptp(estimator.grid.unit_vectors()[:, 2]) > 1e-6)
+        return self._elevation_resolved
 
     def destroy_node(self) -> None:
         """Release the estimator (and any GPU memory it holds) with the node."""
@@ -187,6 +273,17 @@ class DoaNode(Node):
             self.config.array.name, self._audio.received, self._published, dropped,
             total - self._reported_drops))
         self._reported_drops = total
+
+
+@dataclass
+class _Tracking:
+    """The tracker of a doa_node and where its results go."""
+
+    tracker: SourceTracker
+    messages: Any            # av_pose.ros.source_messages (imported only where av_pose_msgs exists)
+    publisher: Any
+    odometry: Any            # OdometryInput, or None without rotation compensation
+    tf_publisher: Any
 
 
 def main(args: list[str] | None = None, stop: threading.Event | None = None) -> int:

@@ -1,0 +1,222 @@
+"""SourceTracker on synthetic peak sequences, the tracking score, and one rendered ShoeboxAV scene end to end."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from av_pose.audio.arrays import load_array
+from av_pose.errors import UserInputError
+from av_pose.eval.tracks import SceneTracks, aggregate_scores, run_scene_tracks, score_scene_tracks, simulated_scene_doa
+from av_pose.metrics.azimuth import azimuth_abs_error_deg
+from av_pose.scene.generate import SynthConfig, generate_scene
+from av_pose.sources import SourceTracker, TrackerConfig
+
+STEP_S = 0.1
+
+
+def run(tracker, peaks_fn, duration_s, yaw_fn=None, compensate=True):
+    """Feed peaks_fn(t) → (azimuths, ...) every STEP_S; returns [(t, tracks)]."""
+    out = []
+    for t in np.arange(0.0, duration_s, STEP_S):
+        yaw = yaw_fn(t) if (yaw_fn is not None and compensate) else None
+        out.append((t, tracker.update(t, np.asarray(peaks_fn(t), float), None, None, rig_yaw_deg=yaw)))
+    return out
+
+
+def confirmed_ids(history, after_s=0.0):
+    return {track.id for t, tracks in history if t >= after_s for track in tracks if track.confirmed}
+
+
+def noisy(rng, azimuths, sigma=2.0):
+    return [a + rng.normal(0.0, sigma) for a in azimuths]
+
+
+def test_two_static_sources_get_two_steady_tracks():
+    rng = np.random.default_rng(0)
+    history = run(SourceTracker(), lambda t: noisy(rng, [60.0, 200.0]), 10.0)
+    assert len(confirmed_ids(history)) == 2
+    last = {track.id: track for track in history[-1][1]}
+    assert sorted(track.azimuth_deg for track in last.values()) == pytest.approx([60.0, 200.0], abs=3.0)
+    assert all(track.state == 'confirmed' and track.activity > 0.9 and track.age_s > 9.5 for track in last.values())
+    assert all(np.isnan(track.elevation_deg) for track in last.values())
+    errors = [min(azimuth_abs_error_deg(tr.azimuth_deg, [60.0, 200.0])) for _, tracks in history[10:] for tr in tracks]
+    assert np.median(errors) < 1.5
+
+
+@pytest.mark.parametrize('compensate', [True, False])
+def test_turning_rig_keeps_ids_with_yaw_compensation(compensate):
+    """Rig turns ±90° at up to ~140°/s; sources fixed in the world at 30° and 150° (array azimuth = world − yaw)."""
+    rng = np.random.default_rng(1)
+
+    def yaw(t):
+        return 90.0 * np.sin(1.5 * t)
+
+    def peaks(t):
+        return [(a - yaw(t)) % 360.0 for a in noisy(rng, [30.0, 150.0])]
+
+    history = run(SourceTracker(), peaks, 12.0, yaw_fn=yaw, compensate=compensate)
+    ids = confirmed_ids(history)
+    errors = []
+    for t, tracks in history[10:]:
+        truth = [(30.0 - yaw(t)) % 360.0, (150.0 - yaw(t)) % 360.0]
+        errors += [min(azimuth_abs_error_deg(track.azimuth_deg, truth)) for track in tracks if track.confirmed]
+    if compensate:
+        assert len(ids) == 2 and np.median(errors) < 2.0
+    else:  # the sources sweep at up to 135°/s in the array frame: the filter lags and ids break
+        assert len(ids) > 2 or np.median(errors) > 4.0
+
+
+def test_track_of_a_stopped_source_dies_within_the_coast_time():
+    config = TrackerConfig()
+    rng = np.random.default_rng(2)
+    history = run(SourceTracker(config), lambda t: noisy(rng, [100.0] + ([250.0] if t < 5.0 else [])), 9.0)
+    ids_at = [{track.id for track in tracks} for _, tracks in history]
+    stopped = next(track.id for track in history[45][1] if abs(track.azimuth_deg - 250.0) < 10.0)
+    last_alive = max(t for (t, _), ids in zip(history, ids_at) if stopped in ids)
+    assert 5.0 + config.coast_s - STEP_S - 1e-9 <= last_alive <= 5.0 + config.coast_s + 1e-9
+    assert last_alive - 5.0 < 2.0
+    coasting = [track.state for t, tracks in history if 5.0 <= t < last_alive for track in tracks
+                if track.id == stopped]
+    assert coasting and set(coasting) == {'coasting'}
+    assert len(confirmed_ids(history)) == 2  # the other source kept its track
+
+
+def test_single_spurious_peaks_never_become_confirmed_tracks():
+    rng = np.random.default_rng(3)
+
+    def peaks(t):  # one source plus, every 0.7 s, a lone peak somewhere else
+        step = int(round(t / STEP_S))
+        return noisy(rng, [45.0]) + ([rng.uniform(90.0, 330.0)] if step % 7 == 3 else [])
+
+    history = run(SourceTracker(), peaks, 10.0)
+    assert len(confirmed_ids(history)) == 1
+    tentative = {track.id for _, tracks in history for track in tracks if not track.confirmed}
+    assert len(tentative) >= 10  # the lone peaks did start tentative tracks, which were dropped
+
+
+def test_confirmation_needs_m_hits():
+    tracker = SourceTracker(TrackerConfig(confirm_hits=3, confirm_window=5))
+    states = [tracker.update(0.1 * i, np.array([10.0]))[0].state for i in range(3)]
+    assert states == ['tentative', 'tentative', 'confirmed']
+
+
+def test_ids_are_never_reused():
+    rng = np.random.default_rng(4)
+
+    def peaks(t):  # a talker at 80°, silent from 3 s to 6 s, then back at the same place
+        return noisy(rng, [80.0]) if not 3.0 <= t < 6.0 else []
+
+    history = run(SourceTracker(), peaks, 9.0)
+    first = confirmed_ids([h for h in history if h[0] < 3.0])
+    second = confirmed_ids([h for h in history if h[0] > 7.0])
+    assert len(first) == len(second) == 1 and min(second) > max(first)
+
+
+def test_array_locked_phantom_is_hidden_while_the_rig_turns():
+    rng = np.random.default_rng(5)
+
+    def yaw(t):
+        return 60.0 * np.sin(t)
+
+    def peaks(t):  # a world source at 120° and a phantom fixed at 0° in the array frame
+        return [(120.0 - yaw(t) + rng.normal(0.0, 2.0)) % 360.0, rng.normal(0.0, 2.0) % 360.0]
+
+    history = run(SourceTracker(TrackerConfig(phantom_turn_deg=30.0)), peaks, 10.0, yaw_fn=yaw)
+    late = [(t, track) for t, tracks in history if t > 4.0 for track in tracks if track.confirmed]
+    assert len(late) >= 50
+    assert all(azimuth_abs_error_deg(track.azimuth_deg, (120.0 - yaw(t)) % 360.0) < 10.0 for t, track in late)
+    plain = run(SourceTracker(), peaks, 10.0, yaw_fn=yaw)
+    assert len(confirmed_ids(plain, after_s=4.0)) == 2  # without the test the phantom is a track
+
+
+def test_bad_input_is_a_user_error():
+    tracker = SourceTracker()
+    tracker.update(1.0, np.array([10.0]))
+    with pytest.raises(UserInputError, match='before the previous'):
+        tracker.update(0.5, np.array([10.0]))
+    with pytest.raises(UserInputError, match='alike'):
+        tracker.update(2.0, np.array([10.0, 20.0]), np.array([1.0]))
+    with pytest.raises(UserInputError, match='confirm_hits'):
+        TrackerConfig(confirm_hits=4, confirm_window=3)
+
+
+def test_update_is_fast():
+    rng = np.random.default_rng(6)
+    tracker = SourceTracker()
+    truth = np.array([20.0, 110.0, 200.0, 290.0])
+    start = time.perf_counter()
+    for i in range(1000):
+        peaks = np.append(truth + rng.normal(0, 2, 4), rng.uniform(0, 360))
+        tracker.update(0.1 * i, peaks, np.full(5, 0.8), None, rig_yaw_deg=float(i % 360))
+    ms_per_update = (time.perf_counter() - start) * 1e3 / 1000
+    assert ms_per_update < 1.0, ms_per_update
+    held = [min(azimuth_abs_error_deg(truth[k], [t.azimuth_deg for t in tracker.tracks if t.confirmed]))
+            for k in range(4)]
+    assert max(held) < 5.0
+
+
+def test_score_counts_coverage_switches_false_tracks_and_linger():
+    times = np.arange(0.0, 10.0, 0.1)
+    truth = np.stack([np.full(100, 40.0), np.where(times < 5.0, 200.0, np.nan)], axis=1)
+    rows = []
+    for w, t in enumerate(times):
+        rows.append((w, 0 if t < 4.0 else 7, 41.0, 1.0))  # source 0: id switch at 4 s
+        if t < 6.5:
+            rows.append((w, 1, 199.0, 1.0))  # source 1 stops at 5 s, its track lives to 6.4 s
+        if 2.0 <= t < 3.0:
+            rows.append((w, 3, 300.0, 1.0))  # a false track
+        rows.append((w, 9, 120.0, 0.0))  # tentative: ignored
+    run = SceneTracks('toy', times, np.zeros(100), truth, np.array([10.0, 5.0]), np.full((100, 1), np.nan),
+                      np.array(rows, dtype=float))
+    score = score_scene_tracks(run, linger_horizon_s=2.0)
+    assert score.coverage == 1.0 and score.source_windows == 150
+    assert score.id_switches == 1 and score.false_track_ids == 1
+    assert score.lingers_s == pytest.approx([1.4])
+    assert score.median_error_deg == pytest.approx(1.0)
+    assert score.false_windows == 10 + 15  # the false track, and source 1's track after the stop
+    total = aggregate_scores([score, score])
+    assert total.id_switches == 2 and total.coverage == 1.0 and total.to_json()['stop_events'] == 2
+
+
+@pytest.fixture(scope='module')
+def short_scene(tmp_path_factory):
+    config = SynthConfig(duration_s=6.0, num_sources=2, image_size=(64, 48), array=load_array('uma8'),
+                         sample_rate=16000)
+    return generate_scene(tmp_path_factory.mktemp('tracks') / 'scene', config, seed=0)
+
+
+def test_rendered_scene_is_tracked(short_scene):
+    """uma8 at 16 kHz, 2 sources, seed 0: measured coverage 0.88, median error 0.8°, no id switch."""
+    score = score_scene_tracks(run_scene_tracks(short_scene))
+    assert score.resolvable_windows > 80
+    assert score.coverage > 0.75 and score.median_error_deg < 2.0 and score.id_switches <= 1
+    assert score.to_json()['targets_met']['median_error_deg']
+
+
+def test_tracker_alone_meets_the_coverage_target_on_simulated_peaks(short_scene):
+    """The same scene with stand-in peaks (3° noise, 20 % misses, spurious peaks): measured coverage 0.94."""
+    score = score_scene_tracks(run_scene_tracks(short_scene, doa=simulated_scene_doa(short_scene, seed=0)))
+    assert score.coverage > 0.9 and score.id_switches == 0 and score.median_error_deg < 2.0
+
+
+def test_cli_eval_tracks_writes_table_json_and_plot(short_scene, tmp_path, capsys):
+    from av_pose.cli import main
+
+    out = tmp_path / 'tracks.json'
+    assert main(['eval', '--tracks', '--data', str(short_scene.directory), '--json', str(out), '--plot',
+                 str(tmp_path / 'plots'), '--no-progress']) == 0
+    printed = capsys.readouterr().out
+    assert '| **all** |' in printed and 'Targets (issue 9)' in printed and 'median_error_deg: ' in printed
+    summary = json.loads(out.read_text())
+    assert summary['all']['scenes'] == 1 and summary['all']['coverage'] > 0.75
+    assert (tmp_path / 'plots' / f'tracks_{short_scene.name}.png').stat().st_size > 10_000
+
+
+def test_cli_eval_without_model_or_tracks_is_one_line(short_scene, capsys):
+    from av_pose.cli import main
+
+    assert main(['eval', '--data', str(short_scene.directory)]) == 2
+    assert '--model is required (or use --tracks)' in capsys.readouterr().err
