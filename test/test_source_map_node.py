@@ -49,7 +49,7 @@ def tracks(t: float) -> SoundTrackArray:
 
 
 def test_parameters_are_checked():
-    defaults = {'map_frame': '', 'base_frame': '', 'array_frame': '', 'bearing_sigma_deg': 3.0,
+    defaults = {'map_frame': '', 'base_frame': '', 'array_frame': '', 'bearing_sigma_deg': 5.0,
                 'prior_range_m': 2.0, 'moving_window_s': 3.0, 'localized_std_m': 0.5, 'merge_distance_m': 0.6,
                 'forget_s': 0.0, 'goal_standoff_m': 0.8, 'publish_rate_hz': 2.0, 'max_odometry_wait_s': 2.0}
     assert config_from_parameters(defaults).map.forget_s == math.inf

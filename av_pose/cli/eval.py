@@ -15,13 +15,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         'one fails. Markdown on stdout; --json and --plot write files.')
     parser.add_argument('--model', action='append', metavar='NAME_OR_PATH',
                         help='estimator name (see `av-pose models`) or checkpoint path; repeat for several '
-                        '(the first is the reference for "on_reference_failures"); required unless --tracks')
+                        '(the first is the reference for "on_reference_failures"); required unless --tracks; '
+                        'with --sources: the pose estimators whose odometry places the bearings')
     parser.add_argument('--tracks', action='store_true',
                         help='instead: score the sound-source tracker (NormMUSIC + SourceTracker with the '
                         'ground-truth rig yaw) against the scenes\' sources: coverage, id switches, false tracks, '
                         'linger after a stop, azimuth error (--json, --plot: one PNG per scene; --window applies)')
+    parser.add_argument('--sources', action='store_true',
+                        help='instead: score the sound-source map (DOA → tracker → triangulation) against the '
+                        'scenes\' source positions after 5 s of motion and at the end, with ground-truth poses and '
+                        'with the odometry of each --model (ground-truth scale); --json; --window applies')
     parser.add_argument('--peaks', type=int, default=None, metavar='K',
-                        help='with --tracks: DOA peaks per window (default: point sources + 1, within the array)')
+                        help='with --tracks or --sources: DOA peaks per window (default: point sources + 1, '
+                        'within the array)')
     parser.add_argument('--data', required=True, metavar='DIR', help='a scene folder or a folder of scene folders')
     parser.add_argument('--corrupted', action='append', metavar='KIND',
                         help='corrupted conditions besides clean: mixed (the "corrupted" set), blur, noise, jitter, '
@@ -94,10 +100,14 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.pose.registry import ESTIMATORS, make_pose_estimator
     from av_pose.scene.format import read_scene
 
+    if args.tracks and args.sources:
+        raise UserInputError('--tracks and --sources are separate evaluations: choose one')
     if args.tracks:
         return _run_tracks(args)
+    if args.sources:
+        return _run_sources(args)
     if not args.model:
-        raise UserInputError('--model is required (or use --tracks)')
+        raise UserInputError('--model is required (or use --tracks / --sources)')
     _check_args(args)
     conditions = make_conditions(corruption_kinds(args.corrupted), args.seed, args.severity)
     scene_dirs = find_scene_dirs(args.data)
@@ -166,4 +176,38 @@ def _run_tracks(args: argparse.Namespace) -> int:
         for run, score in zip(runs, scores):
             path = plot_scene_tracks(run, Path(args.plot).expanduser() / f'tracks_{run.name}.png', score)
             print(f'plot written to {path}')
+    return 0
+
+
+def _run_sources(args: argparse.Namespace) -> int:
+    """`av-pose eval --sources`: the sound-source map on every scene, Markdown on stdout."""
+    import json
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from av_pose.data.pairs import find_scene_dirs
+    from av_pose.errors import UserInputError
+    from av_pose.eval.sources import evaluate_scene_sources, markdown_sources, summarize_sources
+    from av_pose.scene.format import read_scene
+
+    if args.peaks is not None and args.peaks < 1:
+        raise UserInputError(f'--peaks must be at least 1, got {args.peaks}')
+    if args.json and not Path(args.json).expanduser().resolve().parent.is_dir():
+        raise UserInputError(f'--json {args.json}: its folder does not exist')
+    scene_dirs = find_scene_dirs(args.data)
+    if not scene_dirs:
+        raise UserInputError(f'{args.data}: no scene folders (with scene.json) found')
+    poses = ('ground-truth', *(args.model or ()))
+    scores = []
+    for directory in tqdm(scene_dirs, desc='sources', unit='scene', disable=args.no_progress):
+        scores += evaluate_scene_sources(read_scene(directory), poses, num_peaks=args.peaks, window_s=args.window)
+    summary = summarize_sources(scores)
+    print(markdown_sources(summary, f'{len(scene_dirs)} scene(s) in {args.data}; NormMUSIC, {args.window:g} s '
+                           'windows every 0.1 s; tracker and map defaults; horizontal error.'))
+    if args.json:
+        Path(args.json).expanduser().write_text(json.dumps({'summary': summary,
+                                                            'snapshots': [s.to_json() for s in scores]},
+                                                           indent=1, allow_nan=False) + '\n', encoding='utf-8')
+        print(f'JSON written to {args.json}')
     return 0

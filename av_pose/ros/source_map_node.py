@@ -49,7 +49,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'map_frame': ('', 'Frame of the map and goals; empty = the frame_id of the odometry messages'),
     'base_frame': ('', 'Frame the odometry poses; empty = the child_frame_id of the odometry messages'),
     'array_frame': ('', 'Microphone array frame; empty = the frame_id of the track messages'),
-    'bearing_sigma_deg': (3.0, 'Standard deviation of one tracked bearing, degrees'),
+    'bearing_sigma_deg': (5.0, 'Standard deviation of one tracked bearing, degrees'),
     'prior_range_m': (2.0, 'Prior distance of a new source along its bearing, metres'),
     'moving_window_s': (3.0, 'Shortest span of bearings fitted for a moving source, seconds'),
     'localized_std_m': (0.5, 'A source is localized when its largest standard deviation is below this, metres'),

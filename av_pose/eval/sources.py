@@ -1,0 +1,203 @@
+"""`av-pose eval --sources`: the sound-source map over ShoeboxAV scenes, scored against the true positions.
+
+Per scene: NormMUSIC over 1 s windows every 0.1 s (`stream_scene_doa`) → `SourceTracker` (rig yaw from the
+array poses) → `SourceMap` (bearings placed with the array poses). Two pose sources:
+- `ground-truth`: the scene's camera poses (× `T_cam_array`);
+- an estimator name (`geometric`, a shipped model, ...): the pose pipeline's own odometry (`run_odometry`,
+  the schedule of `pose_node`), anchored at the true first keyframe pose. Monocular estimates carry no metric
+  scale, so each pair's translation length is taken from the ground truth (`ground_truth_scale`, the usual
+  monocular evaluation practice, standing in for wheel odometry); rotation and translation direction are the
+  estimator's.
+
+Scoring at each snapshot time (default 5 s, i.e. after 5 s of motion, and the scene end): mapped sources and the
+point sources heard so far (active in some window up to the snapshot) are matched one-to-one by horizontal
+distance (Hungarian, within `gate_m`); the error is horizontal (x-y) because planar arrays do not resolve height.
+A moving source is compared with where it was when last heard. Unmatched true sources are `missed`, unmatched
+map entries `false`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from av_pose.audio.doa import make_estimator
+from av_pose.geometry import interpolate_poses, yaw_of
+from av_pose.scene.doa_eval import SceneDoaTrack, stream_scene_doa
+from av_pose.scene.format import SceneRecord
+from av_pose.sources.source_map import MappedSource, SourceMap, SourceMapConfig
+from av_pose.sources.tracker import SourceTracker, TrackerConfig
+
+TARGETS_M = {'ground-truth': 0.3, 'estimated': 0.5}
+"""Issue targets: horizontal error after 5 s of motion with true poses / with the pose pipeline's poses."""
+
+
+@dataclass(frozen=True)
+class SourceSnapshotScore:
+    """Map accuracy of one scene at one time.
+
+    Attributes:
+        scene, poses: scene name and pose source. time_s: snapshot time (s).
+        errors_m: horizontal errors of the matched sources (m). missed: heard true sources with no map entry.
+        false: map entries matching no true source. localized: matched entries flagged `localized`.
+    """
+
+    scene: str
+    poses: str
+    time_s: float
+    errors_m: tuple[float, ...]
+    missed: int
+    false: int
+    localized: int
+
+    def to_json(self) -> dict:
+        """JSON-ready dict."""
+        return {'scene': self.scene, 'poses': self.poses, 'time_s': self.time_s, 'errors_m': list(self.errors_m),
+                'missed': self.missed, 'false': self.false, 'localized': self.localized}
+
+
+def map_sources(doa: SceneDoaTrack, array_pose: Callable[[float], np.ndarray], snapshot_times_s: list[float],
+                tracker_config: TrackerConfig | None = None,
+                map_config: SourceMapConfig | None = None) -> dict[float, list[MappedSource]]:
+    """Track the DOA peaks of every window and map them; the map at each snapshot time (window centres ≤ it).
+
+    `array_pose(t)` gives T_world_array (4×4) at audio time t.
+    """
+    tracker, source_map = SourceTracker(tracker_config), SourceMap(map_config)
+    pending = sorted(snapshot_times_s)
+    snapshots: dict[float, list[MappedSource]] = {}
+    for w, t in enumerate(doa.times_s):
+        while pending and t > pending[0] + 1e-9:
+            snapshots[pending.pop(0)] = source_map.sources()
+        T = array_pose(float(t))
+        tracks = tracker.update(float(t), doa.azimuths_deg[w], doa.confidence[w], None,
+                                rig_yaw_deg=float(np.degrees(yaw_of(T[:3, :3]))))
+        source_map.update(float(t), tracks, T)
+    for time_s in pending:
+        snapshots[time_s] = source_map.sources()
+    return snapshots
+
+
+def true_positions(record: SceneRecord, time_s: float, heard_s: float | None = None) -> np.ndarray:
+    """S×3 world positions of the point sources (NaN for the diffuse bed or a source never active up to time_s).
+
+    A source that has stopped is placed where it was when it stopped; `heard_s` (if given) overrides the time.
+    """
+    out = np.full((len(record.sources), 3), np.nan)
+    for i, source in enumerate(record.sources):
+        start_s, end_s = source.get('start_s') or 0.0, source.get('end_s')
+        end_s = np.inf if end_s is None else float(end_s)
+        if start_s > time_s:
+            continue
+        t = min(time_s if heard_s is None else heard_s, end_s - 1e-6)
+        out[i] = record.source_positions_at(t)[i]
+    return out
+
+
+def score_snapshot(record: SceneRecord, poses: str, time_s: float, mapped: list[MappedSource],
+                   gate_m: float = 1.5) -> SourceSnapshotScore:
+    """Match map entries to the true sources heard by `time_s` (see the module docstring)."""
+    truth = true_positions(record, time_s)
+    heard = np.flatnonzero(np.all(np.isfinite(truth), axis=1))
+    cost = np.full((len(mapped), len(heard)), 1e6)
+    for m, source in enumerate(mapped):
+        for h, i in enumerate(heard):
+            target = true_positions(record, time_s, heard_s=source.last_heard_s)[i] if source.moving else truth[i]
+            cost[m, h] = np.linalg.norm(source.position_m[:2] - target[:2])
+    cost = np.nan_to_num(cost, nan=1e6, posinf=1e6)
+    rows, cols = linear_sum_assignment(cost) if cost.size else (np.array([], int), np.array([], int))
+    matched = [(r, c) for r, c in zip(rows, cols) if cost[r, c] <= gate_m]
+    errors = tuple(float(cost[r, c]) for r, c in matched)
+    localized = sum(int(mapped[r].localized) for r, _ in matched)
+    return SourceSnapshotScore(record.name, poses, float(time_s), errors, len(heard) - len(matched),
+                               len(mapped) - len(matched), localized)
+
+
+def estimated_array_poses(record: SceneRecord, estimator_name: str, rate_hz: float = 5.0,
+                          gap_s: float = 1.0) -> Callable[[float], np.ndarray]:
+    """T_world_array(t) from the pose pipeline's odometry (ground-truth scale, anchored at the true first pose)."""
+    from av_pose.pose.registry import make_pose_estimator
+    from av_pose.pose.sequence import ground_truth_scale, run_odometry
+
+    estimator = make_pose_estimator(estimator_name)
+    track = run_odometry(record, {estimator_name: estimator}, lambda: ground_truth_scale(record), gap_s=gap_s,
+                         rate_hz=rate_hz)[estimator_name]
+    stamps = np.asarray(track.stamps_s, dtype=np.float64)
+    T_world_odom = record.pose_at(float(stamps[0]))
+    poses = np.einsum('ij,njk->nik', T_world_odom, track.poses())
+    T_cam_array = record.T_cam_array
+    return lambda t: interpolate_poses(stamps, poses, t) @ T_cam_array
+
+
+def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('ground-truth',),
+                           snapshot_times_s: tuple[float, ...] = (5.0,), num_peaks: int | None = None,
+                           window_s: float = 1.0,
+                           tracker_config: TrackerConfig | None = None,
+                           map_config: SourceMapConfig | None = None) -> list[SourceSnapshotScore]:
+    """Scores of one scene for every pose source and snapshot time (the scene end is always added)."""
+    from av_pose.eval.tracks import point_source_indices
+
+    array = record.array()
+    k = int(num_peaks) if num_peaks else max(1, min(len(point_source_indices(record)) + 1, array.num_channels - 1))
+    estimator = make_estimator('normmusic', array, record.sample_rate, num_sources=k)
+    try:
+        doa = stream_scene_doa(record, estimator, window_s=window_s, update_s=0.1)
+    finally:
+        estimator.release()
+    times = sorted({*(t for t in snapshot_times_s if t < doa.times_s[-1]), float(doa.times_s[-1])})
+    scores = []
+    for name in poses:
+        if name == 'ground-truth':
+            def array_pose(t: float) -> np.ndarray:
+                return record.pose_at(t) @ record.T_cam_array
+        else:
+            array_pose = estimated_array_poses(record, name)
+        snapshots = map_sources(doa, array_pose, times, tracker_config, map_config)
+        scores += [score_snapshot(record, name, t, snapshots[t]) for t in times]
+    return scores
+
+
+def summarize_sources(scores: list[SourceSnapshotScore], snapshot_s: float = 5.0) -> dict[str, dict]:
+    """Per pose source: median / 90th percentile / max horizontal error at `snapshot_s` and at the scene end."""
+    summary: dict[str, dict] = {}
+    for poses in sorted({s.poses for s in scores}):
+        mine = [s for s in scores if s.poses == poses]
+        ends = {}
+        for s in mine:  # the last snapshot of each scene
+            if s.scene not in ends or s.time_s > ends[s.scene].time_s:
+                ends[s.scene] = s
+        entry = {}
+        for label, chosen in ((f'at_{snapshot_s:g}s', [s for s in mine if abs(s.time_s - snapshot_s) < 1e-6]),
+                              ('at_end', list(ends.values()))):
+            errors = np.array([e for s in chosen for e in s.errors_m])
+            entry[label] = {
+                'sources': int(errors.size), 'missed': int(sum(s.missed for s in chosen)),
+                'false': int(sum(s.false for s in chosen)),
+                'median_error_m': float(np.median(errors)) if errors.size else None,
+                'p90_error_m': float(np.percentile(errors, 90)) if errors.size else None,
+                'max_error_m': float(errors.max()) if errors.size else None,
+                'within_target': float(np.mean(errors <= TARGETS_M['ground-truth' if poses == 'ground-truth'
+                                                                   else 'estimated'])) if errors.size else None}
+        summary[poses] = entry
+    return summary
+
+
+def markdown_sources(summary: dict[str, dict], description: str = '') -> str:
+    """Markdown table of `summarize_sources`, with the issue's targets."""
+    lines = [description, ''] if description else []
+    lines += ['| poses | when | sources matched | missed | false | median error m | p90 m | max m | '
+              'within target % |', '|' + '---|' * 9]
+
+    def cell(value: float | None, scale: float = 1.0) -> str:
+        return '–' if value is None else f'{value * scale:.2f}'
+
+    for poses, entry in summary.items():
+        for when, row in entry.items():
+            lines.append(f'| {poses} | {when} | {row["sources"]} | {row["missed"]} | {row["false"]} | '
+                         f'{cell(row["median_error_m"])} | {cell(row["p90_error_m"])} | {cell(row["max_error_m"])} | '
+                         f'{cell(row["within_target"], 100)} |')
+    lines += ['', f'Targets: ≤ {TARGETS_M["ground-truth"]} m after 5 s of motion with ground-truth poses, '
+              f'≤ {TARGETS_M["estimated"]} m with the pose pipeline\'s own poses.']
+    return '\n'.join(lines)
