@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Regenerate the sound-source figures of docs/results.md (tracking and the source map) on CPU.
+# Usage: tools/reproduce_sources_results.sh [OUT_DIR]   (default /tmp/av_pose_sources; ~10 min on 2 cores)
+set -euo pipefail
+out=${1:-/tmp/av_pose_sources}
+py=${PYTHON:-.venv/bin/python}
+export OMP_NUM_THREADS=1
+mkdir -p "$out/results"
+for n in 2 3 4; do
+  for array in respeaker4 uma8; do
+    set_dir="$out/scenes/${array}_s$n"
+    [ -d "$set_dir" ] || "$py" -m av_pose.cli synth --out "$set_dir" --scenes 6 --duration 20 --sources "$n" \
+      --image-size 64x48 --array "$array" --sample-rate 16000 --seed "$n" --workers 1
+    "$py" -m av_pose.cli eval --tracks --data "$set_dir" --json "$out/results/tracks_${array}_s$n.json" \
+      --no-progress > "$out/results/tracks_${array}_s$n.md"
+    "$py" -m av_pose.cli eval --sources --data "$set_dir" --json "$out/results/sources_${array}_s$n.json" \
+      --no-progress > "$out/results/sources_${array}_s$n.md"
+  done
+done
+# the map with the pose pipeline's own odometry: the ShoeboxAV test split (tools/make_pose_data.sh), uma8
+if [ -d /work/data/shoeboxav/test/uma8 ] || [ -n "${POSE_TEST:-}" ]; then
+  "$py" -m av_pose.cli eval --sources --data "${POSE_TEST:-/work/data/shoeboxav/test/uma8}" --model geometric \
+    --json "$out/results/sources_test_uma8_geometric.json" --no-progress > "$out/results/sources_test_uma8_geometric.md"
+fi
+tail -n 12 "$out"/results/*.md
