@@ -59,6 +59,8 @@ class BagProcessOptions:
     spectrum_topic: str = '/doa/spectrum'
     copy_inputs: bool = True
     progress: bool = True
+    sources: bool = False
+    source_peaks: int = 3
 
 
 @dataclass
@@ -245,7 +247,35 @@ def process_bag(in_path: str | Path, out_path: str | Path | None, estimators: Ma
         if truth is not None:
             entry.update(odometry_summary(track, truth, rpe_delta))
         summary['models'][name] = entry
+    if options.sources:
+        summary['sources'] = _map_sources(recording, tracks, options)
     if out is not None:
         summary['topics'], skipped = _write(in_path, out, typestore, outputs, options.copy_inputs)
         warnings += [f'input topic {topic} not copied: message type unknown to the writer' for topic in skipped]
     return BagResult(recording, tracks, doa, summary, out)
+
+
+def _map_sources(recording: BagRecording, tracks: Mapping[str, OdometryTrack], options: BagProcessOptions) -> dict:
+    """The sound-source map (`av_pose.eval.sources`) with each model's odometry and, if present, the ground truth.
+
+    Odometry is placed on the ground truth of its first keyframe when the bag has it (so the maps are comparable),
+    else the map is in that model's odom frame. Returns pose source → list of map entries (JSON-ready).
+    """
+    from av_pose.eval.sources import map_sources, mapped_source_json, recording_doa
+    from av_pose.geometry import interpolate_poses
+
+    doa = recording_doa(recording, options.source_peaks, options.window_s)
+    if len(doa.times_s) == 0:
+        return {}
+    T_cam_array = np.asarray(recording.T_cam_array, dtype=np.float64)
+    poses = {}
+    if recording.T_world_cam is not None:
+        poses['ground-truth'] = lambda t: recording.pose_at(t) @ T_cam_array
+    for name, track in tracks.items():
+        if len(track.stamps_s) < 2:
+            continue
+        anchor = recording.T_world_cam[track.frames[0]] if recording.T_world_cam is not None else np.eye(4)
+        stamps, chain = np.asarray(track.stamps_s), np.einsum('ij,njk->nik', anchor, track.poses())
+        poses[name] = lambda t, stamps=stamps, chain=chain: interpolate_poses(stamps, chain, t) @ T_cam_array
+    end = float(doa.times_s[-1])
+    return {name: [mapped_source_json(s) for s in map_sources(doa, pose, [end])[end]] for name, pose in poses.items()}

@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='audio family, for bags without message definitions')
     parser.add_argument('--device', default='auto', help='estimator device: auto, cpu, cuda (default auto)')
     parser.add_argument('--no-inputs', action='store_true', help='write only the outputs, not the input messages')
+    parser.add_argument('--sources', action='store_true',
+                        help='also map the sound sources (DOA → tracker → triangulation) with each model\'s odometry '
+                        'and the ground truth when the bag has it; printed and in the summary JSON under "sources"')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     topics = parser.add_argument_group('topics and frames (defaults: what av-pose scene-to-bag writes)')
     for name, default in TOPIC_OPTIONS:
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                              for name, _ in TOPIC_OPTIONS}, array=args.array, audio_msg_type=args.audio_msg_type)
     options = BagProcessOptions(read=read, gap_s=args.gap, rate_hz=args.rate, window_s=args.window,
                                 scale=args.translation_scale, speed_mps=args.speed, copy_inputs=not args.no_inputs,
-                                progress=not args.quiet)
+                                progress=not args.quiet, sources=args.sources)
     names = list(dict.fromkeys(args.model or default_models()))
     estimators = {name: make_pose_estimator(name, device=args.device) for name in names}
     try:
@@ -83,6 +86,10 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(metrics_rows(summary['models'])))
     else:
         print('no ground-truth /tf in the bag: no scores')
+    for poses, sources in summary.get('sources', {}).items():
+        print(f'sound sources with {poses} poses: ' + ('; '.join(
+            f'{s["id"]}: ({s["position_m"][0]:.2f}, {s["position_m"][1]:.2f}) m ± {max(s["std_m"][:2]):.2f}'
+            + (' moving' if s['moving'] else '') for s in sources) or 'none'))
     if args.plot:
         written = write_odometry_plots(args.plot, result.recording, result.tracks, result.doa,
                                        format_table(metrics_rows(summary['models'])) if summary['ground_truth'] else '')
