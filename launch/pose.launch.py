@@ -5,7 +5,8 @@
 
 Arguments follow nav2_bringup (namespace, use_sim_time, params_file, log_level, use_respawn), plus the input
 topics (remapped onto the nodes' relative inputs), `model` and `device` (empty: as the params file says),
-`sources` (start `source_map_node`), `odom_topic` (the odometry it places bearings with) and `rviz`. `use_sim_time`, `model` and `device` are passed after the params file, so the launch arguments win.
+`sources` (start `source_map_node`), `odom_topic` (the odometry it places bearings with) and `rviz`.
+`use_sim_time`, `model` and `device` are passed after the params file, so the launch arguments win.
 """
 import os
 
