@@ -71,3 +71,58 @@ def test_cuda_without_a_gpu_is_one_line(recording):
     result = av_pose('doa', str(recording), '--array', 'respeaker6', '--device', 'cuda')
     assert result.returncode == 2 and 'no CUDA device is available' in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_parse_freq_bins():
+    from av_pose.cli.doa import parse_freq_bins
+    from av_pose.errors import UserInputError
+
+    assert parse_freq_bins('16-18, 20,22') == [16, 17, 18, 20, 22]
+    for bad in ('16-', 'a', '20-10'):
+        with pytest.raises(UserInputError, match='--freq-bins'):
+            parse_freq_bins(bad)
+
+
+def run_in_process(capsys, *args):
+    """`av-pose ARGS` in this process (no interpreter start-up): (exit code, stdout, stderr)."""
+    from av_pose.cli import main
+
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_freq_bins_and_temperature_flags(recording, capsys):
+    # 500-4000 Hz at nfft 512 and 16 kHz are bins 16..127; 20 °C is 343.2 m/s, next to the default 343.
+    code, out, err = run_in_process(capsys, 'doa', str(recording), '--array', 'respeaker6', '--hop', '0.5', '--json',
+                                    '--freq-bins', '16-40,44-127', '--temperature', '20')
+    assert code == 0, err
+    data = json.loads(out)
+    assert data['speed_of_sound_m_s'] == pytest.approx(343.2, abs=0.05) and len(data['windows']) == 3
+    for window in data['windows']:
+        assert circular_error_deg(window['azimuths_deg'][0], 110.0) <= 2.0
+        assert 'elevations_deg' not in window
+    for extra, message in [(['--freq-bins', '16-20', '--freq-range', '500', '4000'], 'not both'),
+                           (['--freq-bins', '0-20'], 'freq_bins must lie in [1, 256]'),
+                           (['--grid', 'sphere'], 'cannot tell up from down')]:
+        code, _, err = run_in_process(capsys, 'doa', str(recording), '--array', 'respeaker6', *extra)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_sphere_grid_prints_elevation_for_foa(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    signal = rng.standard_normal(32000)
+    az, el = np.deg2rad([60.0, 30.0])
+    gains = np.array([1.0, np.sin(az) * np.cos(el), np.sin(el), np.cos(az) * np.cos(el)])  # W Y Z X
+    audio = gains[:, None] * signal + 0.05 * rng.standard_normal((4, 32000))
+    path = tmp_path / 'foa.wav'
+    write_wav(path, (audio / np.abs(audio).max()).astype(np.float32), 16000)
+    code, out, err = run_in_process(capsys, 'doa', str(path), '--array', 'foa', '--grid', 'sphere', '--hop', '0.5',
+                                    '--json')
+    assert code == 0, err
+    for window in json.loads(out)['windows']:
+        assert circular_error_deg(window['azimuths_deg'][0], 60.0) <= 3.0
+        assert abs(window['elevations_deg'][0] - 30.0) <= 3.0
+    code, out, err = run_in_process(capsys, 'doa', str(path), '--array', 'foa', '--grid', 'sphere', '--hop', '0.5')
+    assert code == 0 and 'elevations [deg]' in out, err
+    assert abs(float(out.splitlines()[1].split()[2]) - 30.0) <= 3.0

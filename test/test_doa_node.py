@@ -131,10 +131,22 @@ def test_config_from_parameters_accepts_defaults_and_ints():
     ({'sample_format': 'S24LE'}, 'unsupported PCM sample format'),
     ({'channels': 6}, 'channels is 6 but array respeaker4 has 4'),
     ({'sample_rate': 48000}, 'sample_rate is 48000 Hz but array respeaker4 records at 16000 Hz'),
+    ({'grid': 'sphere'}, 'needs an array that resolves elevation'),
+    ({'grid': 'cube'}, 'grid must be one of circle, sphere'),
+    ({'freq_bins': [10, -2]}, 'freq_bins must be a list of STFT bin indices'),
+    ({'speed_of_sound': 0.0}, 'speed_of_sound must be a positive number'),
+    ({'track_confirm_hits': 9}, 'confirm_hits'),
 ])
 def test_config_from_parameters_rejects_bad_values(changes, message):
     with pytest.raises(UserInputError, match=message):
         config_from_parameters(_params(**changes))
+
+
+def test_front_end_options_reach_the_estimator():
+    cfg = config_from_parameters(_params(array='foa', grid='sphere', sphere_points=512, freq_bins=[20, 30, 40],
+                                         speed_of_sound=340.0))
+    assert cfg.grid == 'sphere' and cfg.freq_bins == (20, 30, 40) and cfg.speed_of_sound == 340.0
+    assert config_from_parameters(_params()).freq_bins is None  # [0]: freq_range_hz is used
 
 
 def test_scheduler_follows_audio_time():

@@ -14,7 +14,14 @@ import yaml
 
 from av_pose.errors import UserInputError
 
-SPEED_OF_SOUND_M_S = 343.0
+SPEED_OF_SOUND_M_S = 343.0  # dry air at about 20 °C
+
+
+def speed_of_sound_m_s(temperature_c: float) -> float:
+    """Speed of sound in dry air at `temperature_c` °C, m/s: 331.3·sqrt(1 + T/273.15) (343.2 at 20 °C)."""
+    if not (math.isfinite(temperature_c) and -100.0 <= temperature_c <= 100.0):
+        raise UserInputError(f'temperature must be in [-100, 100] °C, got {temperature_c}')
+    return 331.3 * math.sqrt(1.0 + temperature_c / 273.15)
 
 
 class ArrayConfigError(UserInputError):

@@ -19,12 +19,14 @@ class DoaTrack:
         spectra: W×360 in [0, 1].
         azimuths_deg: W×K, NaN where not found.
         confidence: W×K in [0, 1].
+        elevations_deg: W×K, degrees up from the array's x-y plane (0 on a horizontal grid).
     """
 
     times_s: np.ndarray
     spectra: np.ndarray
     azimuths_deg: np.ndarray
     confidence: np.ndarray
+    elevations_deg: np.ndarray | None = None
 
 
 def track_doa(estimator: DoaEstimator, audio: np.ndarray, window_s: float = 1.0, hop_s: float = 0.1,
@@ -44,4 +46,5 @@ def track_doa(estimator: DoaEstimator, audio: np.ndarray, window_s: float = 1.0,
     return DoaTrack(times_s=(starts + 0.5 * length) / fs,
                     spectra=np.concatenate([p.spectrum for p in parts]),
                     azimuths_deg=np.concatenate([p.azimuths_deg for p in parts]),
-                    confidence=np.concatenate([p.confidence for p in parts]))
+                    confidence=np.concatenate([p.confidence for p in parts]),
+                    elevations_deg=np.concatenate([p.elevations_deg for p in parts]))

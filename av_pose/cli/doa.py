@@ -19,8 +19,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--window', type=float, default=1.0, help='window length, seconds (default 1.0)')
     parser.add_argument('--hop', type=float, default=0.1, help='hop between windows, seconds (default 0.1)')
     parser.add_argument('--sources', type=int, default=1, help='number of sources to report (default 1)')
-    parser.add_argument('--freq-range', type=float, nargs=2, default=(500.0, 4000.0), metavar=('LO', 'HI'),
+    parser.add_argument('--freq-range', type=float, nargs=2, default=None, metavar=('LO', 'HI'),
                         help='frequency band, Hz (default 500 4000)')
+    parser.add_argument('--freq-bins', metavar='LIST',
+                        help='explicit FFT bins instead of --freq-range: comma-separated indices and inclusive '
+                        'ranges, e.g. 16-40,48,52 (bin k is k*fs/nfft Hz)')
+    parser.add_argument('--nfft', type=int, help='FFT length (default: power of two nearest 25 ms)')
+    sound = parser.add_mutually_exclusive_group()
+    sound.add_argument('--speed-of-sound', type=float, metavar='M_S', help='speed of sound, m/s (default 343)')
+    sound.add_argument('--temperature', type=float, metavar='DEG_C',
+                       help='air temperature, deg C; sets the speed of sound to 331.3*sqrt(1 + T/273.15) m/s')
+    parser.add_argument('--grid', choices=('circle', 'sphere'), default='circle',
+                        help='circle: 0.5 deg azimuth steps in the array plane (default); sphere: equal-area '
+                        'directions over the whole sphere with elevations (FOA and 3-D arrays only)')
+    parser.add_argument('--sphere-points', type=int, default=4096,
+                        help='directions on the sphere grid (default 4096, about 3.2 deg apart)')
     parser.add_argument('--device', default='auto', help='auto | cpu | cuda')
     parser.add_argument('--plot', metavar='OUT.png', help='write an azimuth × time heat map')
     parser.add_argument('--json', action='store_true', help='print one JSON object instead of a table')
@@ -30,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Execute `av-pose doa`."""
     from av_pose.audio.arrays import load_array
-    from av_pose.audio.doa import make_estimator
+    from av_pose.audio.doa import SphereGrid, make_estimator, resolves_elevation
     from av_pose.audio.offline import track_doa
     from av_pose.audio.wav import read_wav
     from av_pose.errors import UserInputError
@@ -46,31 +59,72 @@ def run(args: argparse.Namespace) -> int:
     if not (args.window > 0 and args.hop > 0) or args.window * sample_rate > audio.shape[1]:
         raise UserInputError(f'window {args.window} s / hop {args.hop} s do not fit the '
                              f'{audio.shape[1] / sample_rate:.2f} s recording')
-    estimator = make_estimator(args.method, array, sample_rate, num_sources=args.sources,
-                               freq_range_hz=tuple(args.freq_range), device=args.device)
+    if args.freq_bins is not None and args.freq_range is not None:
+        raise UserInputError('give --freq-range or --freq-bins, not both')
+    grid = None
+    if args.grid == 'sphere':
+        if not resolves_elevation(array):
+            raise UserInputError(f'array {array.name} lies in a plane and cannot tell up from down: use --grid '
+                                 'circle (--grid sphere needs an FOA or 3-D array)')
+        try:
+            grid = SphereGrid(points=args.sphere_points)
+        except ValueError as err:
+            raise UserInputError(f'--sphere-points: {err}') from None
+    estimator = make_estimator(args.method, array, sample_rate, num_sources=args.sources, nfft=args.nfft,
+                               freq_range_hz=None if args.freq_range is None else tuple(args.freq_range),
+                               freq_bins=None if args.freq_bins is None else parse_freq_bins(args.freq_bins),
+                               speed_of_sound=args.speed_of_sound, temperature_c=args.temperature, grid=grid,
+                               device=args.device)
     track = track_doa(estimator, audio, args.window, args.hop, progress=not args.json)
+    show_elevation = grid is not None
     if args.plot:
         from av_pose.viz import plot_doa_over_time
         plot_doa_over_time(track.times_s, track.spectra, args.plot, estimated_deg=track.azimuths_deg,
                            confidence=track.confidence,
                            title=f'{args.method} DOA, {array.name}')
     if args.json:
-        windows = [{'t': round(float(t), 6), 'azimuths_deg': _finite(az), 'confidence': _finite(conf),
-                    'spectrum': [round(float(v), 5) for v in spectrum]}
-                   for t, az, conf, spectrum in zip(track.times_s, track.azimuths_deg, track.confidence,
-                                                    track.spectra)]
+        windows = []
+        for i, t in enumerate(track.times_s):
+            window = {'t': round(float(t), 6), 'azimuths_deg': _finite(track.azimuths_deg[i]),
+                      'confidence': _finite(track.confidence[i])}
+            if show_elevation:
+                window['elevations_deg'] = _finite(track.elevations_deg[i])
+            window['spectrum'] = [round(float(v), 5) for v in track.spectra[i]]
+            windows.append(window)
         json.dump({'sample_rate': sample_rate, 'array': array.name, 'method': args.method,
+                   'speed_of_sound_m_s': round(estimator.speed_of_sound, 3), 'grid': args.grid,
                    'windows': windows}, sys.stdout)
         print()
         return 0
-    print(f'{"t [s]":>8}  {"azimuths [deg]":<28} confidence')
-    for t, azimuths, confidence in zip(track.times_s, track.azimuths_deg, track.confidence):
+    print(f'{"t [s]":>8}  {"azimuths [deg]":<28} ' + (f'{"elevations [deg]":<28} ' if show_elevation else '')
+          + 'confidence')
+    for t, azimuths, elevations, confidence in zip(track.times_s, track.azimuths_deg, track.elevations_deg,
+                                                   track.confidence):
         az_text = ' '.join(f'{a:6.1f}' for a in azimuths if math.isfinite(a)) or '-'
+        el_text = ' '.join(f'{e:6.1f}' for e in elevations if math.isfinite(e)) or '-'
         conf_text = ' '.join(f'{c:4.2f}' for c in confidence if math.isfinite(c))
-        print(f'{t:8.2f}  {az_text:<28} {conf_text}')
+        print(f'{t:8.2f}  {az_text:<28} ' + (f'{el_text:<28} ' if show_elevation else '') + conf_text)
     if args.plot:
         print(f'plot written to {args.plot}')
     return 0
+
+
+def parse_freq_bins(text: str) -> list[int]:
+    """'16-40,48,52' → [16, ..., 40, 48, 52]: comma-separated FFT bin indices and inclusive ranges."""
+    from av_pose.errors import UserInputError
+
+    bins: list[int] = []
+    for part in text.replace(' ', '').split(','):
+        first, dash, last = part.partition('-')
+        try:
+            low = int(first)
+            high = int(last) if dash else low
+        except ValueError:
+            raise UserInputError(f'--freq-bins: {part!r} is not a bin index or a range like 16-40') from None
+        if high < low:
+            raise UserInputError(f'--freq-bins: range {part!r} runs backwards')
+        bins.extend(range(low, high + 1))
+    return bins
 
 
 def _finite(values) -> list[float]:

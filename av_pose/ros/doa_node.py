@@ -34,7 +34,7 @@ from visualization_msgs.msg import MarkerArray
 
 from av_pose.audio.arrays import MicArray
 from av_pose.audio.buffer import AudioRingBuffer, PushResult, PushStatus
-from av_pose.audio.doa import METHODS, make_estimator, resolve_device
+from av_pose.audio.doa import METHODS, SphereGrid, make_estimator, resolve_device, resolves_elevation
 from av_pose.audio.streaming import DoaFrame, StreamingDoa
 from av_pose.errors import UserInputError
 from av_pose.geometry import yaw_of
@@ -47,6 +47,7 @@ from av_pose.ros.node_common import (
     Warnings,
     audio_config,
     boolean,
+    choice,
     declare_parameters,
     fatal_on_user_error,
     integer,
@@ -68,6 +69,12 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'update_rate_hz': (10.0, 'Estimates per second of audio time'),
     'max_sources': (1, 'Number of sources to report (fewer than the number of microphones)'),
     'freq_range_hz': ([500.0, 4000.0], 'Frequency band [low, high] used by the estimator, Hz'),
+    'freq_bins': ([0], 'Explicit STFT bin indices instead of freq_range_hz; [0] = use freq_range_hz'),
+    'speed_of_sound': (343.0, 'Speed of sound, m/s (331.3·sqrt(1 + T/273.15) at T °C: 337.4 at 10 °C, 349.0 at '
+                       '30 °C)'),
+    'grid': ('circle', 'Search grid: circle (azimuth only) | sphere (equal-area, azimuth and elevation; arrays '
+             'that resolve elevation: FOA or 3-D)'),
+    'sphere_points': (4096, 'Points of the sphere grid'),
     'frame_id': ('', 'frame_id of the outputs; empty = the frame_id of the audio messages'),
     'device': ('auto', 'Torch device: auto (cuda when available) | cpu | cuda'),
     'track_sources': (True, 'Track the peaks over time: doa/tracks, track markers (set max_sources to the '
@@ -94,6 +101,10 @@ class DoaNodeConfig:
     update_period_s: float
     max_sources: int
     freq_range_hz: tuple[float, float]
+    freq_bins: tuple[int, ...] | None
+    speed_of_sound: float
+    grid: str
+    sphere_points: int
     frame_id: str
     device: str
     audio_msg_type: str
@@ -120,6 +131,14 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
     if device not in ('auto', 'cpu', 'cuda'):
         raise UserInputError(f'parameter device must be auto, cpu or cuda, got {device!r}')
     array, audio_msg_type, fallback = audio_config(values)
+    grid = choice(values, 'grid', ('circle', 'sphere'))
+    if grid == 'sphere' and not resolves_elevation(array):
+        raise UserInputError(f'parameter grid sphere needs an array that resolves elevation (FOA or 3-D); '
+                             f'{array.name} is planar: use circle')
+    bins = values['freq_bins']
+    if isinstance(bins, (str, bytes)) or not hasattr(bins, '__len__') or not bins \
+            or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in bins):
+        raise UserInputError(f'parameter freq_bins must be a list of STFT bin indices ([0] = unused), got {bins!r}')
     tracker = TrackerConfig(gate_deg=positive(values, 'track_gate_deg'),
                             confirm_hits=integer(values, 'track_confirm_hits', 1),
                             coast_s=positive(values, 'track_coast_s')) if boolean(values, 'track_sources') else None
@@ -127,6 +146,9 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
     return DoaNodeConfig(array=array, method=method, window_s=positive(values, 'window_s'),
                          update_period_s=1.0 / positive(values, 'update_rate_hz'),
                          max_sources=integer(values, 'max_sources', 1), freq_range_hz=_band(values),
+                         freq_bins=None if list(bins) == [0] else tuple(int(b) for b in bins),
+                         speed_of_sound=positive(values, 'speed_of_sound'), grid=grid,
+                         sphere_points=integer(values, 'sphere_points', 100),
                          frame_id=text(values, 'frame_id'), device=resolve_device(device).type,
                          audio_msg_type=audio_msg_type, fallback=fallback, tracker=tracker,
                          compensate_rotation=boolean(values, 'compensate_rotation'),
@@ -162,8 +184,10 @@ class DoaNode(Node):
     # ------------------------------------------------------------------------------------------ set-up
     def _make_streaming(self, sample_rate: float) -> StreamingDoa:
         cfg = self.config
-        estimator = make_estimator(cfg.method, cfg.array, sample_rate, freq_range_hz=cfg.freq_range_hz,
-                                   num_sources=cfg.max_sources, device=cfg.device)
+        band = {'freq_bins': cfg.freq_bins} if cfg.freq_bins else {'freq_range_hz': cfg.freq_range_hz}
+        grid = SphereGrid(points=cfg.sphere_points) if cfg.grid == 'sphere' else None
+        estimator = make_estimator(cfg.method, cfg.array, sample_rate, num_sources=cfg.max_sources, device=cfg.device,
+                                   speed_of_sound=cfg.speed_of_sound, grid=grid, **band)
         return StreamingDoa(estimator, window_s=cfg.window_s)
 
     def _rebuild(self, sample_rate: int) -> AudioRingBuffer:

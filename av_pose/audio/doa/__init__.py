@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from av_pose.audio.arrays import MicArray
 from av_pose.audio.doa.base import DoaEstimator, DoaResult, resolve_device
-from av_pose.audio.doa.grid import DirectionGrid
+from av_pose.audio.doa.grid import DirectionGrid, Grid, SphereGrid, resolves_elevation
 from av_pose.audio.doa.intensity import PseudoIntensity
 from av_pose.audio.doa.music import Music, NormMusic
 from av_pose.audio.doa.srp_phat import SrpPhat
@@ -17,8 +17,8 @@ METHODS: dict[str, type[DoaEstimator]] = {
 def make_estimator(method: str, array: MicArray, sample_rate: float, **options) -> DoaEstimator:
     """Build the estimator registered as `method` (normmusic, music, srp_phat, intensity).
 
-    `options` are DoaEstimator's keyword arguments (nfft, freq_range_hz, num_sources, min_separation_deg,
-    grid, device).
+    `options` are DoaEstimator's keyword arguments (nfft, freq_range_hz or freq_bins, num_sources,
+    min_separation_deg, grid, speed_of_sound or temperature_c, device) and, for music / normmusic, subspace.
     """
     try:
         cls = METHODS[method]
@@ -27,4 +27,5 @@ def make_estimator(method: str, array: MicArray, sample_rate: float, **options) 
     return cls(array, sample_rate, **options)
 
 
-__all__ = ['METHODS', 'DirectionGrid', 'DoaEstimator', 'DoaResult', 'make_estimator', 'resolve_device']
+__all__ = ['METHODS', 'DirectionGrid', 'DoaEstimator', 'DoaResult', 'Grid', 'SphereGrid', 'make_estimator',
+           'resolve_device', 'resolves_elevation']

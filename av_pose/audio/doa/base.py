@@ -1,19 +1,21 @@
 """Shared machinery of the DOA estimators: band selection, steering, batching and results."""
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import torch
 
-from av_pose.audio.arrays import MicArray
-from av_pose.audio.doa.grid import DirectionGrid, steering_vectors
-from av_pose.audio.doa.peaks import find_circular_peaks
+from av_pose.audio.arrays import SPEED_OF_SOUND_M_S, MicArray, speed_of_sound_m_s
+from av_pose.audio.doa.grid import DirectionGrid, Grid, steering_vectors
 from av_pose.audio.stft import as_batch, default_nfft, stft
 from av_pose.errors import UserInputError
 
+STFT_CHUNK_SAMPLES = 1 << 19  # CPU STFT chunk, samples (C·T per window × windows): keeps it in cache
 
 @dataclass(frozen=True)
 class DoaResult:
@@ -24,8 +26,9 @@ class DoaResult:
             the array's +x axis, min-max normalised per window.
         azimuths_deg: B×K source azimuths in [0, 360), strongest first; NaN where fewer peaks exist.
         confidence: B×K in [0, 1]: 1 − median / peak of the un-normalised spectrum (0 for a flat spectrum).
-        elevations_deg: B×K elevation of each source, degrees up from the array's x-y plane: the best grid
-            elevation at the source's azimuth (0 on the default horizontal grid; NaN where no source).
+        elevations_deg: B×K elevation of each source, degrees up from the array's x-y plane (the best grid
+            elevation at the source's azimuth on a `DirectionGrid`, 0 on the default horizontal one; the
+            refined peak direction on a `SphereGrid`; NaN where no source).
     """
 
     spectrum: np.ndarray
@@ -50,17 +53,23 @@ def resolve_device(device: str | torch.device) -> torch.device:
 class DoaEstimator(ABC):
     """Direction-of-arrival estimation on a fixed direction grid, batched over windows.
 
-    Steering vectors for the frequency band are computed once here; subclasses implement
-    `grid_spectrum`, mapping band-limited STFT frames to one non-negative value per grid direction.
+    Steering vectors for the frequency bins are computed once here; subclasses implement `grid_spectrum`,
+    mapping band-limited STFT frames to one non-negative value per grid direction. Intermediate tensors
+    live in a workspace reused by every call with the same batch shape, so one estimator serves one
+    thread at a time.
 
     Args:
         array: The microphone array (positions in the array frame).
         sample_rate: Audio sample rate, Hz.
         nfft: FFT length; default `default_nfft(sample_rate)`. Hop is nfft / 2.
-        freq_range_hz: Band used, [low, high) Hz; bins are round(f·nfft/fs) as in pyroomacoustics.
+        freq_range_hz: Band used, [low, high) Hz; bins are round(f·nfft/fs) as in pyroomacoustics. Default
+            (500, 4000) unless `freq_bins` is given.
+        freq_bins: Explicit FFT bin indices k (frequency k·fs/nfft), each in [1, nfft/2], instead of a band.
         num_sources: K, sources to report (and the signal-subspace size of MUSIC).
-        min_separation_deg: Minimum azimuth distance between reported sources.
-        grid: Search grid; default 0.5° azimuth steps in the horizontal plane.
+        min_separation_deg: Minimum angle between reported sources (azimuth; great circle on a sphere grid).
+        grid: Search grid; default 0.5° azimuth steps in the horizontal plane (`DirectionGrid()`).
+        speed_of_sound: c in m/s for the steering vectors (default 343, or from `temperature_c`).
+        temperature_c: Air temperature, °C: c = 331.3·sqrt(1 + T/273.15) m/s. Give this or `speed_of_sound`.
         device: 'cpu', 'cuda', 'auto' or a torch device.
     """
 
@@ -69,8 +78,9 @@ class DoaEstimator(ABC):
     supports_pressure: ClassVar[bool] = True
 
     def __init__(self, array: MicArray, sample_rate: float, *, nfft: int | None = None,
-                 freq_range_hz: tuple[float, float] = (500.0, 4000.0), num_sources: int = 1,
-                 min_separation_deg: float = 20.0, grid: DirectionGrid | None = None,
+                 freq_range_hz: tuple[float, float] | None = None, freq_bins: Sequence[int] | None = None,
+                 num_sources: int = 1, min_separation_deg: float = 20.0, grid: Grid | None = None,
+                 speed_of_sound: float | None = None, temperature_c: float | None = None,
                  device: str | torch.device = 'cpu') -> None:
         kind_ok = self.supports_foa if array.kind == 'foa' else self.supports_pressure
         if not kind_ok:
@@ -78,10 +88,6 @@ class DoaEstimator(ABC):
         if num_sources < 1 or num_sources >= array.num_channels:
             raise UserInputError(f'num_sources must be in [1, {array.num_channels - 1}] for {array.name}, '
                                  f'got {num_sources}')
-        low, high = float(freq_range_hz[0]), float(freq_range_hz[1])
-        if not 0.0 <= low < high <= sample_rate / 2.0:
-            raise UserInputError(f'freq_range_hz must satisfy 0 <= low < high <= {sample_rate / 2:g} Hz, '
-                                 f'got [{low:g}, {high:g}]')
         self.array = array
         self.sample_rate = float(sample_rate)
         self.nfft = int(nfft or default_nfft(sample_rate))
@@ -89,21 +95,34 @@ class DoaEstimator(ABC):
         self.min_separation_deg = float(min_separation_deg)
         self.grid = grid or DirectionGrid()
         self.device = resolve_device(device)
-        first, last = (int(round(f * self.nfft / self.sample_rate)) for f in (low, high))
-        self.freq_bins = np.arange(max(first, 1), min(last, self.nfft // 2 + 1))
-        if self.freq_bins.size == 0:
-            raise UserInputError(f'no FFT bin falls in [{low:g}, {high:g}) Hz with nfft {self.nfft}')
+        self.speed_of_sound = _resolve_speed_of_sound(speed_of_sound, temperature_c)
+        self.freq_bins = _resolve_bins(freq_range_hz, freq_bins, self.sample_rate, self.nfft)
+        first, last = int(self.freq_bins[0]), int(self.freq_bins[-1])
+        contiguous = last - first + 1 == self.freq_bins.size
+        self._band = slice(first, last + 1) if contiguous else torch.as_tensor(self.freq_bins, device=self.device)
+        self._workspace: dict[tuple, torch.Tensor] = {}
         freqs_hz = self.freq_bins * self.sample_rate / self.nfft
-        steering = steering_vectors(array, self.grid, freqs_hz)  # F×G×C
+        steering = steering_vectors(array, self.grid, freqs_hz, self.speed_of_sound)  # F×G×C
         self.prepare_steering(torch.as_tensor(steering, dtype=torch.complex64, device=self.device))
 
     def release(self) -> None:
-        """Free the steering tensors (and cached CUDA memory); the estimator is unusable afterwards."""
+        """Free the steering tensors, the workspace (and cached CUDA memory); the estimator is unusable afterwards."""
+        self._workspace.clear()
         for name, value in list(vars(self).items()):
             if isinstance(value, torch.Tensor):
                 delattr(self, name)
         if self.device.type == 'cuda':
             torch.cuda.empty_cache()
+
+    def buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """A workspace tensor (uninitialised) kept between calls, one per name, shape and dtype."""
+        key = (name, tuple(shape), dtype)
+        tensor = self._workspace.get(key)
+        if tensor is None:
+            if len(self._workspace) >= 64:  # many batch shapes seen: start over rather than grow
+                self._workspace.clear()
+            tensor = self._workspace[key] = torch.empty(shape, dtype=dtype, device=self.device)
+        return tensor
 
     def prepare_steering(self, steering: torch.Tensor) -> None:
         """Keep what `grid_spectrum` needs of the F×G×C steering vectors (set-up, once); default: all of it."""
@@ -111,7 +130,10 @@ class DoaEstimator(ABC):
 
     @abstractmethod
     def grid_spectrum(self, band_stft: torch.Tensor) -> torch.Tensor:
-        """Band-limited STFT B×C×F×N (complex) → B×G non-negative grid values."""
+        """Band STFT B×F×C×N (complex64; F = len(freq_bins), N frames) → B×G non-negative grid values.
+
+        `band_stft` is a workspace tensor: read it, do not keep it.
+        """
 
     def stft(self, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
         """C×T or B×C×T audio → B×C×(nfft/2+1)×N STFT on this estimator's device."""
@@ -121,9 +143,26 @@ class DoaEstimator(ABC):
                                  f'{self.array.num_channels}')
         return stft(batch, self.nfft)
 
+    @torch.no_grad()
     def estimate(self, audio: np.ndarray | torch.Tensor) -> DoaResult:
-        """DOA of C×T or B×C×T audio windows sampled at `sample_rate`."""
-        return self.estimate_stft(self.stft(audio))
+        """DOA of C×T or B×C×T audio windows sampled at `sample_rate`.
+
+        On the CPU the STFT runs a few windows at a time (about `STFT_CHUNK_SAMPLES` samples), each chunk's
+        band going straight into the workspace: the full-band STFT of a large batch never exists at once.
+        """
+        batch = as_batch(audio, self.device)
+        windows, channels, samples = batch.shape
+        if channels != self.array.num_channels:
+            raise UserInputError(f'audio has {channels} channels, array {self.array.name} has '
+                                 f'{self.array.num_channels}')
+        if samples < self.nfft:
+            raise ValueError(f'{samples} samples is shorter than one FFT frame ({self.nfft})')
+        frames = 1 + (samples - self.nfft) // (self.nfft // 2)
+        band = self.buffer('band', (windows, self.freq_bins.size, channels, frames), torch.complex64)
+        step = windows if self.device.type != 'cpu' else max(1, STFT_CHUNK_SAMPLES // (channels * samples))
+        for first in range(0, windows, step):
+            self._gather_band(stft(batch[first:first + step], self.nfft), band[first:first + step])
+        return self.result_from_grid(self.grid_spectrum(band))
 
     @torch.no_grad()
     def estimate_stft(self, spectrogram: np.ndarray | torch.Tensor) -> DoaResult:
@@ -133,14 +172,21 @@ class DoaEstimator(ABC):
 
     @torch.no_grad()
     def grid_values(self, spectrogram: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Un-normalised B×G grid spectrum of a full-band STFT."""
+        """Un-normalised B×G grid spectrum of a full-band STFT B×C×(nfft/2+1)×N (or C×(nfft/2+1)×N)."""
         spec = torch.as_tensor(spectrogram, device=self.device)
         if spec.ndim == 3:
             spec = spec[None]
         if spec.shape[2] != self.nfft // 2 + 1:
             raise ValueError(f'STFT has {spec.shape[2]} bins, expected {self.nfft // 2 + 1}')
-        band = spec[:, :, self.freq_bins[0]:self.freq_bins[-1] + 1].to(torch.complex64).contiguous()
+        batch, channels, _, frames = spec.shape
+        band = self.buffer('band', (batch, self.freq_bins.size, channels, frames), torch.complex64)
+        self._gather_band(spec, band)
         return self.grid_spectrum(band)
+
+    def _gather_band(self, spec: torch.Tensor, band: torch.Tensor) -> None:
+        """Copy the bins of a full-band STFT B×C×(nfft/2+1)×N into `band` B×F×C×N (one strided copy)."""
+        selected = spec[:, :, self._band] if isinstance(self._band, slice) else spec.index_select(2, self._band)
+        band.copy_(selected.permute(0, 2, 1, 3))
 
     def result_from_grid(self, values: torch.Tensor) -> DoaResult:
         """Sector spectrum, peaks and confidences from B×G grid values."""
@@ -148,22 +194,55 @@ class DoaEstimator(ABC):
         sectors = self.grid.to_sectors(values)
         low, high = sectors.amin(1, keepdim=True), sectors.amax(1, keepdim=True)
         spectrum = ((sectors - low) / (high - low).clamp_min(1e-12)).cpu().numpy().astype(np.float32)
-        profile = self.grid.azimuth_profile(values).cpu().numpy().astype(np.float64)
-        azimuths, indices = find_circular_peaks(profile, self.grid.step_deg, self.grid.offset_deg,
-                                                self.num_sources, self.min_separation_deg)
-        peak_values = np.take_along_axis(profile, np.maximum(indices, 0), axis=1)
-        median = np.median(profile, axis=1, keepdims=True)
-        confidence = np.where(indices >= 0, 1.0 - median / np.maximum(peak_values, 1e-30), np.nan)
-        by_elevation = values.reshape(values.shape[0], *self.grid.shape).cpu().numpy()  # B×E×A
-        best = np.take_along_axis(by_elevation.argmax(1), np.maximum(indices, 0), axis=1)  # B×K
-        elevations = np.where(indices >= 0, np.asarray(self.grid.elevations_deg, dtype=float)[best], np.nan)
-        return DoaResult(spectrum, azimuths, np.clip(confidence, 0.0, 1.0).astype(np.float32), elevations)
+        peaks = self.grid.find_peaks(values.cpu().numpy().astype(np.float64), self.num_sources,
+                                     self.min_separation_deg)
+        with np.errstate(invalid='ignore'):
+            confidence = 1.0 - peaks.floor / np.maximum(peaks.heights, 1e-30)
+        return DoaResult(spectrum, peaks.azimuths_deg, np.clip(confidence, 0.0, 1.0).astype(np.float32),
+                         peaks.elevations_deg)
+
+
+def _resolve_speed_of_sound(speed_of_sound: float | None, temperature_c: float | None) -> float:
+    """Speed of sound in m/s from either argument (343 when neither is given)."""
+    if speed_of_sound is not None and temperature_c is not None:
+        raise UserInputError('give speed_of_sound or temperature_c, not both')
+    if temperature_c is not None:
+        return speed_of_sound_m_s(temperature_c)
+    c = SPEED_OF_SOUND_M_S if speed_of_sound is None else float(speed_of_sound)
+    if not (math.isfinite(c) and 100.0 <= c <= 2000.0):
+        raise UserInputError(f'speed_of_sound must be in [100, 2000] m/s, got {speed_of_sound}')
+    return c
+
+
+def _resolve_bins(freq_range_hz: tuple[float, float] | None, freq_bins: Sequence[int] | None,
+                  sample_rate: float, nfft: int) -> np.ndarray:
+    """Sorted unique FFT bin indices from a band [low, high) Hz or an explicit list."""
+    if freq_bins is not None:
+        if freq_range_hz is not None:
+            raise UserInputError('give freq_range_hz or freq_bins, not both')
+        bins = np.asarray(freq_bins)
+        if bins.ndim != 1 or bins.size == 0 or not np.all(np.isfinite(bins.astype(float))) \
+                or np.any(bins != np.round(bins)):
+            raise UserInputError(f'freq_bins must be a non-empty list of integer FFT bins, got {list(freq_bins)}')
+        bins = np.unique(bins.astype(np.int64))
+        if bins[0] < 1 or bins[-1] > nfft // 2:
+            raise UserInputError(f'freq_bins must lie in [1, {nfft // 2}] for nfft {nfft}, got '
+                                 f'{int(bins[0])}..{int(bins[-1])}')
+        return bins
+    low, high = (500.0, 4000.0) if freq_range_hz is None else (float(freq_range_hz[0]), float(freq_range_hz[1]))
+    if not 0.0 <= low < high <= sample_rate / 2.0:
+        raise UserInputError(f'freq_range_hz must satisfy 0 <= low < high <= {sample_rate / 2:g} Hz, '
+                             f'got [{low:g}, {high:g}]')
+    first, last = (int(round(f * nfft / sample_rate)) for f in (low, high))
+    bins = np.arange(max(first, 1), min(last, nfft // 2 + 1))
+    if bins.size == 0:
+        raise UserInputError(f'no FFT bin falls in [{low:g}, {high:g}) Hz with nfft {nfft}')
+    return bins
 
 
 def covariance(band_stft: torch.Tensor) -> torch.Tensor:
-    """Spatial covariance per frequency, mean over frames of x xᴴ: B×C×F×N → B×F×C×C."""
-    frames = band_stft.permute(0, 2, 1, 3)  # B×F×C×N
-    return frames @ frames.conj().transpose(-1, -2) / frames.shape[-1]
+    """Spatial covariance per frequency, mean over frames of x xᴴ: B×F×C×N → B×F×C×C."""
+    return band_stft @ band_stft.conj().transpose(-1, -2) / band_stft.shape[-1]
 
 
 def quadratic_form(matrices: torch.Tensor, steering: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 from av_pose.audio.doa.base import DoaEstimator
+from av_pose.audio.doa.grid import DirectionGrid
+from av_pose.errors import UserInputError
 
 
 class PseudoIntensity(DoaEstimator):
@@ -26,6 +28,9 @@ class PseudoIntensity(DoaEstimator):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if not isinstance(self.grid, DirectionGrid):
+            raise UserInputError('method intensity searches azimuth × elevation grids only; use normmusic for '
+                                 'a sphere grid')
         offsets = np.deg2rad(self.grid.step_deg * np.arange(self.grid.shape[1]))
         kappa = 1.0 / math.radians(self.kernel_width_deg) ** 2
         kernel = np.exp(kappa * (np.cos(offsets) - 1.0))
@@ -35,8 +40,8 @@ class PseudoIntensity(DoaEstimator):
                                            device=self.device)
 
     def grid_spectrum(self, band_stft: torch.Tensor) -> torch.Tensor:
-        """B×4×F×N B-format band STFT → B×G smoothed intensity-direction histogram."""
-        omni, y, z, x = band_stft.unbind(1)
+        """B×F×4×N B-format band STFT → B×G smoothed intensity-direction histogram."""
+        omni, y, z, x = band_stft.unbind(2)
         intensity = torch.stack([(omni.conj() * c).real for c in (x, y, z)], -1).flatten(1, 2)  # B×FN×3
         weight = intensity.norm(dim=-1)
         azimuth = torch.atan2(intensity[..., 1], intensity[..., 0])

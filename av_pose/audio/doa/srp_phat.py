@@ -18,6 +18,6 @@ class SrpPhat(DoaEstimator):
     whitening_floor = 1e-14
 
     def grid_spectrum(self, band_stft: torch.Tensor) -> torch.Tensor:
-        """Mean over frequency of the steered PHAT power: B×G."""
+        """Mean over frequency of the steered PHAT power: B×F×C×N band STFT → B×G."""
         whitened = band_stft / band_stft.abs().clamp_min(self.whitening_floor)
         return quadratic_form(covariance(whitened), self.steering).mean(1)
