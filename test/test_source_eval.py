@@ -2,12 +2,13 @@
 import json
 
 import pytest
-from scene_fixtures import scene_with_static_talker
 
 from av_pose.audio.arrays import load_array
 from av_pose.cli import main
 from av_pose.eval.sources import evaluate_scene_sources, summarize_sources
 from av_pose.scene.generate import SynthConfig
+
+from scene_fixtures import scene_with_static_talker
 
 
 @pytest.fixture(scope='module')
