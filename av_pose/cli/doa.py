@@ -15,7 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('wav', help='multichannel WAV file, channels in the array order')
     parser.add_argument('--array', required=True, help='preset (respeaker4, respeaker6, uma8, binaural, foa) '
                         'or YAML file with positions_m')
-    parser.add_argument('--method', default='normmusic', help='normmusic | music | srp_phat | intensity (FOA)')
+    parser.add_argument('--method', default='normmusic',
+                        help='normmusic | music | srp_phat | intensity (FOA) | slfm (learned, 2-channel arrays)')
+    parser.add_argument('--model', default=None, metavar='NAME_OR_PATH',
+                        help='with --method slfm: a shipped model (default slfm-tiny) or a checkpoint path')
     parser.add_argument('--window', type=float, default=1.0, help='window length, seconds (default 1.0)')
     parser.add_argument('--hop', type=float, default=0.1, help='hop between windows, seconds (default 0.1)')
     parser.add_argument('--sources', type=int, default=1, help='number of sources to report (default 1)')
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
                                freq_range_hz=None if args.freq_range is None else tuple(args.freq_range),
                                freq_bins=None if args.freq_bins is None else parse_freq_bins(args.freq_bins),
                                speed_of_sound=args.speed_of_sound, temperature_c=args.temperature, grid=grid,
-                               device=args.device)
+                               device=args.device, model=args.model)
     track = track_doa(estimator, audio, args.window, args.hop, progress=not args.json)
     show_elevation = grid is not None
     if args.plot:

@@ -34,7 +34,7 @@ from visualization_msgs.msg import MarkerArray
 
 from av_pose.audio.arrays import MicArray
 from av_pose.audio.buffer import AudioRingBuffer, PushResult, PushStatus
-from av_pose.audio.doa import METHODS, SphereGrid, make_estimator, resolve_device, resolves_elevation
+from av_pose.audio.doa import ALL_METHODS, SphereGrid, make_estimator, resolve_device, resolves_elevation
 from av_pose.audio.streaming import DoaFrame, StreamingDoa
 from av_pose.errors import UserInputError
 from av_pose.geometry import yaw_of
@@ -64,7 +64,9 @@ DEFAULT_SAMPLE_RATE = 16000  # used to validate the set-up when neither the arra
 # name -> (default, description). Types are checked by `config_from_parameters` (so 10 and 10.0 both work).
 PARAMETERS: dict[str, tuple[Any, str]] = {
     'array': AUDIO_PARAMETERS['array'],
-    'method': ('normmusic', f'DOA method: {" | ".join(METHODS)} (intensity needs an foa array)'),
+    'method': ('normmusic', f'DOA method: {" | ".join(ALL_METHODS)} (intensity needs an foa array; slfm, the '
+               'learned azimuth, a 2-channel array)'),
+    'model': ('', 'With method slfm: a shipped model name or a checkpoint path; empty = the shipped slfm-tiny'),
     'window_s': (1.0, 'Analysis window length, seconds of audio'),
     'update_rate_hz': (10.0, 'Estimates per second of audio time'),
     'max_sources': (1, 'Number of sources to report (fewer than the number of microphones)'),
@@ -97,6 +99,7 @@ class DoaNodeConfig:
 
     array: MicArray
     method: str
+    model: str
     window_s: float
     update_period_s: float
     max_sources: int
@@ -126,8 +129,8 @@ def _band(values: dict[str, Any]) -> tuple[float, float]:
 def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
     """Check raw parameter values (as given by rclpy) and resolve them; raises UserInputError."""
     method, device = text(values, 'method'), text(values, 'device')
-    if method not in METHODS:
-        raise UserInputError(f'parameter method must be one of {", ".join(METHODS)}, got {method!r}')
+    if method not in ALL_METHODS:
+        raise UserInputError(f'parameter method must be one of {", ".join(ALL_METHODS)}, got {method!r}')
     if device not in ('auto', 'cpu', 'cuda'):
         raise UserInputError(f'parameter device must be auto, cpu or cuda, got {device!r}')
     array, audio_msg_type, fallback = audio_config(values)
@@ -143,7 +146,8 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
                             confirm_hits=integer(values, 'track_confirm_hits', 1),
                             coast_s=positive(values, 'track_coast_s')) if boolean(values, 'track_sources') else None
     prefix = text(values, 'track_frame_prefix') if boolean(values, 'publish_track_frames') else None
-    return DoaNodeConfig(array=array, method=method, window_s=positive(values, 'window_s'),
+    return DoaNodeConfig(array=array, method=method, model=text(values, 'model'),
+                         window_s=positive(values, 'window_s'),
                          update_period_s=1.0 / positive(values, 'update_rate_hz'),
                          max_sources=integer(values, 'max_sources', 1), freq_range_hz=_band(values),
                          freq_bins=None if list(bins) == [0] else tuple(int(b) for b in bins),
@@ -187,7 +191,7 @@ class DoaNode(Node):
         band = {'freq_bins': cfg.freq_bins} if cfg.freq_bins else {'freq_range_hz': cfg.freq_range_hz}
         grid = SphereGrid(points=cfg.sphere_points) if cfg.grid == 'sphere' else None
         estimator = make_estimator(cfg.method, cfg.array, sample_rate, num_sources=cfg.max_sources, device=cfg.device,
-                                   speed_of_sound=cfg.speed_of_sound, grid=grid, **band)
+                                   speed_of_sound=cfg.speed_of_sound, grid=grid, model=cfg.model or None, **band)
         return StreamingDoa(estimator, window_s=cfg.window_s)
 
     def _rebuild(self, sample_rate: int) -> AudioRingBuffer:

@@ -12,20 +12,33 @@ from av_pose.errors import UserInputError
 METHODS: dict[str, type[DoaEstimator]] = {
     cls.name: cls for cls in (NormMusic, Music, SrpPhat, PseudoIntensity)
 }
+LEARNED_METHODS: dict[str, str] = {'slfm': 'av_pose.models.slfm_doa:SlfmDoaEstimator'}
+"""Learned azimuth methods with the same interface, imported on use (`model=` names their weights)."""
+ALL_METHODS = (*METHODS, *LEARNED_METHODS)
 
 
 def make_estimator(method: str, array: MicArray, sample_rate: float, **options) -> DoaEstimator:
-    """Build the estimator registered as `method` (normmusic, music, srp_phat, intensity).
+    """Build the estimator registered as `method` (normmusic, music, srp_phat, intensity, or learned: slfm).
 
     `options` are DoaEstimator's keyword arguments (nfft, freq_range_hz or freq_bins, num_sources,
-    min_separation_deg, grid, speed_of_sound or temperature_c, device) and, for music / normmusic, subspace.
+    min_separation_deg, grid, speed_of_sound or temperature_c, device) and, for music / normmusic, subspace;
+    `slfm` takes `model` (a shipped name or a checkpoint path), `num_sources` 1 and `device`.
     """
+    if method in LEARNED_METHODS:
+        import importlib
+
+        module_name, _, attribute = LEARNED_METHODS[method].partition(':')
+        learned = getattr(importlib.import_module(module_name), attribute)
+        keep = {key: options[key] for key in ('model', 'device', 'num_sources') if options.get(key) is not None}
+        return learned(array, sample_rate, **keep)
+    options.pop('model', None)
     try:
         cls = METHODS[method]
     except KeyError:
-        raise UserInputError(f'unknown DOA method {method!r}: use one of {", ".join(METHODS)}') from None
+        raise UserInputError(f'unknown DOA method {method!r}: use one of {", ".join(ALL_METHODS)}') from None
     return cls(array, sample_rate, **options)
 
 
-__all__ = ['METHODS', 'DirectionGrid', 'DoaEstimator', 'DoaResult', 'Grid', 'SphereGrid', 'make_estimator',
+__all__ = ['ALL_METHODS', 'LEARNED_METHODS', 'METHODS',
+           'DirectionGrid', 'DoaEstimator', 'DoaResult', 'Grid', 'SphereGrid', 'make_estimator',
            'resolve_device', 'resolves_elevation']
