@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
             window['spectrum'] = [round(float(v), 5) for v in track.spectra[i]]
             windows.append(window)
         json.dump({'sample_rate': sample_rate, 'array': array.name, 'method': args.method,
-                   'speed_of_sound_m_s': round(estimator.speed_of_sound, 3), 'grid': args.grid,
+                   'speed_of_sound_m_s': (round(estimator.speed_of_sound, 3)
+                                             if math.isfinite(estimator.speed_of_sound) else None), 'grid': args.grid,
                    'windows': windows}, sys.stdout)
         print()
         return 0

@@ -65,10 +65,24 @@ def slfm_angle_error_deg(pred_deg, target_deg, fold: bool = True) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
 
 
+def lower_median(values) -> float:
+    """torch.median's median: the lower of the two middle values for an even count (numpy averages them).
+
+    SLfM reports torch medians, so reproducing its figures to the last digit needs this one.
+    """
+    ordered = np.sort(np.ravel(np.asarray(values, dtype=np.float64)))
+    if ordered.size == 0:
+        raise UserInputError('lower_median needs at least one value')
+    return float(ordered[(ordered.size - 1) // 2])
+
+
 def slfm_summary(pred_deg, target_deg, fold: bool = True) -> dict[str, float]:
-    """SLfM-protocol summary: {'mean_deg', 'median_deg', 'count'} of `slfm_angle_error_deg`."""
+    """SLfM-protocol summary of `slfm_angle_error_deg`: {'mean_deg', 'median_deg', 'count'}.
+
+    'median_deg' is torch's median as SLfM reports it (`lower_median`: the lower middle value for an even count,
+    not numpy's average of the two).
+    """
     errors = np.ravel(slfm_angle_error_deg(pred_deg, target_deg, fold=fold))
     if errors.size == 0:
         raise UserInputError('slfm_summary needs at least one azimuth')
-    return {'mean_deg': float(np.mean(errors)), 'median_deg': float(np.median(errors)),
-            'count': int(errors.size)}
+    return {'mean_deg': float(np.mean(errors)), 'median_deg': lower_median(errors), 'count': int(errors.size)}

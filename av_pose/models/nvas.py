@@ -52,6 +52,8 @@ class NvasUNet(nn.Module):
         n_fft, win_length, hop_length: STFT of the binaural encoder and of the U-Net input, samples.
         mask_scale: the mask's real and imaginary parts lie in [−mask_scale, mask_scale].
         resnet_width: the binaural encoder's first-stage channels (64 = ResNet-18).
+        condition_dim: size of an extra conditioning vector tiled at the bottleneck beside the binaural
+            embedding (SLfM's visual correlation feature); 0 = none.
 
     Attributes:
         binaural_encoder: the `BinauralEncoder` (state_dict keys `resnet.*`).
@@ -59,7 +61,8 @@ class NvasUNet(nn.Module):
     """
 
     def __init__(self, binaural_dim: int = 1024, base_channels: int = 64, depth: int = 5, n_fft: int = 512,
-                 win_length: int = 400, hop_length: int = 160, mask_scale: float = 2.0, resnet_width: int = 64):
+                 win_length: int = 400, hop_length: int = 160, mask_scale: float = 2.0, resnet_width: int = 64,
+                 condition_dim: int = 0):
         super().__init__()
         if depth < 2 or (n_fft // 2) % (2 ** depth):
             raise UserInputError(f'NVAS U-Net: need depth >= 2 and n_fft / 2 = {n_fft // 2} bins divisible by '
@@ -67,18 +70,24 @@ class NvasUNet(nn.Module):
         self.config = {'binaural_dim': int(binaural_dim), 'base_channels': int(base_channels), 'depth': int(depth),
                        'n_fft': int(n_fft), 'win_length': int(win_length), 'hop_length': int(hop_length),
                        'mask_scale': float(mask_scale), 'resnet_width': int(resnet_width)}
+        if condition_dim:
+            self.config['condition_dim'] = int(condition_dim)
         self.depth, self.mask_scale = int(depth), float(mask_scale)
         self.binaural_encoder = BinauralEncoder(binaural_dim, n_fft, win_length, hop_length, resnet_width)
         channels = [base_channels * min(2 ** i, 8) for i in range(depth)]
         self.down = nn.ModuleList(_down(c_in, c_out) for c_in, c_out in zip([2] + channels[:-1], channels))
-        self.up = nn.ModuleList([_up(channels[-1] + binaural_dim, channels[-2])]
+        self.up = nn.ModuleList([_up(channels[-1] + binaural_dim + int(condition_dim), channels[-2])]
                                 + [_up(2 * channels[i], channels[i - 1]) for i in range(depth - 2, 0, -1)])
         self.out = nn.ConvTranspose2d(2 * channels[0], 2, 4, stride=2, padding=1)
         nn.init.zeros_(self.out.weight)  # the mask starts at 0: predicted L − R = 0, the no-difference baseline
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, mono_spec: torch.Tensor, source_binaural: torch.Tensor) -> torch.Tensor:
-        """mono_spec B×2×F×T (real, imag; F = n_fft / 2) and source_binaural B×2×M → mask B×2×F×T."""
+    def forward(self, mono_spec: torch.Tensor, source_binaural: torch.Tensor,
+                condition: torch.Tensor | None = None) -> torch.Tensor:
+        """mono_spec B×2×F×T (real, imag; F = n_fft / 2), source_binaural B×2×M → mask B×2×F×T.
+
+        `condition` (B×condition_dim) is required when the U-Net was built with condition_dim.
+        """
         frames = mono_spec.shape[-1]
         multiple = 2 ** self.depth
         x = functional.pad(mono_spec, (0, (-frames) % multiple))
@@ -87,6 +96,8 @@ class NvasUNet(nn.Module):
             x = layer(x)
             skips.append(x)
         embedding = self.binaural_encoder(source_binaural)
+        if condition is not None:
+            embedding = torch.cat([embedding, condition.to(embedding.dtype)], 1)
         x = torch.cat([x, embedding[:, :, None, None].expand(-1, -1, *x.shape[-2:])], 1)
         for layer, skip in zip(self.up, reversed(skips[:-1])):
             x = torch.cat([layer(x), skip], 1)

@@ -64,6 +64,7 @@ class SlfmDoaEstimator:
         self.nfft = int(round(512 * self.sample_rate / 16000))  # the network's STFT length, at this rate
         self.device = resolve_device(device)
         self.grid = DirectionGrid()
+        self.speed_of_sound = float('nan')  # learned: no propagation model
         self.model_path = resolve_slfm_model(model)
         self._predict = load_slfm_azimuth(self.model_path, self.device)
         self._bins = np.arange(360) + 0.5

@@ -17,6 +17,9 @@ from av_pose.errors import UserInputError
 STAGES: dict[str, str] = {
     'pose': 'av_pose.train.stages.pose:PoseStage',
     'nvas': 'av_pose.train.stages.nvas:NvasStage',
+    'binauralize': 'av_pose.train.stages.slfm:BinauralizeStage',
+    'slfm': 'av_pose.train.stages.slfm:SlfmStage',
+    'slfm-supervised': 'av_pose.train.stages.slfm:SlfmSupervisedStage',
 }
 
 

@@ -1,0 +1,133 @@
+"""Sound azimuth and camera rotation over a test folder, SLfM protocol (`metrics.azimuth`).
+
+`evaluate_azimuth` reports, on labelled two-view items of rotation-only two-channel scenes
+(`data.slfm_pairs`):
+- sound azimuth: each pair's view-s window (every `stride`-th frame once) that hears a source; predictions and
+  truth folded into the front half-plane, error = arccos of the clamped cosine; mean and torch's (lower) median.
+  Methods: the SLfM checkpoint, the supervised checkpoint (upper bound), NormMUSIC and SRP-PHAT on the same two
+  channels (a 2-microphone array cannot tell front from back: folding applies to them too), and
+  chance: always 0° (`chance_zero`) and a uniformly random azimuth in [−180°, 180°) (`chance_random`, seeded).
+- camera rotation (yaw from view s to view t, not folded): the SLfM checkpoint's visual network, chance 0° and
+  uniform random in [−90°, 90°) (the network's range). With sources all round a two-microphone array the
+  self-supervised loss cannot fix the sign of the rotation (`models.slfm.geometric_loss`); given a labelled
+  `sign_calibration` folder (the validation split), `slfm_sign_calibrated` also reports the rotation after the
+  one global sign that fits that folder best (one bit of supervision, stated in the result).
+
+`load_slfm_azimuth(path)` gives the batched azimuth predictor of a `slfm` or `slfm-supervised` checkpoint.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from av_pose.errors import UserInputError
+from av_pose.metrics.azimuth import slfm_summary
+from av_pose.models.slfm import SlfmNet, featurize_binaural, predict_batches
+
+SLFM_KINDS = ('slfm',)
+DOA_BASELINES = ('normmusic', 'srp_phat')
+
+
+def load_slfm_model(path: str | Path, device: str | torch.device = 'cpu') -> SlfmNet:
+    """The `SlfmNet` of a `slfm` / `slfm-supervised` training checkpoint, loaded strictly, in eval mode."""
+    try:
+        payload = torch.load(path, map_location='cpu', weights_only=True)
+    except (OSError, RuntimeError) as err:
+        raise UserInputError(f'{path}: cannot read the checkpoint ({err})') from None
+    build = payload.get('build', {}) if isinstance(payload, dict) else {}
+    if build.get('kind') not in SLFM_KINDS:
+        raise UserInputError(f'{path}: not an SLfM azimuth checkpoint (kind {build.get("kind")!r})')
+    model = SlfmNet(audio=build['audio'], visual=build['visual'])
+    model.load_state_dict(payload['model'])
+    return model.to(device).eval()
+
+
+def load_slfm_azimuth(path: str | Path, device: str | torch.device = 'cpu'
+                      ) -> Callable[[np.ndarray | torch.Tensor, int], np.ndarray]:
+    """Batched predictor `predict(audio B×2×N or 2×N, fs) -> azimuth_deg (B,)` of a checkpoint.
+
+    Azimuth in degrees (−180, 180], REP-103 array frame (counter-clockwise from +x, left positive); channel 0
+    is the left microphone. Runs on `device` ('cpu', 'cuda', ...), without gradients.
+    """
+    from av_pose.audio.doa import resolve_device
+
+    device = resolve_device(device)
+    model = load_slfm_model(path, device)
+
+    @torch.no_grad()
+    def predict(audio: np.ndarray | torch.Tensor, fs: int) -> np.ndarray:
+        theta = model.audio(featurize_binaural(audio, fs, device))
+        return torch.rad2deg(theta).double().cpu().numpy()
+
+    return predict
+
+
+def doa_azimuths_deg(method: str, audio: torch.Tensor, fs: int = 16000) -> np.ndarray:
+    """Azimuth (B,) degrees of the strongest peak of a DOA method on B×2×N windows of the `binaural` array."""
+    from av_pose.audio.arrays import load_array
+    from av_pose.audio.doa import make_estimator
+
+    estimator = make_estimator(method, load_array('binaural'), fs)
+    return np.concatenate([estimator.estimate(chunk).azimuths_deg[:, 0] for chunk in torch.split(audio, 64)])
+
+
+def evaluate_azimuth(test: str | Sequence[str], slfm_checkpoint: str | Path | None = None,
+                     supervised_checkpoint: str | Path | None = None, gaps_s: Sequence[float] = (1.0,),
+                     window_s: float = 1.0, stride: int = 10, batch_size: int = 32,
+                     device: str | torch.device = 'cpu', seed: int = 0,
+                     doa_methods: Sequence[str] = DOA_BASELINES,
+                     sign_calibration: str | Sequence[str] | None = None) -> dict:
+    """SLfM-protocol table over `test` (module docstring) as a JSON-ready dict.
+
+    Returns {'azimuth': {method: slfm_summary}, 'rotation': {method: slfm_summary}, 'pairs', 'windows',
+    'settings'}; the image size comes from the SLfM checkpoint (128×96 without one).
+    """
+    from av_pose.audio.doa import resolve_device
+    from av_pose.data.slfm_pairs import build_slfm_pairs
+
+    device = resolve_device(device)
+    settings = {'gaps_s': list(gaps_s), 'window_s': float(window_s), 'stride': int(stride), 'fold_azimuth': True,
+                'seed': int(seed)}
+    models = {name: load_slfm_model(path, device) for name, path in
+              (('slfm', slfm_checkpoint), ('supervised', supervised_checkpoint)) if path is not None}
+    visual = next((model.visual for model in models.values() if model.visual is not None), None)
+    image_size = visual.image_size if visual is not None else (128, 96)
+
+    def loader_of(folders) -> DataLoader:
+        folders = [folders] if isinstance(folders, (str, Path)) else list(folders)
+        return DataLoader(build_slfm_pairs(folders, gaps_s=gaps_s, window_s=window_s, stride=stride,
+                                           image_size=image_size, labelled=True, seed=seed), batch_size=batch_size)
+
+    loader = loader_of(test)
+    dataset = loader.dataset
+    truth_s = np.concatenate([batch['azimuth_s_deg'].numpy() for batch in loader]).astype(np.float64)
+    rotation = np.concatenate([batch['rotation_deg'].numpy() for batch in loader]).astype(np.float64)
+    heard = np.isfinite(truth_s)
+    if not heard.any():
+        raise UserInputError(f'{test}: no test window hears a source')
+    rng = np.random.default_rng(seed)
+    azimuth = {'chance_zero': slfm_summary(np.zeros(heard.sum()), truth_s[heard]),
+               'chance_random': slfm_summary(rng.uniform(-180.0, 180.0, heard.sum()), truth_s[heard])}
+    rotations = {'chance_zero': slfm_summary(np.zeros_like(rotation), rotation, fold=False),
+                 'chance_random': slfm_summary(rng.uniform(-90.0, 90.0, rotation.size), rotation, fold=False)}
+    for name, model in models.items():
+        predictions = predict_batches(model, loader, device)
+        azimuth[name] = slfm_summary(predictions['theta_s_deg'][heard], truth_s[heard])
+        if 'phi_deg' in predictions:
+            rotations[name] = slfm_summary(predictions['phi_deg'], rotation, fold=False)
+            if sign_calibration is not None:
+                fit = predict_batches(model, loader_of(sign_calibration), device)
+                sign = 1.0 if float(np.sum(fit['phi_deg'] * fit['rotation_deg'])) >= 0 else -1.0
+                rotations[f'{name}_sign_calibrated'] = slfm_summary(sign * predictions['phi_deg'], rotation,
+                                                                    fold=False)
+                settings[f'{name}_rotation_sign'] = sign
+    if doa_methods:
+        audio = torch.cat([batch['audio_s'] for batch in loader])[torch.from_numpy(heard)]
+        for method in doa_methods:
+            azimuth[method] = slfm_summary(doa_azimuths_deg(method, audio), truth_s[heard])
+    return {'azimuth': azimuth, 'rotation': rotations, 'pairs': int(len(dataset)), 'windows': int(heard.sum()),
+            'settings': settings}

@@ -1,0 +1,373 @@
+"""Sound Localization from Motion (SLfM, Chen, Qian & Owens, ICCV 2023): networks and losses.
+
+Conventions (radians inside the networks and losses, degrees in public APIs outside them):
+- θ, sound azimuth of a binaural window in the array (head) frame: REP-103, counter-clockwise from the array's
+  +x (forward), left positive; channel 0 is the left ear (array +y). θ = tanh(·)·π.
+- φ, camera rotation from view s to view t: the yaw of view t's frame in view s's frame, counter-clockwise (seen
+  from above) positive, as REP-103 yaw. φ = tanh(·)·π/2.
+- A static source at θ_s seen from a rig that yaws by φ from s to t lies at θ_t = θ_s − φ, so the geometric
+  loss 1 − cos(θ_s − θ_t − φ) is zero for consistent predictions.
+
+Networks:
+- `AudioAzimuthNet`: binaural 2×M at 16 kHz → SLfM's [L mag, L phase, R mag, R phase] STFT (n_fft 512, window
+  400, hop 160; `models.audio_encoder.BinauralEncoder`, shared with the NVAS U-Net) → ResNet-18 → embed_dim →
+  MLP → θ.
+- `VisualRotationNet`: both images → a shared ResNet-18 to layer3 (stride 16) → cosine correlation volume between
+  the two maps, softmaxed over the target view's positions, plus its soft-argmax displacement field (an addition
+  to SLfM) → 6 convolutions → feature_dim → MLP → φ.
+- `CrossViewBinauralizer`: the pretext (stage `binauralize`): `NvasUNet` predicts view t's L − R STFT from its
+  L + R through a complex mask, conditioned on view s's binaural embedding and the visual feature of (s, t).
+  Its `unet.binaural_encoder` and `visual` initialise `SlfmNet.audio.encoder` and `SlfmNet.visual`.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional
+
+from av_pose.audio.stft import as_batch
+from av_pose.errors import UserInputError
+from av_pose.models.audio_encoder import BinauralEncoder
+from av_pose.models.nvas import NvasUNet, nvas_inputs, nvas_loss, predicted_difference
+from av_pose.models.resnet import ResNet18
+
+SLFM_RATE = 16000
+"""Sample rate (Hz) of the audio networks' input."""
+LOSS_WEIGHTS = {'geometric': 5.0, 'binaural': 1.0, 'symmetry': 1.0, 'visual_sign': 1.0}
+"""SLfM's weights of the geometric, binaural (IID) and symmetry losses (and of the optional visual sign cue)."""
+IMAGE_MEAN, IMAGE_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def featurize_binaural(audio: np.ndarray | torch.Tensor, fs: int, device: torch.device | str = 'cpu'
+                       ) -> torch.Tensor:
+    """Two-channel audio 2×N or B×2×N at `fs` Hz (row 0 left) → float32 B×2×M at 16 kHz on `device`.
+
+    The audio networks' only input path, for training and inference alike: non-finite samples become 0, other
+    rates are resampled (polyphase, scipy) to `SLFM_RATE`. The networks compute the STFT features themselves.
+    """
+    batch = as_batch(audio, 'cpu' if int(fs) != SLFM_RATE else device)
+    if batch.shape[1] != 2:
+        raise UserInputError(f'SLfM needs 2-channel (left, right) audio, got {batch.shape[1]} channels')
+    batch = torch.nan_to_num(batch, nan=0.0, posinf=0.0, neginf=0.0)
+    if int(fs) != SLFM_RATE:
+        from scipy.signal import resample_poly
+
+        g = math.gcd(int(fs), SLFM_RATE)
+        batch = torch.from_numpy(resample_poly(batch.numpy(), SLFM_RATE // g, int(fs) // g, axis=-1)
+                                 .astype(np.float32))
+    return batch.to(device)
+
+
+class IpdBinauralEncoder(BinauralEncoder):
+    """`BinauralEncoder` with the interaural phase difference added to its input (6 channels).
+
+    Input [L mag, L phase, R mag, R phase, cos IPD, sin IPD], IPD = angle(L·conj(R)); the same arguments and
+    state_dict keys (`resnet.*`) as `BinauralEncoder`.
+
+    SLfM's 4 channels hold each ear's phase alone; the direction lies in their wrapped difference, which a small
+    network trained for minutes on a CPU hardly learns to form (see `AudioAzimuthNet`).
+    """
+
+    def __init__(self, embed_dim: int = 1024, n_fft: int = 512, win_length: int = 400, hop_length: int = 160,
+                 width: int = 64):
+        super().__init__(embed_dim, n_fft, win_length, hop_length, width)
+        self.resnet = ResNet18(in_channels=6, embed_dim=embed_dim, width=width)
+
+    def features(self, binaural: torch.Tensor) -> torch.Tensor:
+        """B×2×M → B×6×(n_fft/2)×T network input in [−1, 1]."""
+        spec = self.stft(binaural)
+        ipd = torch.angle(spec[:, 0] * spec[:, 1].conj())
+        return torch.cat([super().features(binaural), torch.stack([torch.cos(ipd), torch.sin(ipd)], 1)], 1)
+
+
+def binaural_encoder(embed_dim: int, n_fft: int, win_length: int, hop_length: int, width: int,
+                     ipd: bool) -> BinauralEncoder:
+    """SLfM's 4-channel `BinauralEncoder`, or with `ipd` the 6-channel `IpdBinauralEncoder`."""
+    return (IpdBinauralEncoder if ipd else BinauralEncoder)(embed_dim, n_fft, win_length, hop_length, width)
+
+
+class AudioAzimuthNet(nn.Module):
+    """Binaural B×2×M (16 kHz) → sound azimuth θ (B,) radians in (−π, π), left positive.
+
+    Args:
+        embed_dim: the encoder's output size (512 in SLfM).
+        hidden: the MLP's hidden size (256 in SLfM).
+        width: the ResNet-18's first-layer channels (64 = ResNet-18; 16 for CPU configs).
+        n_fft, win_length, hop_length: the STFT, samples at 16 kHz.
+        ipd: add cos/sin of the interaural phase difference to SLfM's 4 input channels (`IpdBinauralEncoder`).
+    """
+
+    def __init__(self, embed_dim: int = 512, hidden: int = 256, width: int = 64, n_fft: int = 512,
+                 win_length: int = 400, hop_length: int = 160, ipd: bool = False):
+        super().__init__()
+        self.encoder = binaural_encoder(embed_dim, n_fft, win_length, hop_length, width, ipd)
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(embed_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, binaural: torch.Tensor) -> torch.Tensor:
+        """B×2×M → θ (B,) radians."""
+        return torch.tanh(self.head(self.encoder(binaural))[:, 0]) * math.pi
+
+
+class VisualRotationNet(nn.Module):
+    """Images of views s and t (B×3×H×W in [0, 1]) → camera yaw φ from s to t (B,) radians in (−π/2, π/2).
+
+    Args:
+        image_size: (W, H) the images are resized to; the correlation volume has (H/16)·(W/16) channels.
+        width: the ResNet-18's first-layer channels.
+        feature_dim: size of the pooled correlation feature (the binauralisation U-Net's visual condition).
+        head_channels: channels of the 6-layer convolutional head.
+    """
+
+    def __init__(self, image_size: tuple[int, int] = (128, 96), width: int = 64, feature_dim: int = 512,
+                 head_channels: int = 128):
+        super().__init__()
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.grid = (math.ceil(self.image_size[1] / 16), math.ceil(self.image_size[0] / 16))
+        self.encoder = ResNet18(3, output='layer3', width=width)
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(10.0)))
+        cells = self.grid[0] * self.grid[1]
+        layers, channels = [], cells + 3
+        for index in range(6):
+            layers += [nn.Conv2d(channels, head_channels, 3, padding=1, stride=2 if index == 3 else 1),
+                       nn.BatchNorm2d(head_channels), nn.ReLU()]
+            channels = head_channels
+        self.head = nn.Sequential(*layers)
+        self.feature = nn.Linear(head_channels, feature_dim)
+        self.angle = nn.Sequential(nn.ReLU(), nn.Linear(feature_dim, feature_dim // 2), nn.ReLU(),
+                                   nn.Linear(feature_dim // 2, 1))
+        self.feature_dim = int(feature_dim)
+        height, width_cells = self.grid
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width_cells), indexing='ij')
+        self.register_buffer('coords', torch.stack([xs.flatten(), ys.flatten()]), persistent=False)  # 2×cells
+        self.register_buffer('mean', torch.tensor(IMAGE_MEAN)[:, None, None], persistent=False)
+        self.register_buffer('std', torch.tensor(IMAGE_STD)[:, None, None], persistent=False)
+
+    def _encode(self, images: torch.Tensor) -> torch.Tensor:
+        width, height = self.image_size
+        if images.shape[-2:] != (height, width):
+            images = functional.interpolate(images, size=(height, width), mode='bilinear', align_corners=False)
+        return functional.normalize(self.encoder((images - self.mean) / self.std), dim=1)
+
+    def features(self, image_s: torch.Tensor, image_t: torch.Tensor) -> torch.Tensor:
+        """B×feature_dim correlation feature of the pair (s, t)."""
+        f_s, f_t = self._encode(image_s), self._encode(image_t)
+        batch, _, height, width = f_s.shape
+        # volume[b, j, y, x]: similarity of view-s cell (y, x) with view-t cell j, softmaxed over j
+        volume = torch.einsum('bcj,bcyx->bjyx', f_t.flatten(2), f_s)
+        volume = torch.softmax(volume * self.log_temperature.exp(), dim=1)
+        displacement = torch.einsum('cj,bjyx->bcyx', self.coords, volume) - self.coords.view(1, 2, height, width)
+        peak = volume.amax(1, keepdim=True)
+        pooled = self.head(torch.cat([volume, displacement, peak], 1)).mean(dim=(2, 3))
+        return self.feature(pooled)
+
+    def forward(self, image_s: torch.Tensor, image_t: torch.Tensor) -> torch.Tensor:
+        """φ (B,) radians: the yaw of view t in view s's frame, counter-clockwise positive."""
+        return torch.tanh(self.angle(self.features(image_s, image_t))[:, 0]) * (math.pi / 2)
+
+
+class SlfmNet(nn.Module):
+    """The two SLfM heads: `audio` (θ from binaural audio) and `visual` (φ from an image pair).
+
+    Args:
+        audio: `AudioAzimuthNet` keywords (embed_dim, hidden, width, ...).
+        visual: `VisualRotationNet` keywords (image_size, width, feature_dim, head_channels), or None for an
+            audio-only network (the supervised upper bound).
+    """
+
+    def __init__(self, audio: Mapping | None = None, visual: Mapping | None = None):
+        super().__init__()
+        self.config = {'audio': dict(audio or {}), 'visual': None if visual is None else dict(visual)}
+        self.audio = AudioAzimuthNet(**self.config['audio'])
+        self.visual = VisualRotationNet(**self.config['visual']) if visual is not None else None
+
+
+class CrossViewBinauralizer(nn.Module):
+    """Pretext network: view t's L − R from its L + R, given view s's binaural audio and both images.
+
+    Args:
+        audio: `AudioAzimuthNet` keywords; embed_dim, width and the STFT size the U-Net's binaural encoder.
+        visual: `VisualRotationNet` keywords.
+        unet: `NvasUNet` keywords (base_channels, depth, mask_scale).
+    """
+
+    def __init__(self, audio: Mapping | None = None, visual: Mapping | None = None, unet: Mapping | None = None):
+        super().__init__()
+        self.config = {'audio': dict(audio or {}), 'visual': dict(visual or {}), 'unet': dict(unet or {})}
+        audio = self.config['audio']
+        self.visual = VisualRotationNet(**self.config['visual'])
+        stft = {'n_fft': audio.get('n_fft', 512), 'win_length': audio.get('win_length', 400),
+                'hop_length': audio.get('hop_length', 160)}
+        self.unet = NvasUNet(binaural_dim=audio.get('embed_dim', 512), resnet_width=audio.get('width', 64),
+                             condition_dim=self.visual.feature_dim, **stft, **self.config['unet'])
+        self.unet.binaural_encoder = binaural_encoder(audio.get('embed_dim', 512), **stft,
+                                                      width=audio.get('width', 64), ipd=audio.get('ipd', False))
+
+    def loss(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Complex L1 (`nvas_loss`) of view t's predicted L − R STFT; batch: audio_s/t B×2×M, image_s/t."""
+        source, mono_spec, difference = nvas_inputs(self.unet, batch['audio_s'], batch['audio_t'])
+        condition = self.visual.features(batch['image_s'], batch['image_t'])
+        mask = self.unet(mono_spec, source, condition)
+        return nvas_loss(predicted_difference(mask, mono_spec), difference)
+
+    def encoder_state(self) -> dict[str, torch.Tensor]:
+        """State dict for `SlfmNet`: `audio.encoder.*` from the U-Net's binaural encoder, `visual.*`."""
+        state = {f'audio.encoder.{k}': v for k, v in self.unet.binaural_encoder.state_dict().items()}
+        state.update({f'visual.{k}': v for k, v in self.visual.state_dict().items()})
+        return state
+
+
+# ---- losses (radians; every input is a (B,) tensor unless stated) ----
+
+def reflect(angle: torch.Tensor) -> torch.Tensor:
+    """Front/back reflection about the left-right (y) axis: θ → π − θ."""
+    return math.pi - angle
+
+
+def geometric_loss(theta_s: torch.Tensor, theta_t: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of min over reflections of θ_s and θ_t of 1 − cos(θ_s − θ_t − φ).
+
+    Zero when θ_t = θ_s − φ (a static source, rig yawing by φ from s to t), whichever of each angle's two
+    front/back mirror images the predictions chose. Reflecting both angles reverses the apparent motion, so
+    (θ_s, θ_t, φ) and (π − θ_s, π − θ_t, −φ) cost the same: with sources all round a front/back-symmetric
+    two-microphone array, this loss fixes the magnitude of φ but not its sign (SLfM's own front-only setting
+    drops the reflections).
+    """
+    candidates = torch.stack([1.0 - torch.cos(a - b - phi) for a in (theta_s, reflect(theta_s))
+                              for b in (theta_t, reflect(theta_t))])
+    return candidates.amin(0).mean()
+
+
+def iid_target(binaural: torch.Tensor, n_fft: int = 512, hop_length: int = 160, win_length: int = 400
+               ) -> torch.Tensor:
+    """(B,) 1.0 where the left ear is louder: majority over STFT frames of log(mean_f |L| / mean_f |R|) > 0.
+
+    binaural: B×2×M at 16 kHz. Derived from the audio alone (no label).
+    """
+    batch, channels, samples = binaural.shape
+    window = torch.hann_window(win_length, device=binaural.device)
+    spec = torch.stft(binaural.reshape(batch * channels, samples).float(), n_fft, hop_length, win_length, window,
+                      center=True, pad_mode='constant', return_complex=True).abs()
+    level = spec.mean(1).reshape(batch, channels, -1).clamp_min(1e-12)  # B×2×T, mean over frequency
+    left_louder = (level[:, 0].log() - level[:, 1].log() > 0).float().mean(1)
+    return (left_louder > 0.5).float()
+
+
+def itd_target(binaural: torch.Tensor, max_lag: int = 16) -> torch.Tensor:
+    """(B,) side cue from the interaural time difference (GCC-PHAT peak lag): left first 1.0, right 0.0, lag 0 0.5.
+
+    A lag of 0 means ahead or behind.
+
+    binaural: B×2×M; the peak is searched within ±`max_lag` samples (16 = 1 ms at 16 kHz, beyond a head's and
+    the `binaural` preset's 17.5 cm). Derived from the audio alone (no label). Beside SLfM's IID cue for arrays
+    without a head between the microphones: on rotation-only ShoeboxAV scenes of the `binaural` preset (two
+    omnis) the IID sign agreed with the true side for 60–70 % of 1 s windows, this one for 91 %.
+    """
+    samples = binaural.shape[-1]
+    left = torch.fft.rfft(binaural[:, 0].float(), n=2 * samples)
+    right = torch.fft.rfft(binaural[:, 1].float(), n=2 * samples)
+    cross = left.conj() * right  # peaks at lag τ > 0 when the right channel is the left one delayed
+    correlation = torch.fft.irfft(cross / cross.abs().clamp_min(1e-12), n=2 * samples)
+    lags = torch.cat([correlation[:, -max_lag:], correlation[:, :max_lag + 1]], 1)
+    lag = lags.argmax(1) - max_lag
+    return (torch.sign(lag).float() + 1.0) / 2.0
+
+
+SIDE_CUES = {'iid': iid_target, 'itd': itd_target}
+"""Self-supervised left/right targets by name (`slfm_losses(side_cue=...)`)."""
+
+
+def iid_loss(theta: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """BCE between p = (sin θ + 1) / 2 (left probability) and a side target in [0, 1], mean over the batch."""
+    probability = ((torch.sin(theta) + 1.0) / 2.0).clamp(1e-6, 1.0 - 1e-6)
+    return functional.binary_cross_entropy(probability, target.to(probability.dtype))
+
+
+def image_shift_target(image_s: torch.Tensor, image_t: torch.Tensor) -> torch.Tensor:
+    """(B,) visual sign cue: 1.0 where view t's content moved right (camera turned left, φ > 0), 0.0 left, 0.5 none.
+
+    The horizontal shift is the peak of the phase correlation of the grey images (B×3×H×W, both the same size),
+    best over vertical shifts. Derived from the images alone (no label); on rotation-only ShoeboxAV pairs its
+    sign agreed with the true yaw for 92 % of pairs turning more than 1°.
+    """
+    grey_s, grey_t = image_s.float().mean(1), image_t.float().mean(1)
+    spectrum_s = torch.fft.rfft2(grey_s - grey_s.mean((-2, -1), keepdim=True))
+    spectrum_t = torch.fft.rfft2(grey_t - grey_t.mean((-2, -1), keepdim=True))
+    cross = spectrum_s.conj() * spectrum_t
+    correlation = torch.fft.irfft2(cross / cross.abs().clamp_min(1e-9), s=grey_s.shape[-2:])
+    width = grey_s.shape[-1]
+    shift = correlation.amax(-2).argmax(-1)
+    shift = torch.where(shift > width // 2, shift - width, shift)
+    return (torch.sign(shift).float() + 1.0) / 2.0
+
+
+def rotation_sign_loss(phi: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Hinge on the sign of φ only: mean of relu(−(2·target − 1)·sin φ); no pull on |φ|, none for target 0.5."""
+    return functional.relu(-(2.0 * target.to(phi.dtype) - 1.0) * torch.sin(phi)).mean()
+
+
+def symmetry_loss(theta: torch.Tensor, theta_swapped: torch.Tensor, phi_st: torch.Tensor | None = None,
+                  phi_ts: torch.Tensor | None = None) -> torch.Tensor:
+    """1 − cos(θ(x) + θ(x with L, R swapped)) plus, with both given, 1 − cos(φ(s→t) + φ(t→s)); batch means."""
+    loss = (1.0 - torch.cos(theta + theta_swapped)).mean()
+    if phi_st is not None and phi_ts is not None:
+        loss = loss + (1.0 - torch.cos(phi_st + phi_ts)).mean()
+    return loss
+
+
+def slfm_losses(model: SlfmNet, batch: Mapping[str, torch.Tensor], side_cue: str = 'iid',
+                visual_cue: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
+    """SLfM's self-supervised loss of a batch {audio_s, audio_t (B×2×M, 16 kHz), image_s, image_t}.
+
+    Returns (5·geometric + 1·binaural + 1·symmetry, the parts as floats). Uses no labels. `side_cue` names the
+    binaural target (`SIDE_CUES`): 'iid' as SLfM, 'itd' for microphone pairs without a head between them.
+    `visual_cue` adds 1·`rotation_sign_loss` against `image_shift_target` (beyond SLfM): with sources all round
+    a front/back-symmetric pair, the geometric loss has the same value for φ and −φ and its gradient for φ
+    cancels at φ = 0 (sources in front pull one way, those behind the other), so the visual network stays at
+    φ ≈ 0 without a cue for the sign of the rotation.
+    """
+    if side_cue not in SIDE_CUES:
+        raise UserInputError(f'unknown side cue {side_cue!r}: use one of {", ".join(SIDE_CUES)}')
+    audio = torch.cat([batch['audio_s'], batch['audio_t']])
+    swapped = audio.flip(1)
+    thetas = model.audio(torch.cat([audio, swapped]))
+    count = len(batch['audio_s'])
+    theta_s, theta_t = thetas[:count], thetas[count:2 * count]
+    phis = model.visual(torch.cat([batch['image_s'], batch['image_t']]),
+                        torch.cat([batch['image_t'], batch['image_s']]))
+    phi_st, phi_ts = phis[:count], phis[count:]
+    parts = {'geometric': 0.5 * (geometric_loss(theta_s, theta_t, phi_st) + geometric_loss(theta_t, theta_s, phi_ts)),
+             'binaural': iid_loss(thetas[:2 * count], SIDE_CUES[side_cue](audio)),
+             'symmetry': symmetry_loss(thetas[:2 * count], thetas[2 * count:], phi_st, phi_ts)}
+    if visual_cue:
+        shift = image_shift_target(batch['image_s'], batch['image_t'])
+        parts['visual_sign'] = rotation_sign_loss(torch.cat([phi_st, phi_ts]), torch.cat([shift, 1.0 - shift]))
+    total = sum(LOSS_WEIGHTS[name] * value for name, value in parts.items())
+    return total, {name: float(value.detach()) for name, value in parts.items()}
+
+
+@torch.no_grad()
+def predict_batches(model: SlfmNet, batches, device: torch.device | str) -> dict[str, np.ndarray]:
+    """Predictions over batches of SLfM items: θ_s, θ_t (degrees) and, with a visual net, φ (degrees).
+
+    Label keys present in the batches (`data.slfm_pairs.LABEL_KEYS`) are passed through, concatenated.
+    """
+    was_training = model.training
+    model.eval()
+    out: dict[str, list] = {}
+    for batch in batches:
+        audio_s, audio_t = batch['audio_s'].to(device), batch['audio_t'].to(device)
+        thetas = model.audio(torch.cat([audio_s, audio_t])).float().cpu()
+        out.setdefault('theta_s_deg', []).append(torch.rad2deg(thetas[:len(audio_s)]))
+        out.setdefault('theta_t_deg', []).append(torch.rad2deg(thetas[len(audio_s):]))
+        if model.visual is not None:
+            phi = model.visual(batch['image_s'].to(device), batch['image_t'].to(device)).float().cpu()
+            out.setdefault('phi_deg', []).append(torch.rad2deg(phi))
+        for key in ('azimuth_s_deg', 'azimuth_t_deg', 'rotation_deg'):
+            if key in batch:
+                out.setdefault(key, []).append(batch[key].float().cpu())
+    model.train(was_training)
+    return {key: torch.cat(values).double().numpy() for key, values in out.items()}

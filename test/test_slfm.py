@@ -1,0 +1,278 @@
+"""SLfM: conventions, losses with numbers, the label-free dataset, the lower median, and tiny training runs."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from av_pose.audio.arrays import load_array
+from av_pose.audio.binaural import SphericalHeadHrtf, binauralize
+from av_pose.errors import UserInputError
+from av_pose.geometry import azimuth_deg_in_frame, make_transform, rotation_from_ypr
+from av_pose.metrics.azimuth import lower_median, slfm_summary
+from av_pose.models.slfm import (
+    SLFM_RATE,
+    CrossViewBinauralizer,
+    SlfmNet,
+    featurize_binaural,
+    geometric_loss,
+    iid_loss,
+    iid_target,
+    image_shift_target,
+    itd_target,
+    reflect,
+    rotation_sign_loss,
+    slfm_losses,
+    symmetry_loss,
+)
+from av_pose.scene.generate import SynthConfig
+
+from scene_fixtures import scene_with_static_talker
+
+AUDIO = {'embed_dim': 32, 'hidden': 16, 'width': 8, 'ipd': True}
+VISUAL = {'image_size': (64, 48), 'width': 8, 'feature_dim': 32, 'head_channels': 16}
+UNET = {'base_channels': 8, 'depth': 4}
+
+
+def radians(*degrees: float) -> torch.Tensor:
+    return torch.deg2rad(torch.tensor(degrees, dtype=torch.float64))
+
+
+@pytest.fixture(scope='module')
+def scenes(tmp_path_factory) -> list[str]:
+    """Two short rotation-only scenes heard by the binaural preset: one static talker, active throughout."""
+    root = tmp_path_factory.mktemp('slfm')
+    config = SynthConfig(duration_s=3.0, fps=10.0, image_size=(64, 48), array=load_array('binaural'),
+                         rotation_only=True, num_sources=1)
+    return [str(scene_with_static_talker(root / f'scene_{i:05d}', config, seed=11 + i).directory) for i in range(2)]
+
+
+# ---- conventions and shapes ----
+
+def test_featurize_binaural_resamples_and_checks_channels():
+    audio = np.random.default_rng(0).standard_normal((2, 48000)).astype(np.float32)
+    out = featurize_binaural(audio, 48000)
+    assert out.shape == (1, 2, 16000) and out.dtype == torch.float32
+    assert featurize_binaural(torch.ones(3, 2, 800), SLFM_RATE).shape == (3, 2, 800)
+    with pytest.raises(UserInputError, match='2-channel'):
+        featurize_binaural(np.zeros((4, 1600)), SLFM_RATE)
+
+
+def test_network_outputs_have_the_documented_shapes_and_ranges():
+    torch.manual_seed(0)
+    model = SlfmNet(AUDIO, VISUAL).eval()
+    with torch.no_grad():
+        theta = model.audio(0.1 * torch.randn(3, 2, 8000))
+        phi = model.visual(torch.rand(3, 3, 48, 64), torch.rand(3, 3, 96, 128))  # resized inside
+        features = model.visual.features(torch.rand(3, 3, 48, 64), torch.rand(3, 3, 48, 64))
+    assert theta.shape == phi.shape == (3,)
+    assert theta.abs().max() < math.pi and phi.abs().max() < math.pi / 2
+    assert features.shape == (3, 32)
+
+
+def test_pretext_encoders_load_into_the_slfm_heads():
+    torch.manual_seed(0)
+    pretext = CrossViewBinauralizer(AUDIO, VISUAL, UNET)
+    batch = {'audio_s': 0.1 * torch.randn(2, 2, 8000), 'audio_t': 0.1 * torch.randn(2, 2, 8000),
+             'image_s': torch.rand(2, 3, 48, 64), 'image_t': torch.rand(2, 3, 48, 64)}
+    assert pretext.loss(batch).ndim == 0
+    model = SlfmNet(AUDIO, VISUAL)
+    result = model.load_state_dict(pretext.encoder_state(), strict=False)
+    assert not result.unexpected_keys
+    assert {key.split('.')[1] for key in result.missing_keys} == {'head'}  # the audio angle MLP
+    assert model.audio.encoder.features(batch['audio_s']).shape[1] == 6  # SLfM's 4 channels + cos, sin IPD
+
+
+def test_static_source_seen_by_a_yawing_rig_has_theta_t_equal_theta_s_minus_phi():
+    source = np.array([[1.0, 2.0, 0.0]])  # world, z up
+    theta_s = float(azimuth_deg_in_frame(source, make_transform(rotation_from_ypr(np.radians(10.0), 0, 0),
+                                                                  np.zeros(3)))[0])
+    theta_t = float(azimuth_deg_in_frame(source, make_transform(rotation_from_ypr(np.radians(35.0), 0, 0),
+                                                                  np.zeros(3)))[0])
+    phi = 25.0  # the rig turned 25° counter-clockwise from s to t
+    assert math.isclose((theta_s - phi - theta_t + 180) % 360 - 180, 0.0, abs_tol=1e-9)
+    assert float(geometric_loss(radians(theta_s), radians(theta_t), radians(phi))) < 1e-12
+    wrong_sign = 1.0 - math.cos(math.radians(theta_s - theta_t + phi))
+    assert wrong_sign > 0.09
+    # ... but reflecting both angles (the source behind instead of in front) reverses the apparent motion, so the
+    # reflection-minimised loss cannot tell φ from −φ: the front/back ambiguity of a two-microphone array
+    assert float(geometric_loss(reflect(radians(theta_s)), reflect(radians(theta_t)), radians(-phi))) < 1e-12
+
+
+# ---- losses ----
+
+@pytest.mark.parametrize('theta_s, phi', [(30.0, 20.0), (-60.0, 45.0), (150.0, -30.0), (100.0, 80.0)])
+def test_geometric_loss_is_zero_for_consistent_angles_under_any_reflection(theta_s, phi):
+    s, p = radians(theta_s), radians(phi)
+    t = s - p
+    for a in (s, reflect(s)):
+        for b in (t, reflect(t)):
+            assert float(geometric_loss(a, b, p)) < 1e-12
+    off = float(geometric_loss(s, t + radians(20.0), p))  # 20° off; a reflection may come closer, never 0
+    assert 1e-3 < off <= 1 - math.cos(math.radians(20.0)) + 1e-12
+
+
+def test_geometric_loss_takes_the_best_reflection_per_item():
+    s, t, p = radians(10.0, 0.0), radians(-10.0, 0.0), radians(20.0, 30.0)
+    # item 0: consistent (0); item 1: θ_s − θ_t − φ = −30°, reflections give −30°, −30° ± 180° → 1 − cos 30°
+    expected = (0.0 + (1 - math.cos(math.radians(30.0)))) / 2
+    assert float(geometric_loss(s, t, p)) == pytest.approx(expected, abs=1e-9)
+
+
+def test_symmetry_loss_is_zero_for_mirrored_predictions_only():
+    theta, phi = radians(40.0, -70.0), radians(15.0, -5.0)
+    assert float(symmetry_loss(theta, -theta, phi, -phi)) < 1e-12
+    assert float(symmetry_loss(theta, theta, phi, -phi)) == pytest.approx(
+        np.mean(1 - np.cos(np.radians([80.0, -140.0]))), abs=1e-9)
+    assert float(symmetry_loss(theta, -theta, phi, phi)) == pytest.approx(
+        np.mean(1 - np.cos(np.radians([30.0, -10.0]))), abs=1e-9)
+
+
+def test_side_targets_and_loss_prefer_the_louder_earlier_side():
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal(16000).astype(np.float32)
+    hrtf = SphericalHeadHrtf(SLFM_RATE)
+    left, right = binauralize(noise, hrtf, 60.0), binauralize(noise, hrtf, -60.0)
+    target = iid_target(torch.from_numpy(np.stack([left, right])))
+    assert target.tolist() == [1.0, 0.0]
+    assert itd_target(torch.from_numpy(np.stack([left, right, np.stack([noise, noise])]))).tolist() == [1.0, 0.0, 0.5]
+    good = float(iid_loss(radians(60.0, -60.0).float(), target))
+    bad = float(iid_loss(radians(-60.0, 60.0).float(), target))
+    assert good < 0.1 < 2.0 < bad
+
+
+def test_visual_sign_cue_follows_the_image_shift_and_the_hinge_only_fixes_the_sign(scenes):
+    from av_pose.scene.format import read_scene
+
+    image = torch.tensor(np.array(read_scene(scenes[0]).frame(0))).permute(2, 0, 1).float()[None] / 255.0
+    moved = torch.cat([image.roll(5, dims=-1), image.roll(-5, dims=-1), image])
+    target = image_shift_target(image.expand(3, -1, -1, -1), moved)
+    assert target.tolist() == [1.0, 0.0, 0.5]  # content moved right: the camera turned left (φ > 0)
+    phi = radians(10.0, -10.0, 30.0).float()
+    assert float(rotation_sign_loss(phi, target)) == 0.0
+    wrong = float(rotation_sign_loss(-phi, target))
+    assert wrong == pytest.approx(2 * math.sin(math.radians(10.0)) / 3, abs=1e-6)
+
+
+def test_lower_median_is_torchs_median():
+    values = np.array([3.0, 1.0, 4.0, 1.5, 9.0, 2.6])
+    assert lower_median(values) == float(torch.median(torch.tensor(values))) == 2.6
+    assert np.median(values) == pytest.approx(2.8)
+    assert lower_median([5.0, 1.0, 2.0]) == 2.0
+    summary = slfm_summary([0.0, 10.0, 20.0, 30.0], [0.0, 0.0, 0.0, 0.0])
+    assert summary['median_deg'] == pytest.approx(10.0)  # numpy's would be 15
+
+
+# ---- data ----
+
+def test_self_supervised_items_carry_no_labels(scenes):
+    from av_pose.data.slfm_pairs import LABEL_KEYS, SELF_SUPERVISED_KEYS, build_slfm_pairs
+
+    unlabelled = build_slfm_pairs(scenes, gaps_s=[1.0], window_s=1.0, stride=5, image_size=(64, 48))
+    item = unlabelled[(0, 1)]
+    assert tuple(sorted(item)) == tuple(sorted(SELF_SUPERVISED_KEYS))
+    assert item['audio_s'].shape == (2, 16000) and item['image_t'].shape == (3, 48, 64)
+    labelled = build_slfm_pairs(scenes, gaps_s=[1.0], window_s=1.0, stride=5, image_size=(64, 48), labelled=True)
+    assert set(labelled[0]) == set(SELF_SUPERVISED_KEYS) | set(LABEL_KEYS)
+    torch.testing.assert_close(labelled[0]['audio_s'], unlabelled[0]['audio_s'])
+
+
+def test_labelled_rotation_matches_the_azimuth_change(scenes):
+    from av_pose.data.slfm_pairs import build_slfm_pairs
+
+    pairs = build_slfm_pairs(scenes, gaps_s=[1.0], window_s=1.0, stride=2, image_size=(64, 48), labelled=True)
+    checked = 0
+    for index in range(len(pairs)):
+        item = pairs[index]
+        s, t, phi = (float(item[k]) for k in ('azimuth_s_deg', 'azimuth_t_deg', 'rotation_deg'))
+        if np.isfinite(s) and np.isfinite(t):
+            assert abs((s - t - phi + 180) % 360 - 180) < 0.5  # a static talker: θ_t = θ_s − φ
+            checked += 1
+    assert checked >= 3 and max(abs(float(pairs[i]['rotation_deg'])) for i in range(len(pairs))) > 2.0
+
+
+def test_hm3d_ss_pairs_get_the_head_yaw(tmp_path):
+    from test_dataset_readers import write_hm3d_pair  # SLfM's layout, views turned 30° left, camera pitched
+
+    from av_pose.data.slfm_pairs import build_slfm_pairs
+
+    write_hm3d_pair(tmp_path / 'scene' / 'pair-0000')
+    item = build_slfm_pairs([f'hm3d-ss:{tmp_path}'], [1.0], 1.0, 1, (64, 48), labelled=True)[0]
+    assert float(item['rotation_deg']) == pytest.approx(30.0, abs=1e-3)
+    assert float(item['azimuth_s_deg'] - item['azimuth_t_deg']) == pytest.approx(30.0, abs=1e-3)
+    assert item['audio_s'].shape == (2, 16000) and item['image_s'].shape == (3, 48, 64)
+
+
+# ---- training ----
+
+def _batch(scenes, labelled: bool) -> dict:
+    from av_pose.data.slfm_pairs import build_slfm_pairs
+
+    pairs = build_slfm_pairs(scenes, gaps_s=[0.5, 1.0], window_s=0.5, stride=3, image_size=(64, 48),
+                             labelled=labelled)
+    return torch.utils.data.default_collate([pairs[i] for i in range(min(8, len(pairs)))])
+
+
+def _fit(loss_fn, model, steps: int) -> list[float]:
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    losses = []
+    for _ in range(steps):
+        loss, _ = loss_fn(model)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+def test_tiny_slfm_loss_decreases_without_labels(scenes):
+    torch.manual_seed(0)
+    batch = _batch(scenes, labelled=False)
+    losses = _fit(lambda model: slfm_losses(model, batch, 'itd', visual_cue=True), SlfmNet(AUDIO, VISUAL), steps=12)
+    assert min(losses[-3:]) < 0.8 * losses[0]
+
+
+def test_tiny_supervised_loss_decreases(scenes):
+    from av_pose.train.stages.slfm import SlfmSupervisedStage
+
+    torch.manual_seed(0)
+    batch = _batch(scenes, labelled=True)
+    stage = SlfmSupervisedStage()
+    losses = _fit(lambda model: stage.loss(model, batch), SlfmNet(AUDIO, None), steps=12)
+    assert min(losses[-3:]) < 0.7 * losses[0]
+
+
+def test_stages_run_binauralize_then_slfm_and_the_checkpoint_loads_strictly(scenes, tmp_path):
+    from av_pose.eval.azimuth import load_slfm_azimuth
+    from av_pose.train.config import load_config
+    from av_pose.train.loop import train
+
+    common = [f'data.train={scenes}', f'data.val={scenes[:1]}', 'data.gaps_s=[1.0]', 'data.window_s=0.5',
+              'data.stride=3', 'data.val_stride=6', 'optim.batch_size=4', 'optim.epochs=1', 'log.tensorboard=off',
+              f'model.slfm.audio={AUDIO}', f'model.slfm.visual={ {**VISUAL, "image_size": [64, 48]} }',
+              f'model.slfm.unet={UNET}']
+    train(load_config(None, ['stage=binauralize', *common]), tmp_path / 'bin', progress=False, stop_after_steps=2)
+    pretext = torch.load(tmp_path / 'bin' / 'checkpoint-last.pt', weights_only=True)
+    metrics = train(load_config(None, ['stage=slfm', f'init={tmp_path / "bin" / "checkpoint-last.pt"}', *common,
+                                       'optim.lr=1e-12', 'optim.lr_min=1e-14']), tmp_path / 'slfm', progress=False)
+    assert {'loss', 'azimuth_mae_deg', 'rotation_mae_deg', 'score'} <= set(metrics)
+    state = torch.load(tmp_path / 'slfm' / 'checkpoint-last.pt', weights_only=True)['model']
+    key = 'resnet.conv1.weight'  # lr 1e-12: the encoder is still the pretext's
+    torch.testing.assert_close(state[f'audio.encoder.{key}'], pretext['model'][f'unet.binaural_encoder.{key}'])
+    predict = load_slfm_azimuth(tmp_path / 'slfm' / 'checkpoint-last.pt')
+    azimuths = predict(np.zeros((3, 2, 24000), dtype=np.float32), 48000)
+    assert azimuths.shape == (3,) and np.all(np.abs(azimuths) < 180.0)
+    with pytest.raises(UserInputError, match='not an SLfM'):
+        load_slfm_azimuth(tmp_path / 'bin' / 'checkpoint-last.pt')
+
+    from av_pose.eval.azimuth import evaluate_azimuth
+
+    table = evaluate_azimuth(scenes, tmp_path / 'slfm' / 'checkpoint-last.pt', window_s=0.5, stride=6,
+                             sign_calibration=scenes[:1])
+    assert {'chance_zero', 'chance_random', 'slfm', 'normmusic', 'srp_phat'} == set(table['azimuth'])
+    assert {'chance_zero', 'chance_random', 'slfm', 'slfm_sign_calibrated'} == set(table['rotation'])
+    # A static talker 1.5 m away in a room: SRP-PHAT on the two channels beats always guessing 0° (folded)
+    assert table['azimuth']['srp_phat']['mean_deg'] < table['azimuth']['chance_zero']['mean_deg']
+    assert table['settings']['slfm_rotation_sign'] in (1.0, -1.0)

@@ -1,0 +1,76 @@
+"""The learned SLfM azimuth served as DOA method `slfm`: make_estimator, `av-pose doa --method slfm`, doa_node."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from av_pose.audio.arrays import load_array
+from av_pose.audio.doa import make_estimator
+from av_pose.audio.wav import write_wav
+from av_pose.cli import main
+from av_pose.errors import UserInputError
+from av_pose.ros.doa_node import config_from_parameters
+from av_pose.scene.generate import SynthConfig
+
+from scene_fixtures import scene_with_static_talker
+
+AUDIO = {'embed_dim': 32, 'hidden': 16, 'width': 8, 'ipd': True}
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory) -> str:
+    """A few steps of `slfm-supervised` on a short binaural scene: a real checkpoint of the training code."""
+    from av_pose.train.config import load_config
+    from av_pose.train.loop import train
+
+    root = tmp_path_factory.mktemp('slfm_serving')
+    config = SynthConfig(duration_s=3.0, fps=10.0, image_size=(64, 48), array=load_array('binaural'),
+                         rotation_only=True, num_sources=1)
+    scene = str(scene_with_static_talker(root / 'scene_00000', config, seed=5).directory)
+    torch.manual_seed(0)
+    train(load_config(None, ['stage=slfm-supervised', f'data.train={[scene]}', f'data.val={[scene]}',
+                             'data.gaps_s=[1.0]', 'data.window_s=0.5', 'data.stride=3', 'data.val_stride=6',
+                             'optim.batch_size=4', 'optim.epochs=1', 'log.tensorboard=off',
+                             f'model.slfm.audio={AUDIO}']), root / 'run', progress=False, stop_after_steps=2)
+    return str(root / 'run' / 'checkpoint-last.pt')
+
+
+def test_estimator_gives_one_azimuth_a_peak_spectrum_and_nothing_for_silence(checkpoint):
+    estimator = make_estimator('slfm', load_array('binaural'), 16000, model=checkpoint)
+    audio = np.random.default_rng(0).standard_normal((3, 2, 16000)).astype(np.float32) * 0.1
+    audio[2] = 0.0
+    result = estimator.estimate(audio)
+    assert result.azimuths_deg.shape == (3, 1) and result.spectrum.shape == (3, 360)
+    for k in range(2):
+        peak = int(np.argmax(result.spectrum[k]))
+        assert abs((peak + 0.5 - result.azimuths_deg[k, 0] + 180) % 360 - 180) <= 1.0
+        assert result.confidence[k, 0] == 1.0
+    assert np.isnan(result.azimuths_deg[2, 0]) and result.confidence[2, 0] == 0.0
+    # the same network, 48 kHz input: resampled to the same prediction
+    up = np.repeat(audio[:1], 3, axis=-1)
+    assert np.isfinite(make_estimator('slfm', load_array('binaural'), 48000, model=checkpoint).estimate(up)
+                       .azimuths_deg).all()
+
+
+def test_wrong_arrays_and_models_are_one_line_errors(checkpoint):
+    with pytest.raises(UserInputError, match='needs a 2-channel array'):
+        make_estimator('slfm', load_array('respeaker4'), 16000, model=checkpoint)
+    with pytest.raises(UserInputError, match='no such file'):
+        make_estimator('slfm', load_array('binaural'), 16000, model='/no/such/model.pt')
+
+
+def test_cli_doa_method_slfm(checkpoint, tmp_path, capsys):
+    wav = tmp_path / 'stereo.wav'
+    write_wav(wav, np.random.default_rng(1).standard_normal((2, 32000)).astype(np.float32) * 0.1, 16000)
+    assert main(['doa', str(wav), '--array', 'binaural', '--method', 'slfm', '--model', checkpoint, '--json']) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report['method'] == 'slfm' and len(report['windows']) >= 10
+    assert all(len(w['azimuths_deg']) == 1 for w in report['windows'])
+
+
+def test_doa_node_accepts_method_slfm():
+    from test_doa_node import _params
+
+    cfg = config_from_parameters(_params(array='binaural', method='slfm', model='/some/model.pt'))
+    assert cfg.method == 'slfm' and cfg.model == '/some/model.pt'
