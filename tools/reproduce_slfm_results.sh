@@ -28,13 +28,13 @@ mkdir -p "$runs"
 train slfm-supervised-tiny config/train/slfm-supervised-tiny.yaml
 train slfm-binauralize-tiny config/train/slfm-binauralize-tiny.yaml
 train slfm-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt"
-# slfm: the last checkpoint (its unlabelled validation loss rises while θ spreads out of its start near 0, so it is
-# no guide); the rotation sign is also fitted on the validation split (one bit, reported as *_sign_calibrated).
+# slfm: checkpoint-best (picked by the unlabelled validation loss); the rotation's global sign is also fitted on the
+# validation split (one bit of supervision, reported apart as slfm_sign_calibrated).
 $python - "$data" "$runs" <<'PY'
 import json, sys
 from av_pose.eval.azimuth import evaluate_azimuth
 data, runs = sys.argv[1], sys.argv[2]
-result = evaluate_azimuth(f'{data}/test', f'{runs}/slfm-tiny/checkpoint-last.pt',
+result = evaluate_azimuth(f'{data}/test', f'{runs}/slfm-tiny/checkpoint-best.pt',
                           f'{runs}/slfm-supervised-tiny/checkpoint-best.pt', stride=10,
                           sign_calibration=f'{data}/val')
 with open(f'{runs}/slfm-eval.json', 'w') as handle:
