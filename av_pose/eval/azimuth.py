@@ -17,7 +17,7 @@
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,44 +26,9 @@ from torch.utils.data import DataLoader
 
 from av_pose.errors import UserInputError
 from av_pose.metrics.azimuth import slfm_summary
-from av_pose.models.slfm import SlfmNet, featurize_binaural, predict_batches
+from av_pose.models.slfm import load_slfm_azimuth, load_slfm_model, predict_batches  # noqa: F401 (API)
 
-SLFM_KINDS = ('slfm',)
 DOA_BASELINES = ('normmusic', 'srp_phat')
-
-
-def load_slfm_model(path: str | Path, device: str | torch.device = 'cpu') -> SlfmNet:
-    """The `SlfmNet` of a `slfm` / `slfm-supervised` training checkpoint, loaded strictly, in eval mode."""
-    try:
-        payload = torch.load(path, map_location='cpu', weights_only=True)
-    except (OSError, RuntimeError) as err:
-        raise UserInputError(f'{path}: cannot read the checkpoint ({err})') from None
-    build = payload.get('build', {}) if isinstance(payload, dict) else {}
-    if build.get('kind') not in SLFM_KINDS:
-        raise UserInputError(f'{path}: not an SLfM azimuth checkpoint (kind {build.get("kind")!r})')
-    model = SlfmNet(audio=build['audio'], visual=build['visual'])
-    model.load_state_dict(payload['model'])
-    return model.to(device).eval()
-
-
-def load_slfm_azimuth(path: str | Path, device: str | torch.device = 'cpu'
-                      ) -> Callable[[np.ndarray | torch.Tensor, int], np.ndarray]:
-    """Batched predictor `predict(audio B×2×N or 2×N, fs) -> azimuth_deg (B,)` of a checkpoint.
-
-    Azimuth in degrees (−180, 180], REP-103 array frame (counter-clockwise from +x, left positive); channel 0
-    is the left microphone. Runs on `device` ('cpu', 'cuda', ...), without gradients.
-    """
-    from av_pose.audio.doa import resolve_device
-
-    device = resolve_device(device)
-    model = load_slfm_model(path, device)
-
-    @torch.no_grad()
-    def predict(audio: np.ndarray | torch.Tensor, fs: int) -> np.ndarray:
-        theta = model.audio(featurize_binaural(audio, fs, device))
-        return torch.rad2deg(theta).double().cpu().numpy()
-
-    return predict
 
 
 def doa_azimuths_deg(method: str, audio: torch.Tensor, fs: int = 16000) -> np.ndarray:

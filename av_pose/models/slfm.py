@@ -22,7 +22,8 @@ Networks:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -371,3 +372,41 @@ def predict_batches(model: SlfmNet, batches, device: torch.device | str) -> dict
                 out.setdefault(key, []).append(batch[key].float().cpu())
     model.train(was_training)
     return {key: torch.cat(values).double().numpy() for key, values in out.items()}
+
+
+SLFM_KINDS = ('slfm',)
+"""Checkpoint kinds that hold an SlfmNet (slfm and slfm-supervised runs both save 'slfm')."""
+
+
+def load_slfm_model(path: str | Path, device: str | torch.device = 'cpu') -> SlfmNet:
+    """The `SlfmNet` of a `slfm` / `slfm-supervised` training checkpoint, loaded strictly, in eval mode."""
+    try:
+        payload = torch.load(path, map_location='cpu', weights_only=True)
+    except (OSError, RuntimeError) as err:
+        raise UserInputError(f'{path}: cannot read the checkpoint ({err})') from None
+    build = payload.get('build', {}) if isinstance(payload, dict) else {}
+    if build.get('kind') not in SLFM_KINDS:
+        raise UserInputError(f'{path}: not an SLfM azimuth checkpoint (kind {build.get("kind")!r})')
+    model = SlfmNet(audio=build['audio'], visual=build['visual'])
+    model.load_state_dict(payload['model'])
+    return model.to(device).eval()
+
+
+def load_slfm_azimuth(path: str | Path, device: str | torch.device = 'cpu'
+                      ) -> Callable[[np.ndarray | torch.Tensor, int], np.ndarray]:
+    """Batched predictor `predict(audio B×2×N or 2×N, fs) -> azimuth_deg (B,)` of a checkpoint.
+
+    Azimuth in degrees (−180, 180], REP-103 array frame (counter-clockwise from +x, left positive); channel 0
+    is the left microphone. Runs on `device` ('cpu', 'cuda', ...), without gradients.
+    """
+    from av_pose.audio.doa import resolve_device
+
+    device = resolve_device(device)
+    model = load_slfm_model(path, device)
+
+    @torch.no_grad()
+    def predict(audio: np.ndarray | torch.Tensor, fs: int) -> np.ndarray:
+        theta = model.audio(featurize_binaural(audio, fs, device))
+        return torch.rad2deg(theta).double().cpu().numpy()
+
+    return predict

@@ -18,6 +18,7 @@ from av_pose.audio.doa.base import DoaResult, resolve_device
 from av_pose.audio.doa.grid import DirectionGrid
 from av_pose.audio.stft import as_batch
 from av_pose.errors import UserInputError
+from av_pose.models.slfm import load_slfm_azimuth
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 SHIPPED_SLFM = {'slfm-tiny': 'weights/slfm-tiny.pt'}
@@ -53,8 +54,6 @@ class SlfmDoaEstimator:
 
     def __init__(self, array: MicArray, sample_rate: float, *, model: str | None = None,
                  device: str | torch.device = 'cpu', num_sources: int = 1, **_unused: object) -> None:
-        from av_pose.eval.azimuth import load_slfm_azimuth
-
         if array.num_channels != 2:
             raise UserInputError(f'method slfm needs a 2-channel array (binaural or a stereo pair); '
                                  f'{array.name} has {array.num_channels}')
