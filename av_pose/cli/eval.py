@@ -147,20 +147,10 @@ def _run_tracks(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from av_pose.data.pairs import find_scene_dirs
-    from av_pose.errors import UserInputError
     from av_pose.eval.tracks import aggregate_scores, evaluate_tracks, markdown_tracks, plot_scene_tracks
     from av_pose.scene.format import read_scene
 
-    if args.peaks is not None and args.peaks < 1:
-        raise UserInputError(f'--peaks must be at least 1, got {args.peaks}')
-    if not args.window > 0:
-        raise UserInputError(f'--window must be positive seconds, got {args.window:g}')
-    if args.json and not Path(args.json).expanduser().resolve().parent.is_dir():
-        raise UserInputError(f'--json {args.json}: its folder does not exist')
-    scene_dirs = find_scene_dirs(args.data)
-    if not scene_dirs:
-        raise UserInputError(f'{args.data}: no scene folders (with scene.json) found')
+    scene_dirs = _source_eval_scenes(args)
     runs, scores = evaluate_tracks([read_scene(d) for d in scene_dirs], args.peaks, window_s=args.window,
                                    progress=not args.no_progress)
     peaks = 'point sources + 1' if args.peaks is None else str(args.peaks)
@@ -186,18 +176,10 @@ def _run_sources(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from av_pose.data.pairs import find_scene_dirs
-    from av_pose.errors import UserInputError
     from av_pose.eval.sources import evaluate_scene_sources, markdown_sources, summarize_sources
     from av_pose.scene.format import read_scene
 
-    if args.peaks is not None and args.peaks < 1:
-        raise UserInputError(f'--peaks must be at least 1, got {args.peaks}')
-    if args.json and not Path(args.json).expanduser().resolve().parent.is_dir():
-        raise UserInputError(f'--json {args.json}: its folder does not exist')
-    scene_dirs = find_scene_dirs(args.data)
-    if not scene_dirs:
-        raise UserInputError(f'{args.data}: no scene folders (with scene.json) found')
+    scene_dirs = _source_eval_scenes(args)
     poses = ('ground-truth', *(args.model or ()))
     scores = []
     for directory in tqdm(scene_dirs, desc='sources', unit='scene', disable=args.no_progress):
@@ -211,3 +193,22 @@ def _run_sources(args: argparse.Namespace) -> int:
                                                            indent=1, allow_nan=False) + '\n', encoding='utf-8')
         print(f'JSON written to {args.json}')
     return 0
+
+
+def _source_eval_scenes(args: argparse.Namespace) -> list:
+    """Check the options --tracks and --sources share; the scene folders under --data."""
+    from pathlib import Path
+
+    from av_pose.data.pairs import find_scene_dirs
+    from av_pose.errors import UserInputError
+
+    if args.peaks is not None and args.peaks < 1:
+        raise UserInputError(f'--peaks must be at least 1, got {args.peaks}')
+    if not args.window > 0:
+        raise UserInputError(f'--window must be positive seconds, got {args.window:g}')
+    if args.json and not Path(args.json).expanduser().resolve().parent.is_dir():
+        raise UserInputError(f'--json {args.json}: its folder does not exist')
+    scene_dirs = find_scene_dirs(args.data)
+    if not scene_dirs:
+        raise UserInputError(f'{args.data}: no scene folders (with scene.json) found')
+    return scene_dirs

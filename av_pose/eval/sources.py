@@ -80,31 +80,23 @@ def map_sources(doa: SceneDoaTrack, array_pose: Callable[[float], np.ndarray], s
     return snapshots
 
 
-def recording_doa(recording, num_peaks: int = 3, window_s: float = 1.0, update_s: float = 0.1,
-                  batch_size: int = 32) -> SceneDoaTrack:
-    """NormMUSIC over any recording with `audio_window` (a scene or a bag): windows centred every `update_s`.
+def recording_doa(recording, num_peaks: int = 3, window_s: float = 1.0, update_s: float = 0.1) -> SceneDoaTrack:
+    """NormMUSIC (`audio.offline.track_doa`) over any recording with `audio()` (a scene or a bag).
 
     The ground-truth fields are NaN (a bag does not know its sources).
     """
+    from av_pose.audio.offline import track_doa
+
     array = recording.mic_array
-    k = max(1, min(int(num_peaks), array.num_channels - 1))
-    estimator = make_estimator('normmusic', array, recording.sample_rate, num_sources=k)
-    times = np.arange(0.5 * window_s, recording.duration_s - 0.5 * window_s + 1e-9, update_s)
-    azimuths, confidence = np.full((len(times), k), np.nan), np.full((len(times), k), np.nan)
-    spectra = np.zeros((len(times), 360), dtype=np.float32)
+    estimator = make_estimator('normmusic', array, recording.sample_rate,
+                               num_sources=max(1, min(int(num_peaks), array.num_channels - 1)))
     try:
-        for start in range(0, len(times), batch_size):
-            chunk = times[start:start + batch_size]
-            windows = [recording.audio_window(float(t), window_s) for t in chunk]
-            result = estimator.estimate(np.stack([w for w, _ in windows]))
-            good = np.array([coverage >= 0.5 for _, coverage in windows])
-            azimuths[start:start + len(chunk)][good] = result.azimuths_deg[good]
-            confidence[start:start + len(chunk)][good] = result.confidence[good]
-            spectra[start:start + len(chunk)] = result.spectrum
+        doa = track_doa(estimator, recording.audio(), window_s, update_s)
     finally:
         estimator.release()
-    nan = np.full((len(times), 0), np.nan)
-    return SceneDoaTrack(times, spectra, azimuths, confidence, nan, np.full(len(times), np.nan))
+    count = len(doa.times_s)
+    return SceneDoaTrack(doa.times_s, doa.spectra, doa.azimuths_deg, doa.confidence, np.full((count, 0), np.nan),
+                         np.full(count, np.nan))
 
 
 def mapped_source_json(source: MappedSource) -> dict:

@@ -261,7 +261,7 @@ class DoaNode(Node):
                                     f'on {tracking.odometry.topic}')
             else:
                 yaw_deg = float(np.degrees(yaw_of(T_odom_array[:3, :3])))
-        elevations = frame.elevations_deg if self._resolves_elevation else None
+        elevations = frame.elevations_deg if self.config.grid == 'sphere' else None  # the circle grid has none
         try:
             tracks = tracking.tracker.update(stamp_s, frame.azimuths_deg, frame.confidence, elevations,
                                              rig_yaw_deg=yaw_deg)
@@ -276,15 +276,6 @@ class DoaNode(Node):
             if frames:
                 tracking.tf_publisher.publish(TFMessage(transforms=frames))
         return messages.track_markers(stamp_s, frame_id, tracks, lifetime_s).markers[1:]  # no second DELETEALL
-
-    @property
-    def _resolves_elevation(self) -> bool:
-        """True when the estimator's grid spans elevations (3-D arrays), so its elevations mean something."""
-        estimator = self._doa.estimator
-        if getattr(self, '_elevation_for', None) is not estimator:
-            self._elevation_for = estimator
-            self._elevation_resolved = bool(np.ptp(estimator.grid.unit_vectors()[:, 2]) > 1e-6)
-        return self._elevation_resolved
 
     def destroy_node(self) -> None:
         """Release the estimator (and any GPU memory it holds) with the node."""

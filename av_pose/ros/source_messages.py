@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import numpy as np
 from av_pose_msgs.msg import SoundSource, SoundSourceArray, SoundTrack, SoundTrackArray
@@ -19,23 +18,12 @@ from visualization_msgs.msg import Marker, MarkerArray
 from av_pose.ros.conversions import make_header, seconds_to_duration, seconds_to_time, yaw_quaternion
 from av_pose.ros.pose_messages import matrix_to_quaternion
 from av_pose.sources.source_map import MappedSource
+from av_pose.sources.tracker import CONFIRMED, TENTATIVE, Track
 
 TRACK_NAMESPACES = ('sound_tracks', 'sound_track_ids')
 SOURCE_NAMESPACES = ('sound_sources', 'sound_source_covariance', 'sound_source_ids')
 _PALETTE = np.array([[0.90, 0.10, 0.29], [0.24, 0.71, 0.29], [0.26, 0.39, 0.85], [0.96, 0.51, 0.19],
                      [0.57, 0.12, 0.71], [0.27, 0.94, 0.94], [0.94, 0.20, 0.90], [0.74, 0.96, 0.05]])
-
-
-@dataclass(frozen=True)
-class TrackView:
-    """A track as read back from a message (degrees, array frame)."""
-
-    id: int
-    azimuth_deg: float
-    elevation_deg: float
-    activity: float
-    age_s: float
-    confirmed: bool
 
 
 def id_color(track_id: int, alpha: float = 1.0) -> ColorRGBA:
@@ -59,10 +47,10 @@ def track_array_message(stamp_s: float, frame_id: str, tracks: Iterable) -> Soun
     return SoundTrackArray(header=make_header(stamp_s, frame_id), tracks=items)
 
 
-def tracks_from_message(msg: SoundTrackArray) -> list[TrackView]:
-    """SoundTrackArray → TrackView list (degrees)."""
-    return [TrackView(int(t.id), math.degrees(t.azimuth), math.degrees(t.elevation), float(t.activity),
-                      float(t.age), bool(t.confirmed)) for t in msg.tracks]
+def tracks_from_message(msg: SoundTrackArray) -> list[Track]:
+    """SoundTrackArray → the tracker's `Track`s (degrees; state 'confirmed' or 'tentative')."""
+    return [Track(int(t.id), math.degrees(t.azimuth), math.degrees(t.elevation), float(t.activity), float(t.age),
+                  bool(t.confirmed), CONFIRMED if t.confirmed else TENTATIVE) for t in msg.tracks]
 
 
 def track_markers(stamp_s: float, frame_id: str, tracks: Iterable, lifetime_s: float = 0.5,
