@@ -132,3 +132,32 @@ def test_rotations_are_exact_in_float64(trained):
     for estimate in make_pose_estimator(str(run), device='cpu').estimate_batch(scene_pairs(record)):
         R = estimate.T_a_b[:3, :3]
         assert np.abs(R @ R.T - np.eye(3)).max() < 1e-12 and abs(np.linalg.det(R) - 1.0) < 1e-12
+
+
+def test_official_reloc3r_weights_serve_as_the_vision_only_estimator(trained, tmp_path):
+    from av_pose.models.reloc3r import build_reloc3r, save_reloc3r_snapshot
+    from av_pose.models.reloc3r_inference import predict_relative_pose
+
+    torch.manual_seed(3)
+    network = build_reloc3r('tiny').eval()
+    for parameter in network.parameters():  # random weights far from the init, so that poses differ per pair
+        parameter.data.normal_(0.0, 0.2)
+    snapshot = save_reloc3r_snapshot(network, tmp_path / 'reloc3r-snapshot')
+    estimator = make_pose_estimator(str(snapshot), device='cpu')
+    assert estimator.name == 'reloc3r-snapshot' and estimator.needs_images and not estimator.needs_audio
+    pairs = scene_pairs(trained[1])
+    estimates = estimator.estimate_batch(pairs)
+    direct = predict_relative_pose(network, np.stack([p.view_a.image for p in pairs]).transpose(0, 3, 1, 2),
+                                   np.stack([p.view_b.image for p in pairs]).transpose(0, 3, 1, 2))
+
+    def angle(R):
+        return np.degrees(np.arccos(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0)))
+
+    angles = [angle(e.T_a_b[:3, :3]) for e in estimates]
+    assert all(e.valid and e.used == ('vision',) for e in estimates)
+    assert np.allclose(angles, [angle(T[:3, :3]) for T in direct.T_1_2], atol=1e-3)
+    assert np.ptp(angles) > 0.01  # the comparison above is not of constants
+    (tmp_path / 'junk.pth').write_bytes(b'not a checkpoint')
+    both = r'junk.pth: not a readable av_pose checkpoint .*; nor official Reloc3r weights \(not a weights-only'
+    with pytest.raises(UserInputError, match=both):
+        make_pose_estimator(str(tmp_path / 'junk.pth'), device='cpu')

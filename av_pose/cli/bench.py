@@ -5,7 +5,7 @@ import argparse
 
 from av_pose.cli import register_modules
 
-BENCH_MODULES = ('doa', 'synth', 'pose')
+BENCH_MODULES = ('doa', 'synth', 'pose', 'azimuth')
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -11,7 +11,9 @@ Covariance: diagonal, from the model's validation errors stored in the checkpoin
 translation-direction RMS errors in degrees; defaults 10° and 30° when absent). Translation is a unit direction.
 
 Checkpoints: `av-pose train` run files (`checkpoint-best.pt`, or the run folder) and the slim files
-`export_checkpoint` writes for shipping; both load with `torch.load(..., weights_only=True)`, strictly.
+`export_checkpoint` writes for shipping; both load with `torch.load(..., weights_only=True)`, strictly. Official
+Reloc3r weights (a Hugging Face snapshot folder, `.safetensors`, or a flat/{'model': ...} `.pth`, read by
+`models.reloc3r.load_reloc3r`; files without a config are `reloc3r-512`) give the vision-only estimator.
 """
 from __future__ import annotations
 
@@ -194,7 +196,9 @@ def _read(path: Path) -> dict:
     try:
         payload = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file is one user-facing line
-        raise UserInputError(f'{path}: not a readable av_pose checkpoint ({type(err).__name__}: {err})') from None
+        first_line = (str(err).strip().splitlines() or [''])[0]
+        raise UserInputError(f'{path}: not a readable av_pose checkpoint ({type(err).__name__}: {first_line})') \
+            from None
     if not isinstance(payload, dict) or payload.get('format') not in (EXPORT_FORMAT, 'av_pose.train/1') \
             or payload.get('stage', 'pose') != 'pose':
         raise UserInputError(f'{path}: not a pose-model checkpoint of av-pose train (or av_pose export)')
@@ -214,12 +218,34 @@ def load_checkpoint_estimator(path: str | Path, device: str = 'auto', name: str 
     from av_pose.models.checkpoints import load_strict
 
     path = Path(path)
-    payload = _read(path)
+    try:
+        payload = _read(path)
+    except UserInputError as ours:
+        return _official_reloc3r_estimator(path, device, name, ours)
     model = build_from_record(payload['build'])
     load_strict(model, payload['model'], source=str(path), description=f'{payload["build"]["kind"]} pose model')
     calibration = payload.get('calibration') or calibration_from_metrics(payload.get('metrics') or {})
     return LearnedPoseEstimator(model, payload['build'], device=device, calibration=calibration,
                                 name=name or payload.get('name') or (path.parent.name if path.is_file() else path.name))
+
+
+def _official_reloc3r_estimator(path: Path, device: str, name: str | None,
+                                ours: UserInputError) -> LearnedPoseEstimator:
+    """A vision-only estimator from official Reloc3r weights (`load_reloc3r`'s layouts), or one line on why not."""
+    from av_pose.models.av_pose import RelativePoseNet
+    from av_pose.models.reloc3r import load_reloc3r
+
+    try:
+        reloc3r = load_reloc3r(path)
+    except UserInputError as official:
+        why = str(official).removeprefix(f'{path}: ').removeprefix(f'{path}/config.json: ')
+        raise UserInputError(f'{ours}; nor official Reloc3r weights ({why})') from None
+    with torch.device('meta'):  # the wrapper only; the loaded network replaces its vision part
+        model = RelativePoseNet(vision=dict(reloc3r.config), freeze_encoder=False)
+    model.vision = reloc3r
+    model.head = reloc3r.pose_head
+    return LearnedPoseEstimator(model, {'kind': 'vision', 'reloc3r': 'official'}, device=device,
+                                name=name or path.stem)
 
 
 def calibration_from_metrics(metrics: dict) -> dict:
