@@ -373,8 +373,12 @@ def test_cuda_autocast_runs_encoder_and_decoder_in_half_and_the_head_in_float32(
     views = [random_views(2, 384, 512, seed) for seed in (1, 2)]
     cuda_views = [{'img': view['img'].cuda()} for view in views]
     dtypes = {}
-    model.dec_blocks[-1].register_forward_hook(lambda m, i, o: dtypes.setdefault('decoder', o.dtype))
-    model.pose_head.proj.register_forward_hook(lambda m, i, o: dtypes.setdefault('head', i[0].dtype))
+
+    def record(key, tensor) -> None:  # a forward hook that returns something replaces the module's output
+        dtypes.setdefault(key, tensor.dtype)
+
+    model.dec_blocks[-1].register_forward_hook(lambda m, i, o: record('decoder', o))
+    model.pose_head.proj.register_forward_hook(lambda m, i, o: record('head', i[0]))
     with torch.no_grad(), torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
         reference = [pose['pose'].cpu() for pose in model(*cuda_views)]
         model.amp_dtype = amp_dtype

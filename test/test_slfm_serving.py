@@ -94,3 +94,36 @@ def test_shipped_model_hears_a_talker_better_than_chance(tmp_path):
     median = float(np.median(np.concatenate(errors)))
     print(f'slfm-tiny folded median error {median:.1f}°')  # measured 8.5° (chance: about 45°)
     assert median < 20.0
+
+
+def test_eval_azimuth_reports_the_shipped_model_beside_the_baselines(tmp_path, capsys):
+    config = SynthConfig(duration_s=6.0, fps=5.0, image_size=(64, 48), array=load_array('binaural'),
+                         rotation_only=True, num_sources=1)
+    for seed in (43, 44):
+        scene_with_static_talker(tmp_path / 'test' / f'scene_{seed}', config, seed=seed)
+    assert main(['eval', '--azimuth', '--data', str(tmp_path / 'test'), '--stride', '2', '--device', 'cpu',
+                 '--json', str(tmp_path / 'az.json'), '--plot', str(tmp_path / 'plots')]) == 0
+    printed = capsys.readouterr().out
+    assert '## Sound azimuth' in printed and '## Camera rotation' in printed and 'slfm-tiny.pt' in printed
+    result = json.loads((tmp_path / 'az.json').read_text())
+    azimuth = result['azimuth']
+    assert set(azimuth) == {'chance_zero', 'chance_random', 'slfm', 'normmusic', 'srp_phat'}
+    assert azimuth['slfm']['count'] == result['windows'] > 20
+    assert azimuth['slfm']['median_deg'] < 0.5 * azimuth['chance_zero']['median_deg']
+    assert (tmp_path / 'plots' / 'azimuth_errors.png').stat().st_size > 10_000
+    assert main(['eval', '--azimuth', '--tracks', '--data', str(tmp_path / 'test')]) == 2
+    assert main(['eval', '--azimuth', '--model', 'a', '--model', 'b', '--data', str(tmp_path / 'test')]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2 and 'separate evaluations' in errors[0] and 'one --model' in errors[1]
+
+
+def test_bench_azimuth_times_the_shipped_model_against_srp_phat(capsys):
+    assert main(['bench', 'azimuth', '--windows', '8', '--rounds', '1', '--threads', '1', '--json']) == 0
+    result = json.loads(capsys.readouterr().out)
+    for size in (1, 16, 64):
+        ours, reference = result['slfm'][f'batch_{size}'], result['reference'][f'batch_{size}']
+        assert ours['windows_per_s'] > 0 and np.isclose(ours['windows_per_s'] * ours['ms_per_window'], 1000.0)
+        assert np.isclose(ours['ratio_to_reference'], ours['ms_per_window'] / reference['ms_per_window'])
+    stream = result['streaming']
+    assert stream['updates'] >= 90 and 0 < stream['realtime_factor'] < 1  # 10 s of audio, an update every 0.1 s
+    assert result['targets_met'] == (result['windows_per_s_batched'] >= 50 and stream['realtime_factor'] <= 0.1)

@@ -161,6 +161,25 @@ def test_pose_loss_has_finite_gradients_for_still_cameras_and_exact_answers():
     assert rotation_angle(quarter, torch.eye(3)[None]).item() == pytest.approx(torch.pi / 2, abs=1e-4)
 
 
+def test_translation_weight_scales_only_the_direction_term():
+    from av_pose.train.stages.pose import PoseStage, pose_loss
+
+    truth = torch.eye(4)[None].repeat(2, 1, 1)
+    truth[:, :3, 3] = torch.tensor([1.0, 0.0, 0.0])
+    prediction = truth.clone()
+    prediction[:, :3, 3] = torch.tensor([0.0, 1.0, 0.0])  # 90° off in direction, rotation exact
+    prediction[:, :3, :3] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # 90° about x
+    batch = {'T_a_b': truth, 'T_b_a': truth}
+    full, parts = pose_loss(prediction, prediction, batch)
+    tenth, same_parts = pose_loss(prediction, prediction, batch, translation_weight=0.1)
+    assert parts == same_parts and parts['rotation_deg'] == pytest.approx(90.0, abs=1e-3)
+    assert full.item() == pytest.approx(2 * (torch.pi / 2 + torch.pi / 2), abs=1e-4)  # both directions summed
+    assert tenth.item() == pytest.approx(2 * (torch.pi / 2 + 0.1 * torch.pi / 2), abs=1e-4)
+    stage = PoseStage()
+    stage.build(load_config(None, ['loss.translation_weight=0.25']))
+    assert stage.translation_weight == 0.25
+
+
 def test_checkpoint_best_follows_the_selected_metric(tiny_scenes, tmp_path, one_torch_thread):
     config = tiny_config(tiny_scenes, 'log.select=rotation_auc20', 'optim.epochs=2')
     train(config, tmp_path / 'run', progress=False)

@@ -25,6 +25,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='instead: score the sound-source map (DOA → tracker → triangulation) against the '
                         'scenes\' source positions after 5 s of motion and at the end, with ground-truth poses and '
                         'with the odometry of each --model (ground-truth scale); --json; --window applies')
+    parser.add_argument('--azimuth', action='store_true',
+                        help='learned sound azimuth and camera rotation, SLfM protocol, on rotation-only 2-channel '
+                        'scenes: --model is the SLfM model (default the shipped slfm-tiny), beside NormMUSIC, '
+                        'SRP-PHAT and chance')
+    parser.add_argument('--supervised', metavar='PATH',
+                        help='with --azimuth: a slfm-supervised checkpoint, reported as the upper bound')
+    parser.add_argument('--sign-calibration', metavar='DIR',
+                        help='with --azimuth: labelled scenes (e.g. the validation split) that fix the one global '
+                        'sign of the self-supervised rotation (reported apart)')
     parser.add_argument('--peaks', type=int, default=None, metavar='K',
                         help='with --tracks or --sources: DOA peaks per window (default: point sources + 1, '
                         'within the array)')
@@ -100,14 +109,16 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.pose.registry import ESTIMATORS, make_pose_estimator
     from av_pose.scene.format import read_scene
 
-    if args.tracks and args.sources:
-        raise UserInputError('--tracks and --sources are separate evaluations: choose one')
+    if sum(map(bool, (args.tracks, args.sources, args.azimuth))) > 1:
+        raise UserInputError('--tracks, --sources and --azimuth are separate evaluations: choose one')
+    if args.azimuth:
+        return _run_azimuth(args)
     if args.tracks:
         return _run_tracks(args)
     if args.sources:
         return _run_sources(args)
     if not args.model:
-        raise UserInputError('--model is required (or use --tracks / --sources)')
+        raise UserInputError('--model is required (or use --tracks / --sources / --azimuth)')
     _check_args(args)
     conditions = make_conditions(corruption_kinds(args.corrupted), args.seed, args.severity)
     scene_dirs = find_scene_dirs(args.data)
@@ -212,3 +223,37 @@ def _source_eval_scenes(args: argparse.Namespace) -> list:
     if not scene_dirs:
         raise UserInputError(f'{args.data}: no scene folders (with scene.json) found')
     return scene_dirs
+
+
+def _run_azimuth(args: argparse.Namespace) -> int:
+    """`av-pose eval --azimuth`: SLfM-protocol azimuth and rotation errors, Markdown on stdout."""
+    import json
+    from pathlib import Path
+
+    from av_pose.errors import UserInputError
+    from av_pose.eval.azimuth import evaluate_azimuth, markdown_azimuth, plot_azimuth
+    from av_pose.models.slfm_doa import resolve_slfm_model
+
+    if len(args.model or []) > 1:
+        raise UserInputError('--azimuth takes one --model (the SLfM model); give the supervised one as --supervised')
+    if args.stride < 1 or args.batch_size < 1 or not args.window > 0 or any(not gap > 0 for gap in args.gap):
+        raise UserInputError('--stride and --batch-size must be at least 1, --window and --gap positive')
+    for flag, folder in (('--data', args.data), ('--sign-calibration', args.sign_calibration)):
+        if folder is not None and not Path(folder).expanduser().is_dir():
+            raise UserInputError(f'{flag} {folder}: no such folder')
+    if args.json and not Path(args.json).expanduser().resolve().parent.is_dir():
+        raise UserInputError(f'--json {args.json}: its folder does not exist')
+    model = resolve_slfm_model((args.model or [None])[0])
+    supervised = resolve_slfm_model(args.supervised) if args.supervised else None
+    result = evaluate_azimuth(args.data, model, supervised, gaps_s=list(dict.fromkeys(args.gap)),
+                              window_s=args.window, stride=args.stride, batch_size=args.batch_size,
+                              device=args.device, seed=args.seed, sign_calibration=args.sign_calibration)
+    result['settings']['model'] = str(model)
+    print(markdown_azimuth(result, f'{result["pairs"]} pairs in {args.data} ({result["windows"]} windows that hear '
+                                   f'a source); model {model.name}; window {args.window:g} s; stride {args.stride}.'))
+    if args.json:
+        Path(args.json).expanduser().write_text(json.dumps(result, indent=1) + '\n', encoding='utf-8')
+        print(f'JSON written to {args.json}')
+    if args.plot:
+        print(f'plot written to {plot_azimuth(result, Path(args.plot).expanduser() / "azimuth_errors.png")}')
+    return 0

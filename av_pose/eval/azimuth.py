@@ -96,3 +96,40 @@ def evaluate_azimuth(test: str | Sequence[str], slfm_checkpoint: str | Path | No
             azimuth[method] = slfm_summary(doa_azimuths_deg(method, audio), truth_s[heard])
     return {'azimuth': azimuth, 'rotation': rotations, 'pairs': int(len(dataset)), 'windows': int(heard.sum()),
             'settings': settings}
+
+
+def markdown_azimuth(result: dict, description: str) -> str:
+    """`evaluate_azimuth`'s result as Markdown: one table for the sound azimuth, one for the camera rotation."""
+    lines = ['# Sound azimuth and camera rotation (SLfM protocol)', '', description, '']
+    for table, title in (('azimuth', 'Sound azimuth (folded to the front half-plane)'),
+                         ('rotation', 'Camera rotation between the two views (not folded)')):
+        lines += [f'## {title}', '', '| method | mean ° | median ° | windows |', '|---|---|---|---|']
+        lines += [f'| {name} | {row["mean_deg"]:.2f} | {row["median_deg"]:.2f} | {row["count"]} |'
+                  for name, row in result[table].items()]
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def plot_azimuth(result: dict, path: str | Path) -> Path:
+    """Bar chart of mean and median errors per method, sound azimuth beside camera rotation (PNG)."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={'width_ratios': [3, 2]})
+    for axis, table in zip(axes, ('azimuth', 'rotation')):
+        names = list(result[table])
+        x = np.arange(len(names))
+        axis.bar(x - 0.2, [result[table][n]['mean_deg'] for n in names], 0.4, label='mean')
+        axis.bar(x + 0.2, [result[table][n]['median_deg'] for n in names], 0.4, label='median')
+        axis.set_xticks(x, names, rotation=30, ha='right')
+        axis.set_ylabel('error (°)')
+        axis.set_title('sound azimuth (folded)' if table == 'azimuth' else 'camera rotation')
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -45,23 +45,31 @@ def direction_angle(t_pred: torch.Tensor, t_true: torch.Tensor) -> torch.Tensor:
     return torch.acos(cosine.clamp(-1.0 + 1e-6, 1.0 - 1e-6)) * moving
 
 
-def pose_loss(T_a_b: torch.Tensor, T_b_a: torch.Tensor, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    """Reloc3r's loss summed over both directions, mean over the batch (module docstring)."""
+def pose_loss(T_a_b: torch.Tensor, T_b_a: torch.Tensor, batch: dict,
+              translation_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Reloc3r's loss summed over both directions, mean over the batch (module docstring).
+
+    `translation_weight` scales the direction term (Reloc3r: 1); angles in radians.
+    """
     rotation = translation = 0.0
     for pred, true in ((T_a_b, batch['T_a_b']), (T_b_a, batch['T_b_a'])):
         rotation = rotation + rotation_angle(pred[:, :3, :3].float(), true[:, :3, :3].float()).mean()
         translation = translation + direction_angle(pred[:, :3, 3].float(), true[:, :3, 3].float()).mean()
     parts = {'rotation_deg': math.degrees(float(rotation.detach()) / 2),
              'translation_deg': math.degrees(float(translation.detach()) / 2)}
-    return rotation + translation, parts
+    return rotation + translation_weight * translation, parts
 
 
 class PoseStage(Stage):
     """Relative pose for every model kind (module docstring)."""
 
+    translation_weight: float = 1.0
+    """Set from `loss.translation_weight` by `build`."""
+
     def build(self, config: dict) -> nn.Module:
         """See `Stage.build`."""
         model = config['model']
+        self.translation_weight = float(config['loss']['translation_weight'])
         try:
             network = build_pose_model(model['kind'], reloc3r=model['reloc3r'], audio=model['audio'],
                                        freeze_encoder=model['freeze_encoder'], embed_dim=model['embed_dim'],
@@ -110,7 +118,7 @@ class PoseStage(Stage):
     def loss(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         """See `Stage.loss`."""
         T_a_b, T_b_a = model(batch)
-        return pose_loss(T_a_b, T_b_a, batch)
+        return pose_loss(T_a_b, T_b_a, batch, self.translation_weight)
 
     @torch.no_grad()
     def predict(self, model: nn.Module, dataset: Dataset, batch_size: int,
