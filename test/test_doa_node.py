@@ -489,3 +489,45 @@ def test_sample_rate_change_rebuilds_estimator(tmp_path, capfd):
           f'({len(errors_48k)} estimates)')
     assert len(errors_16k) >= 4 and len(errors_48k) >= 10
     assert max(errors_16k.max(), errors_48k.max()) <= TOLERANCE_DEG
+
+
+def test_learned_slfm_azimuth_over_dds_equals_the_core_estimator(tmp_path):
+    """`method: slfm` on a binaural ShoeboxAV talker: the shipped model's azimuths, published like any DOA."""
+    from av_pose.metrics.azimuth import slfm_angle_error_deg
+    from av_pose.scene.generate import SynthConfig
+
+    from scene_fixtures import scene_with_static_talker
+
+    config = SynthConfig(duration_s=4.0, fps=5.0, image_size=(64, 48), array=load_array('binaural'),
+                         rotation_only=True, num_sources=1, sample_rate=FS)
+    record = scene_with_static_talker(tmp_path / 'scene', config, seed=40)
+    audio = record.audio_window(record.duration_s / 2, record.duration_s)[0]
+    domain, ns = unique_domain_id(), unique_namespace()
+    params = {'array': 'binaural', 'method': 'slfm', 'num_sources': 1, 'update_rate_hz': 5.0}
+    with RosClient(domain) as client, NodeProcess(NODE, domain, ns, params=params) as node:
+        outputs = Outputs(client, ns)
+        info_pub = client.node.create_publisher(AudioInfo, f'{ns}/audio_info', latched_qos())
+        info_pub.publish(AudioInfo(channels=2, sample_rate=FS, sample_format='S16LE', coding_format='wave'))
+        audio_pub = client.node.create_publisher(AudioDataStamped, f'{ns}/audio', 10)
+        assert client.wait_for_subscribers(audio_pub), node.output()
+        assert client.wait_for_subscribers(info_pub), node.output()
+        stream(client, audio_pub, (data_stamped(s, t) for t, s in chunks(audio, T0)))
+        settle(client, outputs.sources)
+        assert node.alive(), node.output()
+    full = [m for m in outputs.sources if m.poses and stamp_of(m) > T0 + 0.499]
+    stamps = np.array([stamp_of(m) for m in full])
+    published = np.array([yaw_of(m.poses[0].orientation) for m in full])
+    assert len(full) >= 10, node.output()
+    received = decode_pcm(encode_pcm(audio, 'S16LE'), 'S16LE', 2)
+    starts = [centred_window_start(stamp, T0, FS, FS) for stamp in stamps]
+    core = make_estimator('slfm', load_array('binaural'), FS).estimate(
+        np.stack([received[:, s:s + FS] for s in starts])).azimuths_deg[:, 0]
+    assert angle_diff_deg(published, core).max() <= 0.5
+    truth = np.array([record.source_azimuths_deg(stamp - T0)[0] for stamp in stamps])
+    errors = slfm_angle_error_deg(published, truth)
+    print(f'doa_node slfm: {len(full)} estimates, folded median error {np.median(errors):.1f}°')
+    assert np.median(errors) < 20.0
+    yaw_at = dict(zip(stamps, published))
+    scans = [scan for scan in outputs.scans if stamp_of(scan) in yaw_at]
+    assert len(scans) == len(full)  # the spectrum is a peak at the learned azimuth (bin centres at k + 0.5°)
+    assert all(angle_diff_deg(np.argmax(scan.ranges) + 0.5, yaw_at[stamp_of(scan)]) <= 1.0 for scan in scans)

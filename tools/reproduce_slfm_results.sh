@@ -7,7 +7,6 @@ set -euo pipefail
 data=${1:-data/slfm}
 runs=${2:-runs}
 av=${AV_POSE:-av-pose}
-python=${PYTHON:-python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 for split_spec in "train 200 7100" "val 20 7200" "test 40 7300"; do
   set -- $split_spec
@@ -30,17 +29,8 @@ train slfm-binauralize-tiny config/train/slfm-binauralize-tiny.yaml
 train slfm-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt"
 # slfm: checkpoint-best (picked by the unlabelled validation loss); the rotation's global sign is also fitted on the
 # validation split (one bit of supervision, reported apart as slfm_sign_calibrated).
-$python - "$data" "$runs" <<'PY'
-import json, sys
-from av_pose.eval.azimuth import evaluate_azimuth
-data, runs = sys.argv[1], sys.argv[2]
-result = evaluate_azimuth(f'{data}/test', f'{runs}/slfm-tiny/checkpoint-best.pt',
-                          f'{runs}/slfm-supervised-tiny/checkpoint-best.pt', stride=10,
-                          sign_calibration=f'{data}/val')
-with open(f'{runs}/slfm-eval.json', 'w') as handle:
-    json.dump(result, handle, indent=1)
-for table in ('azimuth', 'rotation'):
-    for name, row in result[table].items():
-        print(f'{table:8s} {name:26s} mean {row["mean_deg"]:6.2f}°  median {row["median_deg"]:6.2f}°  '
-              f'n={row["count"]}')
-PY
+mkdir -p docs/results/slfm
+$av eval --azimuth --data "$data/test" --model "$runs/slfm-tiny/checkpoint-best.pt" \
+  --supervised "$runs/slfm-supervised-tiny/checkpoint-best.pt" --sign-calibration "$data/val" --stride 10 \
+  --device cpu --json "$runs/slfm-eval.json" --plot docs/results/slfm > docs/results/slfm/azimuth_eval.md
+cat docs/results/slfm/azimuth_eval.md
