@@ -20,13 +20,16 @@ SHIPPED = {'av-tiny': ('av-tiny', 'config/train/av-tiny.yaml'),
            'doa-cp-tiny': ('doa-cp-corr', 'config/train/doa-cp.yaml model.doa_correlation=true')}
 MAX_BYTES = 20 * 1024 * 1024
 NOTES = {
-    'av-tiny': '**Read this**: its vision branch is `vision-tiny`, which learned nothing from images on the CPU '
-               'budget; av-tiny\'s gain is the audio (the DOA correlation gives the yaw). It does not learn the '
-               'translation direction. The weightless `geometric` estimator is more accurate on clean frames.',
-    'vision-tiny': '**Read this**: at chance. Trained from scratch for 10 epochs on 2 CPU cores, it answers the same '
-                   'pose whatever the images (identical scores clean and corrupted); shipped as the A/B twin and '
-                   'initialisation of av-tiny, not for use. Train `reloc3r-224/512` on a GPU, or load official '
-                   'Reloc3r weights, for a real vision model.',
+    'av-tiny': '**Read this**: its vision branch is `vision-tiny` (encoder frozen); the audio (both DOA spectra, '
+               'their circular correlation, the binaural embedding) makes it more accurate than `vision-tiny`, '
+               'most of all on corrupted frames. It does not learn the translation direction (ShoeboxAV\'s 1 s '
+               'translations are a few centimetres). The weightless `geometric` estimator is more accurate on clean '
+               'frames and far less on corrupted ones (docs/results.md).',
+    'vision-tiny': '**Read this**: trained from scratch on 2 CPU cores (10 epochs, translation term weighted 0.1: '
+                   'at Reloc3r\'s weight 1 it stayed at chance). It estimates the rotation from the images and '
+                   'suffers from corruption as vision does; its translation direction is at chance. Shipped as the '
+                   'A/B twin and initialisation of av-tiny. For a real vision model train `reloc3r-224/512` on a '
+                   'GPU, or give `model:` official Reloc3r weights (a vision-only estimator).',
     'doa-cp-tiny': 'Rotation only: its translation direction is at chance, as the paper found for audio-only models.',
 }
 
