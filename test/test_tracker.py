@@ -219,4 +219,4 @@ def test_cli_eval_without_model_or_tracks_is_one_line(short_scene, capsys):
     from av_pose.cli import main
 
     assert main(['eval', '--data', str(short_scene.directory)]) == 2
-    assert '--model is required (or use --tracks / --sources)' in capsys.readouterr().err
+    assert '--model is required (or use --tracks / --sources / --azimuth)' in capsys.readouterr().err

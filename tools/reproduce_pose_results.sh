@@ -27,6 +27,7 @@ if [ "$stage" = all ] || [ "$stage" = audio ]; then
 fi
 if [ "$stage" = all ] || [ "$stage" = vision ]; then
   train vision-tiny config/train/vision-tiny.yaml
+  train na-cp-tiny config/train/vision-tiny.yaml model.kind=na-cp  # spectrogram images in place of RGB
 fi
 if [ "$stage" = all ] || [ "$stage" = fused ]; then
   fused="init=$runs/vision-tiny/checkpoint-best.pt model.nvas_init=$runs/nvas-tiny/checkpoint-best.pt"
@@ -36,11 +37,12 @@ if [ "$stage" = all ] || [ "$stage" = fused ]; then
   train av-no-doa-tiny config/train/av-tiny.yaml $fused model.kind=av-no-doa
   train av-no-binaural-tiny config/train/av-tiny.yaml init="$runs/vision-tiny/checkpoint-best.pt" \
     model.kind=av-no-binaural
+  train reloc3r-av-tiny config/train/av-tiny.yaml init="$runs/vision-tiny/checkpoint-best.pt" model.kind=reloc3r-av
 fi
 [ "$stage" = all ] || [ "$stage" = eval ] || exit 0
 models=""
-for name in chance doa-cp doa-cp-corr vision-tiny av-paper-tiny av-tiny av-gate-tiny av-no-doa-tiny \
-    av-no-binaural-tiny; do
+for name in chance doa-cp doa-cp-corr na-cp-tiny vision-tiny reloc3r-av-tiny av-paper-tiny av-tiny av-gate-tiny \
+    av-no-doa-tiny av-no-binaural-tiny; do
   [ -f "$runs/$name/done" ] && models="$models --model $runs/$name/checkpoint-best.pt"
 done
 mkdir -p docs/results/table1 docs/results/detail
