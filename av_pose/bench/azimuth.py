@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
+
+from av_pose.bench.timing import best_times, streaming_realtime_factor
 
 BATCH_SIZES = (1, 16, 64)
 SAMPLE_RATE = 16000
@@ -34,47 +35,16 @@ def register(targets: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _best_times(functions: dict, rounds: int, synchronize) -> dict[str, float]:
-    """Best wall time (s) of each function over `rounds` round-robin rounds, after one warm-up call each."""
-    for fn in functions.values():
-        fn()
-    synchronize()
-    best = dict.fromkeys(functions, float('inf'))
-    for _ in range(rounds):
-        for name, fn in functions.items():
-            start = time.perf_counter()
-            fn()
-            synchronize()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
 def batched_speed(estimators: dict, windows: np.ndarray, rounds: int, synchronize) -> dict:
     """{name: {'batch_N': {'windows_per_s', 'ms_per_window'}}} for every estimator and batch size."""
     result: dict = {name: {} for name in estimators}
     for size in BATCH_SIZES:
         batches = [windows[k:k + size] for k in range(0, len(windows), size)]
         functions = {name: (lambda e=e, b=batches: [e.estimate(x) for x in b]) for name, e in estimators.items()}
-        for name, seconds in _best_times(functions, rounds, synchronize).items():
+        for name, seconds in best_times(functions, rounds, synchronize).items():
             result[name][f'batch_{size}'] = {'windows_per_s': len(windows) / seconds,
                                              'ms_per_window': 1e3 * seconds / len(windows)}
     return result
-
-
-def streaming_realtime_factor(estimator, stream: np.ndarray, update_s: float = 0.1) -> dict:
-    """Processing time / audio time of `StreamingDoa` over `stream` (2×N at SAMPLE_RATE), 1 s windows."""
-    from av_pose.audio.streaming import StreamingDoa
-
-    streaming = StreamingDoa(estimator, window_s=1.0)
-    hop = int(update_s * SAMPLE_RATE)
-    busy_s, updates = 0.0, 0
-    for start in range(0, stream.shape[1] - hop + 1, hop):
-        begin = time.perf_counter()
-        streaming.push(stream[:, start:start + hop], start / SAMPLE_RATE)
-        updates += streaming.latest() is not None
-        busy_s += time.perf_counter() - begin
-    return {'realtime_factor': busy_s / (stream.shape[1] / SAMPLE_RATE), 'updates': updates,
-            'ms_per_update': 1e3 * busy_s / max(updates, 1), 'update_s': update_s}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(0)
     windows = (0.1 * rng.standard_normal((args.windows, 2, SAMPLE_RATE))).astype(np.float32)
     stream = (0.1 * rng.standard_normal((2, 10 * SAMPLE_RATE))).astype(np.float32)
-    synchronize = torch.cuda.synchronize if device.type == 'cuda' else (lambda: None)
+    synchronize = torch.cuda.synchronize if device.type == 'cuda' else None
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     estimators = {'slfm': SlfmDoaEstimator(array, SAMPLE_RATE, model=args.model, device=device),

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
+
+from av_pose.bench.timing import best_times, streaming_realtime_factor
 
 CONFIGS = (('respeaker4', 16000), ('respeaker4', 48000), ('ring8', 16000), ('ring8', 48000))
 
@@ -57,22 +58,6 @@ def _simulated_clips(array, fs: int, count: int, rng: np.random.Generator) -> tu
     return np.stack(clips).astype(np.float32), azimuths
 
 
-def _interleaved_best_times(first, second, rounds: int) -> tuple[float, float]:
-    """Best of `rounds` timings of each of two functions.
-
-    The two run alternately, so that load from other processes falls on both alike; each is called once
-    first to warm up.
-    """
-    first(), second()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(rounds):
-        for fn, bucket in ((first, times[0]), (second, times[1])):
-            start = time.perf_counter()
-            fn()
-            bucket.append(time.perf_counter() - start)
-    return min(times[0]), min(times[1])
-
-
 def compare_with_pyroomacoustics(array, fs: int, clips: int, device: str, rng: np.random.Generator) -> dict:
     """Time both NormMUSICs on identical STFTs of `clips` recordings; return per-clip times and peak diffs."""
     import pyroomacoustics as pra
@@ -97,7 +82,8 @@ def compare_with_pyroomacoustics(array, fs: int, clips: int, device: str, rng: n
         if spectrogram.is_cuda:
             torch.cuda.synchronize()
 
-    ours_s, reference_s = _interleaved_best_times(run_ours, run_reference, rounds=5)
+    best = best_times({'ours': run_ours, 'reference': run_reference}, rounds=5)
+    ours_s, reference_s = best['ours'], best['reference']
     ours_peaks = estimator.estimate_stft(spectrogram).azimuths_deg[:, 0]
     diff = np.abs((ours_peaks - reference_peaks + 180.0) % 360.0 - 180.0)
     error = np.abs((ours_peaks - truth + 180.0) % 360.0 - 180.0)
@@ -107,33 +93,24 @@ def compare_with_pyroomacoustics(array, fs: int, clips: int, device: str, rng: n
             'mae_vs_truth_deg': float(error.mean())}
 
 
-def streaming_realtime_factor(device: str, rng: np.random.Generator, seconds: float = 10.0) -> dict:
+def doa_realtime_factor(device: str, rng: np.random.Generator, seconds: float = 10.0) -> dict:
     """Processing time / audio time of StreamingDoa: 8 ch, 48 kHz, 1 s windows, 10 Hz updates, one thread."""
     import torch
 
     from av_pose.audio.doa import make_estimator
-    from av_pose.audio.streaming import StreamingDoa
 
-    fs, update_s = 48000, 0.1
+    fs = 48000
     array = _bench_array('ring8')
     audio, _ = _simulated_clips(array, fs, int(seconds), rng)
     stream = np.concatenate(list(audio), axis=-1)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    estimator = make_estimator('normmusic', array, fs, device=device)
     try:
-        streaming = StreamingDoa(make_estimator('normmusic', array, fs, device=device), window_s=1.0)
-        hop = int(update_s * fs)
-        busy_s, updates = 0.0, 0
-        for start in range(0, stream.shape[1] - hop + 1, hop):
-            begin = time.perf_counter()
-            streaming.push(stream[:, start:start + hop], start / fs)
-            if streaming.latest() is not None:
-                updates += 1
-            busy_s += time.perf_counter() - begin
+        return streaming_realtime_factor(estimator, stream)
     finally:
+        estimator.release()
         torch.set_num_threads(threads)
-    return {'realtime_factor': busy_s / (stream.shape[1] / fs), 'updates': updates,
-            'ms_per_update': 1e3 * busy_s / max(updates, 1)}
 
 
 def many_streams(device: str, streams: int, rng: np.random.Generator, rounds: int = 3) -> list[dict]:
@@ -152,15 +129,9 @@ def many_streams(device: str, streams: int, rng: np.random.Generator, rounds: in
         audio = torch.as_tensor(rng.standard_normal((streams, array.num_channels, fs)), dtype=torch.float32,
                                 device=device)
         estimator = make_estimator('normmusic', array, fs, device=device)
-
-        estimator.estimate(audio)  # warm-up: workspace and kernels
-        best = float('inf')
-        for _ in range(rounds):
-            start = time.perf_counter()
-            estimator.estimate(audio)
-            if audio.is_cuda:
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - start)
+        synchronize = torch.cuda.synchronize if audio.is_cuda else None
+        best = best_times({'batch': lambda e=estimator, a=audio: e.estimate(a)}, rounds, synchronize)['batch']
+        estimator.release()
         rows.append({'array': name, 'sample_rate': fs, 'streams': streams, 'device': device,
                      'ms_per_batch': 1e3 * best, 'windows_per_s': streams / best})
     return rows
@@ -183,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             print(f'{r["array"]:>10} {fs:>6} Hz: ours {r["ours_ms_per_clip"]:.3f} ms/clip, pyroomacoustics '
                   f'{r["pyroomacoustics_ms_per_clip"]:.2f} ms/clip, x{r["speedup"]:.1f}, '
                   f'peak diff {r["max_peak_diff_deg"]:.2f} deg')
-    stream = streaming_realtime_factor(str(device), rng)
+    stream = doa_realtime_factor(str(device), rng)
     batched = []
     if args.streams > 0:
         batched = many_streams('cpu', args.streams, rng)

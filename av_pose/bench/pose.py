@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+
+from av_pose.bench.timing import best_times
 
 DEFAULT_MODELS = ('geometric', 'geometric-vision', 'geometric-audio')
 BATCH_SIZES = (1, 16)
@@ -32,19 +33,6 @@ def register(targets: argparse._SubParsersAction) -> None:
     parser.add_argument('--device', default='cpu', help='cpu | cuda | auto (default cpu)')
     parser.add_argument('--json', action='store_true', help='print only the JSON result')
     parser.set_defaults(func=run)
-
-
-def _timed_rounds(functions: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Best wall time (s) of each function over `rounds` round-robin rounds, after one warm-up call each."""
-    for fn in functions.values():
-        fn()
-    best = dict.fromkeys(functions, float('inf'))
-    for _ in range(rounds):
-        for name, fn in functions.items():
-            start = time.perf_counter()
-            fn()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
 
 
 def _stream(estimator, batches: list[list]) -> list:
@@ -101,7 +89,7 @@ def bench_pose(pairs: Sequence, estimators: dict, device: str = 'cpu', rounds: i
             functions = {REFERENCE: lambda audio=audio: [doa.estimate(a) for a in audio]}
             for name, estimator in estimators.items():
                 functions[name] = lambda e=estimator, b=batches: _stream(e, b)
-            best = _timed_rounds(functions, rounds)
+            best = best_times(functions, rounds)
             key = f'batch_{size}'
             result['reference'][key] = _speed(best[REFERENCE], len(pairs), len(batches))
             for name in estimators:
