@@ -10,13 +10,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # CPU: one thread per process (2-c
 AV_POSE=$av tools/make_pose_data.sh "$data"
 split() { echo "[$data/$1]"; }
 paths="data.train=$(split train) data.val=$(split val)"
-train() {  # name config [overrides...]
-  local name=$1 config=$2; shift 2
-  [ -f "$runs/$name/done" ] && return 0
-  local resume=""; [ -f "$runs/$name/checkpoint-last.pt" ] && resume=--resume
-  $av train "$config" --out "$runs/$name" $resume --no-progress $paths "$@" > "$runs/$name.log" 2>&1
-  touch "$runs/$name/done"
-}
+source "$(dirname "$0")/train_runs.sh"  # train NAME CONFIG [overrides...]
 mkdir -p "$runs"
 stage=${STAGE:-all}  # vision | audio | fused | all: run the independent groups on separate cores if you like
 if [ "$stage" = all ] || [ "$stage" = audio ]; then

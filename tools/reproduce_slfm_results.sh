@@ -16,13 +16,7 @@ for split_spec in "train 200 7100" "val 20 7200" "test 40 7300"; do
   touch "$data/$1/.done"
 done
 paths="data.train=[$data/train] data.val=[$data/val]"
-train() {  # name config [overrides...]
-  local name=$1 config=$2; shift 2
-  [ -f "$runs/$name/done" ] && return 0
-  local resume=""; [ -f "$runs/$name/checkpoint-last.pt" ] && resume=--resume
-  $av train "$config" --out "$runs/$name" $resume --no-progress $paths "$@" > "$runs/$name.log" 2>&1
-  touch "$runs/$name/done"
-}
+source "$(dirname "$0")/train_runs.sh"  # train NAME CONFIG [overrides...]
 mkdir -p "$runs"
 train slfm-supervised-tiny config/train/slfm-supervised-tiny.yaml
 train slfm-binauralize-tiny config/train/slfm-binauralize-tiny.yaml

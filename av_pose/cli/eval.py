@@ -88,7 +88,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserInputError(f'--severity must lie in [0, 1], got {args.severity:g}')
     if args.seed < 0:
         raise UserInputError(f'--seed must be non-negative, got {args.seed}')
-    duplicates = sorted({m for m in args.model if args.model.count(m) > 1})
+    models = args.model or []
+    duplicates = sorted({m for m in models if models.count(m) > 1})
     if duplicates:
         raise UserInputError(f'--model {duplicates[0]} is given more than once')
     if args.json and not Path(args.json).expanduser().resolve().parent.is_dir():
@@ -236,13 +237,10 @@ def _run_azimuth(args: argparse.Namespace) -> int:
 
     if len(args.model or []) > 1:
         raise UserInputError('--azimuth takes one --model (the SLfM model); give the supervised one as --supervised')
-    if args.stride < 1 or args.batch_size < 1 or not args.window > 0 or any(not gap > 0 for gap in args.gap):
-        raise UserInputError('--stride and --batch-size must be at least 1, --window and --gap positive')
+    _check_args(args)
     for flag, folder in (('--data', args.data), ('--sign-calibration', args.sign_calibration)):
         if folder is not None and not Path(folder).expanduser().is_dir():
             raise UserInputError(f'{flag} {folder}: no such folder')
-    if args.json and not Path(args.json).expanduser().resolve().parent.is_dir():
-        raise UserInputError(f'--json {args.json}: its folder does not exist')
     model = resolve_slfm_model((args.model or [None])[0])
     supervised = resolve_slfm_model(args.supervised) if args.supervised else None
     result = evaluate_azimuth(args.data, model, supervised, gaps_s=list(dict.fromkeys(args.gap)),
