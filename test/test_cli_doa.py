@@ -10,7 +10,7 @@ import torch
 from av_pose.audio.arrays import PRESETS
 from av_pose.audio.wav import write_wav
 
-from room_sim import circular_error_deg, simulate
+from room_sim import circular_error_deg, simulate, turn_taking_gains
 
 
 def av_pose(*args):
@@ -126,3 +126,19 @@ def test_sphere_grid_prints_elevation_for_foa(tmp_path, capsys):
     code, out, err = run_in_process(capsys, 'doa', str(path), '--array', 'foa', '--grid', 'sphere', '--hop', '0.5')
     assert code == 0 and 'elevations [deg]' in out, err
     assert abs(float(out.splitlines()[1].split()[2]) - 30.0) <= 3.0
+
+
+def test_zones_find_four_turn_taking_sources_on_four_microphones(tmp_path, capsys):
+    path = tmp_path / 'four.wav'
+    azimuths = [20.0, 110.0, 200.0, 290.0]
+    audio = simulate(PRESETS['respeaker4'], 16000, azimuths, duration_s=2.0,
+                     gains=turn_taking_gains(4, 2 * 16000, 16000))
+    write_wav(path, audio / np.abs(audio).max(), 16000)
+    code, out, err = run_in_process(capsys, 'doa', str(path), '--array', 'respeaker4', '--sources', '4', '--zones',
+                                    '4', '--hop', '0.5', '--json')
+    assert code == 0, err
+    for window in json.loads(out)['windows']:
+        found = np.array(window['azimuths_deg'])
+        assert len(found) == 4 and circular_error_deg(found[:, None], np.array(azimuths)[None]).min(0).max() <= 5.0
+    code, _, err = run_in_process(capsys, 'doa', str(path), '--array', 'respeaker4', '--sources', '4')
+    assert code == 2 and 'num_sources must be in [1, 3]' in err and len(err.strip().splitlines()) == 1, err

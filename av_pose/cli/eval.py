@@ -37,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--peaks', type=int, default=None, metavar='K',
                         help='with --tracks or --sources: DOA peaks per window (default: point sources + 1, '
                         'within the array)')
+    parser.add_argument('--zone-frames', type=int, default=None, metavar='N',
+                        help='with --tracks or --sources: STFT frames per zone of the multi-source zone voting '
+                        '(default 4; 0 = one NormMUSIC spectrum per window)')
     parser.add_argument('--data', required=True, metavar='DIR', help='a scene folder or a folder of scene folders')
     parser.add_argument('--corrupted', action='append', metavar='KIND',
                         help='corrupted conditions besides clean: mixed (the "corrupted" set), blur, noise, jitter, '
@@ -164,9 +167,9 @@ def _run_tracks(args: argparse.Namespace) -> int:
 
     scene_dirs = _source_eval_scenes(args)
     runs, scores = evaluate_tracks([read_scene(d) for d in scene_dirs], args.peaks, window_s=args.window,
-                                   progress=not args.no_progress)
+                                   progress=not args.no_progress, zone_frames=args.zone_frames)
     peaks = 'point sources + 1' if args.peaks is None else str(args.peaks)
-    print(markdown_tracks(runs, scores, f'{len(runs)} scene(s) in {args.data}; NormMUSIC, {peaks} peaks, '
+    print(markdown_tracks(runs, scores, f'{len(runs)} scene(s) in {args.data}; {_front_end(args)}, {peaks} peaks, '
                           f'{args.window:g} s windows every 0.1 s; tracker defaults; ground-truth rig yaw.'))
     if args.json:
         summary = {'scenes': {run.name: score.to_json() for run, score in zip(runs, scores)},
@@ -195,9 +198,11 @@ def _run_sources(args: argparse.Namespace) -> int:
     poses = ('ground-truth', *(args.model or ()))
     scores = []
     for directory in tqdm(scene_dirs, desc='sources', unit='scene', disable=args.no_progress):
-        scores += evaluate_scene_sources(read_scene(directory), poses, num_peaks=args.peaks, window_s=args.window)
+        scores += evaluate_scene_sources(read_scene(directory), poses, num_peaks=args.peaks, window_s=args.window,
+                                         zone_frames=args.zone_frames)
     summary = summarize_sources(scores)
-    print(markdown_sources(summary, f'{len(scene_dirs)} scene(s) in {args.data}; NormMUSIC, {args.window:g} s '
+    print(markdown_sources(summary, f'{len(scene_dirs)} scene(s) in {args.data}; {_front_end(args)}, '
+                           f'{args.window:g} s '
                            'windows every 0.1 s; tracker and map defaults; horizontal error.'))
     if args.json:
         Path(args.json).expanduser().write_text(json.dumps({'summary': summary,
@@ -207,15 +212,25 @@ def _run_sources(args: argparse.Namespace) -> int:
     return 0
 
 
+def _front_end(args: argparse.Namespace) -> str:
+    """The DOA front end of --tracks / --sources in words."""
+    return (f'NormMUSIC, zone voting over {args.zone_frames} STFT frames' if args.zone_frames
+            else 'NormMUSIC, one spectrum per window')
+
+
 def _source_eval_scenes(args: argparse.Namespace) -> list:
     """Check the options --tracks and --sources share; the scene folders under --data."""
     from pathlib import Path
 
     from av_pose.data.pairs import find_scene_dirs
     from av_pose.errors import UserInputError
+    from av_pose.sources.frontend import ZONE_FRAMES
 
     if args.peaks is not None and args.peaks < 1:
         raise UserInputError(f'--peaks must be at least 1, got {args.peaks}')
+    args.zone_frames = ZONE_FRAMES if args.zone_frames is None else args.zone_frames
+    if args.zone_frames == 1 or args.zone_frames < 0:
+        raise UserInputError(f'--zone-frames must be 0 (off) or at least 2, got {args.zone_frames}')
     if not args.window > 0:
         raise UserInputError(f'--window must be positive seconds, got {args.window:g}')
     if args.json and not Path(args.json).expanduser().resolve().parent.is_dir():

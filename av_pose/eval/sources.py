@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from av_pose.audio.doa import make_estimator
 from av_pose.geometry import interpolate_poses, yaw_of
 from av_pose.scene.doa_eval import SceneDoaTrack, stream_scene_doa
 from av_pose.scene.format import SceneRecord
+from av_pose.sources.frontend import ZONE_FRAMES, source_doa_estimator
 from av_pose.sources.source_map import MappedSource, SourceMap, SourceMapConfig
 from av_pose.sources.tracker import SourceTracker, TrackerConfig
 
@@ -80,16 +80,16 @@ def map_sources(doa: SceneDoaTrack, array_pose: Callable[[float], np.ndarray], s
     return snapshots
 
 
-def recording_doa(recording, num_peaks: int = 3, window_s: float = 1.0, update_s: float = 0.1) -> SceneDoaTrack:
-    """NormMUSIC (`audio.offline.track_doa`) over any recording with `audio()` (a scene or a bag).
+def recording_doa(recording, num_peaks: int = 3, window_s: float = 1.0, update_s: float = 0.1,
+                  zone_frames: int = ZONE_FRAMES) -> SceneDoaTrack:
+    """The tracking front end (`source_doa_estimator`) over any recording with `audio()` (a scene or a bag).
 
     The ground-truth fields are NaN (a bag does not know its sources).
     """
     from av_pose.audio.offline import track_doa
 
     array = recording.mic_array
-    estimator = make_estimator('normmusic', array, recording.sample_rate,
-                               num_sources=max(1, min(int(num_peaks), array.num_channels - 1)))
+    estimator = source_doa_estimator(array, recording.sample_rate, num_peaks, zone_frames)
     try:
         doa = track_doa(estimator, recording.audio(), window_s, update_s)
     finally:
@@ -162,13 +162,13 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
                            snapshot_times_s: tuple[float, ...] = (5.0,), num_peaks: int | None = None,
                            window_s: float = 1.0,
                            tracker_config: TrackerConfig | None = None,
-                           map_config: SourceMapConfig | None = None) -> list[SourceSnapshotScore]:
+                           map_config: SourceMapConfig | None = None,
+                           zone_frames: int = ZONE_FRAMES) -> list[SourceSnapshotScore]:
     """Scores of one scene for every pose source and snapshot time (the scene end is always added)."""
     from av_pose.eval.tracks import point_source_indices
 
-    array = record.array()
-    k = int(num_peaks) if num_peaks else max(1, min(len(point_source_indices(record)) + 1, array.num_channels - 1))
-    estimator = make_estimator('normmusic', array, record.sample_rate, num_sources=k)
+    estimator = source_doa_estimator(record.array(), record.sample_rate,
+                                     num_peaks or len(point_source_indices(record)) + 1, zone_frames)
     try:
         doa = stream_scene_doa(record, estimator, window_s=window_s, update_s=0.1)
     finally:

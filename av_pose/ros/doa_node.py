@@ -69,7 +69,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'model': ('', 'With method slfm: a shipped model name or a checkpoint path; empty = the shipped slfm-tiny'),
     'window_s': (1.0, 'Analysis window length, seconds of audio'),
     'update_rate_hz': (10.0, 'Estimates per second of audio time'),
-    'max_sources': (1, 'Number of sources to report (fewer than the number of microphones)'),
+    'max_sources': (1, 'Number of sources to report (fewer than the number of microphones; up to 8 with '
+                    'zone_frames)'),
+    'zone_frames': (0, 'Multi-source zone voting: zones of this many STFT frames (about 0.1 s: 4 at 16 kHz) vote '
+                    'for their dominant direction and the spectrum is the vote histogram; 0 = one spectrum per '
+                    'window. Use 4 to track several sources on a small array'),
     'freq_range_hz': ([500.0, 4000.0], 'Frequency band [low, high] used by the estimator, Hz'),
     'freq_bins': ([0], 'Explicit STFT bin indices instead of freq_range_hz; [0] = use freq_range_hz'),
     'speed_of_sound': (343.0, 'Speed of sound, m/s (331.3·sqrt(1 + T/273.15) at T °C: 337.4 at 10 °C, 349.0 at '
@@ -103,6 +107,7 @@ class DoaNodeConfig:
     window_s: float
     update_period_s: float
     max_sources: int
+    zone_frames: int
     freq_range_hz: tuple[float, float]
     freq_bins: tuple[int, ...] | None
     speed_of_sound: float
@@ -142,6 +147,10 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
     if isinstance(bins, (str, bytes)) or not hasattr(bins, '__len__') or not bins \
             or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in bins):
         raise UserInputError(f'parameter freq_bins must be a list of STFT bin indices ([0] = unused), got {bins!r}')
+    zone_frames = integer(values, 'zone_frames', 0)
+    if zone_frames and method == 'slfm':
+        raise UserInputError('parameter zone_frames needs a spectral method (normmusic, music, srp_phat, '
+                             'intensity); slfm gives one azimuth: set zone_frames to 0')
     tracker = TrackerConfig(gate_deg=positive(values, 'track_gate_deg'),
                             confirm_hits=integer(values, 'track_confirm_hits', 1),
                             coast_s=positive(values, 'track_coast_s')) if boolean(values, 'track_sources') else None
@@ -149,7 +158,8 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
     return DoaNodeConfig(array=array, method=method, model=text(values, 'model'),
                          window_s=positive(values, 'window_s'),
                          update_period_s=1.0 / positive(values, 'update_rate_hz'),
-                         max_sources=integer(values, 'max_sources', 1), freq_range_hz=_band(values),
+                         max_sources=integer(values, 'max_sources', 1), zone_frames=zone_frames,
+                         freq_range_hz=_band(values),
                          freq_bins=None if list(bins) == [0] else tuple(int(b) for b in bins),
                          speed_of_sound=positive(values, 'speed_of_sound'), grid=grid,
                          sphere_points=integer(values, 'sphere_points', 100),
@@ -190,8 +200,10 @@ class DoaNode(Node):
         cfg = self.config
         band = {'freq_bins': cfg.freq_bins} if cfg.freq_bins else {'freq_range_hz': cfg.freq_range_hz}
         grid = SphereGrid(points=cfg.sphere_points) if cfg.grid == 'sphere' else None
+        zones = {'zone_frames': cfg.zone_frames} if cfg.zone_frames else {}
         estimator = make_estimator(cfg.method, cfg.array, sample_rate, num_sources=cfg.max_sources, device=cfg.device,
-                                   speed_of_sound=cfg.speed_of_sound, grid=grid, model=cfg.model or None, **band)
+                                   speed_of_sound=cfg.speed_of_sound, grid=grid, model=cfg.model or None,
+                                   **band, **zones)
         return StreamingDoa(estimator, window_s=cfg.window_s)
 
     def _rebuild(self, sample_rate: int) -> AudioRingBuffer:

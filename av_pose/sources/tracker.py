@@ -6,7 +6,8 @@ angle; peaks are associated to predicted tracks inside an angular gate by the Hu
 first, then tentative ones); a peak left over starts a tentative track, which is confirmed after M hits in its first
 N updates and otherwise dropped; a confirmed track that gets no peak coasts on its prediction and dies once it has
 not been heard for `coast_s`. There is no maximum number of tracks: the number of peaks per window is the limit.
-Ids count up from 0 and are never reused.
+Ids count up from 0 and are never given to another source; a track confirmed where a track died moments ago takes
+that track's id back (revival: a talker's pause longer than the coasting keeps its id).
 
 Rig rotation: when the array's yaw in a world (odom) frame is given, the filters run in the world-aligned frame
 (azimuth + yaw), so a turning rig neither sweeps its static sources nor breaks association; the outputs go back to
@@ -65,6 +66,10 @@ class TrackerConfig:
             that they start no new tracks; it reappears if its slope recovers.
         phantom_window_s: History of hits used for that test, seconds.
         phantom_slope: Threshold on the slope (see above), in (0, 1).
+        revive_s, revive_deg: A tentative track confirmed within `revive_deg` (world-aligned azimuth) of a
+            confirmed track that died less than `revive_s` ago takes that track's id and age (the closest, each
+            dead track once); 0 = off. Speech pauses and DOA dropouts then cost no id switch, while the dead
+            track is still not output during the gap.
 
     Tuning: raise `gate_deg` and `accel_std_deg_s2` for fast sources or when no rig yaw is given on a turning
     robot; lower `coast_s` for faster deaths (at the price of id switches in pauses of speech); raise
@@ -93,11 +98,14 @@ class TrackerConfig:
     phantom_turn_deg: float = 0.0
     phantom_window_s: float = 3.0
     phantom_slope: float = 0.5
+    revive_s: float = 4.0
+    revive_deg: float = 20.0
 
     def __post_init__(self) -> None:
         if not (self.gate_deg > 0 and self.measurement_std_deg > 0 and self.accel_std_deg_s2 >= 0
                 and self.initial_rate_std_deg_s >= 0 and self.coast_s >= 0 and self.activity_tau_s > 0
-                and self.birth_separation_deg >= 0 and self.rate_tau_s > 0 and self.max_rate_deg_s > 0):
+                and self.birth_separation_deg >= 0 and self.rate_tau_s > 0 and self.max_rate_deg_s > 0
+                and self.revive_s >= 0 and self.revive_deg >= 0):
             raise UserInputError('tracker: gates, standard deviations and times must be positive')
         if not 1 <= self.confirm_hits <= self.confirm_window:
             raise UserInputError(f'tracker: need 1 <= confirm_hits <= confirm_window, got '
@@ -198,6 +206,7 @@ class SourceTracker:
     def reset(self) -> None:
         """Forget all tracks (ids keep counting up)."""
         self._filters: list[_Filter] = []
+        self._dead: list[tuple[float, int, float, float]] = []  # (death stamp s, id, world azimuth deg, birth s)
         self._last_stamp_s: float | None = None
         self._yaw_deg = 0.0
         self._yaw_unwrapped_deg: float | None = None  # None: no yaw given yet
@@ -259,6 +268,7 @@ class SourceTracker:
                     f.hits_log.append((stamp_s, self._yaw_unwrapped_deg, peak_array[k]))
 
         decay = math.exp(-dt / cfg.activity_tau_s)
+        self._dead = [d for d in self._dead if stamp_s - d[0] <= cfg.revive_s]
         survivors = []
         for f in self._filters:
             f.activity = decay * f.activity + (1.0 - decay) * float(f.hit_now)
@@ -267,9 +277,12 @@ class SourceTracker:
                 f.updates += 1
                 if f.hits >= cfg.confirm_hits:
                     f.confirmed = True
+                    self._revive(f)
                 elif f.hits + (cfg.confirm_window - f.updates) < cfg.confirm_hits:
                     continue  # can no longer be confirmed
             elif stamp_s - f.last_hit_s > cfg.coast_s:
+                if cfg.revive_s > 0:
+                    self._dead.append((stamp_s, f.id, float(f.x[0]), f.birth_s))
                 continue  # dead
             survivors.append(f)
         self._filters = survivors
@@ -286,6 +299,15 @@ class SourceTracker:
 
         self.tracks = [self._snapshot(f, stamp_s) for f in sorted(self._filters, key=lambda f: f.id) if not f.phantom]
         return self.tracks
+
+    def _revive(self, f: _Filter) -> None:
+        """Give a just-confirmed track the id and birth of the closest recently dead track within `revive_deg`."""
+        if not self._dead:
+            return
+        distance = np.abs(_wrap180(np.array([d[2] for d in self._dead]) - f.x[0]))
+        best = int(np.argmin(distance))
+        if distance[best] <= self.config.revive_deg:
+            _, f.id, _, f.birth_s = self._dead.pop(best)
 
     def _associate(self, filters: list[_Filter], peaks: np.ndarray, free: np.ndarray) -> list[tuple[_Filter, int]]:
         """Hungarian assignment of free peaks to `filters` by wrapped distance, within the gate."""

@@ -12,10 +12,12 @@ import torch
 
 from av_pose.audio.arrays import SPEED_OF_SOUND_M_S, MicArray, speed_of_sound_m_s
 from av_pose.audio.doa.grid import DirectionGrid, Grid, steering_vectors
+from av_pose.audio.doa.zones import ZoneVoting, default_zone_sources
 from av_pose.audio.stft import as_batch, default_nfft, stft
 from av_pose.errors import UserInputError
 
 STFT_CHUNK_SAMPLES = 1 << 19  # CPU STFT chunk, samples (C·T per window × windows): keeps it in cache
+MAX_ZONE_SOURCES = 8  # most sources one window reports with zone voting
 
 @dataclass(frozen=True)
 class DoaResult:
@@ -25,7 +27,8 @@ class DoaResult:
         spectrum: B×360 float32 in [0, 1]; bin i is the azimuth sector [i°, i+1°) counter-clockwise from
             the array's +x axis, min-max normalised per window.
         azimuths_deg: B×K source azimuths in [0, 360), strongest first; NaN where fewer peaks exist.
-        confidence: B×K in [0, 1]: 1 − median / peak of the un-normalised spectrum (0 for a flat spectrum).
+        confidence: B×K in [0, 1]: 1 − median / peak of the un-normalised spectrum (0 for a flat spectrum);
+            with zone voting, the share of the window's votes the peak gathered.
         elevations_deg: B×K elevation of each source, degrees up from the array's x-y plane (the best grid
             elevation at the source's azimuth on a `DirectionGrid`, 0 on the default horizontal one; the
             refined peak direction on a `SphereGrid`; NaN where no source).
@@ -65,12 +68,20 @@ class DoaEstimator(ABC):
         freq_range_hz: Band used, [low, high) Hz; bins are round(f·nfft/fs) as in pyroomacoustics. Default
             (500, 4000) unless `freq_bins` is given.
         freq_bins: Explicit FFT bin indices k (frequency k·fs/nfft), each in [1, nfft/2], instead of a band.
-        num_sources: K, sources to report (and the signal-subspace size of MUSIC).
+        num_sources: K, sources to report (and the signal-subspace size of MUSIC), at most C − 1; with zone
+            voting up to `MAX_ZONE_SOURCES`.
         min_separation_deg: Minimum angle between reported sources (azimuth; great circle on a sphere grid).
         grid: Search grid; default 0.5° azimuth steps in the horizontal plane (`DirectionGrid()`).
         speed_of_sound: c in m/s for the steering vectors (default 343, or from `temperature_c`).
         temperature_c: Air temperature, °C: c = 331.3·sqrt(1 + T/273.15) m/s. Give this or `speed_of_sound`.
         device: 'cpu', 'cuda', 'auto' or a torch device.
+        zone_frames: 0 (default): one spectrum from the whole window. ≥ 2: multi-source zone voting
+            (`av_pose.audio.doa.zones`): zones of this many STFT frames each vote for their dominant directions
+            and the peaks of the vote histogram are the sources.
+        zone_sources: Directions each zone votes for (its signal-subspace size); default
+            `default_zone_sources(C)`: 1 up to 6 microphones, 2 for 7 to 10.
+        zone_width_deg: Width of a zone's vote, degrees.
+        min_zone_share: A zone-voting peak needs at least this share of the window's votes.
     """
 
     name: ClassVar[str]
@@ -81,13 +92,15 @@ class DoaEstimator(ABC):
                  freq_range_hz: tuple[float, float] | None = None, freq_bins: Sequence[int] | None = None,
                  num_sources: int = 1, min_separation_deg: float = 20.0, grid: Grid | None = None,
                  speed_of_sound: float | None = None, temperature_c: float | None = None,
-                 device: str | torch.device = 'cpu') -> None:
+                 device: str | torch.device = 'cpu', zone_frames: int = 0, zone_sources: int | None = None,
+                 zone_width_deg: float = 4.0, min_zone_share: float = 0.1) -> None:
         kind_ok = self.supports_foa if array.kind == 'foa' else self.supports_pressure
         if not kind_ok:
             raise UserInputError(f'method {self.name} does not support {array.kind} array {array.name!r}')
-        if num_sources < 1 or num_sources >= array.num_channels:
-            raise UserInputError(f'num_sources must be in [1, {array.num_channels - 1}] for {array.name}, '
-                                 f'got {num_sources}')
+        max_sources = MAX_ZONE_SOURCES if zone_frames else array.num_channels - 1
+        if num_sources < 1 or num_sources > max_sources:
+            raise UserInputError(f'num_sources must be in [1, {max_sources}] for {array.name}'
+                                 f'{" with zone voting" if zone_frames else ""}, got {num_sources}')
         self.array = array
         self.sample_rate = float(sample_rate)
         self.nfft = int(nfft or default_nfft(sample_rate))
@@ -95,6 +108,11 @@ class DoaEstimator(ABC):
         self.min_separation_deg = float(min_separation_deg)
         self.grid = grid or DirectionGrid()
         self.device = resolve_device(device)
+        self.zones = ZoneVoting(self.grid, zone_frames, zone_sources or default_zone_sources(array.num_channels),
+                                zone_width_deg, min_zone_share, self.device) if zone_frames else None
+        self.signal_dim = self.zones.zone_sources if self.zones else self.num_sources  # sources per covariance
+        if self.signal_dim >= array.num_channels:
+            raise UserInputError(f'zone_sources must be below the {array.num_channels} microphones of {array.name}')
         self.speed_of_sound = _resolve_speed_of_sound(speed_of_sound, temperature_c)
         self.freq_bins = _resolve_bins(freq_range_hz, freq_bins, self.sample_rate, self.nfft)
         first, last = int(self.freq_bins[0]), int(self.freq_bins[-1])
@@ -162,44 +180,65 @@ class DoaEstimator(ABC):
         step = windows if self.device.type != 'cpu' else max(1, STFT_CHUNK_SAMPLES // (channels * samples))
         for first in range(0, windows, step):
             self._gather_band(stft(batch[first:first + step], self.nfft), band[first:first + step])
-        return self.result_from_grid(self.grid_spectrum(band))
+        return self.result_from_band(band)
 
     @torch.no_grad()
     def estimate_stft(self, spectrogram: np.ndarray | torch.Tensor) -> DoaResult:
         """DOA from a full-band STFT B×C×(nfft/2+1)×N (or C×F×N), e.g. the one pyroomacoustics is given."""
-        values = self.grid_values(spectrogram)
-        return self.result_from_grid(values)
+        spec = torch.as_tensor(spectrogram, device=self.device)
+        return self.result_from_band(self._band_of(spec[None] if spec.ndim == 3 else spec))
 
     @torch.no_grad()
     def grid_values(self, spectrogram: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Un-normalised B×G grid spectrum of a full-band STFT B×C×(nfft/2+1)×N (or C×(nfft/2+1)×N)."""
+        """Un-normalised B×G grid spectrum of a full-band STFT B×C×(nfft/2+1)×N (or C×(nfft/2+1)×N).
+
+        The spectrum of the whole window, also when zone voting is on.
+        """
         spec = torch.as_tensor(spectrogram, device=self.device)
-        if spec.ndim == 3:
-            spec = spec[None]
+        return self.grid_spectrum(self._band_of(spec[None] if spec.ndim == 3 else spec))
+
+    def _band_of(self, spec: torch.Tensor) -> torch.Tensor:
+        """Full-band STFT B×C×(nfft/2+1)×N → the workspace band B×F×C×N."""
         if spec.shape[2] != self.nfft // 2 + 1:
             raise ValueError(f'STFT has {spec.shape[2]} bins, expected {self.nfft // 2 + 1}')
         batch, channels, _, frames = spec.shape
         band = self.buffer('band', (batch, self.freq_bins.size, channels, frames), torch.complex64)
         self._gather_band(spec, band)
-        return self.grid_spectrum(band)
+        return band
+
+    def result_from_band(self, band: torch.Tensor) -> DoaResult:
+        """DOA of a band STFT B×F×C×N: its grid spectrum, or with zone voting the zones' vote histogram."""
+        if self.zones is None:
+            return self.result_from_grid(self.grid_spectrum(band))
+        votes, total = self.zones.vote(self.grid_spectrum(self.zones.split(band, self.buffer)), band.shape[0])
+        return self.result_from_grid(votes, total)
 
     def _gather_band(self, spec: torch.Tensor, band: torch.Tensor) -> None:
         """Copy the bins of a full-band STFT B×C×(nfft/2+1)×N into `band` B×F×C×N (one strided copy)."""
         selected = spec[:, :, self._band] if isinstance(self._band, slice) else spec.index_select(2, self._band)
         band.copy_(selected.permute(0, 2, 1, 3))
 
-    def result_from_grid(self, values: torch.Tensor) -> DoaResult:
-        """Sector spectrum, peaks and confidences from B×G grid values."""
+    def result_from_grid(self, values: torch.Tensor, total_votes: torch.Tensor | None = None) -> DoaResult:
+        """Sector spectrum, peaks and confidences from B×G grid values (a vote histogram if `total_votes`, B)."""
         values = torch.nan_to_num(values.float(), nan=0.0, posinf=0.0).clamp_min(0.0)
         sectors = self.grid.to_sectors(values)
         low, high = sectors.amin(1, keepdim=True), sectors.amax(1, keepdim=True)
         spectrum = ((sectors - low) / (high - low).clamp_min(1e-12)).cpu().numpy().astype(np.float32)
         peaks = self.grid.find_peaks(values.cpu().numpy().astype(np.float64), self.num_sources,
                                      self.min_separation_deg)
+        if total_votes is not None:
+            confidence, keep = self.zones.shares(peaks.heights, total_votes)
+            return DoaResult(spectrum, *_masked(keep, peaks.azimuths_deg, confidence.astype(np.float32),
+                                                    peaks.elevations_deg))
         with np.errstate(invalid='ignore'):
             confidence = 1.0 - peaks.floor / np.maximum(peaks.heights, 1e-30)
         return DoaResult(spectrum, peaks.azimuths_deg, np.clip(confidence, 0.0, 1.0).astype(np.float32),
                          peaks.elevations_deg)
+
+
+def _masked(keep: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
+    """B×K arrays with NaN where `keep` is False (shares fall with height: the kept peaks come first)."""
+    return [np.where(keep, column, np.nan).astype(column.dtype) for column in columns]
 
 
 def _resolve_speed_of_sound(speed_of_sound: float | None, temperature_c: float | None) -> float:

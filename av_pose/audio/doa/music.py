@@ -71,7 +71,7 @@ class Music(DoaEstimator):
         if subspace not in SUBSPACES:
             raise UserInputError(f'subspace must be one of {", ".join(SUBSPACES)}, got {subspace!r}')
         super().__init__(array, sample_rate, **options)
-        use_signal = subspace == 'signal' or (subspace == 'auto' and 2 * self.num_sources < array.num_channels)
+        use_signal = subspace == 'signal' or (subspace == 'auto' and 2 * self.signal_dim < array.num_channels)
         self.subspace = 'signal' if use_signal else 'noise'
 
     def prepare_steering(self, steering: torch.Tensor) -> None:
@@ -93,12 +93,12 @@ class Music(DoaEstimator):
         Orthonormal, except for K = 1 on the signal side: one dominant eigenvector, normalised by the caller.
         """
         channels = cov.shape[-1]
-        if self.subspace == 'signal' and self.num_sources == 1:
+        if self.subspace == 'signal' and self.signal_dim == 1:
             return dominant_eigenvector(cov, self.buffer)[..., None]
         vectors = torch.linalg.eigh(cov)[1]  # eigenvalues ascending
         if self.subspace == 'signal':
-            return vectors[..., channels - self.num_sources:]
-        return vectors[..., :channels - self.num_sources]
+            return vectors[..., channels - self.signal_dim:]
+        return vectors[..., :channels - self.signal_dim]
 
     def residuals(self, band_stft: torch.Tensor) -> torch.Tensor:
         """B×F×C×N band STFT → F×B×G values ‖E_nᴴ a‖² (the pseudo-spectra's reciprocals), in the workspace."""
