@@ -227,8 +227,8 @@ class DoaNode(Node):
         cfg = self.config
         odometry = OdometryInput(self, self._warnings, cfg.base_frame) if cfg.compensate_rotation else None
         tf_pub = self.create_publisher(TFMessage, '/tf', 100) if cfg.track_frame_prefix is not None else None
-        return _Tracking(SourceTracker(cfg.tracker), source_messages,
-                         self.create_publisher(source_messages.SoundTrackArray, 'doa/tracks', 10), odometry, tf_pub)
+        tracks_pub = self.create_publisher(source_messages.SoundTrackArray, 'doa/tracks', 50)  # 5 s at 10 Hz
+        return _Tracking(SourceTracker(cfg.tracker), source_messages, tracks_pub, odometry, tf_pub)
 
     # ------------------------------------------------------------------------------------------ input
     def _on_chunk(self, chunk: AudioChunk, result: PushResult) -> None:
