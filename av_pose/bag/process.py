@@ -13,7 +13,11 @@ ROS name: `geometric-vision` → `geometric_vision`):
   `/NAME/pose/markers` (trajectory, frustum, sound arrows), as `pose_node` publishes them;
 - `/doa/spectrum` (LaserScan, as `doa_node`: 360 bins, frame = the array frame) at each keyframe.
 
-Everything is stamped with the keyframe's image stamp. With ground-truth /tf in the bag, `BagResult.summary`
+Everything above is stamped with the keyframe's image stamp. With `sources`, per pose source NAME (each
+estimator and, when the bag has it, `ground_truth`) the sound-source map as `source_map_node` publishes it,
+snapshots at `sources_rate_hz` of audio time stamped with the snapshot time: `/NAME/sources/map`
+(av_pose_msgs/SoundSourceArray) and `/NAME/sources/markers` (sphere, 2σ ellipse, id), in `NAME/odom` (the
+ground truth's: the world frame). With ground-truth /tf in the bag, `BagResult.summary`
 holds per estimator the scores of `av_pose.eval.odometry` (evo ATE/RPE, AUC@5/10/20, rotation MAE).
 """
 from __future__ import annotations
@@ -34,6 +38,8 @@ from av_pose.pose.calibration import keyframe_indices
 from av_pose.pose.odometry import ScalePolicy, make_scale_policy, parent_axes_covariance
 from av_pose.pose.outputs import pose_marker_specs, sound_directions
 from av_pose.pose.sequence import OdometryTrack, SequenceStep, ground_truth_scale, keyframe_doa, run_odometry
+from av_pose.sources.frontend import ZONE_FRAMES
+from av_pose.sources.source_map import MappedSource, source_marker_specs
 
 SCALES = ('auto', 'none', 'fixed', 'ground-truth')
 """Translation scale: `auto` = ground-truth when the bag has /tf ground truth, else none; `ground-truth` = the
@@ -41,7 +47,7 @@ distance the ground truth travelled over each pair (an oracle standing in for wh
 `translation_scale: odometry`); `none` and `fixed` as pose_node's."""
 OUTPUT_TYPES = {'odometry': 'nav_msgs/msg/Odometry', 'twist': 'geometry_msgs/msg/TwistWithCovarianceStamped',
                 'relative': 'geometry_msgs/msg/PoseWithCovarianceStamped',
-                'markers': 'visualization_msgs/msg/MarkerArray'}
+                'markers': 'visualization_msgs/msg/MarkerArray', 'sources': 'av_pose_msgs/msg/SoundSourceArray'}
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class BagProcessOptions:
     progress: bool = True
     sources: bool = False
     source_peaks: int = 3
+    source_zone_frames: int = ZONE_FRAMES
+    sources_rate_hz: float = 1.0
 
 
 @dataclass
@@ -142,6 +150,16 @@ class _Outputs:
                                   self.recording.image_size, sounds, self.lifetime_s)
         self.add(stamp, f'/{prefix}/pose/markers', OUTPUT_TYPES['markers'], build.markers(stamp, odom, specs))
 
+    def source_maps(self, prefix: str, frame: str, T_frame_map: np.ndarray,
+                    snapshots: Mapping[float, list[MappedSource]]) -> None:
+        """`/PREFIX/sources/map` and `/PREFIX/sources/markers` in `frame` per snapshot (recording time s → map)."""
+        for t, sources in sorted(snapshots.items()):
+            stamp = self.stamp_ns(t)
+            self.add(stamp, f'/{prefix}/sources/map', OUTPUT_TYPES['sources'], self.build.source_array(
+                stamp, frame, sources, T_frame_map, self.recording.time_origin_s))
+            self.add(stamp, f'/{prefix}/sources/markers', OUTPUT_TYPES['markers'], self.build.markers(
+                stamp, frame, source_marker_specs(sources, T_frame_map=T_frame_map)))
+
 
 def _write(in_path: Path, out_path: Path, typestore, outputs: _Outputs,
            copy_inputs: bool) -> tuple[dict[str, int], list[str]]:
@@ -207,6 +225,10 @@ def process_bag(in_path: str | Path, out_path: str | Path | None, estimators: Ma
         raise UserInputError(f'{out}: already exists (rosbag2 writes a new folder)')
     if out is not None and not out.parent.is_dir():
         raise UserInputError(f'{out.parent}: output folder does not exist')
+    if options.sources and not options.sources_rate_hz > 0:
+        raise UserInputError(f'source map rate must be > 0 Hz, got {options.sources_rate_hz}')
+    if options.sources and (options.source_zone_frames == 1 or options.source_zone_frames < 0):
+        raise UserInputError(f'zone frames must be 0 (off) or at least 2, got {options.source_zone_frames}')
     recording = read_bag(in_path, options.read)
     warnings = []
     if recording.K is None and any(e.needs_intrinsics for e in estimators.values()):
@@ -248,34 +270,49 @@ def process_bag(in_path: str | Path, out_path: str | Path | None, estimators: Ma
             entry.update(odometry_summary(track, truth, rpe_delta))
         summary['models'][name] = entry
     if options.sources:
-        summary['sources'] = _map_sources(recording, tracks, options)
+        writes_maps = out is not None and OUTPUT_TYPES['sources'] in typestore.fielddefs
+        if out is not None and not writes_maps:
+            warnings.append('av_pose_msgs message definitions not found: the source map is only in the summary')
+        summary['sources'] = _map_sources(recording, tracks, options, outputs if writes_maps else None)
     if out is not None:
         summary['topics'], skipped = _write(in_path, out, typestore, outputs, options.copy_inputs)
         warnings += [f'input topic {topic} not copied: message type unknown to the writer' for topic in skipped]
     return BagResult(recording, tracks, doa, summary, out)
 
 
-def _map_sources(recording: BagRecording, tracks: Mapping[str, OdometryTrack], options: BagProcessOptions) -> dict:
+def _map_sources(recording: BagRecording, tracks: Mapping[str, OdometryTrack], options: BagProcessOptions,
+                 outputs: _Outputs | None = None) -> dict:
     """The sound-source map (`av_pose.eval.sources`) with each model's odometry and, if present, the ground truth.
 
-    Odometry is placed on the ground truth of its first keyframe when the bag has it (so the maps are comparable),
-    else the map is in that model's odom frame. Returns pose source → list of map entries (JSON-ready).
+    Maps are built in a z-up frame M: the world when the bag has ground truth (each odometry placed on the
+    ground truth of its first keyframe, so the maps are comparable), else the array frame at odom's origin
+    (level for a level array). Returns pose source → the final map's entries (JSON-ready, metres in M). With
+    `outputs`, adds each pose source's snapshots every 1 / `sources_rate_hz` s in its frame (`_Outputs.source_maps`).
     """
     from av_pose.eval.sources import map_sources, mapped_source_json, recording_doa
-    from av_pose.geometry import interpolate_poses
+    from av_pose.geometry import interpolate_poses, invert_transform
 
-    doa = recording_doa(recording, options.source_peaks, options.window_s)
+    doa = recording_doa(recording, options.source_peaks, options.window_s, zone_frames=options.source_zone_frames)
     if len(doa.times_s) == 0:
         return {}
     T_cam_array = np.asarray(recording.T_cam_array, dtype=np.float64)
-    poses = {}
-    if recording.T_world_cam is not None:
-        poses['ground-truth'] = lambda t: recording.pose_at(t) @ T_cam_array
+    truth = recording.T_world_cam
+    poses = {}  # pose source → (T_M_array(t), its frame, T_frame_M)
+    if truth is not None:
+        poses['ground-truth'] = (lambda t: recording.pose_at(t) @ T_cam_array), options.read.world_frame, np.eye(4)
     for name, track in tracks.items():
         if len(track.stamps_s) < 2:
             continue
-        anchor = recording.T_world_cam[track.frames[0]] if recording.T_world_cam is not None else np.eye(4)
-        stamps, chain = np.asarray(track.stamps_s), np.einsum('ij,njk->nik', anchor, track.poses())
-        poses[name] = lambda t, stamps=stamps, chain=chain: interpolate_poses(stamps, chain, t) @ T_cam_array
+        T_M_odom = truth[track.frames[0]] if truth is not None else invert_transform(T_cam_array)
+        stamps, chain = np.asarray(track.stamps_s), np.einsum('ij,njk->nik', T_M_odom, track.poses())
+        poses[name] = ((lambda t, stamps=stamps, chain=chain: interpolate_poses(stamps, chain, t) @ T_cam_array),
+                       f'{ros_name(name)}/{options.odom_frame}', invert_transform(T_M_odom))
     end = float(doa.times_s[-1])
-    return {name: [mapped_source_json(s) for s in map_sources(doa, pose, [end])[end]] for name, pose in poses.items()}
+    times = [*np.arange(float(doa.times_s[0]), end, 1.0 / options.sources_rate_hz).tolist(), end]
+    result = {}
+    for name, (array_pose, frame, T_frame_M) in poses.items():
+        snapshots = map_sources(doa, array_pose, times)
+        result[name] = [mapped_source_json(s) for s in snapshots[end]]
+        if outputs is not None:
+            outputs.source_maps(ros_name(name), frame, T_frame_M, snapshots)
+    return result

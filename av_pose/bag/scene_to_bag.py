@@ -84,15 +84,34 @@ class BagSummary:
     last_stamp_ns: int = 0
 
 
+def av_pose_msg_definitions() -> dict[str, str]:
+    """The `av_pose_msgs` .msg texts by type name: from the checkout, else an install prefix ({} if none is found).
+
+    Looked up in `av_pose_msgs/msg` beside the `av_pose` package (a source checkout), then in
+    `share/av_pose_msgs/msg` of this Python's prefix (`make setup`) and of each AMENT_PREFIX_PATH entry (colcon).
+    """
+    import os
+    import sys
+
+    prefixes = [Path(sys.prefix), *(Path(p) for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p)]
+    folders = [Path(__file__).resolve().parents[2] / 'av_pose_msgs' / 'msg',
+               *(prefix / 'share' / 'av_pose_msgs' / 'msg' for prefix in prefixes)]
+    for folder in folders:
+        files = sorted(folder.glob('*.msg')) if folder.is_dir() else []
+        if files:
+            return {f'av_pose_msgs/msg/{path.stem}': path.read_text() for path in files}
+    return {}
+
+
 def make_typestore(audio_msg_type: str):
-    """A rosbags typestore (ROS 2 Kilted) with the chosen audio family's messages registered."""
+    """A rosbags typestore (ROS 2 Kilted) with the chosen audio family's and, where found, av_pose_msgs' messages."""
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
     if audio_msg_type not in MSG_DEFINITIONS:
         raise UserInputError(f'unknown audio message type {audio_msg_type!r}; use one of {", ".join(AUDIO_MSG_TYPES)}')
     typestore = get_typestore(Stores.ROS2_KILTED)
     types = {}
-    for name, text in MSG_DEFINITIONS[audio_msg_type].items():
+    for name, text in {**MSG_DEFINITIONS[audio_msg_type], **av_pose_msg_definitions()}.items():
         types.update(get_types_from_msg(text, name))
     typestore.register(types)
     return typestore

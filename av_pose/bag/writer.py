@@ -1,7 +1,8 @@
-"""ROS 2 messages as `rosbags` objects (no rclpy): the pose and DOA outputs `av-pose bag` writes.
+"""ROS 2 messages as `rosbags` objects (no rclpy): the pose, DOA and sound-source outputs `av-pose bag` writes.
 
-The content is that of `pose_node` and `doa_node` (covariance clamping, markers: `av_pose.pose.outputs`);
-only the message library differs. Stamps are integer nanoseconds of ROS time. Poses 4×4 `T_parent_child`,
+The content is that of `pose_node`, `doa_node` and `source_map_node` (covariance clamping, markers:
+`av_pose.pose.outputs`; the source map's fields and markers: `av_pose.sources.source_map`); only the message
+library differs. Stamps are integer nanoseconds of ROS time. Poses 4×4 `T_parent_child`,
 covariances 6×6 (x, y, z, rot x, rot y, rot z), twists (vx, vy, vz, wx, wy, wz) in m/s and rad/s.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from av_pose.pose.outputs import MarkerSpec, finite_covariance
+from av_pose.sources.source_map import MappedSource, PlacedMarkerSpec, source_fields
 
 SPECTRUM_BINS = 360
 SCAN_RANGE_MAX = 1.001
@@ -50,10 +52,13 @@ class MessageBuilder:
                     fields[name] = np.zeros(length if kind == Nodetype.ARRAY else 0, dtype=dtype)
         return self.typestore.types[msgtype](**fields)
 
+    def time(self, stamp_ns: int):
+        """builtin_interfaces/Time."""
+        return self.make('builtin_interfaces/msg/Time', sec=int(stamp_ns) // 10**9, nanosec=int(stamp_ns) % 10**9)
+
     def header(self, stamp_ns: int, frame_id: str):
         """std_msgs/Header."""
-        stamp = self.make('builtin_interfaces/msg/Time', sec=int(stamp_ns) // 10**9, nanosec=int(stamp_ns) % 10**9)
-        return self.make('std_msgs/msg/Header', stamp=stamp, frame_id=frame_id)
+        return self.make('std_msgs/msg/Header', stamp=self.time(stamp_ns), frame_id=frame_id)
 
     def vector(self, values, msgtype: str = 'geometry_msgs/msg/Vector3'):
         """Vector3 or Point from 3 numbers."""
@@ -113,16 +118,35 @@ class MessageBuilder:
                          range_min=0.0, range_max=SCAN_RANGE_MAX, ranges=values.copy(), intensities=values.copy())
 
     def markers(self, stamp_ns: int, frame: str, specs: Sequence[MarkerSpec]):
-        """visualization_msgs/MarkerArray of library-free marker specs."""
+        """visualization_msgs/MarkerArray of library-free marker specs (with pose and text if `PlacedMarkerSpec`)."""
         header = self.header(stamp_ns, frame)
         out = []
         for spec in specs:
             lifetime_ns = int(round(spec.lifetime_s * 1e9))
+            placed = isinstance(spec, PlacedMarkerSpec)
             out.append(self.make(
                 'visualization_msgs/msg/Marker', header=header, ns=spec.ns, id=spec.id, type=spec.type,
-                action=spec.action, pose=self.pose(np.eye(4)), scale=self.vector(spec.scale),
+                action=spec.action, pose=self.pose(spec.pose if placed else np.eye(4)), scale=self.vector(spec.scale),
                 color=self.make('std_msgs/msg/ColorRGBA', **dict(zip('rgba', (float(c) for c in spec.color)))),
                 lifetime=self.make('builtin_interfaces/msg/Duration', sec=lifetime_ns // 10**9,
                                    nanosec=lifetime_ns % 10**9),
-                points=[self.vector(p, 'geometry_msgs/msg/Point') for p in spec.points]))
+                points=[self.vector(p, 'geometry_msgs/msg/Point') for p in spec.points],
+                text=spec.text if placed else ''))
         return self.make('visualization_msgs/msg/MarkerArray', markers=out)
+
+    def source_array(self, stamp_ns: int, frame: str, sources: Sequence[MappedSource],
+                     T_frame_map: np.ndarray | None = None, time_origin_s: float = 0.0):
+        """av_pose_msgs/SoundSourceArray of map entries as `source_map_node` publishes it (`source_fields`).
+
+        Positions (m) and covariances (m²) are put in `frame` with `T_frame_map` (4×4); `last_heard` is
+        `time_origin_s` + the entry's audio time (s).
+        """
+        items = []
+        for source in sources:
+            fields = source_fields(source, T_frame_map)
+            position = self.vector(fields.pop('position'), 'geometry_msgs/msg/Point')
+            last_heard = self.time(int(round((time_origin_s + fields.pop('last_heard_s')) * 1e9)))
+            items.append(self.make('av_pose_msgs/msg/SoundSource', position=position, last_heard=last_heard,
+                                   position_covariance=np.array(fields.pop('position_covariance')),
+                                   track_ids=np.array(fields.pop('track_ids'), dtype=np.uint32), **fields))
+        return self.make('av_pose_msgs/msg/SoundSourceArray', header=self.header(stamp_ns, frame), sources=items)

@@ -37,7 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--no-inputs', action='store_true', help='write only the outputs, not the input messages')
     parser.add_argument('--sources', action='store_true',
                         help='also map the sound sources (DOA → tracker → triangulation) with each model\'s odometry '
-                        'and the ground truth when the bag has it; printed and in the summary JSON under "sources"')
+                        'and the ground truth when the bag has it; printed, in the summary JSON under "sources", '
+                        'and written to OUT as /NAME/sources/map and /NAME/sources/markers (NAME: each model, '
+                        'ground_truth)')
+    parser.add_argument('--sources-rate', type=float, default=1.0, metavar='HZ',
+                        help='with --sources: map snapshots written per second of audio time (default 1)')
+    parser.add_argument('--zone-frames', type=int, default=None, metavar='N',
+                        help='with --sources: STFT frames per zone of the multi-source zone voting (default 4; '
+                        '0 = one NormMUSIC spectrum per window), as av-pose eval --sources')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     topics = parser.add_argument_group('topics and frames (defaults: what av-pose scene-to-bag writes)')
     for name, default in TOPIC_OPTIONS:
@@ -68,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
                              for name, _ in TOPIC_OPTIONS}, array=args.array, audio_msg_type=args.audio_msg_type)
     options = BagProcessOptions(read=read, gap_s=args.gap, rate_hz=args.rate, window_s=args.window,
                                 scale=args.translation_scale, speed_mps=args.speed, copy_inputs=not args.no_inputs,
-                                progress=not args.quiet, sources=args.sources)
+                                progress=not args.quiet, sources=args.sources,
+                                sources_rate_hz=args.sources_rate,
+                                **({} if args.zone_frames is None else {'source_zone_frames': args.zone_frames}))
     names = list(dict.fromkeys(args.model or default_models()))
     estimators = {name: make_pose_estimator(name, device=args.device) for name in names}
     try:

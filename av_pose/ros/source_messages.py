@@ -16,20 +16,17 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from av_pose.ros.conversions import make_header, seconds_to_duration, seconds_to_time, yaw_quaternion
-from av_pose.ros.pose_messages import matrix_to_quaternion
-from av_pose.sources.source_map import MappedSource
+from av_pose.ros.pose_messages import matrix_to_pose, matrix_to_quaternion
+from av_pose.sources.source_map import MappedSource, PlacedMarkerSpec, id_rgba, source_fields, source_marker_specs
 from av_pose.sources.tracker import CONFIRMED, TENTATIVE, Track
 
 TRACK_NAMESPACES = ('sound_tracks', 'sound_track_ids')
-SOURCE_NAMESPACES = ('sound_sources', 'sound_source_covariance', 'sound_source_ids')
-_PALETTE = np.array([[0.90, 0.10, 0.29], [0.24, 0.71, 0.29], [0.26, 0.39, 0.85], [0.96, 0.51, 0.19],
-                     [0.57, 0.12, 0.71], [0.27, 0.94, 0.94], [0.94, 0.20, 0.90], [0.74, 0.96, 0.05]])
 
 
 def id_color(track_id: int, alpha: float = 1.0) -> ColorRGBA:
-    """A stable colour per id."""
-    r, g, b = _PALETTE[int(track_id) % len(_PALETTE)]
-    return ColorRGBA(r=float(r), g=float(g), b=float(b), a=float(alpha))
+    """A stable colour per id (`id_rgba`)."""
+    r, g, b, a = id_rgba(track_id, alpha)
+    return ColorRGBA(r=r, g=g, b=b, a=a)
 
 
 def _direction(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
@@ -99,45 +96,29 @@ def track_transforms(stamp_s: float, frame_id: str, tracks: Iterable, prefix: st
 
 
 def source_map_message(stamp_s: float, frame_id: str, sources: Iterable[MappedSource]) -> SoundSourceArray:
-    """MappedSource list → SoundSourceArray (positions in `frame_id`)."""
+    """MappedSource list → SoundSourceArray (positions in `frame_id`; fields: `source_fields`)."""
     items = []
     for source in sources:
-        x, y, z = (float(v) for v in source.position_m)
-        items.append(SoundSource(id=int(source.id), position=Point(x=x, y=y, z=z),
-                                 position_covariance=[float(v) for v in np.asarray(source.covariance).reshape(9)],
-                                 moving=bool(source.moving), localized=bool(source.localized),
-                                 observations=int(source.num_observations),
-                                 last_heard=seconds_to_time(source.last_heard_s),
-                                 track_ids=[int(t) for t in source.track_ids]))
+        fields = source_fields(source)
+        x, y, z = fields.pop('position')
+        items.append(SoundSource(position=Point(x=x, y=y, z=z), last_heard=seconds_to_time(fields.pop('last_heard_s')),
+                                 **fields))
     return SoundSourceArray(header=make_header(stamp_s, frame_id), sources=items)
 
 
 def source_markers(stamp_s: float, frame_id: str, sources: Iterable[MappedSource], sigmas: float = 2.0) -> MarkerArray:
-    """Per source: a sphere, a flat ellipse of the horizontal covariance (`sigmas` standard deviations) and the id."""
+    """Per source: a sphere, a flat 2σ (`sigmas`) covariance ellipse and the id, as `source_marker_specs` says."""
     header = make_header(stamp_s, frame_id)
-    markers = [Marker(header=header, ns=SOURCE_NAMESPACES[0], action=Marker.DELETEALL)]
-    for source in sources:
-        position = Point(**dict(zip('xyz', np.asarray(source.position_m, dtype=float).tolist())))
-        alpha = 1.0 if source.localized else 0.4
-        sphere = Marker(header=header, ns=SOURCE_NAMESPACES[0], id=int(source.id), type=Marker.SPHERE,
-                        action=Marker.ADD, color=id_color(source.id, alpha))
-        sphere.pose.position = position
-        sphere.pose.orientation.w = 1.0
-        sphere.scale.x = sphere.scale.y = sphere.scale.z = 0.2
-        values, vectors = np.linalg.eigh(np.asarray(source.covariance)[:2, :2])
-        radii = sigmas * np.sqrt(np.maximum(values, 0.0))
-        ellipse = Marker(header=header, ns=SOURCE_NAMESPACES[1], id=int(source.id), type=Marker.CYLINDER,
-                         action=Marker.ADD, color=id_color(source.id, 0.25))
-        ellipse.pose.position = position
-        ellipse.pose.orientation = yaw_quaternion(math.atan2(vectors[1, 1], vectors[0, 1]))  # major axis → x
-        ellipse.scale.x, ellipse.scale.y, ellipse.scale.z = 2 * radii[1], 2 * radii[0], 0.01
-        label = Marker(header=header, ns=SOURCE_NAMESPACES[2], id=int(source.id), type=Marker.TEXT_VIEW_FACING,
-                       action=Marker.ADD, color=id_color(source.id),
-                       text=f'source {source.id}' + (' (moving)' if source.moving else ''))
-        label.pose.position = Point(x=position.x, y=position.y, z=position.z + 0.3)
-        label.pose.orientation.w = 1.0
-        label.scale.z = 0.2
-        markers += [sphere, ellipse, label]
+    markers = []
+    for spec in source_marker_specs(list(sources), sigmas):
+        marker = Marker(header=header, ns=spec.ns, id=int(spec.id), type=int(spec.type), action=int(spec.action),
+                        lifetime=seconds_to_duration(spec.lifetime_s), color=ColorRGBA(
+                            **dict(zip('rgba', (float(c) for c in spec.color)))),
+                        points=[Point(**dict(zip('xyz', p))) for p in np.asarray(spec.points, float).tolist()])
+        marker.pose = matrix_to_pose(spec.pose if isinstance(spec, PlacedMarkerSpec) else np.eye(4))
+        marker.text = spec.text if isinstance(spec, PlacedMarkerSpec) else ''
+        marker.scale.x, marker.scale.y, marker.scale.z = (float(v) for v in spec.scale)
+        markers.append(marker)
     return MarkerArray(markers=markers)
 
 

@@ -5,6 +5,9 @@ with the array pose at the bearing's audio time, to a `SourceLocator`. The locat
 (`triangulation.fit_rays`). When the rays stop meeting (their residual exceeds the noise model) the source is
 moving: it is refitted with a constant velocity over the recent bearings and flagged `moving`. A track that is
 reborn for a source already in the map (a talker who paused) is merged into the old source instead of a second entry.
+
+`source_fields` and `source_marker_specs` say what a map's messages hold without any message library, so
+`source_map_node` (rclpy) and `av-pose bag` (rosbags) publish and draw it alike.
 """
 from __future__ import annotations
 
@@ -14,7 +17,14 @@ from typing import Protocol
 
 import numpy as np
 
+from av_pose.pose.outputs import ADD, ARROW, DELETEALL, MarkerSpec
 from av_pose.sources.triangulation import RayFit, bearing_vectors, fit_rays
+
+SOURCE_NAMESPACES = ('sound_sources', 'sound_source_covariance', 'sound_source_ids')
+SPHERE, CYLINDER, TEXT_VIEW_FACING = 2, 3, 9
+"""visualization_msgs/Marker types (the others: `av_pose.pose.outputs`)."""
+_PALETTE = np.array([[0.90, 0.10, 0.29], [0.24, 0.71, 0.29], [0.26, 0.39, 0.85], [0.96, 0.51, 0.19],
+                     [0.57, 0.12, 0.71], [0.27, 0.94, 0.94], [0.94, 0.20, 0.90], [0.74, 0.96, 0.05]])
 
 
 class TrackLike(Protocol):
@@ -258,3 +268,69 @@ def goal_pose(source: MappedSource, robot_xy: np.ndarray, standoff_m: float = 0.
     heading = float(np.arctan2(offset[1], offset[0])) if distance > 1e-9 else 0.0
     stop = robot + offset * max(0.0, distance - standoff_m) / distance if distance > 1e-9 else robot
     return float(stop[0]), float(stop[1]), heading
+
+
+def id_rgba(item_id: int, alpha: float = 1.0) -> tuple[float, float, float, float]:
+    """A stable colour (RGBA in [0, 1]) per track or source id."""
+    r, g, b = _PALETTE[int(item_id) % len(_PALETTE)]
+    return float(r), float(g), float(b), float(alpha)
+
+
+@dataclass(frozen=True)
+class PlacedMarkerSpec(MarkerSpec):
+    """A `MarkerSpec` with a pose (4×4 T_frame_marker; `points` are in the marker's frame) and a text."""
+
+    pose: np.ndarray = field(default_factory=lambda: np.eye(4))
+    text: str = ''
+
+
+def _in_frame(T_frame_map: np.ndarray | None) -> np.ndarray:
+    return np.eye(4) if T_frame_map is None else np.asarray(T_frame_map, dtype=np.float64).reshape(4, 4)
+
+
+def source_fields(source: MappedSource, T_frame_map: np.ndarray | None = None) -> dict:
+    """The av_pose_msgs/SoundSource fields of a map entry as plain values, in the frame of `T_frame_map`.
+
+    `T_frame_map` (4×4, default identity) takes the map's frame to the published one: position (m) and
+    covariance (m², row-major 9) are transformed. `last_heard_s` is the map's audio time (s).
+    """
+    T = _in_frame(T_frame_map)
+    position = T[:3, :3] @ np.asarray(source.position_m, dtype=np.float64) + T[:3, 3]
+    covariance = T[:3, :3] @ np.asarray(source.covariance, dtype=np.float64).reshape(3, 3) @ T[:3, :3].T
+    return {'id': int(source.id), 'position': tuple(float(v) for v in position),
+            'position_covariance': [float(v) for v in covariance.reshape(9)], 'moving': bool(source.moving),
+            'localized': bool(source.localized), 'observations': int(source.num_observations),
+            'last_heard_s': float(source.last_heard_s), 'track_ids': [int(t) for t in source.track_ids]}
+
+
+def source_marker_specs(sources: list[MappedSource], sigmas: float = 2.0,
+                        T_frame_map: np.ndarray | None = None) -> list[MarkerSpec]:
+    """Per source: a sphere, a flat ellipse of the horizontal covariance (`sigmas` std) and its id as text.
+
+    Drawn in the map's (z-up) frame and placed with `T_frame_map` (4×4, default identity) in the published
+    frame. The first spec deletes the previous markers; the others never expire. Sizes in metres.
+    """
+    T = _in_frame(T_frame_map)
+    empty = np.zeros((0, 3))
+    specs: list[MarkerSpec] = [MarkerSpec(SOURCE_NAMESPACES[0], 0, ARROW, DELETEALL, empty, (0.0, 0.0, 0.0, 0.0),
+                                          (0.0, 0.0, 0.0))]
+    sphere_ns, ellipse_ns, label_ns = SOURCE_NAMESPACES
+    for source in sources:
+        position = np.asarray(source.position_m, dtype=np.float64)
+        values, vectors = np.linalg.eigh(np.asarray(source.covariance, dtype=np.float64)[:2, :2])
+        radii = sigmas * np.sqrt(np.maximum(values, 0.0))
+        yaw = float(np.arctan2(vectors[1, 1], vectors[0, 1]))  # major axis → marker x
+        ellipse = np.eye(4)
+        ellipse[:2, :2] = [[np.cos(yaw), -np.sin(yaw)], [np.sin(yaw), np.cos(yaw)]]
+        ellipse[:3, 3] = position
+        sphere, label = np.eye(4), np.eye(4)
+        sphere[:3, 3], label[:3, 3] = position, position + [0.0, 0.0, 0.3]
+        alpha = 1.0 if source.localized else 0.4
+        text = f'source {source.id}' + (' (moving)' if source.moving else '')
+        specs += [PlacedMarkerSpec(sphere_ns, int(source.id), SPHERE, ADD, empty, id_rgba(source.id, alpha),
+                                   (0.2, 0.2, 0.2), pose=T @ sphere),
+                  PlacedMarkerSpec(ellipse_ns, int(source.id), CYLINDER, ADD, empty, id_rgba(source.id, 0.25),
+                                   (2 * float(radii[1]), 2 * float(radii[0]), 0.01), pose=T @ ellipse),
+                  PlacedMarkerSpec(label_ns, int(source.id), TEXT_VIEW_FACING, ADD, empty, id_rgba(source.id),
+                                   (0.0, 0.0, 0.2), pose=T @ label, text=text)]
+    return specs
