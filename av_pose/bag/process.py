@@ -292,7 +292,7 @@ def _map_sources(recording: BagRecording, tracks: Mapping[str, OdometryTrack], o
     from av_pose.eval.sources import map_sources, mapped_source_json, recording_doa
     from av_pose.geometry import interpolate_poses, invert_transform
 
-    doa = recording_doa(recording, options.source_peaks, options.window_s, zone_frames=options.source_zone_frames)
+    doa = recording_doa(recording, options.source_peaks, zone_frames=options.source_zone_frames)  # its own window
     if len(doa.times_s) == 0:
         return {}
     T_cam_array = np.asarray(recording.T_cam_array, dtype=np.float64)

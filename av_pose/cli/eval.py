@@ -47,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--gap', type=float, nargs='+', default=[1.0], metavar='S',
                         help='frame gaps in seconds, e.g. 0.5 1 2 4 (default 1)')
     parser.add_argument('--stride', type=int, default=1, help='every N-th frame starts a pair (default 1)')
-    parser.add_argument('--window', type=float, default=1.0, help='audio window per frame, seconds (default 1)')
+    parser.add_argument('--window', type=float, default=None,
+                        help='audio window per frame, seconds (default 1; with --tracks / --sources 0.5, the '
+                        'tracking front end\'s)')
     parser.add_argument('--batch-size', type=int, default=16, help='pairs per estimate_batch call (default 16)')
     parser.add_argument('--seed', type=int, default=0, help='base seed of the corrupted sets (default 0)')
     parser.add_argument('--severity', type=float, default=None,
@@ -85,6 +87,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserInputError(f'--gap must be positive seconds, got {" ".join(f"{g:g}" for g in args.gap)}')
     if args.stride < 1 or args.batch_size < 1:
         raise UserInputError(f'--stride and --batch-size must be at least 1, got {args.stride} and {args.batch_size}')
+    args.window = 1.0 if args.window is None else args.window
     if not args.window > 0:
         raise UserInputError(f'--window must be positive seconds, got {args.window:g}')
     if args.severity is not None and not 0.0 <= args.severity <= 1.0:
@@ -224,11 +227,12 @@ def _source_eval_scenes(args: argparse.Namespace) -> list:
 
     from av_pose.data.pairs import find_scene_dirs
     from av_pose.errors import UserInputError
-    from av_pose.sources.frontend import ZONE_FRAMES
+    from av_pose.sources.frontend import WINDOW_S, ZONE_FRAMES
 
     if args.peaks is not None and args.peaks < 1:
         raise UserInputError(f'--peaks must be at least 1, got {args.peaks}')
     args.zone_frames = ZONE_FRAMES if args.zone_frames is None else args.zone_frames
+    args.window = WINDOW_S if args.window is None else args.window
     if args.zone_frames == 1 or args.zone_frames < 0:
         raise UserInputError(f'--zone-frames must be 0 (off) or at least 2, got {args.zone_frames}')
     if not args.window > 0:

@@ -1,7 +1,8 @@
 """`av-pose eval --sources`: the sound-source map over ShoeboxAV scenes, scored against the true positions.
 
-Per scene: NormMUSIC over 1 s windows every 0.1 s (`stream_scene_doa`) → `SourceTracker` (rig yaw from the
-array poses) → `SourceMap` (bearings placed with the array poses). Two pose sources:
+Per scene: the tracking front end (`av_pose.sources.frontend`: NormMUSIC with zone voting over 0.5 s windows every
+0.1 s, `stream_scene_doa`) → `SourceTracker` (rig yaw from the array poses) → `SourceMap` (bearings placed with
+the array poses). Two pose sources:
 - `ground-truth`: the scene's camera poses (× `T_cam_array`);
 - an estimator name (`geometric`, a shipped model, ...): the pose pipeline's own odometry (`run_odometry`,
   the schedule of `pose_node`), anchored at the true first keyframe pose. Monocular estimates carry no metric
@@ -26,7 +27,7 @@ from scipy.optimize import linear_sum_assignment
 from av_pose.geometry import interpolate_poses, yaw_of
 from av_pose.scene.doa_eval import SceneDoaTrack, stream_scene_doa
 from av_pose.scene.format import SceneRecord
-from av_pose.sources.frontend import ZONE_FRAMES, source_doa_estimator
+from av_pose.sources.frontend import WINDOW_S, ZONE_FRAMES, source_doa_estimator
 from av_pose.sources.source_map import MappedSource, SourceMap, SourceMapConfig
 from av_pose.sources.tracker import SourceTracker, TrackerConfig
 
@@ -80,7 +81,7 @@ def map_sources(doa: SceneDoaTrack, array_pose: Callable[[float], np.ndarray], s
     return snapshots
 
 
-def recording_doa(recording, num_peaks: int = 3, window_s: float = 1.0, update_s: float = 0.1,
+def recording_doa(recording, num_peaks: int = 3, window_s: float = WINDOW_S, update_s: float = 0.1,
                   zone_frames: int = ZONE_FRAMES) -> SceneDoaTrack:
     """The tracking front end (`source_doa_estimator`) over any recording with `audio()` (a scene or a bag).
 
@@ -160,7 +161,7 @@ def estimated_array_poses(record: SceneRecord, estimator_name: str, rate_hz: flo
 
 def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('ground-truth',),
                            snapshot_times_s: tuple[float, ...] = (5.0,), num_peaks: int | None = None,
-                           window_s: float = 1.0,
+                           window_s: float = WINDOW_S,
                            tracker_config: TrackerConfig | None = None,
                            map_config: SourceMapConfig | None = None,
                            zone_frames: int = ZONE_FRAMES) -> list[SourceSnapshotScore]:

@@ -1,7 +1,7 @@
 """`av-pose eval --tracks`: DOA + `SourceTracker` over ShoeboxAV scenes, scored MOTA-style against ground truth.
 
-Per scene the audio is streamed through NormMUSIC with zone voting (`av_pose.sources.frontend`; 1 s windows every
-0.1 s, `stream_scene_doa`) and the tracker,
+Per scene the audio is streamed through NormMUSIC with zone voting (`av_pose.sources.frontend`; 0.5 s windows
+every 0.1 s, `stream_scene_doa`) and the tracker,
 which gets the array's ground-truth yaw in the world (T_world_array(t) = pose_at(t) · T_cam_array, yaw = heading
 of the array's +x in the world x-y plane) so that rig rotation is compensated. Every window is stamped with its
 centre, where the truth is taken.
@@ -37,7 +37,7 @@ from av_pose.geometry import yaw_of
 from av_pose.metrics.azimuth import azimuth_abs_error_deg
 from av_pose.scene.doa_eval import SceneDoaTrack, stream_scene_doa
 from av_pose.scene.format import SceneRecord
-from av_pose.sources.frontend import ZONE_FRAMES, source_doa_estimator
+from av_pose.sources.frontend import WINDOW_S, ZONE_FRAMES, source_doa_estimator
 from av_pose.sources.tracker import SourceTracker, TrackerConfig
 
 TARGETS = {'coverage': 0.90, 'id_switches_per_source_min': 1.0, 'linger_max_s': 2.0, 'median_error_deg': 3.0}
@@ -75,7 +75,7 @@ def point_source_indices(record: SceneRecord) -> list[int]:
 
 
 def run_scene_tracks(record: SceneRecord, num_peaks: int | None = None, config: TrackerConfig | None = None,
-                     method: str = 'normmusic', window_s: float = 1.0, update_s: float = 0.1,
+                     method: str = 'normmusic', window_s: float = WINDOW_S, update_s: float = 0.1,
                      compensate_rotation: bool = True, doa: SceneDoaTrack | None = None,
                      zone_frames: int = ZONE_FRAMES) -> SceneTracks:
     """Stream DOA over the scene and track its peaks.
@@ -355,7 +355,7 @@ def plot_scene_tracks(run: SceneTracks, path: str | Path, score: TrackScore | No
 
 
 def evaluate_tracks(records: list[SceneRecord], num_peaks: int | None = None, config: TrackerConfig | None = None,
-                    window_s: float = 1.0, update_s: float = 0.1, gate_deg: float = 10.0,
+                    window_s: float = WINDOW_S, update_s: float = 0.1, gate_deg: float = 10.0,
                     progress: bool = False,
                     zone_frames: int = ZONE_FRAMES) -> tuple[list[SceneTracks], list[TrackScore]]:
     """Track and score every scene; returns the runs and their scores (aggregate with `aggregate_scores`)."""

@@ -12,6 +12,10 @@ from av_pose.audio.doa.base import MAX_ZONE_SOURCES
 
 ZONE_FRAMES = 4
 """Default STFT frames per voting zone (4 × 16 ms hop ≈ 0.1 s at 16 kHz); 0 = one spectrum per window."""
+WINDOW_S = 0.5
+"""Default analysis window of the tracking front end, seconds (every 0.1 s). Half the pose models' 1 s: a rig
+turning at 30°/s sweeps its sources by 15° instead of 30° within a window, which zone voting would otherwise split
+into two peaks; on ShoeboxAV it tracked more of each source than 1 s windows did."""
 
 
 def source_doa_estimator(array: MicArray, sample_rate: float, num_peaks: int, zone_frames: int = ZONE_FRAMES,

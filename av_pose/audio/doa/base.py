@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from av_pose.audio.arrays import SPEED_OF_SOUND_M_S, MicArray, speed_of_sound_m_s
-from av_pose.audio.doa.grid import DirectionGrid, Grid, steering_vectors
-from av_pose.audio.doa.zones import ZoneVoting, default_zone_sources
+from av_pose.audio.doa.grid import DirectionGrid, Grid, SphereGrid, steering_vectors
+from av_pose.audio.doa.zones import Votes, ZoneVoting, default_zone_sources
 from av_pose.audio.stft import as_batch, default_nfft, stft
 from av_pose.errors import UserInputError
 
@@ -210,35 +210,32 @@ class DoaEstimator(ABC):
         """DOA of a band STFT B×F×C×N: its grid spectrum, or with zone voting the zones' vote histogram."""
         if self.zones is None:
             return self.result_from_grid(self.grid_spectrum(band))
-        votes, total = self.zones.vote(self.grid_spectrum(self.zones.split(band, self.buffer)), band.shape[0])
-        return self.result_from_grid(votes, total)
+        votes = self.zones.vote(self.grid_spectrum(self.zones.split(band, self.buffer)), band.shape[0])
+        return self.result_from_grid(votes.histogram, votes)
 
     def _gather_band(self, spec: torch.Tensor, band: torch.Tensor) -> None:
         """Copy the bins of a full-band STFT B×C×(nfft/2+1)×N into `band` B×F×C×N (one strided copy)."""
         selected = spec[:, :, self._band] if isinstance(self._band, slice) else spec.index_select(2, self._band)
         band.copy_(selected.permute(0, 2, 1, 3))
 
-    def result_from_grid(self, values: torch.Tensor, total_votes: torch.Tensor | None = None) -> DoaResult:
-        """Sector spectrum, peaks and confidences from B×G grid values (a vote histogram if `total_votes`, B)."""
+    def result_from_grid(self, values: torch.Tensor, votes: Votes | None = None) -> DoaResult:
+        """Sector spectrum, peaks and confidences from B×G grid values (with `votes`: their histogram)."""
         values = torch.nan_to_num(values.float(), nan=0.0, posinf=0.0).clamp_min(0.0)
         sectors = self.grid.to_sectors(values)
         low, high = sectors.amin(1, keepdim=True), sectors.amax(1, keepdim=True)
         spectrum = ((sectors - low) / (high - low).clamp_min(1e-12)).cpu().numpy().astype(np.float32)
         peaks = self.grid.find_peaks(values.cpu().numpy().astype(np.float64), self.num_sources,
                                      self.min_separation_deg)
-        if total_votes is not None:
-            confidence, keep = self.zones.shares(peaks.heights, total_votes)
-            return DoaResult(spectrum, *_masked(keep, peaks.azimuths_deg, confidence.astype(np.float32),
-                                                    peaks.elevations_deg))
+        if votes is not None:
+            azimuths, elevations, shares = self.zones.sources(peaks.azimuths_deg, peaks.elevations_deg, votes,
+                                                              self.min_separation_deg)
+            if not isinstance(self.grid, SphereGrid):  # a DirectionGrid reports its best grid elevation
+                elevations = np.where(np.isfinite(azimuths), peaks.elevations_deg, np.nan)
+            return DoaResult(spectrum, azimuths, shares.astype(np.float32), elevations)
         with np.errstate(invalid='ignore'):
             confidence = 1.0 - peaks.floor / np.maximum(peaks.heights, 1e-30)
         return DoaResult(spectrum, peaks.azimuths_deg, np.clip(confidence, 0.0, 1.0).astype(np.float32),
                          peaks.elevations_deg)
-
-
-def _masked(keep: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
-    """B×K arrays with NaN where `keep` is False (shares fall with height: the kept peaks come first)."""
-    return [np.where(keep, column, np.nan).astype(column.dtype) for column in columns]
 
 
 def _resolve_speed_of_sound(speed_of_sound: float | None, temperature_c: float | None) -> float:

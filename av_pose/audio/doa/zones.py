@@ -6,15 +6,18 @@ a fifth of the windows. Sound is sparse in time, though: in a short zone (a few 
 sources dominate. Zone voting splits the window's frames into zones, computes each zone's spectrum with the same
 estimator and a signal subspace of J = `zone_sources`, and lets every zone cast J votes, one per peak of its
 spectrum, each of weight 1 − median / peak and spread by a von Mises kernel of width `width_deg`. The window's
-spectrum is the vote histogram; its peaks are the sources, each with the share of all votes it gathered as its
-confidence, and peaks below `min_share` are no source. Sources then need not be fewer than the microphones. The
-idea is the single-source-zone family (e.g. Pavlidi et al., IEEE TASLP 2013), with time zones only and the
-estimator's own spectrum per zone.
+spectrum is the vote histogram; its peaks are the sources. Each source's direction is the weighted mean of the
+votes within half the peak separation of its peak (a source that sweeps across the window, as on a turning rig,
+leaves a plateau of votes whose highest point is anywhere on it; the mean is its centre), its confidence the
+share of all votes those are, and peaks below `min_share` are no source. Sources then need not be fewer than the
+microphones. The idea is the single-source-zone family (e.g. Pavlidi et al., IEEE TASLP 2013), with time zones
+only and the estimator's own spectrum per zone.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -28,6 +31,21 @@ VOTE_SEPARATION_DEG = 20.0  # a zone's J peaks are at least this far apart
 def default_zone_sources(num_channels: int) -> int:
     """Peaks per zone by array size: 1 up to 6 microphones, 2 for 7 to 10 (a 7-mic UMA-8), and so on."""
     return max(1, (num_channels + 1) // 4)
+
+
+@dataclass(frozen=True)
+class Votes:
+    """The votes of a batch of B windows, V = zones × J each.
+
+    Attributes:
+        histogram: B×G vote histogram on the grid (torch). total: (B,) summed vote weight (torch).
+        toward: B×V×3 unit vectors voted for (array frame). weight: B×V vote weights (0: no vote).
+    """
+
+    histogram: torch.Tensor
+    total: torch.Tensor
+    toward: np.ndarray
+    weight: np.ndarray
 
 
 class ZoneVoting:
@@ -72,8 +90,8 @@ class ZoneVoting:
         out.copy_(used.permute(0, 3, 1, 2, 4))
         return out.view(batch * zones, freqs, channels, self.zone_frames)
 
-    def vote(self, zone_values: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-zone grid values (B·Z)×G → (vote histogram B×G, total vote weight B)."""
+    def vote(self, zone_values: torch.Tensor, batch: int) -> Votes:
+        """Per-zone grid values (B·Z)×G → the votes of the B windows."""
         values = torch.nan_to_num(zone_values.float(), nan=0.0, posinf=0.0).clamp_min(0.0)
         peaks = self.grid.find_peaks(values.cpu().numpy().astype(np.float64), self.zone_sources,
                                      VOTE_SEPARATION_DEG)
@@ -83,14 +101,34 @@ class ZoneVoting:
         elevation = np.radians(np.nan_to_num(peaks.elevations_deg))
         toward = np.stack([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth),
                            np.sin(elevation)], -1)  # (B·Z)×J×3
-        toward_t = torch.as_tensor(toward.reshape(batch, -1, 3), dtype=torch.float32, device=values.device)
-        weight_t = torch.as_tensor(weight.reshape(batch, -1), dtype=torch.float32, device=values.device)
-        kernel = torch.exp(self.kappa * (toward_t @ self.directions.t() - 1.0))  # B×(Z·J)×G
-        return (weight_t[:, None, :] @ kernel)[:, 0], weight_t.sum(1)
+        toward, weight = toward.reshape(batch, -1, 3), weight.reshape(batch, -1)
+        toward_t = torch.as_tensor(toward, dtype=torch.float32, device=values.device)
+        weight_t = torch.as_tensor(weight, dtype=torch.float32, device=values.device)
+        kernel = torch.exp(self.kappa * (toward_t @ self.directions.t() - 1.0))  # B×V×G
+        return Votes((weight_t[:, None, :] @ kernel)[:, 0], weight_t.sum(1), toward, weight)
 
-    def shares(self, heights: np.ndarray, total: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """Peak heights B×K and total votes B → (share of the votes B×K in [0, 1], mask of peaks kept)."""
+    def sources(self, azimuths_deg: np.ndarray, elevations_deg: np.ndarray, votes: Votes,
+                min_separation_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Histogram peaks B×K (degrees, NaN = none) → (azimuths, elevations, shares), each B×K.
+
+        Direction: the weighted mean of the votes within min_separation_deg / 2 of the peak; share: their weight
+        over all the window's votes. Peaks with a share below `min_share` become NaN (shares fall with the
+        peaks' heights, so the kept ones stay first).
+        """
+        found = np.isfinite(azimuths_deg)
+        azimuth, elevation = np.radians(np.nan_to_num(azimuths_deg)), np.radians(np.nan_to_num(elevations_deg))
+        peak = np.stack([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth),
+                         np.sin(elevation)], -1)  # B×K×3
+        near = np.einsum('bkd,bvd->bkv', peak, votes.toward) >= math.cos(math.radians(0.5 * min_separation_deg))
+        weights = near * votes.weight[:, None, :]  # B×K×V
+        mean = np.einsum('bkv,bvd->bkd', weights, votes.toward)
+        norm = np.linalg.norm(mean, axis=-1)
+        total = votes.total.cpu().numpy().astype(np.float64)[:, None]
         with np.errstate(invalid='ignore', divide='ignore'):
-            share = np.clip(heights / np.maximum(total.cpu().numpy()[:, None], 1e-30), 0.0, 1.0)
-        keep = np.isfinite(share) & (share >= self.min_share) & (share > 0)
-        return share, keep
+            share = np.where(total > 0, weights.sum(-1) / total, 0.0)
+            refined_az = np.degrees(np.arctan2(mean[..., 1], mean[..., 0])) % 360.0
+            refined_el = np.degrees(np.arcsin(np.clip(mean[..., 2] / norm, -1.0, 1.0)))
+        keep = found & (norm > 0) & (share >= self.min_share) & (share > 0)
+        nan = np.full_like(share, np.nan)
+        return (np.where(keep, refined_az, nan), np.where(keep, refined_el, nan),
+                np.where(keep, np.clip(share, 0.0, 1.0), nan))
