@@ -13,6 +13,9 @@ for n in 2 3 4; do
       --image-size 64x48 --array "$array" --sample-rate 16000 --seed "$n" --workers 1
     "$py" -m av_pose.cli eval --tracks --data "$set_dir" --json "$out/results/tracks_${array}_s$n.json" \
       --no-progress > "$out/results/tracks_${array}_s$n.md"
+    # the same with one NormMUSIC spectrum per 1 s window (the front end before zone voting), for comparison
+    "$py" -m av_pose.cli eval --tracks --zone-frames 0 --window 1 --data "$set_dir" --no-progress \
+      --json "$out/results/tracks_${array}_s${n}_whole.json" > "$out/results/tracks_${array}_s${n}_whole.md"
     "$py" -m av_pose.cli eval --sources --data "$set_dir" --json "$out/results/sources_${array}_s$n.json" \
       --no-progress > "$out/results/sources_${array}_s$n.md"
   done

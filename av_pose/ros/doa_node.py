@@ -73,7 +73,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                     'zone_frames)'),
     'zone_frames': (0, 'Multi-source zone voting: zones of this many STFT frames (about 0.1 s: 4 at 16 kHz) vote '
                     'for their dominant direction and the spectrum is the vote histogram; 0 = one spectrum per '
-                    'window. Use 4 to track several sources on a small array'),
+                    'window. To track several sources use 4 with window_s 0.5'),
     'freq_range_hz': ([500.0, 4000.0], 'Frequency band [low, high] used by the estimator, Hz'),
     'freq_bins': ([0], 'Explicit STFT bin indices instead of freq_range_hz; [0] = use freq_range_hz'),
     'speed_of_sound': (343.0, 'Speed of sound, m/s (331.3·sqrt(1 + T/273.15) at T °C: 337.4 at 10 °C, 349.0 at '
