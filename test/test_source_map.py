@@ -110,3 +110,13 @@ def test_unconfirmed_tracks_are_ignored_and_goal_faces_the_source():
     x, y, yaw = goal_pose(source_map.source(3), robot_xy=[0.0, 0.0], standoff_m=1.0)
     assert np.hypot(x - 2.0, y - 2.0) == pytest.approx(1.0, abs=0.25)
     assert np.degrees(yaw) == pytest.approx(45.0, abs=5.0)
+
+
+def test_noisy_bearings_from_one_point_are_not_triangulated_at_the_origin():
+    """Without a baseline the noise of the bearings meets at the rig itself: range must stay unknown."""
+    rng = np.random.default_rng(3)
+    angles = np.radians(90.0 + rng.normal(0.0, 3.0, 40))
+    directions = np.stack([np.cos(angles), np.sin(angles)], 1)
+    fit = fit_rays(np.zeros((40, 2)), directions, np.radians(3), prior_mean=np.array([0.0, 2.0]), prior_std_m=5.0)
+    stds = np.sqrt(np.linalg.eigvalsh(fit.covariance))
+    assert np.linalg.norm(fit.position) > 1.0 and stds.max() > 3.0, (fit.position, stds)
