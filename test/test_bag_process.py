@@ -214,3 +214,9 @@ def test_cli_sources_maps_the_talker_of_a_bag(tmp_path, capsys):
             f'source {s.id}' + (' (moving)' if s.moving else '') for s in final]
         for source in final:  # last_heard on the bag's clock, not the recording's
             assert 0 <= maps[-1][0] - (source.last_heard.sec * 10**9 + source.last_heard.nanosec) < 10**10
+        # the tracks behind the map, as doa_node publishes them: every 0.1 s, array frame
+        tracks = outputs[f'/{ros_name(poses)}/doa/tracks']
+        assert len(tracks) >= 60 and 0.09e9 < np.median(np.diff([stamp for stamp, _ in tracks])) < 0.11e9
+        assert len({m.header.frame_id for _, m in tracks}) == 1 and tracks[0][1].header.frame_id
+        confirmed = {t.id for _, m in tracks for t in m.tracks if t.confirmed}
+        assert {int(i) for s in final for i in s.track_ids} <= confirmed

@@ -17,7 +17,9 @@ Everything above is stamped with the keyframe's image stamp. With `sources`, per
 estimator and, when the bag has it, `ground_truth`) the sound-source map as `source_map_node` publishes it,
 snapshots at `sources_rate_hz` of audio time stamped with the snapshot time: `/NAME/sources/map`
 (av_pose_msgs/SoundSourceArray) and `/NAME/sources/markers` (sphere, 2σ ellipse, id), in `NAME/odom` (the
-ground truth's: the world frame). With ground-truth /tf in the bag, `BagResult.summary`
+ground truth's: the world frame), and the tracks behind it at every DOA window, `/NAME/doa/tracks`
+(av_pose_msgs/SoundTrackArray, array frame; the rig yaw that compensates their rotation is NAME's). With
+ground-truth /tf in the bag, `BagResult.summary`
 holds per estimator the scores of `av_pose.eval.odometry` (evo ATE/RPE, AUC@5/10/20, rotation MAE).
 """
 from __future__ import annotations
@@ -47,7 +49,8 @@ distance the ground truth travelled over each pair (an oracle standing in for wh
 `translation_scale: odometry`); `none` and `fixed` as pose_node's."""
 OUTPUT_TYPES = {'odometry': 'nav_msgs/msg/Odometry', 'twist': 'geometry_msgs/msg/TwistWithCovarianceStamped',
                 'relative': 'geometry_msgs/msg/PoseWithCovarianceStamped',
-                'markers': 'visualization_msgs/msg/MarkerArray', 'sources': 'av_pose_msgs/msg/SoundSourceArray'}
+                'markers': 'visualization_msgs/msg/MarkerArray', 'sources': 'av_pose_msgs/msg/SoundSourceArray',
+                'tracks': 'av_pose_msgs/msg/SoundTrackArray'}
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,13 @@ class _Outputs:
         specs = pose_marker_specs(np.array(self.trajectories[name]), T_odom_cam, self.recording.K,
                                   self.recording.image_size, sounds, self.lifetime_s)
         self.add(stamp, f'/{prefix}/pose/markers', OUTPUT_TYPES['markers'], build.markers(stamp, odom, specs))
+
+    def source_tracks(self, prefix: str, array_frame: str, tracked: list[tuple[float, list]]) -> None:
+        """`/PREFIX/doa/tracks` (as `doa_node` publishes them) per DOA window: (window centre s, tracks)."""
+        for t, found in tracked:
+            stamp = self.stamp_ns(t)
+            self.add(stamp, f'/{prefix}/doa/tracks', OUTPUT_TYPES['tracks'],
+                     self.build.track_array(stamp, array_frame, found))
 
     def source_maps(self, prefix: str, frame: str, T_frame_map: np.ndarray,
                     snapshots: Mapping[float, list[MappedSource]]) -> None:
@@ -311,8 +321,10 @@ def _map_sources(recording: BagRecording, tracks: Mapping[str, OdometryTrack], o
     times = [*np.arange(float(doa.times_s[0]), end, 1.0 / options.sources_rate_hz).tolist(), end]
     result = {}
     for name, (array_pose, frame, T_frame_M) in poses.items():
-        snapshots = map_sources(doa, array_pose, times)
+        tracked: list[tuple[float, list]] = []
+        snapshots = map_sources(doa, array_pose, times, on_tracks=lambda t, found, out=tracked: out.append((t, found)))
         result[name] = [mapped_source_json(s) for s in snapshots[end]]
         if outputs is not None:
             outputs.source_maps(ros_name(name), frame, T_frame_M, snapshots)
+            outputs.source_tracks(ros_name(name), options.read.array_frame, tracked)
     return result

@@ -15,6 +15,7 @@ from scipy.spatial.transform import Rotation
 
 from av_pose.pose.outputs import MarkerSpec, finite_covariance
 from av_pose.sources.source_map import MappedSource, PlacedMarkerSpec, source_fields
+from av_pose.sources.tracker import track_fields
 
 SPECTRUM_BINS = 360
 SCAN_RANGE_MAX = 1.001
@@ -150,3 +151,8 @@ class MessageBuilder:
                                    position_covariance=np.array(fields.pop('position_covariance')),
                                    track_ids=np.array(fields.pop('track_ids'), dtype=np.uint32), **fields))
         return self.make('av_pose_msgs/msg/SoundSourceArray', header=self.header(stamp_ns, frame), sources=items)
+
+    def track_array(self, stamp_ns: int, frame: str, tracks: Sequence):
+        """av_pose_msgs/SoundTrackArray of tracker `Track`s as `doa_node` publishes it (`track_fields`)."""
+        items = [self.make('av_pose_msgs/msg/SoundTrack', **track_fields(t)) for t in tracks]
+        return self.make('av_pose_msgs/msg/SoundTrackArray', header=self.header(stamp_ns, frame), tracks=items)

@@ -29,7 +29,7 @@ from av_pose.scene.doa_eval import SceneDoaTrack, stream_scene_doa
 from av_pose.scene.format import SceneRecord
 from av_pose.sources.frontend import WINDOW_S, ZONE_FRAMES, source_doa_estimator
 from av_pose.sources.source_map import MappedSource, SourceMap, SourceMapConfig
-from av_pose.sources.tracker import SourceTracker, TrackerConfig
+from av_pose.sources.tracker import SourceTracker, Track, TrackerConfig
 
 TARGETS_M = {'ground-truth': 0.3, 'estimated': 0.5}
 """Issue targets: horizontal error after 5 s of motion with true poses / with the pose pipeline's poses."""
@@ -61,10 +61,12 @@ class SourceSnapshotScore:
 
 def map_sources(doa: SceneDoaTrack, array_pose: Callable[[float], np.ndarray], snapshot_times_s: list[float],
                 tracker_config: TrackerConfig | None = None,
-                map_config: SourceMapConfig | None = None) -> dict[float, list[MappedSource]]:
+                map_config: SourceMapConfig | None = None,
+                on_tracks: Callable[[float, list[Track]], None] | None = None) -> dict[float, list[MappedSource]]:
     """Track the DOA peaks of every window and map them; the map at each snapshot time (window centres ≤ it).
 
-    `array_pose(t)` gives T_world_array (4×4) at audio time t.
+    `array_pose(t)` gives T_world_array (4×4) at audio time t; `on_tracks(t, tracks)`, if given, sees the tracker's
+    output at every window centre t (s).
     """
     tracker, source_map = SourceTracker(tracker_config), SourceMap(map_config)
     pending = sorted(snapshot_times_s)
@@ -76,6 +78,8 @@ def map_sources(doa: SceneDoaTrack, array_pose: Callable[[float], np.ndarray], s
         tracks = tracker.update(float(t), doa.azimuths_deg[w], doa.confidence[w], None,
                                 rig_yaw_deg=float(np.degrees(yaw_of(T[:3, :3]))))
         source_map.update(float(t), tracks, T)
+        if on_tracks is not None:
+            on_tracks(float(t), tracks)
     for time_s in pending:
         snapshots[time_s] = source_map.sources()
     return snapshots

@@ -18,7 +18,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from av_pose.ros.conversions import make_header, seconds_to_duration, seconds_to_time, yaw_quaternion
 from av_pose.ros.pose_messages import matrix_to_pose, matrix_to_quaternion
 from av_pose.sources.source_map import MappedSource, PlacedMarkerSpec, id_rgba, source_fields, source_marker_specs
-from av_pose.sources.tracker import CONFIRMED, TENTATIVE, Track
+from av_pose.sources.tracker import CONFIRMED, TENTATIVE, Track, track_fields
 
 TRACK_NAMESPACES = ('sound_tracks', 'sound_track_ids')
 
@@ -36,11 +36,7 @@ def _direction(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
 
 def track_array_message(stamp_s: float, frame_id: str, tracks: Iterable) -> SoundTrackArray:
     """Tracks (objects with id, azimuth_deg, elevation_deg, activity, age_s, confirmed) → SoundTrackArray."""
-    items = [SoundTrack(id=int(t.id), azimuth=float(math.radians((t.azimuth_deg + 180.0) % 360.0 - 180.0)),
-                        elevation=float(math.radians(t.elevation_deg)) if math.isfinite(t.elevation_deg)
-                        else float('nan'),
-                        activity=float(np.clip(t.activity, 0.0, 1.0)), age=float(t.age_s),
-                        confirmed=bool(t.confirmed)) for t in tracks]
+    items = [SoundTrack(**track_fields(t)) for t in tracks]
     return SoundTrackArray(header=make_header(stamp_s, frame_id), tracks=items)
 
 

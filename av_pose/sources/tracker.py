@@ -143,6 +143,17 @@ class Track:
     azimuth_std_deg: float = 0.0
 
 
+def track_fields(track: Track) -> dict:
+    """The av_pose_msgs/SoundTrack fields of a track as plain values.
+
+    Angles in radians (azimuth in [−π, π), elevation NaN when unresolved), activity clipped to [0, 1], age in s.
+    """
+    return {'id': int(track.id), 'azimuth': math.radians((track.azimuth_deg + 180.0) % 360.0 - 180.0),
+            'elevation': math.radians(track.elevation_deg) if math.isfinite(track.elevation_deg) else math.nan,
+            'activity': float(min(max(track.activity, 0.0), 1.0)), 'age': float(track.age_s),
+            'confirmed': bool(track.confirmed)}
+
+
 class _Filter:
     """Constant-rate Kalman filter on a wrapped angle (degrees) plus the track's bookkeeping."""
 
