@@ -59,3 +59,15 @@ def test_batches_equal_single_windows_and_srp_phat_votes_too():
 def test_bad_zone_options_are_user_errors(options, message):
     with pytest.raises(UserInputError, match=message):
         make_estimator('normmusic', load_array('respeaker4'), FS, **options)
+
+
+def test_a_window_shorter_than_one_zone_is_a_user_error():
+    from av_pose.audio.offline import track_doa
+    from av_pose.audio.streaming import StreamingDoa
+
+    estimator = make_estimator('normmusic', load_array('respeaker4'), FS, zone_frames=8)  # 8 frames: 0.144 s
+    with pytest.raises(UserInputError, match='shorter than one zone of 8 FFT frames'):
+        StreamingDoa(estimator, window_s=0.1)
+    with pytest.raises(UserInputError, match='shorter than one zone'):
+        track_doa(estimator, np.zeros((4, FS), np.float32), window_s=0.1)
+    assert StreamingDoa(estimator, window_s=0.15).window_s == 0.15

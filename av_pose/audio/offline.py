@@ -7,6 +7,7 @@ import numpy as np
 from tqdm import tqdm
 
 from av_pose.audio.doa import DoaEstimator
+from av_pose.audio.doa.base import check_window
 from av_pose.errors import UserInputError
 
 
@@ -34,8 +35,7 @@ def track_doa(estimator: DoaEstimator, audio: np.ndarray, window_s: float = 1.0,
     """Run `estimator` on windows of `window_s` every `hop_s` over C×T `audio` at the estimator's rate."""
     fs = estimator.sample_rate
     length, hop = int(round(window_s * fs)), max(1, int(round(hop_s * fs)))
-    if length < estimator.nfft:
-        raise UserInputError(f'window of {window_s:g} s is shorter than one FFT frame ({estimator.nfft / fs:g} s)')
+    check_window(estimator, window_s)
     if audio.shape[-1] < length:
         raise UserInputError(f'recording ({audio.shape[-1] / fs:.2f} s) is shorter than one window ({window_s} s)')
     starts = np.arange(0, audio.shape[-1] - length + 1, hop)

@@ -10,7 +10,7 @@ import numpy as np
 
 from av_pose.audio.buffer import AudioRingBuffer, PushResult
 from av_pose.audio.doa import DoaEstimator
-from av_pose.errors import UserInputError
+from av_pose.audio.doa.base import check_window
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,7 @@ class StreamingDoa:
 
     def __init__(self, estimator: DoaEstimator, window_s: float = 1.0, capacity_s: float = 10.0,
                  min_coverage: float = 0.5) -> None:
-        if round(window_s * estimator.sample_rate) < estimator.nfft:
-            raise UserInputError(f'window of {window_s:g} s is shorter than one FFT frame '
-                                 f'({estimator.nfft / estimator.sample_rate:g} s at {estimator.sample_rate:g} Hz)')
+        check_window(estimator, window_s)
         self.estimator = estimator
         self.window_s = float(window_s)
         self.min_coverage = float(min_coverage)

@@ -123,6 +123,11 @@ class DoaEstimator(ABC):
         steering = steering_vectors(array, self.grid, freqs_hz, self.speed_of_sound)  # F×G×C
         self.prepare_steering(torch.as_tensor(steering, dtype=torch.complex64, device=self.device))
 
+    @property
+    def min_samples(self) -> int:
+        """Shortest window this estimator takes, samples: one FFT frame, or one zone of frames with zone voting."""
+        return self.nfft + (self.zones.zone_frames - 1) * (self.nfft // 2) if self.zones else self.nfft
+
     def release(self) -> None:
         """Free the steering tensors, the workspace (and cached CUDA memory); the estimator is unusable afterwards."""
         self._workspace.clear()
@@ -236,6 +241,18 @@ class DoaEstimator(ABC):
             confidence = 1.0 - peaks.floor / np.maximum(peaks.heights, 1e-30)
         return DoaResult(spectrum, peaks.azimuths_deg, np.clip(confidence, 0.0, 1.0).astype(np.float32),
                          peaks.elevations_deg)
+
+
+def check_window(estimator: DoaEstimator, window_s: float) -> None:
+    """UserInputError, in one line, when a window of `window_s` seconds is too short for `estimator`.
+
+    Any object with `sample_rate` and `nfft` (and `min_samples` where a zone of frames is the least it takes).
+    """
+    least = getattr(estimator, 'min_samples', estimator.nfft)
+    if round(window_s * estimator.sample_rate) < least:
+        unit = 'one FFT frame' if least == estimator.nfft else f'one zone of {estimator.zones.zone_frames} FFT frames'
+        raise UserInputError(f'window of {window_s:g} s is shorter than {unit} '
+                             f'({least / estimator.sample_rate:g} s at {estimator.sample_rate:g} Hz)')
 
 
 def _resolve_speed_of_sound(speed_of_sound: float | None, temperature_c: float | None) -> float:
