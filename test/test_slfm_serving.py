@@ -111,6 +111,12 @@ def test_eval_azimuth_reports_the_shipped_model_beside_the_baselines(tmp_path, c
     assert azimuth['slfm']['count'] == result['windows'] > 20
     assert azimuth['slfm']['median_deg'] < 0.5 * azimuth['chance_zero']['median_deg']
     assert (tmp_path / 'plots' / 'azimuth_errors.png').stat().st_size > 10_000
+    # the breakdown by direction splits the same windows: counts add up, and each band's mean is a part of the whole
+    bands = result['azimuth_by_direction']['srp_phat']
+    assert sum(b['count'] for b in bands.values()) == azimuth['srp_phat']['count']
+    whole = sum(b['mean_deg'] * b['count'] for b in bands.values()) / azimuth['srp_phat']['count']
+    assert abs(whole - azimuth['srp_phat']['mean_deg']) < 1e-6
+    assert '## Sound azimuth by direction' in printed and '75-90°' in printed
     assert main(['eval', '--azimuth', '--tracks', '--data', str(tmp_path / 'test')]) == 2
     assert main(['eval', '--azimuth', '--model', 'a', '--model', 'b', '--data', str(tmp_path / 'test')]) == 2
     errors = capsys.readouterr().err.strip().splitlines()

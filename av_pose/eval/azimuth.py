@@ -29,6 +29,9 @@ from av_pose.metrics.azimuth import slfm_summary
 from av_pose.models.slfm import load_slfm_azimuth, load_slfm_model, predict_batches  # noqa: F401 (API)
 
 DOA_BASELINES = ('normmusic', 'srp_phat')
+DIRECTION_BANDS_DEG = ((0.0, 30.0), (30.0, 60.0), (60.0, 75.0), (75.0, 90.0))
+"""|Folded true azimuth| bands of the error breakdown: 0° = in front of the pair (broadside), 90° = along its axis
+(endfire), where a time difference changes least with the angle."""
 
 
 def doa_azimuths_deg(method: str, audio: torch.Tensor, fs: int = 16000) -> np.ndarray:
@@ -48,8 +51,9 @@ def evaluate_azimuth(test: str | Sequence[str], slfm_checkpoint: str | Path | No
                      sign_calibration: str | Sequence[str] | None = None) -> dict:
     """SLfM-protocol table over `test` (module docstring) as a JSON-ready dict.
 
-    Returns {'azimuth': {method: slfm_summary}, 'rotation': {method: slfm_summary}, 'pairs', 'windows',
-    'settings'}; the image size comes from the SLfM checkpoint (128×96 without one).
+    Returns {'azimuth': {method: slfm_summary}, 'rotation': {method: slfm_summary}, 'azimuth_by_direction':
+    {method: {band: slfm_summary}} (bands of |folded true azimuth|, `DIRECTION_BANDS_DEG`, named 'LO-HI'),
+    'pairs', 'windows', 'settings'}; the image size comes from the SLfM checkpoint (128×96 without one).
     """
     from av_pose.audio.doa import resolve_device
     from av_pose.data.slfm_pairs import build_slfm_pairs
@@ -75,13 +79,12 @@ def evaluate_azimuth(test: str | Sequence[str], slfm_checkpoint: str | Path | No
     if not heard.any():
         raise UserInputError(f'{test}: no test window hears a source')
     rng = np.random.default_rng(seed)
-    azimuth = {'chance_zero': slfm_summary(np.zeros(heard.sum()), truth_s[heard]),
-               'chance_random': slfm_summary(rng.uniform(-180.0, 180.0, heard.sum()), truth_s[heard])}
+    predicted = {'chance_zero': np.zeros(heard.sum()), 'chance_random': rng.uniform(-180.0, 180.0, heard.sum())}
     rotations = {'chance_zero': slfm_summary(np.zeros_like(rotation), rotation, fold=False),
                  'chance_random': slfm_summary(rng.uniform(-90.0, 90.0, rotation.size), rotation, fold=False)}
     for name, model in models.items():
         predictions = predict_batches(model, loader, device)
-        azimuth[name] = slfm_summary(predictions['theta_s_deg'][heard], truth_s[heard])
+        predicted[name] = predictions['theta_s_deg'][heard]
         if 'phi_deg' in predictions:
             rotations[name] = slfm_summary(predictions['phi_deg'], rotation, fold=False)
             if sign_calibration is not None:
@@ -93,9 +96,21 @@ def evaluate_azimuth(test: str | Sequence[str], slfm_checkpoint: str | Path | No
     if doa_methods:
         audio = torch.cat([batch['audio_s'] for batch in loader])[torch.from_numpy(heard)]
         for method in doa_methods:
-            azimuth[method] = slfm_summary(doa_azimuths_deg(method, audio), truth_s[heard])
-    return {'azimuth': azimuth, 'rotation': rotations, 'pairs': int(len(dataset)), 'windows': int(heard.sum()),
-            'settings': settings}
+            predicted[method] = doa_azimuths_deg(method, audio)
+    truth = truth_s[heard]
+    azimuth = {name: slfm_summary(values, truth) for name, values in predicted.items()}
+    return {'azimuth': azimuth, 'rotation': rotations, 'azimuth_by_direction': by_direction(predicted, truth),
+            'pairs': int(len(dataset)), 'windows': int(heard.sum()), 'settings': settings}
+
+
+def by_direction(predicted: dict[str, np.ndarray], truth_deg: np.ndarray) -> dict[str, dict[str, dict]]:
+    """Folded azimuth errors per method and band of |folded true azimuth| (`DIRECTION_BANDS_DEG`)."""
+    from av_pose.metrics.azimuth import fold_front_deg
+
+    side = np.abs(fold_front_deg(truth_deg))
+    bands = {f'{low:g}-{high:g}': (side >= low) & ((side < high) | (high >= 90.0)) for low, high in DIRECTION_BANDS_DEG}
+    return {name: {band: slfm_summary(values[mask], truth_deg[mask]) for band, mask in bands.items() if mask.any()}
+            for name, values in predicted.items()}
 
 
 def markdown_azimuth(result: dict, description: str) -> str:
@@ -106,6 +121,19 @@ def markdown_azimuth(result: dict, description: str) -> str:
         lines += [f'## {title}', '', '| method | mean ° | median ° | windows |', '|---|---|---|---|']
         lines += [f'| {name} | {row["mean_deg"]:.2f} | {row["median_deg"]:.2f} | {row["count"]} |'
                   for name, row in result[table].items()]
+        lines.append('')
+    breakdown = result.get('azimuth_by_direction')
+    if breakdown:
+        bands = [f'{low:g}-{high:g}' for low, high in DIRECTION_BANDS_DEG]
+        first = next(iter(breakdown.values()))
+        counts = ' / '.join(str(first[band]['count'] if band in first else 0) for band in bands)
+        lines += ['## Sound azimuth by direction: mean / median ° per band of |folded true azimuth|', '',
+                  f'0° = broadside (in front of the pair), 90° = endfire (along its axis). Windows per band: {counts}.',
+                  '', '| method | ' + ' | '.join(f'{band}°' for band in bands) + ' |',
+                  '|---|' + '---|' * len(bands)]
+        lines += [f'| {name} | ' + ' | '.join(f'{rows[band]["mean_deg"]:.1f} / {rows[band]["median_deg"]:.1f}'
+                                              if band in rows else '–' for band in bands) + ' |'
+                  for name, rows in breakdown.items()]
         lines.append('')
     return '\n'.join(lines)
 
