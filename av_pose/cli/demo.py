@@ -6,9 +6,10 @@
    keyframe DOA, and relative pose integrated into odometry by the geometric estimator vision-only
    (`geometric-vision`) and audio-visual (`geometric`), plus each shipped learned pair when its weights exist;
    the MCAP it writes holds the inputs and every output (Foxglove / RViz);
+   and the sound sources: tracks with ids (zone-voting DOA) mapped in the world with each odometry;
 3. runs the array ↔ camera self-calibration on the same bag;
-4. writes trajectory.png, doa.png, pose_errors.png (blurred stretch shaded) and calibration.png, and prints
-   the metrics table drawn in pose_errors.png.
+4. writes trajectory.png, doa.png, pose_errors.png (blurred stretch shaded), sound_sources.png (tracks over
+   time against the truth) and calibration.png, and prints the metrics table drawn in pose_errors.png.
 """
 from __future__ import annotations
 
@@ -40,6 +41,40 @@ def demo_models() -> list[str]:
     return [VISION_ONLY, AUDIO_VISUAL] + [name for pair in shipped_av_models() for name in pair]
 
 
+def _point_sources(record) -> list[tuple[str, tuple[float, float]]]:
+    """(kind, horizontal position m) of each distinct point source (a source that pauses is listed once)."""
+    found: dict[tuple[float, float], str] = {}
+    for source in record.sources:
+        if source.get('position_m') is not None:
+            found.setdefault(tuple(float(v) for v in source['position_m'][:2]), source['kind'])
+    return [(kind, xy) for xy, kind in found.items()]
+
+
+def source_map_errors(record, maps: dict) -> dict[str, list[float | None]]:
+    """Distance (m, horizontal) from each distinct point source to the nearest entry of each map.
+
+    `maps`: pose source → map entries, as the bag tool's summary['sources'] holds them; None: the map is empty.
+    """
+    import numpy as np
+
+    truth = [np.asarray(xy) for _, xy in _point_sources(record)]
+    errors = {}
+    for name, entries in maps.items():
+        found = np.array([e['position_m'][:2] for e in entries], dtype=float).reshape(-1, 2)
+        errors[name] = [float(np.min(np.linalg.norm(found - xy, axis=1))) if len(found) else None for xy in truth]
+    return errors
+
+
+def _sources_line(record, score, map_errors: dict) -> str:
+    """One line of the demo table: tracking and map figures."""
+    kinds = [kind for kind, _ in _point_sources(record)]
+    maps = '; '.join(f'{name} ' + ' / '.join('—' if e is None else f'{e:.2f}' for e in errors)
+                     for name, errors in map_errors.items())
+    return (f'sound sources ({" and ".join(kinds)}; zone-voting DOA, tracker): {100 * score.coverage:.0f} % of '
+            f'source windows tracked, {score.id_switches} id switches, median error {score.median_error_deg:.1f}°; '
+            f'map, m from each source to its nearest entry: {maps or "no map"}')
+
+
 def _in_interval(t, interval) -> bool:
     return interval[0] <= t < interval[1]
 
@@ -62,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.cli.calibrate import plot_calibration
     from av_pose.eval.odometry import step_errors
     from av_pose.eval.plots import format_table, metrics_rows, write_odometry_plots
+    from av_pose.eval.tracks import plot_scene_tracks, run_scene_tracks, score_scene_tracks
     from av_pose.metrics.azimuth import azimuth_abs_error_deg
     from av_pose.pose.calibration import calibrate_recording
     from av_pose.pose.registry import make_pose_estimator
@@ -86,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     names = demo_models()
     estimators = {name: make_pose_estimator(name, device='cpu') for name in names}
     options = BagProcessOptions(read=BagReadOptions(array=record.mic_array), gap_s=args.gap, rate_hz=args.rate,
-                                progress=not quiet)
+                                progress=not quiet, sources=True)
     try:
         result = process_bag(bag_dir, result_dir, estimators, options)
     finally:
@@ -122,13 +158,18 @@ def run(args: argparse.Namespace) -> int:
                 f'MAE {np.mean(doa_errors):.1f}°, median {np.median(doa_errors):.1f}°' if len(doa_errors)
                 else 'DOA: no window with an active source')
     calibration_line = textwrap.fill(f'calibration: {calibration.message}', 140, subsequent_indent='  ')
-    table = '\n'.join([format_table(rows, header), doa_line, calibration_line])
+    track_run = run_scene_tracks(record)  # the scene's audio through the tracking front end, truth beside it
+    track_score = score_scene_tracks(track_run)
+    map_errors = source_map_errors(record, result.summary.get('sources', {}))
+    sources_line = textwrap.fill(_sources_line(record, track_score, map_errors), 140, subsequent_indent='  ')
+    table = '\n'.join([format_table(rows, header), doa_line, sources_line, calibration_line])
     shaded = [(blur[0], blur[1], 'heavy blur'), (*showcase.silence_s, 'music silent')]
     figures = write_odometry_plots(
         out, result.recording, result.tracks, result.doa, table, shaded,
         sources_xy=np.array([s['position_m'][:2] for s in record.sources if s.get('position_m') is not None]),
         true_azimuths_deg=true_azimuths, errors_title='rotation error of each pair: vision only vs audio-visual',
         sounds_from=AUDIO_VISUAL)
+    figures['sound_sources'] = plot_scene_tracks(track_run, out / 'sound_sources.png', track_score)
     figures['calibration'] = out / 'calibration.png'
     plot_calibration(calibration, str(figures['calibration']))
     seconds = time.perf_counter() - began
@@ -141,6 +182,7 @@ def run(args: argparse.Namespace) -> int:
         summary = {'scene': str(scene_dir), 'bag': str(result_dir), 'models': models,
                    'doa_mae_deg': float(np.mean(doa_errors)) if len(doa_errors) else None,
                    'doa_windows': int(len(doa_errors)), 'calibration': calibration.to_dict(),
+                   'sources': {'tracks': track_score.to_json(), 'map_error_m': map_errors},
                    'figures': {k: str(v) for k, v in figures.items()}, 'blur_s': list(blur),
                    'silence_s': list(showcase.silence_s), 'seconds': seconds}
         print(json.dumps(summary))
