@@ -10,6 +10,15 @@ ROOM_DIMS = np.array([8.0, 7.0, 3.0])
 ARRAY_CENTRE = np.array([4.1, 3.4, 1.4])
 
 
+def seed_pyroomacoustics(seed: int) -> None:
+    """Make `Room.simulate`'s sensor noise reproducible: pyroomacoustics ≥ 0.8 draws it from its own package RNG
+    (seeded from entropy at import, so every test process heard different noise), older versions from numpy's."""
+    if hasattr(pra, 'random') and hasattr(pra.random, 'seed'):
+        pra.random.seed(seed)
+    else:
+        np.random.seed(seed)
+
+
 def simulate(array: MicArray, fs: int, azimuths_deg: list[float], rt60_s: float = 0.3, snr_db: float = 20.0,
              duration_s: float = 1.0, distance_m: float = 1.5, seed: int = 0,
              gains: list[np.ndarray] | None = None) -> np.ndarray:
@@ -27,7 +36,7 @@ def simulate(array: MicArray, fs: int, azimuths_deg: list[float], rt60_s: float 
         gain = 1.0 if gains is None else gains[index]
         room.add_source(position, signal=rng.standard_normal(samples) * gain)
     room.add_microphone_array(pra.MicrophoneArray((array.positions_m + ARRAY_CENTRE).T, fs))
-    np.random.seed(seed)  # pyroomacoustics draws its sensor noise from the global generator
+    seed_pyroomacoustics(seed)
     room.simulate(snr=snr_db)
     return room.mic_array.signals[:, :samples].astype(np.float32)
 

@@ -8,7 +8,7 @@ from av_pose.audio.arrays import PRESETS, MicArray, ring_positions, speed_of_sou
 from av_pose.audio.doa import DirectionGrid, SphereGrid, make_estimator, resolves_elevation
 from av_pose.errors import UserInputError
 
-from room_sim import circular_error_deg, simulate
+from room_sim import circular_error_deg, seed_pyroomacoustics, simulate
 
 PRA_GRID = DirectionGrid(step_deg=1.0, offset_deg=0.0)
 # A 3-D array: a 6-capsule ring of 4.6 cm radius plus one capsule 4 cm above and one 4 cm below its centre.
@@ -27,7 +27,7 @@ def anechoic(array: MicArray, fs: int, azimuth_deg: float, elevation_deg: float 
     room.add_source(centre + 2.5 * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)]),
                     signal=rng.standard_normal(int(seconds * fs)))
     room.add_microphone_array(pra.MicrophoneArray((array.positions_m + centre).T, fs))
-    np.random.seed(seed)
+    seed_pyroomacoustics(seed)
     room.simulate(snr=30.0)
     return room.mic_array.signals[:, :int(seconds * fs)].astype(np.float32), float(room.c)
 
