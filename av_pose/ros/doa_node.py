@@ -52,6 +52,7 @@ from av_pose.ros.node_common import (
     fatal_on_user_error,
     integer,
     is_number,
+    number_in,
     positive,
     run_node,
     text,
@@ -88,6 +89,8 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'track_gate_deg': (12.0, 'A peak further than this from a track cannot update it, degrees'),
     'track_confirm_hits': (3, 'Hits within the first 5 updates that confirm a new track'),
     'track_coast_s': (1.0, 'A confirmed track not heard for this long dies, seconds'),
+    'track_revive_s': (4.0, 'A track confirmed within 20 deg of one that died less than this ago takes its id back '
+                       '(a talker who pauses keeps one id), seconds; 0 = off'),
     'compensate_rotation': (False, "Remove the rig's own rotation from the tracks using odom (nav_msgs/Odometry) "
                             'and the base -> array extrinsics on /tf_static'),
     'base_frame': ('', 'Frame the odometry poses; empty = the child_frame_id of the odometry messages'),
@@ -153,7 +156,9 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
                              'intensity); slfm gives one azimuth: set zone_frames to 0')
     tracker = TrackerConfig(gate_deg=positive(values, 'track_gate_deg'),
                             confirm_hits=integer(values, 'track_confirm_hits', 1),
-                            coast_s=positive(values, 'track_coast_s')) if boolean(values, 'track_sources') else None
+                            coast_s=positive(values, 'track_coast_s'),
+                            revive_s=number_in(values, 'track_revive_s', 0.0, 60.0),
+                            ) if boolean(values, 'track_sources') else None
     prefix = text(values, 'track_frame_prefix') if boolean(values, 'publish_track_frames') else None
     return DoaNodeConfig(array=array, method=method, model=text(values, 'model'),
                          window_s=positive(values, 'window_s'),
