@@ -131,6 +131,15 @@ class RosClient:
             self.executor.spin_once(timeout_sec=0.02)
         return True
 
+    def settle(self, received: list, quiet_s: float = 1.0, timeout_s: float = 10.0) -> None:
+        """Spin until `received` has stopped growing for `quiet_s` (the node has worked off its queue)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            count = len(received)
+            self.spin_for(quiet_s)
+            if len(received) == count:
+                return
+
     def collect(self, msg_type: type, topic: str, qos: Any = 50) -> list:
         """Subscribe to `topic`; the returned list fills with messages as the executor spins."""
         received: list = []

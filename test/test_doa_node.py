@@ -257,15 +257,6 @@ def stream(client: RosClient, publisher, messages) -> None:
         client.spin_for(PACE_S)
 
 
-def settle(client: RosClient, received: list, quiet_s: float = 1.0, timeout_s: float = 10.0) -> None:
-    """Spin until `received` has stopped growing for `quiet_s` (the node has worked off its queue)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        count = len(received)
-        client.spin_for(quiet_s)
-        if len(received) == count:
-            return
-
 
 # ------------------------------------------------------------------------------------------ DDS runs
 @pytest.fixture(scope='module')
@@ -286,7 +277,7 @@ def data_stamped_run(room_audio):
         assert client.wait_for_publishers(f'{ns}/doa/sources'), node.output()
         assert client.wait_for_subscribers(info_pub), node.output()  # latched AudioInfo delivered
         stream(client, audio_pub, (data_stamped(s, t) for t, s in chunks(room_audio, T0)))
-        settle(client, outputs.sources)
+        client.settle(outputs.sources)
         alive, output = node.alive(), node.output()
     return {'outputs': outputs, 'alive': alive, 'log': output, 'duration_s': time.monotonic() - started,
             'audio': room_audio}
@@ -371,7 +362,7 @@ def test_four_turn_taking_sources_give_four_tracks_with_zone_voting():
         assert client.wait_for_subscribers(audio_pub), node.output()
         assert client.wait_for_publishers(f'{ns}/doa/tracks'), node.output()
         stream(client, audio_pub, (data_stamped(s, t) for t, s in chunks(audio, T0)))
-        settle(client, outputs.tracks)
+        client.settle(outputs.tracks)
         assert node.alive(), node.output()
     late = [[t for t in m.tracks if t.confirmed] for m in outputs.tracks if stamp_of(m) > T0 + 2.0]
     assert len(late) >= 20, node.output()
@@ -411,7 +402,7 @@ def audio_frame_run(room_audio):
         good_again = [audio_frame(s, t) for t, s in chunks(room_audio, T0, 0, 80)]        # 2.56 s
         sent = good_first + bad + good_again
         stream(client, pub, sent)
-        settle(client, outputs.sources)
+        client.settle(outputs.sources)
 
         def own_statuses() -> list:  # /diagnostics is global: keep this node's statuses only
             return [array.status[0] for array in diagnostics if f'{ns}/doa_node' in array.status[0].name]
@@ -510,7 +501,7 @@ def test_sample_rate_change_rebuilds_estimator(tmp_path, capfd):
         assert client.wait_for_subscribers(pub)
         stream(client, pub, [audio_frame(s, t) for t, s in chunks(audio_16k, T0)]
                + [audio_frame(s, t, rate=48000) for t, s in chunks(audio_48k, t_switch, fs=48000)])
-        settle(client, outputs.sources)
+        client.settle(outputs.sources)
         client.executor.remove_node(node)
         node.destroy_node()
     log = capfd.readouterr().err
@@ -546,7 +537,7 @@ def test_learned_slfm_azimuth_over_dds_equals_the_core_estimator(tmp_path):
         assert client.wait_for_subscribers(audio_pub), node.output()
         assert client.wait_for_subscribers(info_pub), node.output()
         stream(client, audio_pub, (data_stamped(s, t) for t, s in chunks(audio, T0)))
-        settle(client, outputs.sources)
+        client.settle(outputs.sources)
         assert node.alive(), node.output()
     full = [m for m in outputs.sources if m.poses and stamp_of(m) > T0 + 0.499]
     stamps = np.array([stamp_of(m) for m in full])

@@ -439,14 +439,6 @@ def in_process_node(client: RosClient, ns: str, estimator, **params) -> PoseNode
     return node
 
 
-def settle(client: RosClient, outputs: Outputs, quiet_s: float = 1.5, timeout_s: float = 10.0) -> None:
-    """Spin until no odometry arrived for `quiet_s`."""
-    deadline, count, last_change = time.monotonic() + timeout_s, -1, time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - last_change < quiet_s:
-        client.spin_for(0.1)
-        if len(outputs.odometry) != count:
-            count, last_change = len(outputs.odometry), time.monotonic()
-
 
 def pose_of(msg) -> np.ndarray:
     p, q = msg.pose.pose.position, msg.pose.pose.orientation
@@ -464,7 +456,7 @@ def test_node_integrates_the_scene_into_odometry_tf_and_markers(scene_bag):
         replay = Replay(client, ns, scene_bag, scale_odometry=True)
         assert replay.wait_for_node()
         sent = replay.play(speed=2.0)
-        settle(client, outputs)
+        client.settle(outputs.odometry, quiet_s=1.5)
         # sensor-data QoS is best effort: under CPU load a frame or two may never reach the node
         assert client.spin_until(lambda: int(outputs.status(f'{ns}/pose_node').get('images received', 0))
                                  >= len(sent) - 3, 10.0), (outputs.status(f'{ns}/pose_node'), len(sent))
@@ -548,7 +540,7 @@ def test_without_audio_vision_only_and_a_corrupt_jpeg_is_skipped(scene_bag):
         replay = Replay(client, ns, scene_bag, compressed=True)
         assert replay.wait_for_node(topics=('image',))
         sent = replay.play(speed=2.0, topics=('image', 'camera_info'), edit=corrupt_one)
-        settle(client, outputs)
+        client.settle(outputs.odometry, quiet_s=1.5)
         statuses = outputs.statuses(f'{ns}/pose_node')
         client.executor.remove_node(node)
         node.destroy_node()
@@ -572,7 +564,7 @@ def test_without_images_audio_only_frames_follow_the_audio_clock(scene_bag):
         replay = Replay(client, ns, scene_bag)
         assert replay.wait_for_node(topics=('audio',))
         replay.play(speed=2.0, topics=('audio',))
-        settle(client, outputs)
+        client.settle(outputs.odometry, quiet_s=1.5)
         statuses = outputs.statuses(f'{ns}/pose_node')
         client.executor.remove_node(node)
         node.destroy_node()
@@ -620,7 +612,7 @@ def test_bad_images_and_stamps_never_stop_the_node(scene_bag):
         image_pub.publish(frames[-4])  # 0.3 s back in time: a late frame
         client.spin_for(0.3)
         replay.play(speed=2.0, until_s=loop_at)  # the loop: stamps jump back by about 6 s
-        settle(client, outputs)
+        client.settle(outputs.odometry, quiet_s=1.5)
         statuses = outputs.statuses(f'{ns}/pose_node')
         client.executor.remove_node(node)
         node.destroy_node()
@@ -708,7 +700,7 @@ def replay_with_sim_time(scene_bag, model: str) -> dict:
         replay = Replay(client, ns, scene_bag, clock=True)
         assert replay.wait_for_node(), node.output()
         sent = replay.play(speed=1.0)
-        settle(client, outputs, quiet_s=2.0, timeout_s=20.0)
+        client.settle(outputs.odometry, quiet_s=2.0, timeout_s=20.0)
         statuses = outputs.statuses(f'{ns}/pose_node')
         assert node.alive(), node.output()
         code, _ = _stop_with_sigints(node.process)  # three SIGINTs while running: a clean stop

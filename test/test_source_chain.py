@@ -99,15 +99,6 @@ class SceneMessages:
                                 np.zeros(6), np.zeros((6, 6)))
 
 
-def settle(client: RosClient, received: list, quiet_s: float = 1.0, timeout_s: float = 10.0) -> None:
-    """Spin until `received` has stopped growing for `quiet_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        count = len(received)
-        client.spin_for(quiet_s)
-        if len(received) == count:
-            return
-
 
 def test_talker_is_mapped_from_audio_and_odometry_over_dds(talker_scene):
     started = time.monotonic()
@@ -149,7 +140,7 @@ def test_talker_is_mapped_from_audio_and_odometry_over_dds(talker_scene):
             audio_pub.publish(messages.audio(t, np.asarray(audio[:, start:start + chunk])))
             client.spin_for(PACE_S)
         odom_pub.publish(messages.odometry(audio.shape[1] / fs))
-        settle(client, tracks)
+        client.settle(tracks)
         assert tracks, logs()
         # the map has fused every track message (its stamp is that of the latest fused one)
         assert client.spin_until(lambda: maps and stamp_of(maps[-1]) >= stamp_of(tracks[-1]), 10.0), logs()

@@ -93,14 +93,11 @@ def fit_rays(origins: np.ndarray, directions: np.ndarray, sigma_rad: np.ndarray 
         # only their noise "intersects" there. Range is unobservable: the prior range stands, long along the ray.
         ranges = np.full(num, float(np.linalg.norm(prior - origins.mean(axis=0))))
         weights = 1.0 / (np.maximum(ranges, MIN_RANGE_M) * sigma) ** 2
-        information = np.einsum('n,nij->ij', weights, normal) + prior_info
         state = prior_state.astype(np.float64).copy()
         points = np.einsum('nij,j->ni', design, state)
         mean_direction = directions.mean(axis=0) / max(np.linalg.norm(directions.mean(axis=0)), 1e-12)
-        along = np.zeros_like(information)
-        along[:dim, :dim] = np.outer(mean_direction, mean_direction)
-        information = information - along * float(mean_direction @ information[:dim, :dim] @ mean_direction) \
-            + along / prior_std_m ** 2
+        information = prior_info.astype(np.float64).copy()  # along the ray: the prior alone
+        information[:dim, :dim] += weights.sum() * (np.eye(dim) - np.outer(mean_direction, mean_direction))
     perpendicular = np.einsum('nij,nj->ni', projectors, points - origins)
     chi2 = float(np.sum(weights * np.sum(perpendicular ** 2, axis=1)))
     unknowns = len(state)

@@ -24,6 +24,7 @@ import torch
 
 from av_pose.audio.doa.grid import Grid
 from av_pose.errors import UserInputError
+from av_pose.metrics.spherical import direction_from_az_el
 
 VOTE_SEPARATION_DEG = 20.0  # a zone's J peaks are at least this far apart
 
@@ -97,10 +98,7 @@ class ZoneVoting:
                                      VOTE_SEPARATION_DEG)
         with np.errstate(invalid='ignore', divide='ignore'):
             weight = np.nan_to_num(np.clip(1.0 - peaks.floor / peaks.heights, 0.0, 1.0))  # (B·Z)×J
-        azimuth = np.radians(np.nan_to_num(peaks.azimuths_deg))
-        elevation = np.radians(np.nan_to_num(peaks.elevations_deg))
-        toward = np.stack([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth),
-                           np.sin(elevation)], -1)  # (B·Z)×J×3
+        toward = direction_from_az_el(np.nan_to_num(peaks.azimuths_deg), np.nan_to_num(peaks.elevations_deg))
         toward, weight = toward.reshape(batch, -1, 3), weight.reshape(batch, -1)
         toward_t = torch.as_tensor(toward, dtype=torch.float32, device=values.device)
         weight_t = torch.as_tensor(weight, dtype=torch.float32, device=values.device)
@@ -116,9 +114,7 @@ class ZoneVoting:
         peaks' heights, so the kept ones stay first).
         """
         found = np.isfinite(azimuths_deg)
-        azimuth, elevation = np.radians(np.nan_to_num(azimuths_deg)), np.radians(np.nan_to_num(elevations_deg))
-        peak = np.stack([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth),
-                         np.sin(elevation)], -1)  # B×K×3
+        peak = direction_from_az_el(np.nan_to_num(azimuths_deg), np.nan_to_num(elevations_deg))  # B×K×3
         near = np.einsum('bkd,bvd->bkv', peak, votes.toward) >= math.cos(math.radians(0.5 * min_separation_deg))
         weights = near * votes.weight[:, None, :]  # B×K×V
         mean = np.einsum('bkv,bvd->bkd', weights, votes.toward)
