@@ -131,6 +131,23 @@ def test_a_pause_keeps_the_id_with_revival_and_another_source_does_not_take_it()
     assert revived and all(track.age_s > 5.0 for track in revived)  # age counts from the first birth
 
 
+def test_by_default_a_source_silent_for_ten_seconds_keeps_its_id_even_after_walking_25_degrees():
+    def peaks(t):  # a talker at 80° falls silent 2–12 s and comes back at 105°; one at 250° talks throughout
+        return noisy(rng, ([80.0] if t < 2.0 else [105.0] if t >= 12.0 else []) + [250.0])
+
+    def talker_ids(history):
+        return {track.id for t, tracks in history if t < 2.0 or t >= 13.0 for track in tracks
+                if track.confirmed and abs(track.azimuth_deg - 250.0) > 60.0}
+
+    rng = np.random.default_rng(6)
+    history = run(SourceTracker(), peaks, 15.0)
+    ids = talker_ids(history)
+    assert len(ids) == 1, ids
+    assert not any(track.id in ids for t, tracks in history if 4.0 < t < 12.0 for track in tracks)  # not output
+    rng = np.random.default_rng(6)
+    assert len(talker_ids(run(SourceTracker(TrackerConfig(revive_s=4.0, revive_deg=20.0)), peaks, 15.0))) == 2
+
+
 def test_array_locked_phantom_is_hidden_while_the_rig_turns():
     rng = np.random.default_rng(5)
 

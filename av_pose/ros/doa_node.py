@@ -89,7 +89,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'track_gate_deg': (12.0, 'A peak further than this from a track cannot update it, degrees'),
     'track_confirm_hits': (3, 'Hits within the first 5 updates that confirm a new track'),
     'track_coast_s': (1.0, 'A confirmed track not heard for this long dies, seconds'),
-    'track_revive_s': (4.0, 'A track confirmed within 20 deg of one that died less than this ago takes its id back '
+    'track_revive_s': (15.0, 'A track confirmed within 30 deg of one that died less than this ago takes its id back '
                        '(a talker who pauses keeps one id), seconds; 0 = off'),
     'compensate_rotation': (False, "Remove the rig's own rotation from the tracks using odom (nav_msgs/Odometry) "
                             'and the base -> array extrinsics on /tf_static'),
