@@ -18,6 +18,16 @@ def test_binaural_left_ear_is_channel_zero_on_plus_y():
     assert PRESETS['binaural'].positions_m[0, 1] > 0 and PRESETS['binaural'].channel_names == ('left', 'right')
 
 
+def test_a_head_travels_with_the_array_description(tmp_path):
+    binaural = PRESETS['binaural']
+    assert binaural.head_radius_m == pytest.approx(0.0875)
+    assert MicArray.from_dict(binaural.to_dict()).head_radius_m == pytest.approx(0.0875)  # scene.json round trip
+    assert PRESETS['respeaker4'].head_radius_m is None and 'head_radius_m' not in PRESETS['respeaker4'].to_dict()
+    path = tmp_path / 'kemar.yaml'
+    path.write_text('name: kemar\nhead_radius_m: 0.09\npositions_m: [[0, 0.09, 0], [0, -0.09, 0]]\n')
+    assert load_array(str(path)).head_radius_m == pytest.approx(0.09)
+
+
 def test_respeaker4_aliasing_frequency():
     assert PRESETS['respeaker4'].spatial_alias_hz == pytest.approx(3790, abs=10)
 
@@ -42,6 +52,9 @@ def test_yaml_round_trip(tmp_path):
     ('positions_m: [[0, 0, 0]]\nsample_rate: -5', 'sample_rate must be a positive number'),
     ('positions_m: [[0, 0, a]]', 'not a numeric list'),
     ('positions_m: [[0, 0, 0]\n', 'not valid YAML'),
+    ('positions_m: [[0, 0.09, 0], [0, -0.09, 0]]\nhead_radius_m: 0.05', 'needs two pressure capsules at'),
+    ('positions_m: [[0, 0.09, 0], [0, -0.09, 0], [0, 0, 0]]\nhead_radius_m: 0.09', 'needs two pressure capsules'),
+    ('positions_m: [[0, 0.09, 0], [0, -0.09, 0]]\nhead_radius_m: big', 'head_radius_m must be a number'),
 ])
 def test_bad_yaml_gives_one_clear_line(tmp_path, text, message):
     path = tmp_path / 'bad.yaml'

@@ -205,3 +205,42 @@ def test_bad_inputs_raise_user_errors():
                            0.2, FS)
     with pytest.raises(UserInputError):
         foa_to_virtual_mics(np.zeros((4, 10)), [0.0], 'shotgun')
+
+
+def _ild_db_and_itd_samples(audio: np.ndarray, band_hz=(3000.0, 6000.0)) -> tuple[float, float]:
+    """Left/right level difference in a band (dB) and the left-ear lead (samples, GCC-PHAT, 1/16 sample)."""
+    freqs, left = welch(audio[0], FS, nperseg=1024)
+    _, right = welch(audio[1], FS, nperseg=1024)
+    band = (freqs >= band_hz[0]) & (freqs < band_hz[1])
+    _, cross = csd(audio[0], audio[1], FS, nperseg=1024)
+    upsample = 16
+    phat = np.zeros(upsample * 1024 // 2 + 1, dtype=complex)
+    phat[:cross.size] = cross / np.maximum(np.abs(cross), 1e-20)
+    correlation = np.fft.fftshift(np.fft.irfft(phat))
+    lead = (np.argmax(correlation) - correlation.size // 2) / upsample
+    return 10.0 * np.log10(left[band].sum() / right[band].sum()), float(lead)
+
+
+@pytest.mark.parametrize('azimuth_deg', [0.0, 45.0, 90.0])
+def test_binaural_preset_is_heard_through_a_spherical_head(azimuth_deg):
+    from av_pose.audio.binaural import SphericalHeadHrtf, woodworth_itd_s
+
+    # Free field (order cap 0), white noise 2 m away: the ears differ by the head's shadow and its path.
+    array = PRESETS['binaural']
+    assert array.head_radius_m == pytest.approx(0.0875)
+    signal = [make_signal('white', 1.0, FS, np.random.default_rng(7))]
+    audio = render_array_audio(ROOM, 0.3, [SourceSpec('white', around(azimuth_deg, 2.0, CENTRE[2]))], signal,
+                               array, rig(0.0), 1.0, FS, snr_db=None, max_order_cap=0).astype(np.float64)
+    ild, itd = _ild_db_and_itd_samples(audio)
+    hrir = SphericalHeadHrtf(FS).hrir(azimuth_deg)
+    spectra = np.abs(np.fft.rfft(hrir, 1024, axis=-1)) ** 2
+    freqs = np.fft.rfftfreq(1024, 1.0 / FS)
+    band = (freqs >= 3000.0) & (freqs < 6000.0)
+    model_ild = 10.0 * np.log10(spectra[0, band].sum() / spectra[1, band].sum())
+    assert ild == pytest.approx(model_ild, abs=1.0)  # the renderer's filter = the HRTF's, to 1 dB
+    assert itd == pytest.approx(woodworth_itd_s(azimuth_deg) * FS, abs=0.5)
+    if azimuth_deg == 0.0:
+        assert abs(ild) < 0.5
+    else:  # the near ear is louder; the path round the head is longer than the ears' straight-line spacing
+        assert ild > 4.0 * np.sin(np.radians(azimuth_deg))
+        assert itd > 0.175 / SPEED_OF_SOUND_M_S * np.sin(np.radians(azimuth_deg)) * FS + 0.5

@@ -51,6 +51,10 @@ class MicArray:
         channel_names: One label per channel, in channel order.
         kind: 'pressure' for omnidirectional capsules, 'foa' for first-order ambisonic B-format
             input (channels W, Y, Z, X in ACN order with SN3D normalisation, "AmbiX").
+        head_radius_m: For a 2-channel array whose capsules are the ears of a rigid spherical head (at ±r on
+            one axis through the origin): its radius r in metres. The scene renderer then adds the head's
+            shadow and its longer path round it (Brown & Duda); the DOA estimators still steer free-field.
+            None: capsules in free air.
     """
 
     name: str
@@ -58,6 +62,7 @@ class MicArray:
     sample_rate: int | None = None
     channel_names: tuple[str, ...] = field(default=())
     kind: str = 'pressure'
+    head_radius_m: float | None = None
 
     def __post_init__(self) -> None:
         positions = np.asarray(self.positions_m, dtype=np.float64)
@@ -71,6 +76,14 @@ class MicArray:
         if self.kind == 'foa' and positions.shape[0] != 4:
             raise ArrayConfigError(f'array {self.name!r}: an foa array has exactly 4 channels')
         object.__setattr__(self, 'positions_m', positions)
+        if self.head_radius_m is not None:
+            radius = float(self.head_radius_m)
+            on_sphere = positions.shape[0] == 2 and np.allclose(positions[0], -positions[1], atol=1e-3) \
+                and abs(np.linalg.norm(positions[0]) - radius) < 1e-3
+            if not (math.isfinite(radius) and radius > 0 and on_sphere and self.kind == 'pressure'):
+                raise ArrayConfigError(f'array {self.name!r}: head_radius_m {self.head_radius_m} needs two '
+                                       'pressure capsules at ±head_radius_m on one axis through the origin')
+            object.__setattr__(self, 'head_radius_m', radius)
         names = tuple(self.channel_names) or tuple(f'mic{i}' for i in range(positions.shape[0]))
         if len(names) != positions.shape[0]:
             raise ArrayConfigError(f'array {self.name!r}: {len(names)} channel names for '
@@ -103,6 +116,8 @@ class MicArray:
                'channel_names': list(self.channel_names)}
         if self.sample_rate is not None:
             out['sample_rate'] = int(self.sample_rate)
+        if self.head_radius_m is not None:
+            out['head_radius_m'] = self.head_radius_m
         return out
 
     @classmethod
@@ -119,7 +134,9 @@ class MicArray:
             raise ArrayConfigError(f'{source}: positions_m is not a numeric list of [x, y, z]') from err
         return cls(name=str(data.get('name', Path(source).stem)), positions_m=positions,
                    sample_rate=None if sample_rate is None else int(sample_rate),
-                   channel_names=tuple(data.get('channel_names', ())), kind=str(data.get('kind', 'pressure')))
+                   channel_names=tuple(data.get('channel_names', ())), kind=str(data.get('kind', 'pressure')),
+                   head_radius_m=None if data.get('head_radius_m') is None else _number(data['head_radius_m'],
+                                                                                     source, 'head_radius_m'))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> MicArray:
@@ -132,6 +149,13 @@ class MicArray:
         except yaml.YAMLError as err:
             raise ArrayConfigError(f'{path}: not valid YAML ({str(err).splitlines()[0]})') from err
         return cls.from_dict(data, source=str(path))
+
+
+def _number(value, source: str, key: str) -> float:
+    """A YAML/JSON number, or ArrayConfigError naming `key`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ArrayConfigError(f'{source}: {key} must be a number, got {value!r}')
+    return float(value)
 
 
 def _presets() -> dict[str, MicArray]:
@@ -149,7 +173,7 @@ def _presets() -> dict[str, MicArray]:
         # Two ears on the interaural axis (y), 8.75 cm head radius (Brown & Duda spherical-head
         # model, the average adult head); channel 0 is the left ear (+y).
         'binaural': MicArray('binaural', [[0.0, 0.0875, 0.0], [0.0, -0.0875, 0.0]], None,
-                             ('left', 'right')),
+                             ('left', 'right'), head_radius_m=0.0875),
         # First-order ambisonics, AmbiX channel order W, Y, Z, X (ACN, SN3D): a coincident
         # (virtual) capsule, so positions are all the origin.
         'foa': MicArray('foa', np.zeros((4, 3)), None, ('W', 'Y', 'Z', 'X'), kind='foa'),

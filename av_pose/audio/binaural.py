@@ -40,6 +40,22 @@ def woodworth_itd_s(azimuth_deg: float, head_radius_m: float = 0.0875,
     return float(head_radius_m / speed_of_sound_m_s * (lateral + np.sin(lateral)))
 
 
+def spherical_head_ears(cos_to_ear: np.ndarray, head_radius_m: float,
+                        speed_of_sound_m_s: float = SPEED_OF_SOUND_M_S) -> tuple[np.ndarray, np.ndarray]:
+    """Brown & Duda's spherical head, per ear: (arrival time relative to the head centre in s, α of the shadow).
+
+    `cos_to_ear`: cosine of the angle θ between the source direction and the ear's axis (any shape). The delay is
+    −(a/c)·cos θ for θ < 90° and (a/c)·(θ − 90°) beyond; the head-shadow filter is H(ω) = (1 + j·α·ω/(2ω₀)) /
+    (1 + j·ω/(2ω₀)), ω₀ = c/a, with α(θ) = 1 + α_min/2 + (1 − α_min/2)·cos(180°·θ/θ_min), α_min = 0.1, θ_min = 150°.
+    """
+    theta = np.arccos(np.clip(cos_to_ear, -1.0, 1.0))
+    a_c = head_radius_m / speed_of_sound_m_s
+    delay_s = np.where(theta < np.pi / 2, -a_c * np.cos(theta), a_c * (theta - np.pi / 2))
+    alpha_min = SphericalHeadHrtf.ALPHA_MIN
+    alpha = (1 + alpha_min / 2) + (1 - alpha_min / 2) * np.cos(theta * (180.0 / SphericalHeadHrtf.THETA_MIN_DEG))
+    return delay_s, alpha
+
+
 class Hrtf(abc.ABC):
     """A head-related transfer function: `hrir(azimuth_deg, elevation_deg) -> 2×L` at `sample_rate` Hz."""
 
@@ -84,19 +100,20 @@ class SphericalHeadHrtf(Hrtf):
         cosines = EAR_AXES @ direction_vector(azimuth_deg, elevation_deg)
         return np.degrees(np.arccos(np.clip(cosines, -1.0, 1.0)))
 
+    def _ears(self, azimuth_deg: float, elevation_deg: float) -> tuple[np.ndarray, np.ndarray]:
+        """(delays (2,) relative to the head centre in s, shadow α (2,)) for the left and right ear."""
+        cosines = EAR_AXES @ direction_vector(azimuth_deg, elevation_deg)
+        return spherical_head_ears(cosines, self.head_radius_m, self.speed_of_sound_m_s)
+
     def ear_delays_s(self, azimuth_deg: float, elevation_deg: float = 0.0) -> np.ndarray:
         """Arrival times (2,) at the left/right ear relative to the head centre, seconds (< 0: earlier)."""
-        theta = np.radians(self.ear_angles_deg(azimuth_deg, elevation_deg))
-        a_c = self.head_radius_m / self.speed_of_sound_m_s
-        return np.where(theta < np.pi / 2, -a_c * np.cos(theta), a_c * (theta - np.pi / 2))
+        return self._ears(azimuth_deg, elevation_deg)[0]
 
     def hrir(self, azimuth_deg: float, elevation_deg: float = 0.0) -> np.ndarray:
         """2×ir_length float32 impulse responses (row 0 left, row 1 right)."""
-        theta_deg = self.ear_angles_deg(azimuth_deg, elevation_deg)
-        alpha = (1 + self.ALPHA_MIN / 2) + (1 - self.ALPHA_MIN / 2) * np.cos(
-            np.radians(theta_deg / self.THETA_MIN_DEG * 180.0))
+        ear_delays_s, alpha = self._ears(azimuth_deg, elevation_deg)
         a_c = self.head_radius_m / self.speed_of_sound_m_s
-        delays_s = self.ear_delays_s(azimuth_deg, elevation_deg) + a_c  # >= 0
+        delays_s = ear_delays_s + a_c  # >= 0
         delays = delays_s * self.sample_rate + self.latency_samples      # samples, fractional
         n_fft = 4 * self.ir_length  # longer than the IR so the circular sinc tails stay small
         omega = 2 * np.pi * np.fft.rfftfreq(n_fft, d=1.0 / self.sample_rate)  # rad/s

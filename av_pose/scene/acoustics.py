@@ -16,7 +16,10 @@ sources cost nothing after the first pose. Audio is rendered by overlap-add: the
 signal is cut into blocks of 2·hop with periodic Hann windows (they sum to one), each block is convolved
 with the RIRs of the rig pose at its centre, and the results are summed — the sound field cross-fades from
 pose to pose every hop_s. 'ambient' sources are a diffuse field: plane waves from directions spread over
-the sphere with decorrelated copies of the signal. FOA arrays are rendered by `ambisonic.render_foa`.
+the sphere with decorrelated copies of the signal (at free-field points, also for a head). FOA arrays are
+rendered by `ambisonic.render_foa`. A 2-microphone array with `head_radius_m` (the `binaural` preset) has its
+capsules on a rigid spherical head: every image reaches each ear round the head and through its shadow
+(Brown & Duda, as `audio.binaural.SphericalHeadHrtf`), so the ears differ in level as well as in time.
 """
 from __future__ import annotations
 
@@ -121,28 +124,73 @@ class RirCache:
         source = shoebox.sources[0]
         return source.images.T.copy(), source.damping[0].copy()
 
-    def rirs(self, source_m: np.ndarray, mics_m: np.ndarray) -> np.ndarray:
-        """RIRs C×L float64 from a source to microphones mics_m (C, 3), world frame, metres."""
-        key = tuple(np.round(np.concatenate([np.ravel(source_m), np.ravel(mics_m)]) / _CACHE_RESOLUTION_M)
-                    .astype(int))
-        return self._lookup(self._rirs, key, lambda: self._build_rirs(source_m, np.asarray(mics_m, float)))
+    def rirs(self, source_m: np.ndarray, mics_m: np.ndarray, head_radius_m: float | None = None) -> np.ndarray:
+        """RIRs C×L float64 from a source to microphones mics_m (C, 3), world frame, metres.
 
-    def _build_rirs(self, source_m: np.ndarray, mics_m: np.ndarray) -> np.ndarray:
+        With `head_radius_m` the two microphones are the ears of a rigid spherical head (`MicArray.head_radius_m`).
+        """
+        key = tuple(np.round(np.concatenate([np.ravel(source_m), np.ravel(mics_m)]) / _CACHE_RESOLUTION_M)
+                    .astype(int)) + (head_radius_m,)
+        return self._lookup(self._rirs, key,
+                            lambda: self._build_rirs(source_m, np.asarray(mics_m, float), head_radius_m))
+
+    def _build_rirs(self, source_m: np.ndarray, mics_m: np.ndarray, head_radius_m: float | None) -> np.ndarray:
         self.misses += 1
         dims = np.asarray(self.room.dims_m)
         if np.any(mics_m <= 0) or np.any(mics_m >= dims):
             raise UserInputError(f'a microphone is outside the room {dims.tolist()} (rig pose out of bounds)')
         images, damping = self.images(source_m)
+        if head_radius_m is not None:
+            return _head_rirs(images, damping, mics_m, head_radius_m, self.room.fs)
         distance = np.maximum(np.linalg.norm(images[None] - mics_m[:, None], axis=-1), 0.05)    # C×N
-        delay = distance * (self.room.fs / SPEED_OF_SOUND_M_S)
-        whole = np.floor(delay).astype(np.int64)
-        half = FRACTIONAL_DELAY_TAPS // 2
-        offsets = np.arange(-half, half + 1)
-        taps = _FRACTIONAL_DELAY_TABLE[np.round((delay - whole) * _FRACTION_STEPS).astype(np.int64)]  # C×N×M
-        length = int(whole.max()) + FRACTIONAL_DELAY_TAPS + 1
-        index = whole[..., None] + offsets + half + length * np.arange(len(mics_m))[:, None, None]
-        weights = (damping / distance)[..., None] * taps
-        return np.bincount(index.ravel(), weights.ravel(), minlength=length * len(mics_m)).reshape(-1, length)
+        return _impulse_trains(distance * (self.room.fs / SPEED_OF_SOUND_M_S), damping / distance)
+
+
+def _impulse_trains(delay: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """C×L sums of fractionally delayed impulses: delay and weights C×N (samples, amplitudes)."""
+    whole = np.floor(delay).astype(np.int64)
+    half = FRACTIONAL_DELAY_TAPS // 2
+    offsets = np.arange(-half, half + 1)
+    taps = _FRACTIONAL_DELAY_TABLE[np.round((delay - whole) * _FRACTION_STEPS).astype(np.int64)]  # C×N×M
+    length = int(whole.max()) + FRACTIONAL_DELAY_TAPS + 1
+    index = whole[..., None] + offsets + half + length * np.arange(len(delay))[:, None, None]
+    return np.bincount(index.ravel(), (weights[..., None] * taps).ravel(),
+                       minlength=length * len(delay)).reshape(-1, length)
+
+
+def _head_rirs(images: np.ndarray, damping: np.ndarray, ears_m: np.ndarray, head_radius_m: float,
+               fs: int) -> np.ndarray:
+    """2×L RIRs of the two ears (ears_m: left, right; world frame) of a rigid spherical head (Brown & Duda).
+
+    Each image reaches an ear after its distance to the head centre plus the ear's path round the head
+    (`spherical_head_ears`), through the head shadow H = (1 + jα·ω/(2ω₀)) / (1 + jω/(2ω₀)) = α + (1 − α)·A with
+    the low-pass A = 1 / (1 + jω/(2ω₀)), α per image and ear. So each ear is Σ α·δ + A ∗ Σ (1 − α)·δ: two
+    impulse trains and one short filter (A sampled exactly on the FFT grid, as `SphericalHeadHrtf` does).
+    """
+    from av_pose.audio.binaural import spherical_head_ears
+
+    centre = ears_m.mean(axis=0)
+    axis = (ears_m[0] - ears_m[1]) / np.linalg.norm(ears_m[0] - ears_m[1])             # towards the left ear
+    offset = images - centre
+    distance = np.maximum(np.linalg.norm(offset, axis=-1), head_radius_m + 0.05)           # N
+    cosine = offset @ axis / distance
+    delay_s, alpha = spherical_head_ears(np.stack([cosine, -cosine]), head_radius_m)        # 2×N each
+    delay = (distance / SPEED_OF_SOUND_M_S + delay_s) * fs
+    amplitude = np.broadcast_to(damping / distance, delay.shape)
+    direct = _impulse_trains(delay, alpha * amplitude)
+    shadowed = _impulse_trains(delay, (1.0 - alpha) * amplitude)
+    lowpass, latency = _head_lowpass(fs, head_radius_m)
+    filtered = fftconvolve(shadowed, lowpass[None], axes=-1)[:, latency:latency + shadowed.shape[1]]
+    return direct + filtered
+
+
+def _head_lowpass(fs: int, head_radius_m: float, taps: int = 64, latency: int = 16) -> tuple[np.ndarray, int]:
+    """FIR (taps,) of the head shadow's low-pass 1 / (1 + jω/(2ω₀)), ω₀ = c/a, delayed by `latency` samples."""
+    n_fft = 4 * taps
+    omega = 2.0 * np.pi * np.fft.rfftfreq(n_fft, 1.0 / fs)
+    response = np.exp(-1j * omega * latency / fs) / (1.0 + 1j * omega * head_radius_m / (2.0 * SPEED_OF_SOUND_M_S))
+    response[-1] = response[-1].real
+    return np.fft.irfft(response, n_fft)[:taps], latency
 
 
 def diffuse_field(signal: np.ndarray, mic_positions_m: np.ndarray, fs: int, rng: np.random.Generator,
@@ -216,7 +264,8 @@ def render_array_audio(room_dims: Sequence[float], rt60_s: float, sources: Seque
             segment = driven[lo:hi] * window[lo - first:hi - first]
             if hi <= lo or not np.any(segment):
                 continue
-            wet = fftconvolve(segment[None], cache.rirs(spec.position_at(t_s), mics_world[block]), axes=-1)
+            rirs = cache.rirs(spec.position_at(t_s), mics_world[block], array.head_radius_m)
+            wet = fftconvolve(segment[None], rirs, axes=-1)
             end = min(lo + wet.shape[1], out.shape[1])
             out[:, lo:end] += wet[:, :end - lo]
     audio = out[:, bulk_delay:]   # remove the fractional-delay filters' common latency
