@@ -244,3 +244,22 @@ def test_binaural_preset_is_heard_through_a_spherical_head(azimuth_deg):
     else:  # the near ear is louder; the path round the head is longer than the ears' straight-line spacing
         assert ild > 4.0 * np.sin(np.radians(azimuth_deg))
         assert itd > 0.175 / SPEED_OF_SOUND_M_S * np.sin(np.radians(azimuth_deg)) * FS + 0.5
+
+
+@pytest.mark.parametrize('method', ['normmusic', 'srp_phat'])
+def test_doa_on_a_head_steers_with_the_head(method):
+    from av_pose.audio.arrays import MicArray
+    from av_pose.metrics.azimuth import slfm_angle_error_deg
+
+    # Reverberant room, pink noise heard through the binaural preset's head; front/back folded (two ears).
+    head = PRESETS['binaural']
+    bare = MicArray('bare-pair', head.positions_m)  # the same two points in free air
+    errors = {'head': [], 'bare': []}
+    for azimuth_deg in (30.0, 60.0, 80.0):
+        audio = render_array_audio(ROOM, 0.3, [SourceSpec('pink', around(azimuth_deg, 1.5, CENTRE[2]))], None,
+                                   head, rig(0.0), 1.0, FS, snr_db=30.0, rng=np.random.default_rng(9))
+        for name, array in (('head', head), ('bare', bare)):
+            estimate = make_estimator(method, array, FS).estimate(audio).azimuths_deg[0, 0]
+            errors[name].append(float(slfm_angle_error_deg(estimate, azimuth_deg)))
+    assert max(errors['head']) < 6.0, errors           # steered with the head's own response
+    assert max(errors['bare']) > 20.0, errors          # free-field steering mistakes the longer path round it

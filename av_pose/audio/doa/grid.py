@@ -225,12 +225,23 @@ def steering_vectors(array: MicArray, grid: Grid, freqs_hz: np.ndarray,
     Pressure arrays: a_c(f, u) = exp(+j 2π f (u·p_c) / c) with c = `speed_of_sound` m/s (a wave from
     direction u reaches a microphone at p_c earlier by u·p_c / c; same sign convention as numpy's FFT and
     pyroomacoustics). FOA arrays: the real first-order spherical harmonics in AmbiX order (W, Y, Z, X;
-    SN3D), independent of frequency and of c.
+    SN3D), independent of frequency and of c. Ears on a spherical head (`MicArray.head_radius_m`): the head's
+    response at each ear (Brown & Duda: its shadow and the path round it, `spherical_head_ears`), relative to the
+    head centre as the free-field vectors are.
     """
     directions = grid.unit_vectors()
     if array.kind == 'foa':
         x, y, z = directions.T
         harmonics = np.stack([np.ones(len(directions)), y, z, x], -1)
         return np.broadcast_to(harmonics, (len(freqs_hz), *harmonics.shape)).astype(np.complex128)
+    if array.head_radius_m is not None:
+        from av_pose.audio.binaural import spherical_head_ears
+
+        ears = array.positions_m
+        cosine = directions @ ((ears[0] - ears[1]) / np.linalg.norm(ears[0] - ears[1]))  # G, to the left ear
+        delay_s, alpha = spherical_head_ears(np.stack([cosine, -cosine], -1), array.head_radius_m, speed_of_sound)
+        omega = 2.0 * np.pi * np.asarray(freqs_hz, dtype=np.float64)[:, None, None]
+        x = omega * array.head_radius_m / (2.0 * speed_of_sound)                          # ω / (2ω₀)
+        return (1.0 + 1j * alpha[None] * x) / (1.0 + 1j * x) * np.exp(-1j * omega * delay_s[None])
     delays_s = directions @ array.positions_m.T / speed_of_sound  # G×C
     return np.exp(2j * np.pi * np.asarray(freqs_hz)[:, None, None] * delays_s[None])

@@ -17,6 +17,10 @@ class SrpPhat(DoaEstimator):
     name = 'srp_phat'
     whitening_floor = 1e-14
 
+    def prepare_steering(self, steering: torch.Tensor) -> None:
+        """Keep the steering vectors; a head's (`MicArray.head_radius_m`) by their phase only, as PHAT hears."""
+        self.steering = steering / steering.abs() if self.array.head_radius_m is not None else steering
+
     def grid_spectrum(self, band_stft: torch.Tensor) -> torch.Tensor:
         """Mean over frequency of the steered PHAT power: B×F×C×N band STFT → B×G."""
         whitened = band_stft / band_stft.abs().clamp_min(self.whitening_floor)
