@@ -271,7 +271,8 @@ def test_stages_run_binauralize_then_slfm_and_the_checkpoint_loads_strictly(scen
 
     table = evaluate_azimuth(scenes, tmp_path / 'slfm' / 'checkpoint-last.pt', window_s=0.5, stride=6,
                              sign_calibration=scenes[:1])
-    assert {'chance_zero', 'chance_random', 'slfm', 'normmusic', 'srp_phat'} == set(table['azimuth'])
+    assert {'chance_zero', 'chance_random', 'slfm', 'normmusic', 'srp_phat', 'normmusic_free_field',
+            'srp_phat_free_field'} == set(table['azimuth'])
     assert {'chance_zero', 'chance_random', 'slfm', 'slfm_sign_calibrated'} == set(table['rotation'])
     # A static talker 1.5 m away in a room: SRP-PHAT on the two channels beats always guessing 0° (folded)
     assert table['azimuth']['srp_phat']['mean_deg'] < table['azimuth']['chance_zero']['mean_deg']

@@ -107,7 +107,8 @@ def test_eval_azimuth_reports_the_shipped_model_beside_the_baselines(tmp_path, c
     assert '## Sound azimuth' in printed and '## Camera rotation' in printed and 'slfm-tiny.pt' in printed
     result = json.loads((tmp_path / 'az.json').read_text())
     azimuth = result['azimuth']
-    assert set(azimuth) == {'chance_zero', 'chance_random', 'slfm', 'normmusic', 'srp_phat'}
+    assert set(azimuth) == {'chance_zero', 'chance_random', 'slfm', 'normmusic', 'srp_phat', 'normmusic_free_field',
+                            'srp_phat_free_field'}
     assert azimuth['slfm']['count'] == result['windows'] > 20
     assert azimuth['slfm']['median_deg'] < 0.5 * azimuth['chance_zero']['median_deg']
     assert (tmp_path / 'plots' / 'azimuth_errors.png').stat().st_size > 10_000

@@ -5,7 +5,8 @@
 - sound azimuth: each pair's view-s window (every `stride`-th frame once) that hears a source; predictions and
   truth folded into the front half-plane, error = arccos of the clamped cosine; mean and torch's (lower) median.
   Methods: the SLfM checkpoint, the supervised checkpoint (upper bound), NormMUSIC and SRP-PHAT on the same two
-  channels (a 2-microphone array cannot tell front from back: folding applies to them too), and
+  channels steered with the preset's spherical head and, as `*_free_field`, as two bare microphones (a
+  2-microphone array cannot tell front from back: folding applies to them too), and
   chance: always 0° (`chance_zero`) and a uniformly random azimuth in [−180°, 180°) (`chance_random`, seeded).
 - camera rotation (yaw from view s to view t, not folded): the SLfM checkpoint's visual network, chance 0° and
   uniform random in [−90°, 90°) (the network's range). With sources all round a two-microphone array the
@@ -34,12 +35,19 @@ DIRECTION_BANDS_DEG = ((0.0, 30.0), (30.0, 60.0), (60.0, 75.0), (75.0, 90.0))
 (endfire), where a time difference changes least with the angle."""
 
 
-def doa_azimuths_deg(method: str, audio: torch.Tensor, fs: int = 16000) -> np.ndarray:
-    """Azimuth (B,) degrees of the strongest peak of a DOA method on B×2×N windows of the `binaural` array."""
-    from av_pose.audio.arrays import load_array
+def doa_azimuths_deg(method: str, audio: torch.Tensor, fs: int = 16000, free_field: bool = False) -> np.ndarray:
+    """Azimuth (B,) degrees of the strongest peak of a DOA method on B×2×N windows of the `binaural` array.
+
+    Steered with the preset's spherical head, or with `free_field` as two bare microphones at the ears (what a
+    user without a model of the head gets).
+    """
+    from av_pose.audio.arrays import MicArray, load_array
     from av_pose.audio.doa import make_estimator
 
-    estimator = make_estimator(method, load_array('binaural'), fs)
+    array = load_array('binaural')
+    if free_field:
+        array = MicArray(f'{array.name}-free-field', array.positions_m, array.sample_rate, array.channel_names)
+    estimator = make_estimator(method, array, fs)
     return np.concatenate([estimator.estimate(chunk).azimuths_deg[:, 0] for chunk in torch.split(audio, 64)])
 
 
@@ -97,6 +105,7 @@ def evaluate_azimuth(test: str | Sequence[str], slfm_checkpoint: str | Path | No
         audio = torch.cat([batch['audio_s'] for batch in loader])[torch.from_numpy(heard)]
         for method in doa_methods:
             predicted[method] = doa_azimuths_deg(method, audio)
+            predicted[f'{method}_free_field'] = doa_azimuths_deg(method, audio, free_field=True)
     truth = truth_s[heard]
     azimuth = {name: slfm_summary(values, truth) for name, values in predicted.items()}
     return {'azimuth': azimuth, 'rotation': rotations, 'azimuth_by_direction': by_direction(predicted, truth),
