@@ -21,10 +21,15 @@ mkdir -p "$runs"
 train slfm-supervised-tiny config/train/slfm-supervised-tiny.yaml
 train slfm-binauralize-tiny config/train/slfm-binauralize-tiny.yaml
 train slfm-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt"
+# SLfM's own left/right cue (the level ratio) in place of the time difference: usable now that the preset has a head
+train slfm-iid-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
+  model.slfm.side_cue=iid
 # slfm: checkpoint-best (picked by the unlabelled validation loss); the rotation's global sign is also fitted on the
 # validation split (one bit of supervision, reported apart as slfm_sign_calibrated).
 mkdir -p docs/results/slfm
 $av eval --azimuth --data "$data/test" --model "$runs/slfm-tiny/checkpoint-best.pt" \
   --supervised "$runs/slfm-supervised-tiny/checkpoint-best.pt" --sign-calibration "$data/val" --stride 10 \
   --device cpu --json "$runs/slfm-eval.json" --plot docs/results/slfm > docs/results/slfm/azimuth_eval.md
+$av eval --azimuth --data "$data/test" --model "$runs/slfm-iid-tiny/checkpoint-best.pt" --sign-calibration "$data/val" \
+  --stride 10 --device cpu --json "$runs/slfm-iid-eval.json" > docs/results/slfm/azimuth_eval_iid.md
 cat docs/results/slfm/azimuth_eval.md
