@@ -20,6 +20,15 @@ for n in 2 3 4; do
       --no-progress > "$out/results/sources_${array}_s$n.md"
   done
 done
+# held-out sets (other seeds), tracking only: the tracker defaults were tuned on the sets above
+for spec in "respeaker4 2 102" "respeaker4 3 103" "uma8 3 203" "uma8 4 204"; do
+  set -- $spec
+  set_dir="$out/scenes/heldout_${1}_s$2"
+  [ -d "$set_dir" ] || "$py" -m av_pose.cli synth --out "$set_dir" --scenes 6 --duration 20 --sources "$2" \
+    --image-size 64x48 --array "$1" --sample-rate 16000 --seed "$3" --workers 1
+  "$py" -m av_pose.cli eval --tracks --data "$set_dir" --json "$out/results/tracks_heldout_${1}_s$2.json" \
+    --no-progress > "$out/results/tracks_heldout_${1}_s$2.md"
+done
 # the map with the pose pipeline's own odometry: the ShoeboxAV test split (tools/make_pose_data.sh), uma8
 if [ -d /work/data/shoeboxav/test/uma8 ] || [ -n "${POSE_TEST:-}" ]; then
   "$py" -m av_pose.cli eval --sources --data "${POSE_TEST:-/work/data/shoeboxav/test/uma8}" --model geometric \
