@@ -154,7 +154,7 @@ def test_with_the_rig_yaw_a_coasting_track_holds_its_bearing():
         for seed in range(20):
             rng = np.random.default_rng(seed)
 
-            def peaks(t):
+            def peaks(t, rng=rng):
                 return [] if t >= 3.0 else [(80.0 - 40.0 * t + rng.normal(0.0, 3.0)) % 360.0]
 
             t, tracks = run(SourceTracker(config), peaks, 3.7, yaw_fn=lambda t: 40.0 * t)[-1]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the sound-source figures of docs/results.md (tracking and the source map) on CPU.
-# Usage: tools/reproduce_sources_results.sh [OUT_DIR]   (default /tmp/av_pose_sources; ~10 min on 2 cores)
+# Usage: tools/reproduce_sources_results.sh [OUT_DIR]   (default /tmp/av_pose_sources; ~20 min on 2 cores)
 set -euo pipefail
 out=${1:-/tmp/av_pose_sources}
 py=${PYTHON:-.venv/bin/python}
