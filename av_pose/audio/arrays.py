@@ -53,8 +53,8 @@ class MicArray:
             input (channels W, Y, Z, X in ACN order with SN3D normalisation, "AmbiX").
         head_radius_m: For a 2-channel array whose capsules are the ears of a rigid spherical head (at ±r on
             one axis through the origin): its radius r in metres. The scene renderer then adds the head's
-            shadow and its longer path round it (Brown & Duda); the DOA estimators still steer free-field.
-            None: capsules in free air.
+            shadow and its longer path round it (Brown & Duda), and the DOA estimators steer with the same
+            head model. None: capsules in free air.
     """
 
     name: str

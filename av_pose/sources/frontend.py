@@ -1,9 +1,9 @@
 """The DOA front end of sound-source tracking and mapping: one estimator shared by eval, the bag tool and docs.
 
-Several simultaneous sources on a small array are found best by zone voting (`av_pose.audio.doa.zones`): on
+Several simultaneous sources on a small array are found best by zone voting (`av_pose.audio.doa.zones`). On
 ShoeboxAV with 2–4 sources it cut the share of confirmed track-windows that match no source from 60–79 % to
-36–46 % and, on a 4-microphone
-ReSpeaker, raised the tracked share of source-windows from 31–45 % to 47–59 % (docs/results.md, "Sound sources").
+34–44 %. On a 4-microphone ReSpeaker it raised the tracked share of source-windows from 31–45 % to 48–58 %
+(docs/results.md, "Sound sources").
 """
 from __future__ import annotations
 
