@@ -83,14 +83,14 @@ class TrackerConfig:
     them for faster confirmation. Measured on ShoeboxAV (`av-pose eval --tracks`): with peaks of 3° noise the
     defaults cover ~97 % of resolvable source-windows; with NormMUSIC peaks the persistent spurious peaks of a
     small array are confirmed like sources, and `birth_confidence=0.3` (uma8, 3 sources) cut false tracks
-    from ~50 to ~14 per minute at a coverage loss of 63 → 48 %. `compensated_rate_tau_s` 0.5 (1.0 before, as
-    `rate_tau_s` still is) and `birth_separation_deg` 16 (was 12), tuned on the six sets of docs/results.md
-    ("Sound sources", rig yaw given) and checked on four held-out ones, cut id switches by 10–38 % on nine of
-    the ten sets (+4 % on one), coverage within a point. A track whose rate was a noisy guess no longer runs
-    off while it coasts, and a second track is not born just beside a live one. Without the rig yaw a short
-    rate memory did harm (more switches, less coverage), hence two constants; 0.15 s did better still on
-    ShoeboxAV but let an array-locked phantom through on a fast-turning rig (test_tracker.py). Per-update cost
-    grows with tracks × peaks.
+    from ~50 to ~14 per minute at a coverage loss of 63 → 48 %. `revive_s`/`revive_deg` 15 s and 30° (were
+    4 s and 20°) and `birth_separation_deg` 16 (was 12) were tuned on the six sets of docs/results.md ("Sound
+    sources", rig yaw given) and checked on four held-out ones: they cut id switches on nine of the ten sets,
+    and a second track is no longer born just beside a live one. `compensated_rate_tau_s` 0.5 cut them further
+    with the true rig yaw (a coasting track then stays near its last bearing). But with the yaw of the
+    `geometric` odometry it mapped a bag's talker 0.71 m off instead of 0.30 m (test_bag_process.py), and 0.15
+    let an array-locked phantom through (test_tracker.py). So it stays at 1 s like `rate_tau_s`, to be tuned
+    with good odometry. Per-update cost grows with tracks × peaks.
     """
 
     gate_deg: float = 12.0
@@ -100,7 +100,7 @@ class TrackerConfig:
     accel_std_deg_s2: float = 20.0
     initial_rate_std_deg_s: float = 15.0
     rate_tau_s: float = 1.0
-    compensated_rate_tau_s: float = 0.5
+    compensated_rate_tau_s: float = 1.0
     max_rate_deg_s: float = 90.0
     min_confidence: float = 0.0
     birth_confidence: float = 0.0
