@@ -2,7 +2,7 @@
 
 Several simultaneous sources on a small array are found best by zone voting (`av_pose.audio.doa.zones`). On
 ShoeboxAV with 2–4 sources it cut the share of confirmed track-windows that match no source from 60–79 % to
-34–44 %. On a 4-microphone ReSpeaker it raised the tracked share of source-windows from 31–45 % to 48–58 %
+37–45 %. On a 4-microphone ReSpeaker it raised the tracked share of source-windows from 31–45 % to 47–58 %
 (docs/results.md, "Sound sources").
 """
 from __future__ import annotations

@@ -73,9 +73,10 @@ class TrackerConfig:
         revive_s, revive_deg: A tentative track confirmed within `revive_deg` (world-aligned azimuth) of a
             confirmed track that died less than `revive_s` ago takes that track's id and age (the closest, each
             dead track once); 0 = off. Speech pauses, music breaks and masked stretches then cost no id switch,
-            while the dead track is still not output during the gap. Defaults 15 s and 30°: on the ShoeboxAV sets
-            of docs/results.md ("Sound sources") they cut id switches by 0–25 % against 4 s and 20°, with the
-            same coverage, errors and lingering; 30° leaves room for a source that walks while it is silent.
+            while the dead track is still not output during the gap. Defaults 15 s and 30°: on the ShoeboxAV
+            sets of docs/results.md ("Sound sources"), with births 16° apart, they cut id switches by 0–30 %
+            against 4 s and 20°, with the same coverage, errors and lingering; 30° leaves room for a source that
+            walks while it is silent.
 
     Tuning: raise `gate_deg` and `accel_std_deg_s2` for fast sources or when no rig yaw is given on a turning
     robot; lower `coast_s` for faster deaths (at the price of id switches in pauses of speech); raise
