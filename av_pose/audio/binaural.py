@@ -56,6 +56,16 @@ def spherical_head_ears(cos_to_ear: np.ndarray, head_radius_m: float,
     return delay_s, alpha
 
 
+def head_shadow(alpha: np.ndarray, freqs_hz: np.ndarray, head_radius_m: float,
+                speed_of_sound_m_s: float = SPEED_OF_SOUND_M_S) -> np.ndarray:
+    """Brown & Duda's head-shadow filter H(ω) = (1 + j·α·ω/(2ω₀)) / (1 + j·ω/(2ω₀)), ω₀ = c/a.
+
+    alpha (...) from `spherical_head_ears` (α = 0 gives the plain low-pass), freqs_hz (F,) → complex (..., F).
+    """
+    x = np.pi * np.asarray(freqs_hz, dtype=np.float64) * head_radius_m / speed_of_sound_m_s  # ω / (2ω₀)
+    return (1.0 + 1j * np.asarray(alpha)[..., None] * x) / (1.0 + 1j * x)
+
+
 class Hrtf(abc.ABC):
     """A head-related transfer function: `hrir(azimuth_deg, elevation_deg) -> 2×L` at `sample_rate` Hz."""
 
@@ -95,11 +105,6 @@ class SphericalHeadHrtf(Hrtf):
         # Pre-ringing room for the fractional-delay sinc; the earliest ear (θ = 0) arrives at this sample.
         self.latency_samples = 16
 
-    def ear_angles_deg(self, azimuth_deg: float, elevation_deg: float = 0.0) -> np.ndarray:
-        """Angles (2,) in degrees between the source direction and the left/right ear axes."""
-        cosines = EAR_AXES @ direction_vector(azimuth_deg, elevation_deg)
-        return np.degrees(np.arccos(np.clip(cosines, -1.0, 1.0)))
-
     def _ears(self, azimuth_deg: float, elevation_deg: float) -> tuple[np.ndarray, np.ndarray]:
         """(delays (2,) relative to the head centre in s, shadow α (2,)) for the left and right ear."""
         cosines = EAR_AXES @ direction_vector(azimuth_deg, elevation_deg)
@@ -116,10 +121,9 @@ class SphericalHeadHrtf(Hrtf):
         delays_s = ear_delays_s + a_c  # >= 0
         delays = delays_s * self.sample_rate + self.latency_samples      # samples, fractional
         n_fft = 4 * self.ir_length  # longer than the IR so the circular sinc tails stay small
-        omega = 2 * np.pi * np.fft.rfftfreq(n_fft, d=1.0 / self.sample_rate)  # rad/s
-        x = omega / (2 * self.speed_of_sound_m_s / self.head_radius_m)        # ω / (2ω₀)
-        shadow = (1 + 1j * alpha[:, None] * x[None, :]) / (1 + 1j * x[None, :])
-        bins = np.arange(omega.size)
+        freqs_hz = np.fft.rfftfreq(n_fft, d=1.0 / self.sample_rate)
+        shadow = head_shadow(alpha, freqs_hz, self.head_radius_m, self.speed_of_sound_m_s)  # 2×bins
+        bins = np.arange(freqs_hz.size)
         delay = np.exp(-2j * np.pi * bins[None, :] * delays[:, None] / n_fft)
         spectrum = shadow * delay
         spectrum[:, -1] = spectrum[:, -1].real  # the Nyquist bin of a real signal is real

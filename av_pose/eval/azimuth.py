@@ -41,12 +41,14 @@ def doa_azimuths_deg(method: str, audio: torch.Tensor, fs: int = 16000, free_fie
     Steered with the preset's spherical head, or with `free_field` as two bare microphones at the ears (what a
     user without a model of the head gets).
     """
-    from av_pose.audio.arrays import MicArray, load_array
+    from dataclasses import replace
+
+    from av_pose.audio.arrays import load_array
     from av_pose.audio.doa import make_estimator
 
     array = load_array('binaural')
     if free_field:
-        array = MicArray(f'{array.name}-free-field', array.positions_m, array.sample_rate, array.channel_names)
+        array = replace(array, name=f'{array.name}-free-field', head_radius_m=None)
     estimator = make_estimator(method, array, fs)
     return np.concatenate([estimator.estimate(chunk).azimuths_deg[:, 0] for chunk in torch.split(audio, 64)])
 

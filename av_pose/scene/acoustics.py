@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -184,13 +185,18 @@ def _head_rirs(images: np.ndarray, damping: np.ndarray, ears_m: np.ndarray, head
     return direct + filtered
 
 
+@lru_cache(maxsize=8)
 def _head_lowpass(fs: int, head_radius_m: float, taps: int = 64, latency: int = 16) -> tuple[np.ndarray, int]:
-    """FIR (taps,) of the head shadow's low-pass 1 / (1 + jω/(2ω₀)), ω₀ = c/a, delayed by `latency` samples."""
-    n_fft = 4 * taps
-    omega = 2.0 * np.pi * np.fft.rfftfreq(n_fft, 1.0 / fs)
-    response = np.exp(-1j * omega * latency / fs) / (1.0 + 1j * omega * head_radius_m / (2.0 * SPEED_OF_SOUND_M_S))
+    """FIR (taps,) of the head shadow's low-pass (`head_shadow` at α = 0), delayed by `latency` samples.
+
+    Cached: every RIR of a head needs the same filter. The returned array is shared: do not modify it.
+    """
+    from av_pose.audio.binaural import head_shadow
+
+    freqs_hz = np.fft.rfftfreq(4 * taps, 1.0 / fs)
+    response = head_shadow(0.0, freqs_hz, head_radius_m) * np.exp(-2j * np.pi * freqs_hz * latency / fs)
     response[-1] = response[-1].real
-    return np.fft.irfft(response, n_fft)[:taps], latency
+    return np.fft.irfft(response, 4 * taps)[:taps], latency
 
 
 def diffuse_field(signal: np.ndarray, mic_positions_m: np.ndarray, fs: int, rng: np.random.Generator,

@@ -235,13 +235,13 @@ def steering_vectors(array: MicArray, grid: Grid, freqs_hz: np.ndarray,
         harmonics = np.stack([np.ones(len(directions)), y, z, x], -1)
         return np.broadcast_to(harmonics, (len(freqs_hz), *harmonics.shape)).astype(np.complex128)
     if array.head_radius_m is not None:
-        from av_pose.audio.binaural import spherical_head_ears
+        from av_pose.audio.binaural import head_shadow, spherical_head_ears
 
         ears = array.positions_m
         cosine = directions @ ((ears[0] - ears[1]) / np.linalg.norm(ears[0] - ears[1]))  # G, to the left ear
         delay_s, alpha = spherical_head_ears(np.stack([cosine, -cosine], -1), array.head_radius_m, speed_of_sound)
+        shadow = np.moveaxis(head_shadow(alpha, freqs_hz, array.head_radius_m, speed_of_sound), -1, 0)  # F×G×C
         omega = 2.0 * np.pi * np.asarray(freqs_hz, dtype=np.float64)[:, None, None]
-        x = omega * array.head_radius_m / (2.0 * speed_of_sound)                          # ω / (2ω₀)
-        return (1.0 + 1j * alpha[None] * x) / (1.0 + 1j * x) * np.exp(-1j * omega * delay_s[None])
+        return shadow * np.exp(-1j * omega * delay_s[None])
     delays_s = directions @ array.positions_m.T / speed_of_sound  # G×C
     return np.exp(2j * np.pi * np.asarray(freqs_hz)[:, None, None] * delays_s[None])

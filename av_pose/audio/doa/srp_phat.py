@@ -18,8 +18,11 @@ class SrpPhat(DoaEstimator):
     whitening_floor = 1e-14
 
     def prepare_steering(self, steering: torch.Tensor) -> None:
-        """Keep the steering vectors; a head's (`MicArray.head_radius_m`) by their phase only, as PHAT hears."""
-        self.steering = steering / steering.abs() if self.array.head_radius_m is not None else steering
+        """Keep pressure arrays' steering vectors by their phase only, as PHAT hears; FOA harmonics as they are.
+
+        Free-field vectors already have unit modulus; those of ears on a head (`MicArray.head_radius_m`) do not.
+        """
+        self.steering = steering / steering.abs().clamp_min(1e-30) if self.array.kind == 'pressure' else steering
 
     def grid_spectrum(self, band_stft: torch.Tensor) -> torch.Tensor:
         """Mean over frequency of the steered PHAT power: B×F×C×N band STFT → B×G."""
