@@ -8,12 +8,13 @@ import pytest
 from av_pose.audio.arrays import load_array
 from av_pose.eval.pairs import scene_pose_pairs
 from av_pose.geometry import array_mount, rotation_angle_deg
-from av_pose.pose.audio_yaw import yaw_in_array_deg, yaw_rotation_in_camera
+from av_pose.pose.audio_yaw import AudioYaw, yaw_in_array_deg, yaw_rotation_in_camera
 from av_pose.pose.base import UNKNOWN_VARIANCE, PosePair, Sensors, View
 from av_pose.pose.geometric import PITCH_ROLL_PRIOR_DEG, GeometricPoseEstimator, yaw_update
 from av_pose.pose.registry import make_pose_estimator
 from av_pose.scene.generate import SynthConfig
 from av_pose.vision.corruptions import CorruptionSpec
+from av_pose.vision.two_view import TwoViewGeometry, solution_spread
 
 from scene_fixtures import scene_with_static_talker
 
@@ -57,6 +58,46 @@ def test_a_precise_vision_barely_moves():
     R = yaw_rotation_in_camera(-20.0, MOUNT)
     update = yaw_update(R, np.zeros(3), vision_covariance(0.1), -23.0, 3.0, MOUNT)
     assert yaw_in_array_deg(update.R_a_b, MOUNT) == pytest.approx(-20.0 - 3.0 * 0.01 / 9.01, abs=1e-4)
+
+
+# --- choosing among vision's local solutions ----------------------------------------------------------------
+
+def fuse(vision: TwoViewGeometry, audio_yaw_deg: float, audio_std_deg: float = 2.0):
+    """The fused estimate of a still (no-parallax-term) pair from a given vision result and audio yaw."""
+    sensors = Sensors(K=np.eye(3), array=load_array('respeaker4'), sample_rate=16000, T_cam_array=MOUNT)
+    pair = PosePair(View(0.0, None, None), View(0.0, None, None), sensors)
+    audio = AudioYaw('ok', yaw_deg=audio_yaw_deg, std_deg=audio_std_deg, score=0.9)
+    return GeometricPoseEstimator(device='cpu')._combine(pair, vision, audio)
+
+
+def planar_vision(reported_yaw_deg: float, other_yaw_deg: float, own_std_deg: float = 0.3) -> TwoViewGeometry:
+    """An essential fix with two equally likely solutions, whose spread dominates the reported covariance."""
+    own = vision_covariance(own_std_deg, 0.3)
+    other = (yaw_rotation_in_camera(other_yaw_deg, MOUNT), np.array([0.0, 0.0, 1.0]), 0.5)
+    R = yaw_rotation_in_camera(reported_yaw_deg, MOUNT)
+    spread = solution_spread(R, np.array([0.0, 0.0, 1.0]), [other])
+    return TwoViewGeometry(ok=True, R_a_b=R, t_a_b=np.array([0.0, 0.0, 1.0]), translation_ok=True, matches=200,
+                           inliers=150, inlier_ratio=0.75, covariance=own + spread, model='essential',
+                           solution_covariance=own, alternatives=(other,))
+
+
+def test_the_audio_yaw_picks_the_right_one_of_two_planar_solutions():
+    estimate = fuse(planar_vision(reported_yaw_deg=4.0, other_yaw_deg=12.0), audio_yaw_deg=11.0)
+    assert estimate.info['vision_solution'] == 1 and estimate.used == ('audio', 'vision')
+    assert yaw_in_array_deg(estimate.T_a_b[:3, :3], MOUNT) == pytest.approx(12.0, abs=0.1)
+    estimate = fuse(planar_vision(reported_yaw_deg=4.0, other_yaw_deg=12.0), audio_yaw_deg=5.0)
+    assert estimate.info['vision_solution'] == 0
+    assert yaw_in_array_deg(estimate.T_a_b[:3, :3], MOUNT) == pytest.approx(4.0, abs=0.1)
+
+
+def test_an_audio_yaw_some_degrees_off_does_not_pull_a_sharp_solution():
+    # Before, the planar spread (±4°) counted as the vision's uncertainty and an audio yaw 3° off (std 8°, as
+    # on a translating rig) moved the answer by 1°; now only the solution's own 0.3° counts.
+    estimate = fuse(planar_vision(reported_yaw_deg=4.0, other_yaw_deg=12.0), audio_yaw_deg=1.0, audio_std_deg=8.0)
+    assert yaw_in_array_deg(estimate.T_a_b[:3, :3], MOUNT) == pytest.approx(4.0, abs=0.01)
+    # The other solution stays in the covariance, with its posterior weight: more than the solution's own.
+    up = MOUNT[:3, 2]
+    assert np.degrees(np.sqrt(up @ estimate.covariance[3:, 3:] @ up)) > 1.0
 
 
 # --- the estimator on ShoeboxAV --------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from av_pose.errors import UserInputError
 from av_pose.geometry import make_transform, so3_exp
 from av_pose.pose.audio_yaw import AudioYaw, AudioYawEstimator, yaw_in_array_deg, yaw_rotation_in_camera
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, PosePair
-from av_pose.vision.two_view import TwoViewGeometry, estimate_two_view
+from av_pose.vision.two_view import TwoViewGeometry, estimate_two_view, solution_spread
 
 PITCH_ROLL_PRIOR_DEG = 3.0
 """1-σ of the rig's pitch and roll change between the two views when only the audio yaw is known, degrees
@@ -204,20 +204,40 @@ class GeometricPoseEstimator(PoseEstimator):
         return self._finish(T_a_b, covariance, False, ('audio',), info)
 
     def _fuse(self, pair: PosePair, vision: TwoViewGeometry, audio: AudioYaw, info: dict) -> PoseEstimate:
-        """The vision estimate updated with the audio yaw, or the better half alone when they disagree."""
+        """The vision solution the audio yaw favours, updated with it; or the better half alone when they disagree.
+
+        Each of vision's local solutions k (the reported one and its `alternatives`, prior p_k) is scored by
+        p_k·N(ψ_audio − ψ_k; 0, S_k), S_k being the yaw variance of that solution alone plus the audio's; the
+        best one gets the Kalman update with its own covariance, and the others' spread, weighted by their
+        posterior, is added back. So an audio yaw several degrees off cannot pull a good vision fix (the spread
+        of a planar scene's two solutions no longer counts as vision's uncertainty), while it still picks the
+        right one of two planar solutions.
+        """
         T_cam_array = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)
-        update = yaw_update(vision.R_a_b, vision.t_a_b, vision.covariance, audio.yaw_deg, info['audio_std_deg'],
-                            T_cam_array)
-        info['innovation_sigma'] = update.innovation_sigma
+        audio_std = info['audio_std_deg']
+        own = vision.covariance if vision.solution_covariance is None else vision.solution_covariance
+        solutions = [(vision.R_a_b, vision.t_a_b, 1.0 - sum(p for *_, p in vision.alternatives)),
+                     *vision.alternatives]
+        updates = [yaw_update(R, t, own, audio.yaw_deg, audio_std, T_cam_array) for R, t, _ in solutions]
+        log_posterior = np.array([np.log(max(p, 1e-12)) - 0.5 * u.innovation_sigma ** 2
+                                  - np.log(np.hypot(u.prior_yaw_std_deg, audio_std))
+                                  for (_, _, p), u in zip(solutions, updates)])
+        best = int(np.argmax(log_posterior))
+        update = updates[best]
+        info.update(innovation_sigma=update.innovation_sigma, vision_solution=best)
         if update.innovation_sigma > self.gate_sigma:
-            if update.prior_yaw_std_deg <= info['audio_std_deg']:
+            if self._vision_yaw_std_deg(pair, vision) <= audio_std:
                 info['audio_rejected'] = True
                 return self._from_vision(vision, info)
             info['vision_rejected'] = True
             info['audio_std_deg'] = self._audio_std_deg(pair, audio, None)  # vision's "no parallax" is doubtful too
             return self._from_audio(pair, audio, info)
+        posterior = np.exp(log_posterior - log_posterior.max())
+        posterior /= posterior.sum()
         t = update.t_a_b if vision.translation_ok else vision.t_a_b
-        return self._finish(make_transform(update.R_a_b, t), update.covariance, bool(vision.translation_ok),
+        others = [(R, t_k, float(posterior[k])) for k, (R, t_k, _) in enumerate(solutions) if k != best]
+        covariance = update.covariance + solution_spread(update.R_a_b, t, others)
+        return self._finish(make_transform(update.R_a_b, t), covariance, bool(vision.translation_ok),
                             ('audio', 'vision'), info)
 
 

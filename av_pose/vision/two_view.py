@@ -23,7 +23,9 @@ Jacobian of each inlier's residual (Sampson distance for the essential matrix, r
 it grows as inliers fall, and its translation part grows as the parallax shrinks (the Sampson distance's
 derivative with respect to the translation is proportional to the parallax). Competing local solutions widen
 it by their spread, weighted by exp(−Δχ²/2), or equally in a planar scene (two views of a plane fit two poses
-exactly alike: the reported one is the lower-cost, which is the wrong one about half the time). The pure-rotation
+exactly alike: the reported one is the lower-cost, which is the wrong one about half the time); they are kept
+(`alternatives`, with `solution_covariance` for the reported one alone) so that another sensor can choose
+among them (`av_pose.pose.geometric`). The pure-rotation
 model adds the pan/tilt that an unseen baseline could cause (UNSEEN_BASELINE_FACTOR). ESSENTIAL_COVARIANCE_SCALE
 and TRANSLATION_STD_FACTOR are calibrated on ShoeboxAV clean pairs (ORB, 256×192, 1 s apart; 31 scenes: seeds
 100–107 (6 s), 1–8 (3 s) and 1–5 (4 s) moving, 200–204 (6 s) and 1–5 (4 s) turning) so that the median
@@ -129,6 +131,12 @@ class TwoViewGeometry:
     inlier_points: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: (np.zeros((0, 2)), np.zeros((0, 2))),
                                                          repr=False)
     """(M×2 in image a, M×2 in image b) pixel coordinates of the inliers, for plots and diagnostics."""
+    solution_covariance: np.ndarray | None = field(default=None, repr=False)
+    """6×6 covariance of (R_a_b, t_a_b) as if it were the right local solution (`covariance` without the
+    alternatives' spread); None means the same as `covariance`."""
+    alternatives: tuple[tuple[np.ndarray, np.ndarray, float], ...] = ()
+    """Competing local solutions (R_k, t_k, probability p_k) of the essential model (a planar scene has two);
+    the reported solution's probability is 1 − Σ p_k. `covariance` = `solution_covariance` + their spread."""
 
     @property
     def T_a_b(self) -> np.ndarray:
@@ -200,28 +208,36 @@ def _essential_starts(E: np.ndarray, H_ab: np.ndarray | None, x_a: np.ndarray, x
     return poses
 
 
-def _competing_spread(R: np.ndarray, t: np.ndarray, others: list[tuple[np.ndarray, np.ndarray]], x_a: np.ndarray,
-                      x_b: np.ndarray, noise: float, planar: bool) -> np.ndarray:
-    """6×6 second moment Σ p_k·Δ_k·Δ_kᵀ of the other local solutions Δ_k = (t_k − t, log(Rᵀ R_k)) about (R, t).
+def _competing_solutions(R: np.ndarray, t: np.ndarray, others: list[tuple[np.ndarray, np.ndarray]], x_a: np.ndarray,
+                         x_b: np.ndarray, noise: float, planar: bool) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """The other local solutions (R_k, t_k) that differ from (R, t), with their probabilities p_k.
 
     Each solution's weight is exp(−χ²/2) of its truncated Sampson cost (σ = `noise`), normalised with the chosen
-    solution's. In a planar scene (few essential inliers off the homography) two solutions explain the matches
-    exactly alike and their cost difference is noise: they are weighted equally.
+    solution's (whose probability is 1 − Σ p_k). In a planar scene (few essential inliers off the homography) two
+    solutions explain the matches exactly alike and their cost difference is noise: they are weighted equally.
+    t_k is signed like t (the sign is settled by cheirality for the chosen one).
     """
     def chi2(R_k: np.ndarray, t_k: np.ndarray) -> float:
         return float(np.minimum((sampson(R_k, t_k, x_a, x_b, with_jacobian=False)[0] / noise) ** 2, 9.0).sum())
 
     best = chi2(R, t)
-    deltas, weights = [], []
+    solutions, weights = [], []
     for R_k, t_k in others:
-        delta = np.concatenate([t_k * np.sign(t_k @ t) - t, so3_log(R.T @ R_k)])
-        if np.linalg.norm(delta) > 1e-3:
-            deltas.append(delta)
+        t_k = t_k * (np.sign(t_k @ t) or 1.0)
+        if np.linalg.norm(np.concatenate([t_k - t, so3_log(R.T @ R_k)])) > 1e-3:
+            solutions.append((R_k, t_k))
             weights.append(1.0 if planar else float(np.exp(-0.5 * max(chi2(R_k, t_k) - best, 0.0))))
-    if not deltas:
-        return np.zeros((6, 6))
-    probabilities = np.array(weights) / (1.0 + sum(weights))
-    return np.einsum('k,ki,kj->ij', probabilities, np.array(deltas), np.array(deltas))
+    total = 1.0 + sum(weights)
+    return [(R_k, t_k, weight / total) for (R_k, t_k), weight in zip(solutions, weights)]
+
+
+def solution_spread(R: np.ndarray, t: np.ndarray, solutions: list[tuple[np.ndarray, np.ndarray, float]]) -> np.ndarray:
+    """6×6 second moment Σ p_k·Δ_k·Δ_kᵀ of solutions (R_k, t_k, p_k) about (R, t), Δ_k = (t_k − t, log(Rᵀ R_k))."""
+    spread = np.zeros((6, 6))
+    for R_k, t_k, probability in solutions:
+        delta = np.concatenate([t_k - t, so3_log(R.T @ R_k)])
+        spread += probability * np.outer(delta, delta)
+    return spread
 
 
 def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndarray, *, min_inliers: int = 15,
@@ -325,22 +341,31 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
     # follows): the Cauchy loss at scale σ that kept outliers out costs efficiency.
     noise = max(robust_sigma(sampson(R, t, x_a[inlier], x_b[inlier])[0]), NOISE_FLOOR_PX / focal)
     R, t, _ = refine_essential(R, t, x_a[inlier], x_b[inlier], INLIER_SIGMAS * noise, iterations=5)
-    covariance = essential_covariance(R, t, x_a[inlier], x_b[inlier], noise)
+    fisher = essential_covariance(R, t, x_a[inlier], x_b[inlier], noise)
+    alternatives: list[tuple[np.ndarray, np.ndarray, float]] = []
     if calibrated:
-        covariance += _competing_spread(R, t, [fit[:2] for fit in refined[1:]], x_a, x_b, noise,
-                                        planar=off_plane < OFF_PLANE_SHARE * count)
-        stretch = np.diag([TRANSLATION_STD_FACTOR] * 3 + [1.0] * 3)
-        covariance = stretch @ covariance @ stretch * ESSENTIAL_COVARIANCE_SCALE * _inflation(count / matches)
-    covariance[:3, :3] += RADIAL_VARIANCE * np.outer(t, t)
+        alternatives = _competing_solutions(R, t, [fit[:2] for fit in refined[1:]], x_a, x_b, noise,
+                                            planar=off_plane < OFF_PLANE_SHARE * count)
+        stretch = np.diag([TRANSLATION_STD_FACTOR] * 3 + [1.0] * 3) \
+            * np.sqrt(ESSENTIAL_COVARIANCE_SCALE * _inflation(count / matches))
+        fisher = stretch @ fisher @ stretch
+        covariance = fisher + stretch @ solution_spread(R, t, alternatives) @ stretch
+    else:
+        covariance = fisher.copy()
     translation_ok = parallax_px >= min_parallax_px
+    for block in (covariance, fisher):
+        block[:3, :3] += RADIAL_VARIANCE * np.outer(t, t)
+        if not translation_ok:
+            block[:3, :] = block[:, :3] = 0.0
+            block[:3, :3] = np.eye(3) * UNKNOWN_VARIANCE
     if not translation_ok:
         t = np.zeros(3)
-        covariance[:3, :] = covariance[:, :3] = 0.0
-        covariance[:3, :3] = np.eye(3) * UNKNOWN_VARIANCE
+        alternatives = [(R_k, np.zeros(3), p_k) for R_k, _, p_k in alternatives]
     return TwoViewGeometry(ok=True, R_a_b=R, t_a_b=t, translation_ok=translation_ok, matches=matches, inliers=count,
                            inlier_ratio=count / matches, covariance=covariance, model='essential',
                            parallax_px=parallax_px, noise_px=noise * focal,
-                           inlier_points=(points_a[inlier], points_b[inlier]))
+                           inlier_points=(points_a[inlier], points_b[inlier]), solution_covariance=fisher,
+                           alternatives=tuple(alternatives))
 
 
 def estimate_from_features(features_a: Features, features_b: Features, K: np.ndarray, *, min_inliers: int = 15,
