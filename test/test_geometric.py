@@ -8,11 +8,12 @@ import pytest
 from av_pose.audio.arrays import load_array
 from av_pose.eval.pairs import scene_pose_pairs
 from av_pose.geometry import array_mount, rotation_angle_deg
+from av_pose.metrics.pose import pose_auc
 from av_pose.pose.audio_yaw import AudioYaw, yaw_in_array_deg, yaw_rotation_in_camera
 from av_pose.pose.base import UNKNOWN_VARIANCE, PosePair, Sensors, View
 from av_pose.pose.geometric import PITCH_ROLL_PRIOR_DEG, GeometricPoseEstimator, yaw_update
 from av_pose.pose.registry import make_pose_estimator
-from av_pose.scene.generate import SynthConfig
+from av_pose.scene.generate import SynthConfig, generate_scene
 from av_pose.vision.corruptions import CorruptionSpec
 from av_pose.vision.two_view import TwoViewGeometry, solution_spread
 
@@ -159,6 +160,23 @@ def test_on_clean_frames_fusion_is_no_worse_than_vision(turning_scene):
     assert np.median(fused_err[both]) <= 1.02 * np.median(vision_err[both])
     assert np.mean(fused_err[both]) <= 1.02 * np.mean(vision_err[both])
     assert np.mean([f.valid for f in fused]) >= np.mean(both)
+
+
+@pytest.mark.parametrize('index', [0, 1, 3])
+def test_on_clean_frames_of_a_moving_rig_fusion_is_no_worse_than_vision(tmp_path, index):
+    # Default ShoeboxAV: the rig walks and turns, two sources, ReSpeaker 4-mic. Parallax leaves the audio yaw
+    # several degrees off (std ~9°); vision is often near-planar with two or three local solutions. Before the
+    # audio chose among them with its own covariance, these scenes lost 2–5 points of AUC@10 to fusion.
+    config = SynthConfig(duration_s=8.0, array=load_array('respeaker4'))
+    record = generate_scene(tmp_path / 'scene', config, 700, index)
+    fused, truths = run_pairs(make_pose_estimator('geometric', device='cpu'), record)
+    vision, _ = run_pairs(make_pose_estimator('geometric-vision', device='cpu'), record)
+    fused_err, vision_err = rotation_errors(fused, truths), rotation_errors(vision, truths)
+    print(f'moving rig, scene {index}: rotation AUC@10 fused {pose_auc(fused_err)[10.0]:.3f}, vision '
+          f'{pose_auc(vision_err)[10.0]:.3f}; median fused {np.median(fused_err):.2f}°, vision '
+          f'{np.median(vision_err):.2f}°')
+    assert pose_auc(fused_err)[10.0] >= pose_auc(vision_err)[10.0] - 0.005
+    assert np.median(fused_err) <= np.median(vision_err) + 0.05
 
 
 def test_audio_half_alone_reports_yaw_with_a_pitch_roll_prior(turning_scene):

@@ -17,6 +17,7 @@ from av_pose.metrics.pose import (
     rotation_error_deg,
     total_error_deg,
     translation_direction_error_deg,
+    yaw_error_deg,
 )
 from av_pose.metrics.spherical import (
     SphericalGrid,
@@ -77,6 +78,21 @@ def test_rotation_and_translation_errors_known_values():
     assert np.isnan(translation_direction_error_deg([0, 0, 0], [1, 0, 0]))
     assert np.isnan(translation_direction_error_deg([1, 0, 0], [0, 0, 0]))
     assert total_error_deg([3.0, 12.0], [7.0, 2.0]) == pytest.approx([7.0, 12.0])
+
+
+def test_yaw_error_is_about_the_camera_up_axis_only():
+    from av_pose.geometry import R_CAM_ARRAY_DEFAULT
+
+    def camera(yaw_deg, pitch_deg=0.0, roll_deg=0.0):  # a level-body rotation seen in the optical frame
+        R_body = rotation_from_ypr(*np.radians([yaw_deg, pitch_deg, roll_deg]))
+        return R_CAM_ARRAY_DEFAULT @ R_body @ R_CAM_ARRAY_DEFAULT.T
+
+    assert yaw_error_deg(camera(10.0), camera(0.0)) == pytest.approx(10.0)
+    assert yaw_error_deg(camera(-175.0), camera(175.0)) == pytest.approx(10.0)
+    assert yaw_error_deg(camera(10.0, pitch_deg=4.0, roll_deg=-3.0), camera(10.0)) == pytest.approx(0.0, abs=1e-9)
+    # Turning left by 10° about the optical −y axis (up) is a yaw of +10°.
+    left = so3_exp(np.radians(10.0) * np.array([0.0, -1.0, 0.0]))
+    assert yaw_error_deg(left, np.eye(3)) == pytest.approx(10.0)
 
 
 def test_evaluate_pose_pairs_recovers_known_perturbations():

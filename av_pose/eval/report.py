@@ -3,10 +3,12 @@
 JSON (`build_report`): {"models": {MODEL: {CONDITION: summary}}}, where a summary holds
 "rotation_auc", "translation_auc", "total_auc" ([AUC@5, @10, @20] as fractions in [0, 1]; invalid estimates
 and undefined errors count as failures), "rotation_mae_deg" (SLfM: mean per-pair rotation error over the valid
-estimates), "rotation_median_deg", "translation_median_deg", "failed" (invalid estimates), "pairs", and the
+estimates), "rotation_median_deg", "translation_median_deg", "yaw_median_deg" (about the camera's up axis),
+"failed" (invalid estimates), "pairs", and the
 breakdowns "by_motion" (ground-truth rotation 0–5, 5–10, 10–20, 20+°), "by_gap" (per requested frame gap,
 keyed like "0.5"), "sound_change" (camera still while a source starts or stops) and, with several models,
-"on_reference_failures" (the pairs where the FIRST model fails: invalid or rotation error > 10°), and
+"on_reference_failures" (the pairs where the FIRST model fails: invalid or rotation error > 10°; its "pairs",
+"failed", "rotation_median_deg", "yaw_median_deg" and "yaw_median_all_deg", which counts failures as 180°), and
 "seconds_per_pair" (wall time inside `estimate_batch`).
 Numbers that do not exist (a mean over no pairs) are null.
 """
@@ -50,6 +52,7 @@ def summarise(errors: PairErrors) -> dict:
         'rotation_mae_deg': _finite_or_none(np.mean(rotation)) if rotation.size else None,
         'rotation_median_deg': _finite_or_none(np.median(rotation)) if rotation.size else None,
         'translation_median_deg': _finite_or_none(np.median(translation)) if translation.size else None,
+        'yaw_median_deg': _finite_or_none(np.median(errors.yaw_deg[errors.valid])) if rotation.size else None,
         'failed': int(np.count_nonzero(~errors.valid)),
         'pairs': int(count),
     })
@@ -76,10 +79,13 @@ def condition_summary(result: ConditionResult, model: str, reference: str | None
     summary['sound_change'] = summarise(errors.subset(result.column('camera_still') & result.column('sound_change')))
     if reference is not None:
         subset = errors.subset(reference_failures(result.errors[reference]))
-        rotation = subset.rotation_deg[subset.valid]
+        rotation, yaw = subset.rotation_deg[subset.valid], subset.yaw_deg[subset.valid]
         summary['on_reference_failures'] = {
             'reference': reference, 'pairs': len(subset), 'failed': int(np.count_nonzero(~subset.valid)),
-            'rotation_median_deg': _finite_or_none(np.median(rotation)) if rotation.size else None}
+            'rotation_median_deg': _finite_or_none(np.median(rotation)) if rotation.size else None,
+            'yaw_median_deg': _finite_or_none(np.median(yaw)) if yaw.size else None,
+            'yaw_median_all_deg': _finite_or_none(np.median(np.where(subset.valid, subset.yaw_deg, 180.0)))
+            if len(subset) else None}
     return summary
 
 
@@ -170,10 +176,12 @@ def markdown_report(report: dict, description: str = '') -> str:
         reference = next(iter(models))
         lines += ['', f'## On the pairs where {reference} fails (invalid or rotation error > '
                       f'{REFERENCE_FAILURE_DEG:g}°)', '']
-        rows = [[model, condition, str(s['on_reference_failures']['pairs']),
-                 _degrees(s['on_reference_failures']['rotation_median_deg']), str(s['on_reference_failures']['failed'])]
-                for model, by_condition in models.items() for condition, s in by_condition.items()]
-        lines += _table(['model', 'condition', 'pairs', 'rot. median °', 'failed'], rows)
+        rows = [[model, condition, str(f['pairs']), _degrees(f['rotation_median_deg']),
+                 _degrees(f.get('yaw_median_deg')), _degrees(f.get('yaw_median_all_deg')), str(f['failed'])]
+                for model, by_condition in models.items() for condition, s in by_condition.items()
+                for f in [s['on_reference_failures']]]
+        lines += _table(['model', 'condition', 'pairs', 'rot. median °', 'yaw median °',
+                         'yaw median °, failed = 180°', 'failed'], rows)
     return '\n'.join(lines) + '\n'
 
 

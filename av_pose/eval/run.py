@@ -59,21 +59,24 @@ class PairErrors:
     translation_deg: np.ndarray
     total_deg: np.ndarray
     valid: np.ndarray
+    yaw_deg: np.ndarray
+    """About the camera's up axis (`metrics.pose.yaw_error_deg`)."""
 
     def __len__(self) -> int:
         return len(self.valid)
 
     def subset(self, mask: np.ndarray) -> PairErrors:
         """The pairs where the boolean `mask` (N,) is True."""
-        return PairErrors(self.rotation_deg[mask], self.translation_deg[mask], self.total_deg[mask], self.valid[mask])
+        return PairErrors(self.rotation_deg[mask], self.translation_deg[mask], self.total_deg[mask], self.valid[mask],
+                          self.yaw_deg[mask])
 
     @classmethod
     def concatenate(cls, parts: Sequence[PairErrors]) -> PairErrors:
         """The parts one after the other."""
         if not parts:
-            return cls(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool))
+            return cls(np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), np.zeros(0))
         return cls(*(np.concatenate([getattr(p, name) for p in parts])
-                     for name in ('rotation_deg', 'translation_deg', 'total_deg', 'valid')))
+                     for name in ('rotation_deg', 'translation_deg', 'total_deg', 'valid', 'yaw_deg')))
 
 
 def pair_errors(estimates: Sequence[PoseEstimate], T_true: np.ndarray) -> PairErrors:
@@ -81,8 +84,9 @@ def pair_errors(estimates: Sequence[PoseEstimate], T_true: np.ndarray) -> PairEr
     T_pred = np.stack([e.T_a_b for e in estimates])
     per_pair = evaluate_pose_pairs(T_pred, np.asarray(T_true))['per_pair']
     valid = np.array([bool(e.valid) for e in estimates])
-    return PairErrors(*(np.where(valid, per_pair[key], np.nan) for key in
-                        ('rotation_deg', 'translation_deg', 'total_deg')), valid)
+    rotation, translation, total, yaw = (np.where(valid, per_pair[key], np.nan) for key in
+                                         ('rotation_deg', 'translation_deg', 'total_deg', 'yaw_deg'))
+    return PairErrors(rotation, translation, total, valid, yaw)
 
 
 @dataclass

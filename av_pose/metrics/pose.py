@@ -2,15 +2,16 @@
 
 Per pair: rotation error (angle of R_predᵀ·R_gt), translation-direction error (angle between the predicted
 and true translation vectors; scale-free, because monocular pose recovers translation only up to scale),
-and total error = max of the two. Over a set: mean/median and AUC@5/10/20° (SuperGlue/Reloc3r definition).
-All angles in degrees. AUC values are fractions in [0, 1] (papers often print them ×100).
+and total error = max of the two; also the yaw error (about the camera's up axis, the rotation a rig's audio yaw
+measures). Over a set: mean/median and AUC@5/10/20° (SuperGlue/Reloc3r definition). All angles in degrees.
+AUC values are fractions in [0, 1] (papers often print them ×100).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from av_pose.errors import UserInputError
-from av_pose.geometry import angle_between_deg, rotation_angle_deg
+from av_pose.geometry import R_CAM_ARRAY_DEFAULT, angle_between_deg, rotation_angle_deg, yaw_of
 
 AUC_THRESHOLDS_DEG = (5.0, 10.0, 20.0)
 ZERO_TRANSLATION_M = 1e-9
@@ -19,6 +20,18 @@ ZERO_TRANSLATION_M = 1e-9
 def rotation_error_deg(R_pred, R_gt) -> np.ndarray:
     """Geodesic rotation error in degrees [0, 180] of predictions R_pred against R_gt, both (..., 3, 3)."""
     return rotation_angle_deg(R_pred, R_gt)
+
+
+def yaw_error_deg(R_pred, R_gt) -> np.ndarray:
+    """|yaw difference| in degrees [0, 180] about the camera's up axis (optical −y) of rotations (..., 3, 3).
+
+    Each camera-frame rotation is expressed in the level body frame (x forward = optical z, y left, z up) and
+    its z-y-x yaw taken; pitch and roll do not count.
+    """
+    body = R_CAM_ARRAY_DEFAULT.T @ np.asarray(R_pred, dtype=np.float64) @ R_CAM_ARRAY_DEFAULT, \
+        R_CAM_ARRAY_DEFAULT.T @ np.asarray(R_gt, dtype=np.float64) @ R_CAM_ARRAY_DEFAULT
+    difference = np.degrees(yaw_of(body[0]) - yaw_of(body[1]))
+    return np.abs((difference + 180.0) % 360.0 - 180.0)
 
 
 def translation_direction_error_deg(t_pred, t_gt, zero_norm: float = ZERO_TRANSLATION_M) -> np.ndarray:
@@ -96,8 +109,8 @@ def evaluate_pose_pairs(T_pred, T_gt, thresholds_deg=AUC_THRESHOLDS_DEG) -> dict
         thresholds_deg: AUC thresholds in degrees.
 
     Returns:
-        {'per_pair': {'rotation_deg', 'translation_deg', 'total_deg'}: arrays (N,),
-         'summary': {'rotation' | 'translation' | 'total': {'mean_deg', 'median_deg', 'undefined',
+        {'per_pair': {'rotation_deg', 'translation_deg', 'total_deg', 'yaw_deg'}: arrays (N,),
+         'summary': {'rotation' | 'translation' | 'total' | 'yaw': {'mean_deg', 'median_deg', 'undefined',
                      'auc@5', 'auc@10', 'auc@20'}}, 'count': N}.
     """
     T_pred = np.asarray(T_pred, dtype=np.float64)
@@ -111,7 +124,8 @@ def evaluate_pose_pairs(T_pred, T_gt, thresholds_deg=AUC_THRESHOLDS_DEG) -> dict
     rotation = rotation_error_deg(T_pred[:, :3, :3], T_gt[:, :3, :3])
     translation = translation_direction_error_deg(T_pred[:, :3, 3], T_gt[:, :3, 3])
     total = total_error_deg(rotation, translation)
-    per_pair = {'rotation_deg': rotation, 'translation_deg': translation, 'total_deg': total}
+    per_pair = {'rotation_deg': rotation, 'translation_deg': translation, 'total_deg': total,
+                'yaw_deg': yaw_error_deg(T_pred[:, :3, :3], T_gt[:, :3, :3])}
     summary = {name.removesuffix('_deg'): _summarise(errors, thresholds_deg)
                for name, errors in per_pair.items()}
     return {'per_pair': per_pair, 'summary': summary, 'count': len(T_pred)}

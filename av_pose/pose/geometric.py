@@ -59,6 +59,10 @@ MAX_PARALLAX_DEG = 30.0
 AUDIO_SKIP_BELOW_DEG = 0.5
 """Vision yaw standard deviation below which the audio is not analysed, degrees: the audio's own is at least 2°
 (`audio_yaw.STD_FLOOR_DEG`), so its weight in the fused yaw would stay under 6 %."""
+SWITCH_ODDS = 3.0
+"""Posterior odds that another of vision's local solutions must reach against the reported one before the audio
+yaw replaces it: an audio yaw with a std of several degrees hardly tells solutions a few degrees apart, and the
+reported one has the lower image cost."""
 GATE_SIGMA = 4.0
 """Innovations beyond this many standard deviations mean vision and audio disagree."""
 CONFIDENCE_SCALE_DEG = 2.0
@@ -208,7 +212,8 @@ class GeometricPoseEstimator(PoseEstimator):
 
         Each of vision's local solutions k (the reported one and its `alternatives`, prior p_k) is scored by
         p_k·N(ψ_audio − ψ_k; 0, S_k), S_k being the yaw variance of that solution alone plus the audio's; the
-        best one gets the Kalman update with its own covariance, and the others' spread, weighted by their
+        best one (if its posterior odds against the reported one reach SWITCH_ODDS, else the reported one) gets
+        the Kalman update with its own covariance, and the others' spread, weighted by their
         posterior, is added back. So an audio yaw several degrees off cannot pull a good vision fix (the spread
         of a planar scene's two solutions no longer counts as vision's uncertainty), while it still picks the
         right one of two planar solutions.
@@ -223,6 +228,8 @@ class GeometricPoseEstimator(PoseEstimator):
                                   - np.log(np.hypot(u.prior_yaw_std_deg, audio_std))
                                   for (_, _, p), u in zip(solutions, updates)])
         best = int(np.argmax(log_posterior))
+        if log_posterior[best] - log_posterior[0] < np.log(SWITCH_ODDS):
+            best = 0  # the audio cannot tell the solutions apart: keep vision's own choice (the lower cost)
         update = updates[best]
         info.update(innovation_sigma=update.innovation_sigma, vision_solution=best)
         if update.innovation_sigma > self.gate_sigma:
