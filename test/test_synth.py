@@ -100,6 +100,7 @@ def test_doa_on_rendered_audio_finds_the_true_azimuth(tmp_path):
     (['--renderer', 'ism', '--array', 'foa'], 'ism renderer cannot feed foa array foa'),
     (['--image-size', 'big'], 'image size must look like 256x192'),
     (['--array', 'nope'], "unknown array 'nope'"),
+    (['--moving-sources', '1.5'], 'share of moving sources must lie in [0, 1]'),
 ])
 def test_synth_errors_are_one_line(tmp_path, args, message):
     result = av_pose('synth', '--out', str(tmp_path / 'x'), *args)
@@ -142,6 +143,15 @@ def test_layouts_mix_static_and_moving_sources_clear_of_the_rig():
             assert np.all((points > 0.0) & (points < np.asarray(layout.room.size_m)))
             assert np.linalg.norm(rig[None] - points[:, None], axis=-1).min() >= 0.95
     assert moving >= 2
+
+
+def test_moving_share_zero_keeps_every_source_still_in_the_same_room_and_rig_path():
+    still, default = SynthConfig(duration_s=6.0, moving_share=0.0), SynthConfig(duration_s=6.0)
+    for index in range(12):
+        layout, drawn = sample_layout(still, scene_rng(3, index)), sample_layout(default, scene_rng(3, index))
+        assert all(np.asarray(s.position_m).ndim == 1 for s in layout.sources if s.position_m is not None)
+        assert len(layout.sources) == len(drawn.sources) and layout.room.size_m == drawn.room.size_m
+        assert np.allclose(layout.trajectory.sample([1.0]), drawn.trajectory.sample([1.0]))
 
 
 def test_array_mounting_moves_ground_truth_and_doa_together(tmp_path):

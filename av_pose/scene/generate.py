@@ -39,6 +39,7 @@ class SynthConfig:
         sample_rate: Audio rate, Hz; None = the array's native rate, else 16000.
         rotation_only: Rig only rotates (the SLfM setting) instead of moving in 6-DoF.
         num_sources: Point sources per scene (plus a quiet diffuse ambient bed).
+        moving_share: Probability that a point source walks (0 = all static).
         renderer: 'ism' (pyroomacoustics image sources, for pressure arrays) or 'ambisonic' (free-field
             SonoWorld-style rendering, for FOA arrays); None = the one the array's kind needs.
         snr_db: Sensor noise level below the mean channel power, dB.
@@ -54,6 +55,7 @@ class SynthConfig:
     sample_rate: int | None = None
     rotation_only: bool = False
     num_sources: int = 2
+    moving_share: float = 0.25
     renderer: str | None = None
     snr_db: float = 30.0
     T_cam_array: np.ndarray = field(default_factory=array_mount)
@@ -73,6 +75,8 @@ class SynthConfig:
                                  f'ism renders pressure arrays, ambisonic renders FOA (--array foa)')
         if not (self.duration_s >= 1.0 and self.fps > 0 and self.sample_rate >= 8000 and self.num_sources >= 0):
             raise UserInputError('need duration >= 1 s, fps > 0, sample rate >= 8000 Hz, sources >= 0')
+        if not 0.0 <= self.moving_share <= 1.0:
+            raise UserInputError(f'the share of moving sources must lie in [0, 1], got {self.moving_share}')
         width, height = self.image_size
         if width < 16 or height < 16:
             raise UserInputError(f'image size {width}x{height} is too small (at least 16x16)')
@@ -98,17 +102,20 @@ def sample_layout(config: SynthConfig, rng: np.random.Generator) -> SceneLayout:
     mode = 'rotation' if config.rotation_only else 'free'
     trajectory = random_trajectory(room, rng, config.duration_s, mode=mode)
     path = trajectory.sample(np.linspace(0.0, trajectory.duration_s, 50))[:, :3, 3]
-    sources = [_random_source(room, path, config.duration_s, rng) for _ in range(config.num_sources)]
+    sources = [_random_source(room, path, config.duration_s, rng, config.moving_share)
+               for _ in range(config.num_sources)]
     sources.append(SourceSpec('ambient', None, end_s=config.duration_s, gain_db=-25.0))
     return SceneLayout(room, trajectory, tuple(sources))
 
 
-def _random_source(room: Room, rig_path: np.ndarray, duration_s: float, rng: np.random.Generator) -> SourceSpec:
+def _random_source(room: Room, rig_path: np.ndarray, duration_s: float, rng: np.random.Generator,
+                   moving_share: float = 0.25) -> SourceSpec:
     """A point source ≥ 1 m from the rig path and 0.5 m from walls.
 
-    A quarter of the sources walk (0.2–0.6 m/s) back and forth along a 1–2.5 m segment; some start late or
-    stop early (sound changing while the camera may be still is the AV-pose paper's failure mode). When no
-    draw keeps 1 m from the rig path, the candidate farthest from it is used (always inside the room).
+    A share `moving_share` (by default a quarter) of the sources walk (0.2–0.6 m/s) back and forth along a
+    1–2.5 m segment; some start late or stop early (sound changing while the camera may be still is the AV-pose
+    paper's failure mode). When no draw keeps 1 m from the rig path, the candidate farthest from it is used
+    (always inside the room).
     """
     low, high = np.array([0.5, 0.5, 0.4]), np.asarray(room.size_m) - [0.5, 0.5, 0.4]
 
@@ -116,7 +123,7 @@ def _random_source(room: Room, rig_path: np.ndarray, duration_s: float, rng: np.
         inside = np.all((points >= low) & (points <= high)) and room.is_free(points, 0.2).all()
         return float(np.linalg.norm(rig_path[None] - points[:, None], axis=-1).min()) if inside else -1.0
 
-    moving = rng.random() < 0.25
+    moving = rng.random() < moving_share
     candidates = []
     for _ in range(200):
         start = rng.uniform(low, high)
