@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Regenerate the weightless `geometric` figures of docs/results.md (issue 10 §1) on CPU: two ShoeboxAV sets,
+# each evaluated for geometric-vision (the reference), geometric (fused) and geometric-audio, clean and corrupted.
+#   rotation: the rig only turns, one static source (talker, music, noise, babble or clicks), SNR 30 dB;
+#   moving:   the default synth (the rig walks and turns, two sources, a quarter of them walking).
+# Respeaker 4-mic and UMA-8, 16 scenes of 10 s each per array and set, 256x192 frames.
+# Usage: tools/reproduce_geometric_results.sh [OUT_DIR]   (default /tmp/av_pose_geometric; ~25 min on 2 cores)
+set -euo pipefail
+out=${1:-/tmp/av_pose_geometric}
+py=${PYTHON:-.venv/bin/python}
+export OMP_NUM_THREADS=1
+mkdir -p docs/results/geometric
+synth() {  # set array seed options...
+  local dir="$out/$1/$2"
+  shift 2
+  [ -f "$dir/.done" ] || { "$py" -m av_pose.cli synth --out "$dir" --scenes 16 --duration 10 "$@" && touch "$dir/.done"; }
+}
+synth rotation respeaker4 --array respeaker4 --seed 900 --rotation-only --sources 1 --moving-sources 0
+synth rotation uma8 --array uma8 --seed 1000 --rotation-only --sources 1 --moving-sources 0
+synth moving respeaker4 --array respeaker4 --seed 700
+synth moving uma8 --array uma8 --seed 800
+for set in rotation moving; do
+  "$py" -m av_pose.cli eval --model geometric-vision --model geometric --model geometric-audio --data "$out/$set" \
+    --corrupted mixed --stride 2 --device cpu --no-progress --json "docs/results/geometric/$set.json" \
+    > "docs/results/geometric/$set.md"
+done
+echo "geometric results in docs/results/geometric"
