@@ -180,6 +180,24 @@ def test_translation_weight_scales_only_the_direction_term():
     assert stage.translation_weight == 0.25
 
 
+def test_translations_shorter_than_the_minimum_have_no_direction_term():
+    from av_pose.train.stages.pose import PoseStage, pose_loss
+
+    truth = torch.eye(4)[None].repeat(2, 1, 1)
+    truth[0, :3, 3] = torch.tensor([0.02, 0.0, 0.0])  # 2 cm: its direction is noise
+    truth[1, :3, 3] = torch.tensor([0.30, 0.0, 0.0])
+    prediction = truth.clone()
+    prediction[:, :3, 3] = torch.tensor([0.0, 1.0, 0.0])  # both 90° off in direction
+    batch = {'T_a_b': truth, 'T_b_a': truth}
+    _, every = pose_loss(prediction, prediction, batch)
+    _, long_only = pose_loss(prediction, prediction, batch, min_translation_m=0.05)
+    assert every['translation_deg'] == pytest.approx(90.0, abs=1e-3)  # the batch mean over both pairs
+    assert long_only['translation_deg'] == pytest.approx(45.0, abs=1e-3)  # the 2 cm pair counts zero
+    stage = PoseStage()
+    stage.build(load_config(None, ['loss.min_translation_m=0.05']))
+    assert stage.min_translation_m == 0.05
+
+
 def test_checkpoint_best_follows_the_selected_metric(tiny_scenes, tmp_path, one_torch_thread):
     config = tiny_config(tiny_scenes, 'log.select=rotation_auc20', 'optim.epochs=2')
     train(config, tmp_path / 'run', progress=False)

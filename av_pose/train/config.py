@@ -29,7 +29,8 @@ DEFAULTS: dict = {
     'data': {'train': [], 'val': [], 'gap_s': 1.0, 'gaps_s': None, 'window_s': 1.0, 'stride': 1,
              'val_stride': 4, 'binaural_rate': 16000, 'workers': 0},
     'augment': {'color_jitter': 0.3, 'audio_gain_db': 6.0, 'audio_noise_db': -40.0, 'audio_dropout': 0.1},
-    'loss': {'translation_weight': 1.0},  # pose stages: rotation + weight × translation-direction angle
+    # pose stages: rotation + weight × translation-direction angle (pairs moved less than min_translation_m: none)
+    'loss': {'translation_weight': 1.0, 'min_translation_m': 1e-6},
     'optim': {'lr': 3e-4, 'lr_min': 3e-6, 'weight_decay': 0.05, 'warmup_epochs': 1, 'epochs': 10,
               'batch_size': 16, 'clip_grad': 1.0, 'amp': 'bf16'},
     'log': {'every': 10, 'tensorboard': 'auto', 'checkpoint_every': 0, 'select': 'score'},

@@ -33,28 +33,33 @@ def rotation_angle(R_pred: torch.Tensor, R_true: torch.Tensor) -> torch.Tensor:
     return 2.0 * torch.asin(chord.clamp(max=1.0))
 
 
-def direction_angle(t_pred: torch.Tensor, t_true: torch.Tensor) -> torch.Tensor:
-    """Angle (radians) between B×3 translation directions; 0 (and no gradient) where the true translation is ~0.
+def direction_angle(t_pred: torch.Tensor, t_true: torch.Tensor, min_norm: float = 1e-6) -> torch.Tensor:
+    """Angle (radians) between B×3 translation directions; 0 (and no gradient) for short true translations.
+
+    Below `min_norm` (metres for metric ground truth) the direction is not observable.
 
     Zero vectors never reach a norm's or acos's singular point, so the gradient stays finite (no NaN poisons a
     batch that holds a still camera).
     """
-    moving = t_true.norm(dim=1) > 1e-6
+    moving = t_true.norm(dim=1) > min_norm
     safe_true = torch.where(moving[:, None], t_true, torch.ones_like(t_true))
     cosine = (functional.normalize(t_pred, dim=1, eps=1e-8) * functional.normalize(safe_true, dim=1)).sum(dim=1)
     return torch.acos(cosine.clamp(-1.0 + 1e-6, 1.0 - 1e-6)) * moving
 
 
 def pose_loss(T_a_b: torch.Tensor, T_b_a: torch.Tensor, batch: dict,
-              translation_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+              translation_weight: float = 1.0,
+              min_translation_m: float = 1e-6) -> tuple[torch.Tensor, dict[str, float]]:
     """Reloc3r's loss summed over both directions, mean over the batch (module docstring).
 
-    `translation_weight` scales the direction term (Reloc3r: 1); angles in radians.
+    `translation_weight` scales the direction term (Reloc3r: 1); pairs whose true translation is shorter than
+    `min_translation_m` have no direction term; angles in radians.
     """
     rotation = translation = 0.0
     for pred, true in ((T_a_b, batch['T_a_b']), (T_b_a, batch['T_b_a'])):
         rotation = rotation + rotation_angle(pred[:, :3, :3].float(), true[:, :3, :3].float()).mean()
-        translation = translation + direction_angle(pred[:, :3, 3].float(), true[:, :3, 3].float()).mean()
+        translation = translation + direction_angle(pred[:, :3, 3].float(), true[:, :3, 3].float(),
+                                                    min_translation_m).mean()
     parts = {'rotation_deg': math.degrees(float(rotation.detach()) / 2),
              'translation_deg': math.degrees(float(translation.detach()) / 2)}
     return rotation + translation_weight * translation, parts
@@ -65,11 +70,14 @@ class PoseStage(Stage):
 
     translation_weight: float = 1.0
     """Set from `loss.translation_weight` by `build`."""
+    min_translation_m: float = 1e-6
+    """Set from `loss.min_translation_m` by `build`."""
 
     def build(self, config: dict) -> nn.Module:
         """See `Stage.build`."""
         model = config['model']
         self.translation_weight = float(config['loss']['translation_weight'])
+        self.min_translation_m = float(config['loss'].get('min_translation_m', 1e-6))
         try:
             network = build_pose_model(model['kind'], reloc3r=model['reloc3r'], audio=model['audio'],
                                        freeze_encoder=model['freeze_encoder'], embed_dim=model['embed_dim'],
@@ -118,7 +126,7 @@ class PoseStage(Stage):
     def loss(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         """See `Stage.loss`."""
         T_a_b, T_b_a = model(batch)
-        return pose_loss(T_a_b, T_b_a, batch, self.translation_weight)
+        return pose_loss(T_a_b, T_b_a, batch, self.translation_weight, self.min_translation_m)
 
     @torch.no_grad()
     def predict(self, model: nn.Module, dataset: Dataset, batch_size: int,
