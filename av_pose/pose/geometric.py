@@ -8,9 +8,12 @@ tz, rx, ry, rz), unit-direction² and rad²).
 Fusion, on SO(3): the audio yaw is a 1-D measurement h(R) = yaw of R_caᵀ·R·R_ca (R_ca: the mount's rotation)
 with variance σ_a², applied to the vision estimate as one Kalman update of the 6-D error state (translation
 direction, rotation vector) linearised at the vision rotation, so the translation moves with the rotation
-through their cross-covariance. Gate: when the innovation exceeds `gate_sigma` standard deviations, the two
-disagree; the one with the smaller yaw variance is kept alone and the other is flagged ('audio_rejected' or
-'vision_rejected' in info).
+through their cross-covariance. Vision may hold several local solutions (a near-planar view fits two); the audio
+yaw first chooses among them (`_fuse`), and the update uses the chosen solution's own covariance, not the
+spread between the solutions: that spread as a Gaussian let an audio yaw a few degrees off pull a good fix
+(measured on moving ShoeboxAV rigs: docs/results.md, "The weightless geometric estimator"). Gate: when the
+innovation exceeds `gate_sigma` standard deviations, the two disagree; the one with the smaller yaw variance is
+kept alone and the other is flagged ('audio_rejected' or 'vision_rejected' in info).
 
 σ_a² = (alignment std)² + (parallax std)²: a translating rig sees near sources move, which adds a shift the
 rotation does not explain. That parallax is bounded, not modelled: `parallax_deg_per_s` × the pair's time gap
@@ -30,8 +33,8 @@ failed or its yaw standard deviation exceeds `audio_skip_below_deg` (below 0.5°
 or an array that cannot resolve azimuth), `audio_refused` (the sound field changed), `audio_skipped`,
 `audio_rejected`, `vision_rejected` (the gate); the vision's `vision_model`, `matches`, `inliers`,
 `inlier_ratio`, `vision_reason`; the audio's `audio_status`, `audio_reason`, `audio_shift_deg` (array yaw),
-`audio_match_score`, `audio_std_deg` (with parallax); `innovation_sigma` when fused; `rotation_std_deg`; and
-`reason` when invalid.
+`audio_match_score`, `audio_std_deg` (with parallax); `innovation_sigma` and `vision_solution` (0: the reported
+one) when fused; `rotation_std_deg`; and `reason` when invalid.
 
 Names: `geometric` (fused), `geometric-vision` (vision only), `geometric-audio` (audio yaw only).
 """
