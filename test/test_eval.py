@@ -225,6 +225,9 @@ def test_eval_cli_oracle_and_identity(eval_data, records, test_models, tmp_path,
                        for k in ('rotation_auc', 'translation_auc', 'total_auc'))
             assert sum(b['pairs'] for b in summary['by_motion'].values()) == len(truth)
             assert summary['by_motion']['20+']['pairs'] == int(np.sum(rotation >= 20.0))
+            travel = np.array([r[1] for r in truth])
+            assert summary['by_travel']['0.3+']['pairs'] == int(np.sum(travel >= 0.3))
+            assert sum(b['pairs'] for b in summary['by_travel'].values()) == len(truth)
             assert summary['by_gap']['0.5']['pairs'] + summary['by_gap']['1']['pairs'] == len(truth)
             assert summary['sound_change']['pairs'] == sum(r[2] for r in truth) > 0
             assert summary['failed'] == 0

@@ -5,7 +5,8 @@ JSON (`build_report`): {"models": {MODEL: {CONDITION: summary}}}, where a summar
 and undefined errors count as failures), "rotation_mae_deg" (SLfM: mean per-pair rotation error over the valid
 estimates), "rotation_median_deg", "translation_median_deg", "yaw_median_deg" (about the camera's up axis),
 "failed" (invalid estimates), "pairs", and the
-breakdowns "by_motion" (ground-truth rotation 0–5, 5–10, 10–20, 20+°), "by_gap" (per requested frame gap,
+breakdowns "by_motion" (ground-truth rotation 0–5, 5–10, 10–20, 20+°), "by_travel" (camera travel
+0–0.1, 0.1–0.3, 0.3+ m), "by_gap" (per requested frame gap,
 keyed like "0.5"), "sound_change" (camera still while a source starts or stops) and, with several models,
 "on_reference_failures" (the pairs where the FIRST model fails: invalid or rotation error > 10°; its "pairs",
 "failed", "rotation_median_deg", "yaw_median_deg" and "yaw_median_all_deg", which counts failures as 180°), and
@@ -25,13 +26,16 @@ from av_pose.metrics.pose import AUC_THRESHOLDS_DEG, pose_auc
 
 MOTION_BINS_DEG = ((0.0, 5.0), (5.0, 10.0), (10.0, 20.0), (20.0, math.inf))
 """Ground-truth rotation bins (degrees, [low, high)) of the per-motion breakdown."""
+TRAVEL_BINS_M = ((0.0, 0.1), (0.1, 0.3), (0.3, math.inf))
+"""Camera travel between the two frames (metres, [low, high)) of the per-travel breakdown: near sources shift
+the audio yaw by parallax as the camera travels."""
 REFERENCE_FAILURE_DEG = 10.0
 """The reference model fails on a pair when its estimate is invalid or its rotation error exceeds this."""
 ERROR_KINDS = ('rotation', 'translation', 'total')
 
 
 def motion_bin_label(low: float, high: float) -> str:
-    """'0-5', ..., '20+' for a bin [low, high) in degrees."""
+    """'0-5', ..., '20+' for a bin [low, high) (degrees, or metres for travel)."""
     return f'{low:g}+' if math.isinf(high) else f'{low:g}-{high:g}'
 
 
@@ -74,6 +78,10 @@ def condition_summary(result: ConditionResult, model: str, reference: str | None
     summary['by_motion'] = {motion_bin_label(low, high): summarise(errors.subset((truth_deg >= low)
                                                                                    & (truth_deg < high)))
                             for low, high in MOTION_BINS_DEG}
+    travel_m = result.column('translation_m')
+    summary['by_travel'] = {motion_bin_label(low, high): summarise(errors.subset((travel_m >= low)
+                                                                                  & (travel_m < high)))
+                            for low, high in TRAVEL_BINS_M}
     gaps = result.column('gap_s')
     summary['by_gap'] = {f'{gap:g}': summarise(errors.subset(gaps == gap)) for gap in dict.fromkeys(gaps.tolist())}
     summary['sound_change'] = summarise(errors.subset(result.column('camera_still') & result.column('sound_change')))
@@ -128,7 +136,7 @@ def _auc_table(report: dict, conditions: Sequence[str]) -> list[str]:
 
 
 def _breakdown_table(report: dict, key: str, first_column: str) -> list[str]:
-    """Rotation AUC@10 (%) / MAE (°) (pairs) per bin of `key` ('by_motion' or 'by_gap')."""
+    """Rotation AUC@10 (%) / MAE (°) (pairs) per bin of `key` ('by_motion', 'by_gap'; 'by_travel': yaw median °)."""
     bins = list(dict.fromkeys(b for by_condition in report['models'].values() for s in by_condition.values()
                               for b in s[key]))
     at_10 = list(AUC_THRESHOLDS_DEG).index(10.0)
@@ -141,8 +149,9 @@ def _breakdown_table(report: dict, key: str, first_column: str) -> list[str]:
                 if not part or not part['pairs']:
                     cells.append('–')
                     continue
-                cells.append(f'{_percent(part["rotation_auc"][at_10])} / {_degrees(part["rotation_mae_deg"])} '
-                             f'({part["pairs"]})')
+                first = _degrees(part.get('yaw_median_deg')) if key == 'by_travel' \
+                    else _percent(part['rotation_auc'][at_10])
+                cells.append(f'{first} / {_degrees(part["rotation_mae_deg"])} ({part["pairs"]})')
             rows.append([model, condition, *cells])
     return _table(['model', 'condition', *[f'{first_column} {b}' for b in bins]], rows)
 
@@ -163,6 +172,9 @@ def markdown_report(report: dict, description: str = '') -> str:
         lines += ['', '## Table 3: per corruption type', ''] + _auc_table(report, [CLEAN, *single])
     lines += ['', '## By ground-truth rotation (rotation AUC@10 % / MAE ° (pairs))', '']
     lines += _breakdown_table(report, 'by_motion', 'rotation')
+    if all('by_travel' in s for by_condition in models.values() for s in by_condition.values()):
+        lines += ['', '## By camera travel between the frames in metres (yaw median ° / rotation MAE ° (pairs))', '']
+        lines += _breakdown_table(report, 'by_travel', 'travel')
     lines += ['', '## By frame gap in seconds (rotation AUC@10 % / MAE ° (pairs))', '']
     lines += _breakdown_table(report, 'by_gap', 'gap')
     lines += ['', '## A source starts or stops while the camera is still', '']
