@@ -4,10 +4,9 @@ JSON (`build_report`): {"models": {MODEL: {CONDITION: summary}}}, where a summar
 "rotation_auc", "translation_auc", "total_auc" ([AUC@5, @10, @20] as fractions in [0, 1]; invalid estimates
 and undefined errors count as failures), "rotation_mae_deg" (SLfM: mean per-pair rotation error over the valid
 estimates), "rotation_median_deg", "translation_median_deg", "yaw_median_deg" (about the camera's up axis),
-"failed" (invalid estimates), "pairs", and the
-breakdowns "by_motion" (ground-truth rotation 0–5, 5–10, 10–20, 20+°), "by_travel" (camera travel
-0–0.1, 0.1–0.3, 0.3+ m), "by_gap" (per requested frame gap,
-keyed like "0.5"), "sound_change" (camera still while a source starts or stops) and, with several models,
+"failed" (invalid estimates), "pairs", and the breakdowns "by_motion" (ground-truth rotation 0–5, 5–10, 10–20,
+20+°), "by_travel" (camera travel 0–0.1, 0.1–0.3, 0.3+ m), "by_gap" (per requested frame gap, keyed like
+"0.5"), "sound_change" (camera still while a source starts or stops) and, with several models,
 "on_reference_failures" (the pairs where the FIRST model fails: invalid or rotation error > 10°; its "pairs",
 "failed", "rotation_median_deg", "yaw_median_deg" and "yaw_median_all_deg", which counts failures as 180°), and
 "seconds_per_pair" (wall time inside `estimate_batch`).

@@ -214,12 +214,11 @@ class GeometricPoseEstimator(PoseEstimator):
         """The vision solution the audio yaw favours, updated with it; or the better half alone when they disagree.
 
         Each of vision's local solutions k (the reported one and its `alternatives`, prior p_k) is scored by
-        p_k·N(ψ_audio − ψ_k; 0, S_k), S_k being the yaw variance of that solution alone plus the audio's; the
+        p_k·N(ψ_audio − ψ_k; 0, S_k), S_k being the yaw variance of that solution alone plus the audio's. The
         best one (if its posterior odds against the reported one reach SWITCH_ODDS, else the reported one) gets
-        the Kalman update with its own covariance, and the others' spread, weighted by their
-        posterior, is added back. So an audio yaw several degrees off cannot pull a good vision fix (the spread
-        of a planar scene's two solutions no longer counts as vision's uncertainty), while it still picks the
-        right one of two planar solutions.
+        the Kalman update with its own covariance; the others' spread, weighted by their posterior, is added
+        back. So an audio yaw several degrees off cannot pull a good vision fix (the spread of a planar scene's
+        solutions no longer counts as vision's uncertainty), while it still picks the right planar solution.
         """
         T_cam_array = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)
         audio_std = info['audio_std_deg']

@@ -25,8 +25,8 @@ derivative with respect to the translation is proportional to the parallax). Com
 it by their spread, weighted by exp(−Δχ²/2), or equally in a planar scene (two views of a plane fit two poses
 exactly alike: the reported one is the lower-cost, which is the wrong one about half the time); they are kept
 (`alternatives`, with `solution_covariance` for the reported one alone) so that another sensor can choose
-among them (`av_pose.pose.geometric`). The pure-rotation
-model adds the pan/tilt that an unseen baseline could cause (UNSEEN_BASELINE_FACTOR). ESSENTIAL_COVARIANCE_SCALE
+among them (`av_pose.pose.geometric`). The pure-rotation model adds the pan/tilt that an unseen baseline could
+cause (UNSEEN_BASELINE_FACTOR). ESSENTIAL_COVARIANCE_SCALE
 and TRANSLATION_STD_FACTOR are calibrated on ShoeboxAV clean pairs (ORB, 256×192, 1 s apart; 31 scenes: seeds
 100–107 (6 s), 1–8 (3 s) and 1–5 (4 s) moving, 200–204 (6 s) and 1–5 (4 s) turning) so that the median
 Mahalanobis errors of the moving pairs match a Gaussian's (χ²(3) for the rotation, χ²(2) for the direction).
@@ -341,19 +341,19 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
     # follows): the Cauchy loss at scale σ that kept outliers out costs efficiency.
     noise = max(robust_sigma(sampson(R, t, x_a[inlier], x_b[inlier])[0]), NOISE_FLOOR_PX / focal)
     R, t, _ = refine_essential(R, t, x_a[inlier], x_b[inlier], INLIER_SIGMAS * noise, iterations=5)
-    fisher = essential_covariance(R, t, x_a[inlier], x_b[inlier], noise)
+    own = essential_covariance(R, t, x_a[inlier], x_b[inlier], noise)
     alternatives: list[tuple[np.ndarray, np.ndarray, float]] = []
     if calibrated:
         alternatives = _competing_solutions(R, t, [fit[:2] for fit in refined[1:]], x_a, x_b, noise,
                                             planar=off_plane < OFF_PLANE_SHARE * count)
         stretch = np.diag([TRANSLATION_STD_FACTOR] * 3 + [1.0] * 3) \
             * np.sqrt(ESSENTIAL_COVARIANCE_SCALE * _inflation(count / matches))
-        fisher = stretch @ fisher @ stretch
-        covariance = fisher + stretch @ solution_spread(R, t, alternatives) @ stretch
+        own = stretch @ own @ stretch
+        covariance = own + stretch @ solution_spread(R, t, alternatives) @ stretch
     else:
-        covariance = fisher.copy()
+        covariance = own.copy()
     translation_ok = parallax_px >= min_parallax_px
-    for block in (covariance, fisher):
+    for block in (covariance, own):
         block[:3, :3] += RADIAL_VARIANCE * np.outer(t, t)
         if not translation_ok:
             block[:3, :] = block[:, :3] = 0.0
@@ -364,7 +364,7 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
     return TwoViewGeometry(ok=True, R_a_b=R, t_a_b=t, translation_ok=translation_ok, matches=matches, inliers=count,
                            inlier_ratio=count / matches, covariance=covariance, model='essential',
                            parallax_px=parallax_px, noise_px=noise * focal,
-                           inlier_points=(points_a[inlier], points_b[inlier]), solution_covariance=fisher,
+                           inlier_points=(points_a[inlier], points_b[inlier]), solution_covariance=own,
                            alternatives=tuple(alternatives))
 
 
