@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Regenerate the weightless `geometric` figures of docs/results.md (issue 10 §1) on CPU: two ShoeboxAV sets,
+# Regenerate the weightless `geometric` figures of docs/results.md (issue 10 §1) on CPU: three ShoeboxAV sets,
 # each evaluated for geometric-vision (the reference), geometric (fused) and geometric-audio, clean and corrupted.
 #   rotation: the rig only turns, one static source (talker, music, noise, babble or clicks), SNR 30 dB;
+#   rotation_snr10: the same scenes with the sensor noise 10 dB below the signal;
 #   moving:   the default synth (the rig walks and turns, two sources, a quarter of them walking).
 # Respeaker 4-mic and UMA-8, 16 scenes of 10 s each per array and set, 256x192 frames.
-# Usage: tools/reproduce_geometric_results.sh [OUT_DIR]   (default /tmp/av_pose_geometric; ~25 min on 2 cores)
+# Usage: tools/reproduce_geometric_results.sh [OUT_DIR]   (default /tmp/av_pose_geometric; ~35 min on 2 cores)
 set -euo pipefail
 out=${1:-/tmp/av_pose_geometric}
 py=${PYTHON:-.venv/bin/python}
@@ -17,9 +18,11 @@ synth() {  # set array seed options...
 }
 synth rotation respeaker4 --array respeaker4 --seed 900 --rotation-only --sources 1 --moving-sources 0
 synth rotation uma8 --array uma8 --seed 1000 --rotation-only --sources 1 --moving-sources 0
+synth rotation_snr10 respeaker4 --array respeaker4 --seed 900 --rotation-only --sources 1 --moving-sources 0 --snr 10
+synth rotation_snr10 uma8 --array uma8 --seed 1000 --rotation-only --sources 1 --moving-sources 0 --snr 10
 synth moving respeaker4 --array respeaker4 --seed 700
 synth moving uma8 --array uma8 --seed 800
-for set in rotation moving; do
+for set in rotation rotation_snr10 moving; do
   "$py" -m av_pose.cli eval --model geometric-vision --model geometric --model geometric-audio --data "$out/$set" \
     --corrupted mixed --stride 2 --device cpu --no-progress --json "docs/results/geometric/$set.json" \
     > "docs/results/geometric/$set.md"

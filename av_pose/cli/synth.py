@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--sources', type=int, default=2, help='point sources per scene (default 2)')
     parser.add_argument('--moving-sources', type=float, default=0.25, metavar='SHARE',
                         help='probability that a point source walks (default 0.25; 0 = all static)')
+    parser.add_argument('--snr', type=float, default=30.0, metavar='DB',
+                        help='sensor noise this many dB below the mean channel power (default 30)')
     parser.add_argument('--renderer', default=None, choices=('ism', 'ambisonic'),
                         help='ism: image-source room acoustics (pressure arrays); ambisonic: free-field FOA '
                         '(--array foa); default: the one the array needs')
@@ -70,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     config = SynthConfig(duration_s=args.duration, fps=args.fps, image_size=parse_image_size(args.image_size),
                          array=array, sample_rate=args.sample_rate,
                          rotation_only=args.rotation_only, num_sources=args.sources, moving_share=args.moving_sources,
-                         renderer=args.renderer,
+                         snr_db=args.snr, renderer=args.renderer,
                          T_cam_array=T_cam_array)
     out = Path(args.out)
     paths = generate_scenes(out, config, args.seed, args.scenes, workers=args.workers, progress=True)
