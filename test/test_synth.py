@@ -191,3 +191,14 @@ def test_bench_commands_print_their_json(target, keys):
     result = av_pose('bench', *target, '--json')
     assert result.returncode == 0, result.stderr
     assert keys <= set(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_snr_option_sets_the_sensor_noise_below_the_signal(tmp_path):
+    common = ['--scenes', '1', '--duration', '1', '--image-size', '32x24', '--seed', '5', '--sources', '1']
+    for snr in ('10', '40'):
+        result = av_pose('synth', '--out', str(tmp_path / snr), '--snr', snr, *common)
+        assert result.returncode == 0, result.stderr
+    noisy, clean = (read_scene(tmp_path / snr / 'scene_00000').audio() for snr in ('10', '40'))
+    gain = float(np.sum(noisy * clean) / np.sum(clean * clean))  # the renders may be scaled differently
+    noise_db = 10 * np.log10(np.mean((noisy - gain * clean) ** 2) / np.mean((gain * clean) ** 2))
+    assert -11.5 < noise_db < -8.5, noise_db  # 10 dB below the mean channel power (the 40 dB floor adds 0.04 dB)
