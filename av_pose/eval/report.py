@@ -33,9 +33,14 @@ REFERENCE_FAILURE_DEG = 10.0
 ERROR_KINDS = ('rotation', 'translation', 'total')
 
 
-def motion_bin_label(low: float, high: float) -> str:
-    """'0-5', ..., '20+' for a bin [low, high) (degrees, or metres for travel)."""
+def bin_label(low: float, high: float) -> str:
+    """'0-5', ..., '20+' for a bin [low, high) (degrees of rotation, metres of travel)."""
     return f'{low:g}+' if math.isinf(high) else f'{low:g}-{high:g}'
+
+
+def _by_bins(errors: PairErrors, values: np.ndarray, bins: Sequence[tuple[float, float]]) -> dict:
+    """{label: summary} of the pairs whose `values` (N,) fall in each bin [low, high)."""
+    return {bin_label(low, high): summarise(errors.subset((values >= low) & (values < high))) for low, high in bins}
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -73,14 +78,8 @@ def condition_summary(result: ConditionResult, model: str, reference: str | None
     summary = summarise(errors)
     if model in result.seconds and len(errors):
         summary['seconds_per_pair'] = result.seconds[model] / len(errors)
-    truth_deg = result.column('rotation_deg')
-    summary['by_motion'] = {motion_bin_label(low, high): summarise(errors.subset((truth_deg >= low)
-                                                                                   & (truth_deg < high)))
-                            for low, high in MOTION_BINS_DEG}
-    travel_m = result.column('translation_m')
-    summary['by_travel'] = {motion_bin_label(low, high): summarise(errors.subset((travel_m >= low)
-                                                                                  & (travel_m < high)))
-                            for low, high in TRAVEL_BINS_M}
+    summary['by_motion'] = _by_bins(errors, result.column('rotation_deg'), MOTION_BINS_DEG)
+    summary['by_travel'] = _by_bins(errors, result.column('translation_m'), TRAVEL_BINS_M)
     gaps = result.column('gap_s')
     summary['by_gap'] = {f'{gap:g}': summarise(errors.subset(gaps == gap)) for gap in dict.fromkeys(gaps.tolist())}
     summary['sound_change'] = summarise(errors.subset(result.column('camera_still') & result.column('sound_change')))

@@ -77,7 +77,7 @@ class PoseStage(Stage):
         """See `Stage.build`."""
         model = config['model']
         self.translation_weight = float(config['loss']['translation_weight'])
-        self.min_translation_m = float(config['loss'].get('min_translation_m', 1e-6))
+        self.min_translation_m = float(config['loss']['min_translation_m'])
         try:
             network = build_pose_model(model['kind'], reloc3r=model['reloc3r'], audio=model['audio'],
                                        freeze_encoder=model['freeze_encoder'], embed_dim=model['embed_dim'],
