@@ -2,11 +2,16 @@
 
 Per frequency f the spatial covariance R_f = E[x xᴴ] is split into a K-dimensional signal subspace E_s
 (largest eigenvalues) and its complement, the noise subspace E_n; the pseudo-spectrum is
-1 / ‖E_nᴴ a(f, u)‖². Whichever subspace is smaller is projected on: 1 / (‖a‖² − ‖E_sᴴ a‖²) when
-K < C/2 (for K = 1 the dominant eigenvector comes from a few squarings of R, no eigendecomposition),
-1 / ‖E_nᴴ a‖² otherwise. MUSIC averages the pseudo-spectra over frequencies, which lets a few strong bins
-dominate; NormMUSIC (Salvati et al., 2014) first divides each frequency's pseudo-spectrum by its maximum
-over the grid, so all bins vote equally.
+1 / ‖E_nᴴ a(f, u)‖². Whichever subspace is smaller is computed: E_s when K < C/2 (for K = 1 from a few
+squarings of R, no eigendecomposition), E_n otherwise. With up to `QUADRATIC_MAX_CHANNELS` microphones the
+residual is the quadratic form aᴴ Q a of the noise projector Q = E_n E_nᴴ = I − E_s E_sᴴ, whose C² real
+coefficients meet precomputed products of steering entries in one real matmul per frequency (for K = 1,
+Q = I − R^64 / tr R^64 needs no eigenvector at all); with more microphones the steering vectors are projected
+on the smaller subspace, 1 / (‖a‖² − ‖E_sᴴ a‖²) or 1 / ‖E_nᴴ a‖².
+
+MUSIC averages the pseudo-spectra over frequencies, which lets a few strong bins dominate; NormMUSIC
+(Salvati et al., 2014) first divides each frequency's pseudo-spectrum by its maximum over the grid, so all
+bins vote equally.
 """
 from __future__ import annotations
 
@@ -22,15 +27,16 @@ SQUARINGS = 6  # R^(2^6) = R^64: the second eigenvalue's share shrinks by (λ2/�
 RENORMALISE_EVERY = 3  # trace-normalise every 3 squarings: λ1^8 ≥ C^-8 stays far from float32 underflow
 SUBSPACES = ('auto', 'signal', 'noise')
 LANES_MAX_CHANNELS = 4  # up to this many channels, square matrices elementwise across the batch
+QUADRATIC_MAX_CHANNELS = 4
+"""Up to this many channels the residual is the quadratic form aᴴ Q a (C² coefficients); above, a projection."""
 
 
-def dominant_eigenvector(cov: torch.Tensor, buffer: Callable[..., torch.Tensor]) -> torch.Tensor:
-    """Dominant eigenvector of Hermitian PSD M×C×C matrices → M×C, not normalised (arbitrary phase and norm).
+def dominant_power(cov: torch.Tensor, buffer: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """R^64 / tr R^64 ≈ e eᴴ of Hermitian PSD M×C×C matrices (e the unit dominant eigenvector), in the workspace.
 
-    R^64 by repeated squaring with trace normalisation is ≈ λ1^64 e eᴴ, whose strongest column (the largest
-    diagonal entry) is e up to scale and phase: a few batched C×C products instead of an eigendecomposition.
-    For C ≤ 4 the matrices are held C×C×M and multiplied elementwise across the batch (faster than a batched
-    matmul of tiny matrices). `buffer(name, shape, dtype)` supplies the workspace.
+    Repeated squaring with trace normalisation. For C ≤ `LANES_MAX_CHANNELS` the result is held C×C×M and the
+    squarings are elementwise across the batch (faster than a batched matmul of tiny matrices); otherwise M×C×C.
+    `buffer(name, shape, dtype)` supplies the workspace.
     """
     count, channels, _ = cov.shape
     lanes = channels <= LANES_MAX_CHANNELS
@@ -40,19 +46,30 @@ def dominant_eigenvector(cov: torch.Tensor, buffer: Callable[..., torch.Tensor])
     diagonal = (lambda m: m.diagonal(dim1=0, dim2=1)) if lanes else (lambda m: m.diagonal(dim1=-2, dim2=-1))
     power.copy_(cov.permute(1, 2, 0) if lanes else cov)
     for step in range(SQUARINGS + 1):
-        if step % RENORMALISE_EVERY == 0 and step < SQUARINGS:
-            trace = diagonal(power).real.sum(-1).clamp_min_(1e-30)
-            power.div_(trace if lanes else trace[:, None, None])
+        if step % RENORMALISE_EVERY == 0 or step == SQUARINGS:
+            scale = diagonal(power).real.sum(-1).clamp_min_(1e-30).reciprocal_()  # a real scaling of the
+            torch.view_as_real(power).mul_(scale[:, None] if lanes else scale[:, None, None, None])  # real view
         if step == SQUARINGS:
-            break
+            return power
         if lanes:  # out[i, j] = Σ_k P[i, k] P[k, j], every matrix at once
             torch.sum(torch.mul(power[:, :, None], power[None], out=products), 1, out=spare)
         else:
             torch.bmm(power, power, out=spare)
         power, spare = spare, power
-    strongest = diagonal(power).real.max(-1).indices  # M
-    if lanes:
+    raise AssertionError('unreachable')
+
+
+def dominant_eigenvector(cov: torch.Tensor, buffer: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """Dominant eigenvector of Hermitian PSD M×C×C matrices → M×C, not normalised (arbitrary phase and norm).
+
+    The strongest column (the largest diagonal entry) of `dominant_power`'s e eᴴ is e up to scale and phase.
+    """
+    count, channels, _ = cov.shape
+    power = dominant_power(cov, buffer)
+    if channels <= LANES_MAX_CHANNELS:
+        strongest = power.diagonal(dim1=0, dim2=1).real.max(-1).indices  # M
         return power.gather(1, strongest.expand(channels, 1, count))[:, 0].t()
+    strongest = power.diagonal(dim1=-2, dim2=-1).real.max(-1).indices
     return power.gather(2, strongest[:, None, None].expand(count, channels, 1))[..., 0]
 
 
@@ -60,8 +77,8 @@ class Music(DoaEstimator):
     """MUSIC, averaged incoherently over the frequency bins.
 
     Args (besides DoaEstimator's):
-        subspace: 'auto' (the smaller of the two), 'signal' or 'noise': which subspace the steering vectors
-            are projected on. Both give the same spectrum up to rounding.
+        subspace: 'auto' (the smaller of the two), 'signal' or 'noise': which subspace is computed. Both give
+            the same spectrum up to rounding.
     """
 
     name = 'music'
@@ -75,17 +92,29 @@ class Music(DoaEstimator):
         self.subspace = 'signal' if use_signal else 'noise'
 
     def prepare_steering(self, steering: torch.Tensor) -> None:
-        """Keep the steering vectors in real form for one real matmul per frequency, and ‖a‖².
+        """Precompute, from the F×G×C steering vectors a, what `residuals` multiplies with.
 
-        With the basis vector e stored interleaved [Re e_0, Im e_0, Re e_1, ...], `_steering_real` (F×2C×2G)
-        maps it to [Re(eᴴa) for all G, Im(eᴴa) for all G].
+        Quadratic form (C ≤ QUADRATIC_MAX_CHANNELS): `_quadratic_basis` F×C²×G holds, per direction, the rows
+        |a_c|² (c < C), 2·Re(ā_c a_d) and −2·Im(ā_c a_d) (c < d), so that aᴴ Q a is the dot product with
+        Q's coefficients [Q_cc, Re Q_cd, Im Q_cd]. Projection (more channels): `_steering_real` F×2C×2G maps a
+        basis vector e stored interleaved [Re e_0, Im e_0, Re e_1, ...] to [Re(eᴴa) for all G, Im(eᴴa) for
+        all G]; `_steering_power` F×1×G is ‖a‖².
         """
+        channels = steering.shape[-1]
+        steering_power = steering.abs().square().sum(-1)[:, None, :]  # F×1×G
+        self._residual_floor = 1e-6 * steering_power
+        if channels <= QUADRATIC_MAX_CHANNELS:
+            first, second = torch.triu_indices(channels, channels, 1, device=steering.device)
+            cross = (steering[..., first].conj() * steering[..., second]).transpose(-1, -2)  # F×P×G, ā_c a_d
+            self._pair_index = (first, second)
+            self._quadratic_basis = torch.cat([steering.abs().square().transpose(-1, -2), 2.0 * cross.real,
+                                               -2.0 * cross.imag], 1).contiguous()
+            return
         real, imag = steering.real.transpose(-1, -2), steering.imag.transpose(-1, -2)  # F×C×G
         rows_re = torch.cat([real, imag], -1)  # coefficient of Re e_c
         rows_im = torch.cat([imag, -real], -1)  # coefficient of Im e_c
         self._steering_real = torch.stack([rows_re, rows_im], 2).flatten(1, 2).contiguous()  # F×2C×2G
-        self._steering_power = steering.abs().square().sum(-1)[:, None, :].contiguous()  # F×1×G, ‖a‖²
-        self._residual_floor = 1e-6 * self._steering_power
+        self._steering_power = steering_power.contiguous()
 
     def subspace_basis(self, cov: torch.Tensor) -> torch.Tensor:
         """Basis M×C×k of the signal (k = K) or noise (k = C − K) subspace of M×C×C covariances.
@@ -108,6 +137,8 @@ class Music(DoaEstimator):
         torch.conj_physical(stacked, out=conj)
         cov = self.buffer('cov', (batch * freqs, channels, channels), stacked.dtype)
         torch.bmm(stacked, conj.transpose(1, 2), out=cov)  # R·N; the scale does not move the subspaces
+        if channels <= QUADRATIC_MAX_CHANNELS:
+            return self._quadratic_residuals(cov, batch, freqs)
         basis = self.subspace_basis(cov)  # BF×C×k
         k = basis.shape[-1]
         left = self.buffer('left', (freqs, batch, k, channels), basis.dtype)
@@ -126,6 +157,31 @@ class Music(DoaEstimator):
         if self.subspace == 'signal':
             torch.sub(self._steering_power, energy, out=energy)  # ‖a‖² − ‖E_sᴴ a‖²
         return torch.maximum(energy, self._residual_floor, out=energy)
+
+    def _quadratic_residuals(self, cov: torch.Tensor, batch: int, freqs: int) -> torch.Tensor:
+        """aᴴ Q a for the BF×C×C covariances (batch-major) → F×B×G, Q the noise projector (see `prepare_steering`)."""
+        channels = cov.shape[-1]
+        if self.subspace == 'signal' and self.signal_dim == 1:
+            signal = dominant_power(cov, self.buffer)  # C×C×M (lanes), ≈ e eᴴ
+            projector = signal.permute(2, 0, 1)  # M×C×C view
+            sign, identity = -1.0, 1.0  # Q = I − e eᴴ
+        else:
+            basis = self.subspace_basis(cov)
+            projector = basis @ basis.conj().transpose(-1, -2)  # E Eᴴ
+            sign, identity = (-1.0, 1.0) if self.subspace == 'signal' else (1.0, 0.0)
+        pairs = self._pair_index[0].numel()
+        coefficients = self.buffer('coefficients', (freqs, batch, channels * channels))
+        view = coefficients.transpose(0, 1).view(batch, freqs, -1)  # writes land frequency-major
+        projector = projector.view(batch, freqs, channels, channels)
+        torch.mul(projector.diagonal(dim1=-2, dim2=-1).real, sign, out=view[..., :channels])
+        if identity:
+            view[..., :channels].add_(identity)
+        off_diagonal = projector[..., self._pair_index[0], self._pair_index[1]]  # B×F×P
+        torch.mul(off_diagonal.real, sign, out=view[..., channels:channels + pairs])
+        torch.mul(off_diagonal.imag, sign, out=view[..., channels + pairs:])
+        residual = self.buffer('residual', (freqs, batch, self._quadratic_basis.shape[-1]))
+        torch.bmm(coefficients, self._quadratic_basis, out=residual)
+        return torch.maximum(residual, self._residual_floor, out=residual)
 
     def grid_spectrum(self, band_stft: torch.Tensor) -> torch.Tensor:
         """Mean over frequency of the (optionally max-normalised) pseudo-spectra: B×G."""
