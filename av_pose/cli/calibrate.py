@@ -9,8 +9,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         'calibrate', help="array ↔ camera self-calibration from a recording where the rig turns and moves",
         description='Pair the visual motion of a recording with its DOA: turns show a mirrored channel order or a '
-        'wrong preset, travel shows the array\'s yaw on the rig (turning alone cannot). Prints the yaw with its '
-        'uncertainty and writes the mount file that av-pose synth --array-mount, doa_node and pose_node take.')
+        'wrong preset, travel shows the array\'s yaw on the rig (turning alone cannot, unless a static source\'s '
+        'bearing at the start is known: --source-bearing). Prints the yaw with its uncertainty and writes the mount '
+        'file that av-pose synth --array-mount, doa_node and pose_node take.')
     parser.add_argument('recording', metavar='BAG_OR_SCENE', help='a rosbag2 (folder, .mcap or .db3) or a scene folder')
     parser.add_argument('--out', metavar='YAML', help='write the mount file here (e.g. array_mount.yaml)')
     parser.add_argument('--json', action='store_true', help='print one JSON object instead of text')
@@ -18,6 +19,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--array', default=None,
                         help='array preset or YAML the recording was made with (bags: default respeaker4; '
                         'a scene folder names its own, which this overrides)')
+    parser.add_argument('--source-bearing', type=float, default=None, metavar='DEG',
+                        help='a static, loudest source\'s azimuth at the first frame, degrees counter-clockwise from '
+                        'the camera\'s forward axis (0: a loudspeaker centred in the first image, 90: on the left); '
+                        'the yaw then comes from the turns (triangulation otherwise)')
+    parser.add_argument('--source-elevation', type=float, default=0.0, metavar='DEG',
+                        help='that source\'s elevation above the camera\'s heading plane at the first frame, degrees '
+                        '(default 0; matters only when the rig tilts)')
     parser.add_argument('--gap', type=float, default=0.5, help='seconds between keyframes (default 0.5)')
     parser.add_argument('--window', type=float, default=1.0, help='DOA window, seconds (default 1.0)')
     parser.add_argument('--method', default='normmusic', help='DOA method (default normmusic)')
@@ -72,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     recording = open_recording(args.recording, args)
     result = calibrate_recording(recording, gap_s=args.gap, window_s=args.window, method=args.method,
                                  detector=args.detector, motion=args.motion, max_duration_s=args.duration,
-                                 device=args.device, progress=not (args.quiet or args.json))
+                                 device=args.device, progress=not (args.quiet or args.json),
+                                 source_bearing_deg=args.source_bearing, source_elevation_deg=args.source_elevation)
     offset = tuple(float(v) for v in recording.T_cam_array[:3, 3])  # the translation is not calibrated: kept
     write = bool(args.out) and result.preset_ok is not False
     if write:

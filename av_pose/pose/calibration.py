@@ -12,7 +12,13 @@ What each kind of motion reveals (array frame REP-103; the default mount has arr
   direction (vision) turned by the unknown mount. Globally: with the rig's path and the right Y, the world
   bearings of a static source all meet at one point. That is what is solved here: bearing-only triangulation of
   the DOA peaks along the visual path, jointly for Y and the source positions (a Hough vote over Y and the
-  horizontal plane, then robust least squares), with a jackknife over time blocks for Y's uncertainty.
+  horizontal plane, then robust least squares), with a jackknife over time blocks for Y's uncertainty
+  (`av_pose.pose.mount_yaw.solve_yaw`).
+- A source of known direction reveals Y while turning. When the user knows where a static source was at the
+  first view (faced it: bearing 0), the visual rotations say where it is in every later view of the rig's frame,
+  and the DOA says where it is in the array's: their difference is Y, from every confident peak
+  (`source_bearing_deg`, `av_pose.pose.mount_yaw.solve_yaw_from_bearing`). The DOA's room-fixed bias (reflections)
+  stays in that estimate: a few degrees.
 
 Inputs per pair of views a → b: the visual relative pose (R_a_b, t_a_b, camera optical frames, from
 `av_pose.vision.two_view`) and the DOA of both audio windows (`av_pose.audio.streaming.DoaFrame`). Pairs chain
@@ -25,25 +31,23 @@ in these rooms; worse, the monocular path (translation directions off by 10–30
 too wrong for triangulation, so the yaw is mostly reported as not observable. With the true (metric) path and
 the true bearings plus 3° of random error, 20 s of travel gave yaw errors of 2° and 15° on two scenes with static
 sources; the solver itself is exact (≤ 0.1°) on exact bearings. Sources must be static (moving ones end up as
-outliers) and the array plane near horizontal.
+outliers) and the array plane near horizontal. With a known source bearing, 20 s of turning gave the yaw within a
+few degrees (docs/results.md, "Array mount from a source of known bearing").
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from av_pose.audio.arrays import MicArray
 from av_pose.audio.mount import mirror_channel_order
 from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
-from av_pose.geometry import R_CAM_ARRAY_DEFAULT, array_mount, rotation_from_ypr
-from av_pose.metrics.azimuth import wrap_signed_deg
+from av_pose.geometry import R_CAM_ARRAY_DEFAULT, array_mount
 from av_pose.pose.audio_yaw import circular_shift
+from av_pose.pose.mount_yaw import UNOBSERVABLE_STD_DEG, Rays, YawFit, solve_yaw, solve_yaw_from_bearing
 
-UNOBSERVABLE_STD_DEG = 180.0
-"""yaw_std_deg reported when the recording does not determine the yaw (no translation, no static source)."""
 TRANSLATION_KINDS = ('direction', 'scaled', 'metric')
 """What t_a_b's length means in `OnlineMountCalibrator.add_pair` (see its `translation` argument)."""
 MAX_OBSERVABLE_STD_DEG = 20.0
@@ -113,31 +117,6 @@ class _View:
     directional: bool          # the strongest peak is confident enough for the shift test
 
 
-@dataclass(frozen=True)
-class _Rays:
-    """Bearings of the DOA peaks of the views, M of them (see `_refine` for how they are used)."""
-
-    origin: np.ndarray     # M×3 view positions in their segment's first default-array frame (path units)
-    R_origin: np.ndarray   # M×3×3 view's default-array frame → segment's first one
-    azimuth: np.ndarray    # M degrees, array frame, mirror-corrected
-    weight: np.ndarray     # M DOA confidences
-    segment: np.ndarray    # M segment ids
-    block: np.ndarray      # M time blocks (0..9) for the jackknife
-
-    def subset(self, keep: np.ndarray) -> _Rays:
-        """The rays where `keep` is True."""
-        return _Rays(*(getattr(self, name)[keep] for name in ('origin', 'R_origin', 'azimuth', 'weight', 'segment',
-                                                                'block')))
-
-    def world_angles(self, yaw_deg: float, index=slice(None)) -> np.ndarray:
-        """Horizontal angle (radians, segment frame) of each bearing for the mount yaw `yaw_deg`."""
-        theta = np.radians(self.azimuth[index])
-        local = np.stack([np.cos(theta), np.sin(theta), np.zeros_like(theta)], axis=-1)
-        direction = np.einsum('mij,mj->mi', self.R_origin[index] @ rotation_from_ypr(np.radians(yaw_deg), 0, 0),
-                              local)
-        return np.arctan2(direction[:, 1], direction[:, 0])
-
-
 class OnlineMountCalibrator:
     """Accumulates visual pairs and their DOA, and solves for the mount on demand (`result()`).
 
@@ -161,12 +140,21 @@ class OnlineMountCalibrator:
             σ = bearing_sigma_deg gives, since monocular paths can be wrong in ways the bearings absorb.
         evidence_temperature: the yaw's likelihood is exp(−Δcost / this): > 1 because neighbouring DOA windows
             overlap and the path is approximate; 5 makes the reported σ match the errors met on ShoeboxAV scenes.
+        source_bearing_deg: when a static source's direction at the first view is known, its azimuth there in the
+            camera's heading frame (degrees counter-clockwise from the camera's forward axis: 0 for a loudspeaker
+            centred in the first image). The yaw then comes from it (`solve_yaw_from_bearing`; turning suffices)
+            instead of from triangulation.
+        source_elevation_deg: that source's elevation above the camera's heading plane, degrees (only matters
+            when the rig tilts).
+        bearing_stamp_s: the time of the view the bearing refers to (default: the first view added); when the
+            first chain of pairs does not start there, the yaw is reported unobservable.
     """
 
     def __init__(self, array: MicArray | None = None, *, max_history_s: float = 120.0, turn_gap_s: float = 2.0,
                  min_turn_deg: float = 5.0, min_confidence: float = 0.2, bearing_sigma_deg: float = 5.0,
                  min_shift_slope: float = 0.2, translation: str = 'direction',
-                 evidence_temperature: float = 5.0) -> None:
+                 evidence_temperature: float = 5.0, source_bearing_deg: float | None = None,
+                 source_elevation_deg: float = 0.0, bearing_stamp_s: float | None = None) -> None:
         self.array = array
         self.max_history_s = float(max_history_s)
         self.turn_gap_s = float(turn_gap_s)
@@ -178,12 +166,21 @@ class OnlineMountCalibrator:
             raise UserInputError(f'translation must be one of {", ".join(TRANSLATION_KINDS)}, got {translation!r}')
         self.translation = translation
         self.evidence_temperature = max(1.0, float(evidence_temperature))
+        known = [source_bearing_deg, source_elevation_deg] + ([] if bearing_stamp_s is None else [bearing_stamp_s])
+        if source_bearing_deg is not None and not np.all(np.isfinite(np.asarray(known, dtype=np.float64))):
+            raise UserInputError(f'the source bearing, elevation and stamp must be finite, got {known}')
+        if abs(float(source_elevation_deg)) >= 90.0:
+            raise UserInputError(f'source elevation must lie in (−90°, 90°), got {source_elevation_deg}')
+        self.source_bearing_deg = None if source_bearing_deg is None else float(source_bearing_deg)
+        self.source_elevation_deg = float(source_elevation_deg)
+        self.bearing_stamp_s = None if bearing_stamp_s is None else float(bearing_stamp_s)
         self.reset()
 
     def reset(self) -> None:
         """Forget everything."""
         self._views: dict[int, _View] = {}
         self._segments = 0
+        self._first_stamp_s: float | None = None   # first view of segment 0
         self.pairs_used = 0
 
     @staticmethod
@@ -218,6 +215,8 @@ class OnlineMountCalibrator:
         if start is None:  # not chained to an earlier pair: a new segment (its own frame and sources)
             start = self._view(doa_a, self._segments, np.eye(3), np.zeros(3))
             self._views[self._key(doa_a.stamp_s)] = start
+            if self._segments == 0:
+                self._first_stamp_s = float(doa_a.stamp_s)
             self._segments += 1
         step = 0.0
         if moved:
@@ -256,7 +255,7 @@ class OnlineMountCalibrator:
         slope = float(np.median(np.clip(audio / visual, -3.0, 3.0)))  # audio_yaw's shift is the rig yaw itself
         return slope <= -self.min_shift_slope, abs(slope) >= self.min_shift_slope, slope
 
-    def _rays(self, mirrored: bool) -> _Rays | None:
+    def _rays(self, mirrored: bool) -> Rays | None:
         views = sorted(self._views.values(), key=lambda v: v.stamp_s)
         rows = [(v, k) for v in views for k in range(len(v.weights)) if v.weights[k] > 0]
         if not rows:
@@ -264,7 +263,7 @@ class OnlineMountCalibrator:
         stamps = np.array([v.stamp_s for v, _ in rows])
         edges = np.linspace(stamps.min(), stamps.max() + 1e-9, 11)
         sign = -1.0 if mirrored else 1.0
-        return _Rays(origin=np.array([v.position for v, _ in rows]), R_origin=np.array([v.R_origin for v, _ in rows]),
+        return Rays(origin=np.array([v.position for v, _ in rows]), R_origin=np.array([v.R_origin for v, _ in rows]),
                      azimuth=np.array([sign * v.azimuths_deg[k] for v, k in rows]),
                      weight=np.array([v.weights[k] for v, k in rows]), segment=np.array([v.segment for v, _ in rows]),
                      block=np.clip(np.searchsorted(edges, stamps, side='right') - 1, 0, 9))
@@ -283,18 +282,34 @@ class OnlineMountCalibrator:
             return MountCalibration(0.0, UNOBSERVABLE_STD_DEG, False, rays_used=0, sources=0,
                                     message=f'{checks}; yaw not estimated', **common)
         rays = self._rays(mirrored)
-        fit = None if rays is None else solve_yaw(rays, self.bearing_sigma_deg, self.evidence_temperature,
-                                                  trust_residuals=self.translation == 'metric')
+        fit, why = self._fit(rays)
         if fit is None:
-            why = 'no DOA peaks' if rays is None else 'the rig did not translate (turning alone cannot show it)'
             return MountCalibration(0.0, UNOBSERVABLE_STD_DEG, False, rays_used=0, sources=0,
                                     message=f'{checks}; yaw unobservable: {why}', **common)
         observable = fit.std_deg <= MAX_OBSERVABLE_STD_DEG
-        message = (f'{checks}; yaw {fit.yaw_deg:.1f}° ± {fit.std_deg:.1f}° from {fit.rays} bearings of '
-                   f'{fit.sources} source(s)' + ('' if observable else ': poorly determined, record more travel'))
+        sources = (f'the source at bearing {self.source_bearing_deg:+.1f}° (first view)'
+                   if self.source_bearing_deg is not None else f'{fit.sources} source(s)')
+        message = (f'{checks}; yaw {fit.yaw_deg:.1f}° ± {fit.std_deg:.1f}° from {fit.rays} bearings of {sources}'
+                   + ('' if observable else ': poorly determined, record more travel'))
         common['diagnostics'].update(profile_yaw_deg=fit.profile_yaw_deg, profile_likelihood=fit.profile_likelihood)
         return MountCalibration(float(fit.yaw_deg), float(fit.std_deg), observable, rays_used=fit.rays,
                                 sources=fit.sources, message=message, **common)
+
+
+    def _fit(self, rays: Rays | None) -> tuple[YawFit | None, str]:
+        """The yaw fit (known source bearing, else triangulation), or None and why not."""
+        if rays is None:
+            return None, 'no DOA peaks'
+        if self.source_bearing_deg is None:
+            fit = solve_yaw(rays, self.bearing_sigma_deg, self.evidence_temperature,
+                            trust_residuals=self.translation == 'metric')
+            return fit, 'the rig did not translate (turning alone cannot show it; a known source bearing can)'
+        if self.bearing_stamp_s is not None and (self._first_stamp_s is None
+                                                 or abs(self._first_stamp_s - self.bearing_stamp_s) > 1e-3):
+            return None, (f'the source bearing refers to t = {self.bearing_stamp_s:.3f} s, but the first chain of '
+                          f'visual pairs starts at t = {self._first_stamp_s} s')
+        fit = solve_yaw_from_bearing(rays, self.source_bearing_deg, self.source_elevation_deg, segment=0)
+        return fit, 'too few confident DOA peaks chained to the first view'
 
 
 def _describe_checks(mirrored: bool, preset_ok: bool | None, slope: float, turns: int) -> str:
@@ -305,193 +320,6 @@ def _describe_checks(mirrored: bool, preset_ok: bool | None, slope: float, turns
                 'wrong array preset or channel order')
     return ('channel order mirrored' if mirrored else 'channel order as the preset') + \
         f' (shift/turn slope {slope:+.2f} over {turns} turning view pairs)'
-
-
-# ---------------------------------------------------------------------------------------------------- solver
-@dataclass(frozen=True)
-class YawFit:
-    """Result of `solve_yaw`.
-
-    Yaw and its 1-σ (degrees), bearings kept, sources found, robust cost, and the profile (yaw grid in degrees,
-    its likelihood with a peak of 1).
-    """
-
-    yaw_deg: float
-    std_deg: float
-    rays: int
-    sources: int
-    cost: float
-    profile_yaw_deg: np.ndarray
-    profile_likelihood: np.ndarray
-
-
-_HOUGH_STEP_DEG = 6.0
-_HOUGH_CELLS = 48           # cells along the larger side of each segment's search area
-_AREA_MARGIN = 2.5          # search area = path bounding box ± this × path extent
-_PATH_CLEARANCE = 0.15      # sources are not sought closer to the path than this × extent
-_ASSIGN_GATE_DEG = 20.0     # a bearing further than this from every source is an outlier
-_MIN_EXTENT = 0.3           # path units (≈ seconds of travel): less gives no triangulation baseline
-_MIN_RESIDUAL_DEG = 1.0     # bearings are never trusted beyond this when the profile is read as a likelihood
-
-
-def _segment_extent(origin: np.ndarray) -> float:
-    """Horizontal extent of a segment's path (path units)."""
-    return float(max(np.ptp(origin[:, 0]), np.ptp(origin[:, 1])))
-
-
-def _segment_grid(origin: np.ndarray) -> np.ndarray:
-    """Candidate source cells (G×2, horizontal plane) around a segment's path (M×3)."""
-    extent = _segment_extent(origin)
-    low, high = origin[:, :2].min(0) - _AREA_MARGIN * extent, origin[:, :2].max(0) + _AREA_MARGIN * extent
-    step = float((high - low).max()) / _HOUGH_CELLS
-    gx, gy = np.meshgrid(np.arange(low[0], high[0], step), np.arange(low[1], high[1], step))
-    cells = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    path = origin[:: max(1, len(origin) // 200), :2]
-    clearance = np.min(np.linalg.norm(cells[:, None] - path[None], axis=-1), axis=1)
-    return cells[clearance > _PATH_CLEARANCE * extent]
-
-
-def _hough(rays: _Rays, segments: list[int], sigma_deg: float):
-    """Votes of every bearing for every (yaw, horizontal cell), per segment: {segment: (cells G×2, votes Y×G)}.
-
-    The yaw only turns each bearing about its view's z axis, which near-level views make a shift of its
-    horizontal angle; the votes use that approximation, the refinement (`_refine`) is exact.
-    """
-    kappa = 1.0 / np.radians(2.0 * sigma_deg) ** 2   # a von Mises kernel twice as wide as the residual scale
-    yaws = np.arange(-180.0, 180.0, _HOUGH_STEP_DEG)
-    base = rays.world_angles(0.0)
-    accumulators: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for segment in segments:
-        index = np.flatnonzero(rays.segment == segment)
-        cells = _segment_grid(rays.origin[index])
-        towards = cells[None, :, :] - rays.origin[index, None, :2]
-        angle = np.arctan2(towards[..., 1], towards[..., 0]) - base[index, None]
-        cos_part, sin_part = np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
-        weight = rays.weight[index, None].astype(np.float32)
-        votes = [(weight * np.exp(kappa * (cos_part * np.cos(yaw) + sin_part * np.sin(yaw) - 1.0))).sum(0)
-                 for yaw in np.radians(yaws)]
-        accumulators[segment] = (cells, np.array(votes))
-    return yaws, accumulators
-
-
-def _peaks(cells: np.ndarray, votes: np.ndarray, min_distance: float, count: int = 2,
-           relative: float = 0.4) -> np.ndarray:
-    """Up to `count` cells with the most votes, `min_distance` apart, each with ≥ `relative` × the top votes."""
-    order = np.argsort(votes)[::-1]
-    chosen: list[int] = []
-    for i in order:
-        if votes[i] < relative * votes[order[0]] or len(chosen) == count:
-            break
-        if all(np.linalg.norm(cells[i] - cells[j]) >= min_distance for j in chosen):
-            chosen.append(int(i))
-    return cells[chosen]
-
-
-def _refine(rays: _Rays, yaw0: float, sources: np.ndarray, owner: np.ndarray, sigma: float,
-            keep: np.ndarray | None = None, rounds: int = 2, fit_yaw: bool = True, max_nfev: int = 400):
-    """Robust least squares over the source positions S×3 (and the yaw when `fit_yaw`).
-
-    The residual of a bearing is its measured azimuth minus the azimuth of the source in that view's array frame
-    (exact in 3-D: tilted views included); a source's height has a weak prior at the path's mean height. Bearings
-    are assigned to the nearest source of their segment within _ASSIGN_GATE_DEG; the others are outliers.
-    Returns (yaw, sources, inlier mask, cost, robust residual scale in degrees) or None when too few bearings fit;
-    the cost (Cauchy, capped at the gate) counts every bearing in `keep`, so costs of different yaws compare.
-    """
-    gate = np.radians(_ASSIGN_GATE_DEG)
-    mask = np.ones(len(rays.weight), bool) if keep is None else keep
-    yaw, sources = float(yaw0), sources.copy()
-    other_segment = rays.segment[:, None] != owner[None, :]
-    height = np.array([rays.origin[rays.segment == o, 2].mean() for o in owner])
-    height_scale = np.array([max(_segment_extent(rays.origin[rays.segment == o]), 1e-6) for o in owner])
-    theta = np.radians(rays.azimuth)
-
-    def residuals(yaw_deg: float, points: np.ndarray, rows=slice(None)) -> np.ndarray:
-        offset = points[None, :, :] - rays.origin[rows, None, :]                  # M×S×3 in segment frames
-        local = np.einsum('mji,msj->msi', rays.R_origin[rows], offset)            # in each view's default frame
-        predicted = np.arctan2(local[..., 1], local[..., 0]) - np.radians(yaw_deg)
-        r = np.angle(np.exp(1j * (theta[rows, None] - predicted)))
-        return np.where(other_segment[rows], np.pi, r)
-
-    for _ in range(rounds):
-        r = residuals(yaw, sources)
-        assign = np.argmin(np.abs(r), axis=1)
-        inlier = mask & (np.abs(r[np.arange(len(assign)), assign]) < gate)
-        if inlier.sum() < 3 * len(sources) + 2:
-            return None
-        rows = np.flatnonzero(inlier)
-        scale = np.sqrt(rays.weight[rows]) / sigma
-        picked = assign[rows]
-
-        def fun(params: np.ndarray) -> np.ndarray:
-            yaw_deg, points = (params[0], params[1:]) if fit_yaw else (yaw, params)  # noqa: B023
-            points = points.reshape(-1, 3)
-            bearing = residuals(yaw_deg, points, rows)[np.arange(len(rows)), picked] * scale  # noqa: B023
-            return np.concatenate([bearing, 0.1 * (points[:, 2] - height) / height_scale])
-
-        start = np.concatenate([[yaw], sources.ravel()]) if fit_yaw else sources.ravel()
-        solution = least_squares(fun, start, loss='cauchy', f_scale=1.0, diff_step=1e-6, max_nfev=max_nfev,
-                                 xtol=1e-10, ftol=1e-10)
-        yaw, sources = (float(solution.x[0]), solution.x[1:]) if fit_yaw else (yaw, solution.x)
-        sources = sources.reshape(-1, 3)
-    r = np.abs(residuals(yaw, sources)).min(axis=1)
-    cost = float(np.sum(rays.weight[mask] * np.log1p((np.minimum(r[mask], gate) / sigma) ** 2)))
-    inlier = mask & (r < gate)
-    return yaw, sources, inlier, cost, float(np.degrees(1.4826 * np.median(r[inlier])))
-
-
-def solve_yaw(rays: _Rays, sigma_deg: float = 5.0, temperature: float = 5.0,
-              trust_residuals: bool = False) -> YawFit | None:
-    """Mount yaw from bearings along the path (module docstring); None when no segment has a baseline.
-
-    A profile over the yaw (sources seeded by the Hough votes and refitted at each yaw of the grid), the best yaw
-    refined jointly with the sources, and its 1-σ: the larger of the time-block jackknife spread and the spread
-    of the profile read as a likelihood exp(−Δcost·(σ/s)² / `temperature`): the cost is the bearings' Cauchy
-    negative log-likelihood at scale σ = `sigma_deg`, s the robust scale of the fitted residuals (at least 1°
-    when `trust_residuals`, i.e. a metric path, else at least σ), and the temperature discounts the overlap of
-    neighbouring DOA windows and the approximate path.
-    """
-    segments = [s for s in np.unique(rays.segment)
-                if _segment_extent(rays.origin[rays.segment == s]) >= _MIN_EXTENT and np.sum(rays.segment == s) >= 8]
-    if not segments:
-        return None
-    rays = rays.subset(np.isin(rays.segment, segments))
-    sigma = np.radians(sigma_deg)
-    yaws, accumulators = _hough(rays, segments, sigma_deg)
-    profile = np.full(len(yaws), np.inf)
-    starts: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(yaws)
-    for k, yaw in enumerate(yaws):
-        points, owner = [], []
-        for segment in segments:
-            cells, votes = accumulators[segment]
-            origin = rays.origin[rays.segment == segment]
-            found = _peaks(cells, votes[k], 0.3 * _segment_extent(origin))
-            points += [[x, y, origin[:, 2].mean()] for x, y in found]
-            owner += [segment] * len(found)
-        fit = _refine(rays, yaw, np.array(points), np.array(owner), sigma, rounds=1, fit_yaw=False, max_nfev=40)
-        if fit is not None:
-            profile[k], starts[k] = fit[3], (fit[1], np.array(owner))
-    if not np.isfinite(profile).any():
-        return None
-    best = int(np.argmin(profile))
-    fit = _refine(rays, yaws[best], *starts[best], sigma)
-    if fit is None:
-        return None
-    yaw, sources, inlier, cost, residual_deg = fit
-    owner = starts[best][1]
-    jackknife = [wrap_signed_deg(f[0] - yaw) for block in np.unique(rays.block)
-                 if (f := _refine(rays, yaw, sources, owner, sigma, keep=rays.block != block, rounds=1)) is not None]
-    n = len(jackknife)
-    spread = np.sqrt((n - 1) / n * np.sum((np.array(jackknife) - np.mean(jackknife)) ** 2)) if n >= 3 \
-        else UNOBSERVABLE_STD_DEG
-    finite = np.isfinite(profile)
-    floor = _MIN_RESIDUAL_DEG if trust_residuals else sigma_deg
-    sharpen = (sigma_deg / max(residual_deg, floor)) ** 2   # the cost assumed σ; the fit may show less
-    likelihood = np.exp(-(profile[finite] - profile[finite].min()) * sharpen / temperature)
-    offsets = np.radians(wrap_signed_deg(yaws[finite] - yaw))
-    resultant = np.abs(np.sum(likelihood * np.exp(1j * offsets))) / likelihood.sum()
-    profile_std = np.degrees(np.sqrt(-2.0 * np.log(max(resultant, 1e-12))))
-    std = float(min(max(spread, profile_std), UNOBSERVABLE_STD_DEG))
-    return YawFit(float(wrap_signed_deg(yaw)), std, int(inlier.sum()), len(sources), cost, yaws[finite], likelihood)
 
 
 # ------------------------------------------------------------------------------------------ offline driver
@@ -554,7 +382,7 @@ def calibrate_recording(recording, *, gap_s: float = 0.5, window_s: float = 1.0,
     visual relative poses of consecutive keyframes (`estimate_from_features`, `detector`) whose translation lengths
     are chained by `relative_scale` (kept from the last known ratio where it is missing), or with
     `motion='ground-truth'` the recording's own T_world_cam (a diagnostic for synthetic data: metric path, exact
-    rotations). `options` go to `OnlineMountCalibrator`.
+    rotations). `options` go to `OnlineMountCalibrator`; a `source_bearing_deg` there refers to the first keyframe.
     """
     from tqdm import tqdm
 
@@ -583,6 +411,8 @@ def calibrate_recording(recording, *, gap_s: float = 0.5, window_s: float = 1.0,
         doas += [DoaFrame(float(t), result.spectrum[k], result.azimuths_deg[k], result.confidence[k], coverage)
                  for k, (t, (_, coverage)) in enumerate(zip(times[first:first + 32], windows))]
     estimator.release()
+    if options.get('source_bearing_deg') is not None:
+        options.setdefault('bearing_stamp_s', float(times[0]))
     calibrator = OnlineMountCalibrator(array, translation='metric' if motion == 'ground-truth' else 'scaled',
                                        **options)
     features: dict[int, object] = {}
