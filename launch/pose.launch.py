@@ -5,8 +5,9 @@
 
 Arguments follow nav2_bringup (namespace, use_sim_time, params_file, log_level, use_respawn), plus the input
 topics (remapped onto the nodes' relative inputs), `model` and `device` (empty: as the params file says),
-`sources` (start `source_map_node`), `odom_topic` (the odometry it places bearings with) and `rviz`.
-`use_sim_time`, `model` and `device` are passed after the params file, so the launch arguments win.
+`sources` (default true: `doa_node` tracks several sources with `sources_params_file`, config/sources.yaml, passed
+after the params file, and `source_map_node` maps them), `odom_topic` (the odometry it places bearings with) and
+`rviz`. `use_sim_time`, `model` and `device` are passed after the params file, so the launch arguments win.
 """
 import os
 
@@ -26,7 +27,7 @@ except ImportError:  # Humble
     from launch_ros.actions import PushRosNamespace as PushROSNamespace
 
 SHARED_ARGUMENTS = ('namespace', 'use_sim_time', 'params_file', 'log_level', 'use_respawn', 'audio_topic',
-                    'audio_info_topic')
+                    'audio_info_topic', 'sources', 'sources_params_file')
 """The arguments doa.launch.py takes; forwarded to it."""
 
 
@@ -85,7 +86,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('device', default_value='',
                               description='auto | cpu | cuda for pose_node; empty: the params file value'),
         DeclareLaunchArgument('sources', default_value='true',
-                              description='Start source_map_node: a world map of the tracked sound sources'),
+                              description='Track several sound sources (doa_node with sources_params_file) and '
+                                          'start source_map_node: a world map of them'),
+        DeclareLaunchArgument('sources_params_file', default_value=os.path.join(share_dir, 'config', 'sources.yaml'),
+                              description='doa_node parameters for several sources (zone voting), used with '
+                                          'sources:=true; its keys win over params_file'),
         DeclareLaunchArgument('odom_topic', default_value='pose/odometry',
                               description='nav_msgs/Odometry for the source map (pose_node\'s by default; '
                                           'odometry/filtered with robot_localization)'),

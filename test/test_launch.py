@@ -24,9 +24,10 @@ from ros_harness import REPO_ROOT
 DOA_LAUNCH = REPO_ROOT / 'launch' / 'doa.launch.py'
 POSE_LAUNCH = REPO_ROOT / 'launch' / 'pose.launch.py'
 PARAMS_FILE = REPO_ROOT / 'config' / 'av_pose.yaml'
+SOURCES_FILE = REPO_ROOT / 'config' / 'sources.yaml'
 NAV2_ARGUMENTS = {'namespace', 'use_sim_time', 'params_file', 'log_level', 'use_respawn'}
 POSE_ARGUMENTS = NAV2_ARGUMENTS | {'image_topic', 'camera_info_topic', 'audio_topic', 'audio_info_topic', 'model',
-                                  'device', 'rviz', 'sources', 'odom_topic'}
+                                  'device', 'rviz', 'sources', 'sources_params_file', 'odom_topic'}
 NODES = {'doa_node': doa_node, 'pose_node': pose_node, 'source_map_node': source_map_node}
 
 
@@ -65,17 +66,29 @@ def test_launch_files_compile(path, tmp_path):
 def test_doa_launch_structure():
     tree = ast.parse(DOA_LAUNCH.read_text())
     declared = _declared(tree)
-    assert set(declared) == NAV2_ARGUMENTS | {'audio_topic', 'audio_info_topic'}
+    assert set(declared) == NAV2_ARGUMENTS | {'audio_topic', 'audio_info_topic', 'sources', 'sources_params_file'}
     assert all('description' in _keywords(call) for call in declared.values())
     assert ast.unparse(_keywords(declared['params_file'])['default_value']).endswith("'config', 'av_pose.yaml')")
+    assert ast.unparse(_keywords(declared['sources_params_file'])['default_value']).endswith(
+        "'config', 'sources.yaml')")
+    assert _keywords(declared['sources'])['default_value'].value == 'false'  # doa.launch.py alone: as the file says
     assert len(_calls(tree, 'GroupAction')) == 1 and len(_calls(tree, 'PushROSNamespace')) == 1
     assert not _calls(tree, 'SetParameter')  # it would lose to the params file
     node = _node(tree, 'doa_node')
     assert node['package'].value == 'av_pose' and node['name'].value == 'doa_node'
-    _assert_parameters_file_then_overrides(node['parameters'], ast.unparse(node['parameters'].elts[1]))
+    # the params file, then (sources:=true) the several-sources file, then use_sim_time, which wins over both
+    (builder,) = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == 'doa_node']
+    files = ast.unparse(builder)
+    assert ast.unparse(node['parameters']).startswith('[*files, {') and "'use_sim_time'" in \
+        ast.unparse(node['parameters'])
+    assert files.index("ParameterFile(LaunchConfiguration('params_file')") < \
+        files.index("ParameterFile(LaunchConfiguration('sources_params_file')")
+    assert "LaunchConfiguration('sources').perform(context)" in files
     remaps = {pair.elts[0].value: ast.unparse(pair.elts[1]) for pair in node['remappings'].elts}
-    assert remaps == {'audio': 'audio_topic', 'audio_info': 'audio_info_topic'}
-    assert 'log_level' in ast.unparse(node['arguments']) and ast.unparse(node['respawn']) == 'use_respawn'
+    assert remaps == {'audio': "LaunchConfiguration('audio_topic')",
+                      'audio_info': "LaunchConfiguration('audio_info_topic')"}
+    assert 'log_level' in ast.unparse(node['arguments'])
+    assert ast.unparse(node['respawn']) == "LaunchConfiguration('use_respawn')"
 
 
 def test_pose_launch_structure():
@@ -130,6 +143,19 @@ def test_params_file_lists_every_parameter_with_its_default(node_name):
         default = module.PARAMETERS[name][0]
         assert value == default, f'{name}: {value!r} in av_pose.yaml, {default!r} in {node_name}'
     module.config_from_parameters(values)
+
+
+def test_sources_file_sets_valid_several_source_doa_settings():
+    """config/sources.yaml (pose.launch.py's default) over av_pose.yaml gives a doa_node that votes for 3 sources."""
+    data = yaml.safe_load(SOURCES_FILE.read_text())
+    assert set(data) == {'/**/doa_node'}
+    overrides = data['/**/doa_node']['ros__parameters']
+    assert set(overrides) <= set(doa_node.PARAMETERS)
+    values = {**yaml.safe_load(PARAMS_FILE.read_text())['/**/doa_node']['ros__parameters'], **overrides}
+    config = doa_node.config_from_parameters(values)
+    assert (config.max_sources, config.zone_frames, config.window_s) == (3, 4, 0.5), config
+    assert (overrides['max_sources'], overrides['zone_frames']) != (doa_node.PARAMETERS['max_sources'][0],
+                                                                     doa_node.PARAMETERS['zone_frames'][0])
 
 
 def test_ekf_example_fuses_the_node_twist():
