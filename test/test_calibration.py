@@ -31,7 +31,13 @@ from av_pose.cli import main
 from av_pose.errors import UserInputError
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, array_mount, relative_pose, yaw_of
 from av_pose.metrics.azimuth import wrap_signed_deg
-from av_pose.pose.calibration import UNOBSERVABLE_STD_DEG, OnlineMountCalibrator, calibrate_recording, keyframe_indices
+from av_pose.pose.calibration import (
+    UNOBSERVABLE_STD_DEG,
+    OnlineMountCalibrator,
+    calibrate_recording,
+    keyframe_indices,
+    pixel_direction_deg,
+)
 from av_pose.pose.mount_yaw import BEARING_STD_FLOOR_DEG
 from av_pose.scene.format import read_scene
 from av_pose.scene.generate import SynthConfig, generate_scene, sample_layout, scene_rng
@@ -219,6 +225,25 @@ def test_cli_known_bearing_on_a_rendered_turning_scene(turning_in_place, capsys)
     assert summary['observable'] and not summary['mirrored'] and summary['rays_used'] >= 20
     error = abs(wrap_signed_deg(summary['yaw_offset_deg'] + 120.0))
     assert error <= 6.0 and error <= 2.0 * summary['yaw_std_deg'], summary
+    # The same direction given as the source's pixel in the first image (it need not be drawn to be projected).
+    record = read_scene(turning_in_place)
+    source = next(s for s in record.sources if s['kind'] != 'ambient')
+    T_cam_world = np.linalg.inv(record.T_world_cam[0])
+    u, v, w = record.K @ (T_cam_world[:3, :3] @ np.asarray(source['position_m']) + T_cam_world[:3, 3])
+    assert main(['calibrate', str(turning_in_place), '--json', '--source-pixel', f'{u / w:.3f}', f'{v / w:.3f}']) == 0
+    by_pixel = json.loads(capsys.readouterr().out)
+    assert by_pixel['yaw_offset_deg'] == pytest.approx(summary['yaw_offset_deg'], abs=0.05)
+    assert main(['calibrate', str(turning_in_place), '--source-pixel', '1', '2', '--source-bearing', '0']) == 2
+    assert 'not both' in capsys.readouterr().err
+
+
+def test_pixel_direction_in_the_heading_frame():
+    K = np.array([[200.0, 0.0, 128.0], [0.0, 200.0, 96.0], [0.0, 0.0, 1.0]])
+    assert pixel_direction_deg(K, 128.0, 96.0) == pytest.approx((0.0, 0.0), abs=1e-9)
+    azimuth, elevation = pixel_direction_deg(K, 128.0 - 200.0, 96.0)   # one focal length left of centre
+    assert azimuth == pytest.approx(45.0) and elevation == pytest.approx(0.0, abs=1e-9)
+    azimuth, elevation = pixel_direction_deg(K, 128.0, 96.0 - 200.0)   # above
+    assert azimuth == pytest.approx(0.0, abs=1e-9) and elevation == pytest.approx(45.0)
 
 
 # ------------------------------------------------------------------------------------- CLI and mount files

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--source-elevation', type=float, default=0.0, metavar='DEG',
                         help='that source\'s elevation above the camera\'s heading plane at the first frame, degrees '
                         '(default 0; matters only when the rig tilts)')
+    parser.add_argument('--source-pixel', type=float, nargs=2, default=None, metavar=('U', 'V'),
+                        help='instead of --source-bearing/--source-elevation: where that source is in the first '
+                        'image, pixels (column, row), turned into a direction with the camera intrinsics')
     parser.add_argument('--gap', type=float, default=0.5, help='seconds between keyframes (default 0.5)')
     parser.add_argument('--window', type=float, default=1.0, help='DOA window, seconds (default 1.0)')
     parser.add_argument('--method', default='normmusic', help='DOA method (default normmusic)')
@@ -74,10 +77,19 @@ def run(args: argparse.Namespace) -> int:
     """Calibrate, print, and write the mount file."""
     import json
 
+    import numpy as np
+
     from av_pose.audio.mount import write_mount
-    from av_pose.pose.calibration import calibrate_recording
+    from av_pose.errors import UserInputError
+    from av_pose.pose.calibration import calibrate_recording, pixel_direction_deg
 
     recording = open_recording(args.recording, args)
+    if args.source_pixel is not None:
+        if args.source_bearing is not None:
+            raise UserInputError('give --source-pixel or --source-bearing, not both')
+        if recording.K is None:
+            raise UserInputError('--source-pixel needs the camera intrinsics, which this recording lacks')
+        args.source_bearing, args.source_elevation = pixel_direction_deg(np.asarray(recording.K), *args.source_pixel)
     result = calibrate_recording(recording, gap_s=args.gap, window_s=args.window, method=args.method,
                                  detector=args.detector, motion=args.motion, max_duration_s=args.duration,
                                  device=args.device, progress=not (args.quiet or args.json),

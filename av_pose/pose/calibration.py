@@ -322,6 +322,15 @@ def _describe_checks(mirrored: bool, preset_ok: bool | None, slope: float, turns
         f' (shift/turn slope {slope:+.2f} over {turns} turning view pairs)'
 
 
+def pixel_direction_deg(K: np.ndarray, u: float, v: float) -> tuple[float, float]:
+    """(azimuth, elevation) in degrees of pixel (u, v) in the camera heading frame (x forward, y left, z up).
+
+    The pixel's ray is K⁻¹·[u, v, 1] in the optical frame (x right, y down, z forward); K is the 3×3 intrinsics.
+    """
+    x, y, z = np.linalg.solve(np.asarray(K, dtype=np.float64), np.array([u, v, 1.0]))
+    return float(np.degrees(np.arctan2(-x, z))), float(np.degrees(np.arctan2(-y, np.hypot(x, z))))
+
+
 # ------------------------------------------------------------------------------------------ offline driver
 def keyframe_indices(frame_times_s: np.ndarray, gap_s: float, max_duration_s: float | None = None) -> np.ndarray:
     """Indices of frames at least `gap_s` apart (from the first), within `max_duration_s` of the first frame."""
