@@ -16,6 +16,8 @@ setup(
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
         ('share/' + package_name + '/config', glob('config/*.yaml') + glob('config/*.rviz')),
         ('share/' + package_name + '/config/train', glob('config/train/*.yaml')),
+        # the message definitions bag writing needs, where no av_pose_msgs is installed (a pip install)
+        ('share/' + package_name + '/av_pose_msgs/msg', glob('av_pose_msgs/msg/*.msg')),
     ],
     python_requires='>=3.10',
     install_requires=[

@@ -25,7 +25,7 @@ def copy_checkout(tmp_path: Path) -> Path:
 
 
 @pytest.mark.skipif(not COLCON.exists(), reason='colcon is not installed in this environment')
-def test_colcon_build_installs_executables_launch_and_config(tmp_path):
+def test_colcon_build_installs_executables_launch_and_config(tmp_path, monkeypatch):
     copy_checkout(tmp_path)
     env = {**os.environ, 'PATH': f'{COLCON.parent}:{os.environ["PATH"]}'}
     build = subprocess.run([str(COLCON), 'build', '--base-paths', 'src'], cwd=tmp_path / 'ws', env=env,
@@ -36,8 +36,14 @@ def test_colcon_build_installs_executables_launch_and_config(tmp_path):
     for relative in ('lib/av_pose/doa_node', 'lib/av_pose/source_map_node', 'lib/av_pose/av-pose',
                      'share/av_pose/package.xml',
                      'share/av_pose/launch/pose.launch.py', 'share/av_pose/config/doa.yaml',
+                     'share/av_pose/config/sources.yaml', 'share/av_pose/av_pose_msgs/msg/SoundTrackArray.msg',
                      'share/ament_index/resource_index/packages/av_pose'):
         assert (install / relative).exists(), relative
+    # bag writing finds those message definitions through the install prefix, with no av_pose_msgs package
+    from av_pose.bag.scene_to_bag import msg_definition_folders
+
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(install))
+    assert install / 'share/av_pose/av_pose_msgs/msg' in msg_definition_folders()
     site = next(install.glob('lib/python3*/site-packages'))
     run = subprocess.run([str(install / 'lib/av_pose/av-pose'), '--help'], capture_output=True, text=True,
                          env={**env, 'PYTHONPATH': str(site)}, cwd=tmp_path, timeout=60)

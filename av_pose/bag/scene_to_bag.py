@@ -84,19 +84,25 @@ class BagSummary:
     last_stamp_ns: int = 0
 
 
-def av_pose_msg_definitions() -> dict[str, str]:
-    """The `av_pose_msgs` .msg texts by type name: from the checkout, else an install prefix ({} if none is found).
+def msg_definition_folders() -> list[Path]:
+    """Where `av_pose_msg_definitions` looks, in order.
 
-    Looked up in `av_pose_msgs/msg` beside the `av_pose` package (a source checkout), then in
-    `share/av_pose_msgs/msg` of this Python's prefix (`make setup`) and of each AMENT_PREFIX_PATH entry (colcon).
+    `av_pose_msgs/msg` beside the `av_pose` package (a source checkout); `share/av_pose_msgs/msg` of this Python's
+    prefix (`make setup`) and of each AMENT_PREFIX_PATH entry (colcon); then `share/av_pose/av_pose_msgs/msg` of
+    those prefixes (the copy setup.py installs with av_pose, for a pip install without the interface package).
     """
     import os
     import sys
 
     prefixes = [Path(sys.prefix), *(Path(p) for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p)]
-    folders = [Path(__file__).resolve().parents[2] / 'av_pose_msgs' / 'msg',
-               *(prefix / 'share' / 'av_pose_msgs' / 'msg' for prefix in prefixes)]
-    for folder in folders:
+    return [Path(__file__).resolve().parents[2] / 'av_pose_msgs' / 'msg',
+            *(prefix / 'share' / 'av_pose_msgs' / 'msg' for prefix in prefixes),
+            *(prefix / 'share' / 'av_pose' / 'av_pose_msgs' / 'msg' for prefix in prefixes)]
+
+
+def av_pose_msg_definitions() -> dict[str, str]:
+    """The `av_pose_msgs` .msg texts by type name from the first of `msg_definition_folders` that has them ({})."""
+    for folder in msg_definition_folders():
         files = sorted(folder.glob('*.msg')) if folder.is_dir() else []
         if files:
             return {f'av_pose_msgs/msg/{path.stem}': path.read_text() for path in files}
