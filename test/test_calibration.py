@@ -167,16 +167,10 @@ def test_turning_in_place_leaves_the_yaw_unobservable(tmp_path):
 
 
 # ------------------------------------------------------------------------------ a source of known bearing
-def first_view_direction(record) -> tuple[float, float]:
-    """(azimuth, elevation) in degrees of the first source at the first frame, in the camera's heading frame
-    (the default-array frame: x forward, y left, z up), as a user who faced it would give them."""
-    t = record.frame_times_s[0]
-    T_world_heading = record.pose_at(t) @ array_mount()
-    source = next(s for s in record.sources if s['kind'] != 'ambient')   # static: one position, active or not
-    position = np.asarray(source['position_m'], dtype=np.float64).reshape(3)
-    offset = T_world_heading[:3, :3].T @ (position - T_world_heading[:3, 3])
-    return (float(np.degrees(np.arctan2(offset[1], offset[0]))),
-            float(np.degrees(np.arcsin(offset[2] / np.linalg.norm(offset)))))
+def first_view_direction(scene_dir: Path) -> tuple[float, float]:
+    """The source's direction at the first frame in the camera heading frame, as a user who faced it gives it."""
+    record = read_scene(scene_dir)
+    return record.source_heading_direction_deg(record.frame_times_s[0])
 
 
 @pytest.fixture(scope='module')
@@ -188,7 +182,7 @@ def turning_in_place(tmp_path_factory) -> Path:
 @pytest.mark.parametrize('yaw_deg, mirrored', [(30.0, False), (180.0, False), (-120.0, True)])
 def test_a_known_source_bearing_gives_the_yaw_from_turning_alone(turning_in_place, yaw_deg, mirrored):
     """Exact bearings while the rig only turns: triangulation cannot see the yaw, a known first bearing can."""
-    bearing, elevation = first_view_direction(read_scene(turning_in_place))
+    bearing, elevation = first_view_direction(turning_in_place)
     result = exact_bearings_calibration(turning_in_place, yaw_deg, mirrored=mirrored, source_bearing_deg=bearing,
                                         source_elevation_deg=elevation)
     assert result.mirrored == mirrored and result.observable
@@ -218,7 +212,7 @@ def test_cli_known_bearing_on_a_rendered_turning_scene(turning_in_place, capsys)
     The DOA's room-fixed bias stays in the answer: −4.1° on this scene (ten 20 s scenes: median 1.2°, at most
     5.1°; docs/results.md), within the reported 2σ.
     """
-    bearing, elevation = first_view_direction(read_scene(turning_in_place))
+    bearing, elevation = first_view_direction(turning_in_place)
     assert main(['calibrate', str(turning_in_place), '--json', '--source-bearing', f'{bearing:.2f}',
                  '--source-elevation', f'{elevation:.2f}']) == 0
     summary = json.loads(capsys.readouterr().out)

@@ -24,23 +24,10 @@ import numpy as np
 import yaml
 
 from av_pose.audio.arrays import load_array
-from av_pose.geometry import array_mount
 from av_pose.scene.format import read_scene
 
 MOUNTS = ((30.0, False), (90.0, False), (180.0, False), (-120.0, False), (90.0, True))
 RESULTS = Path('docs/results/mount')
-
-
-def first_view_direction(scene: Path) -> tuple[float, float]:
-    """(azimuth, elevation) in degrees of the scene's source at its first frame, camera heading frame."""
-    record = read_scene(scene)
-    t = record.frame_times_s[0]
-    T_world_heading = record.pose_at(t) @ array_mount()
-    source = next(s for s in record.sources if s['kind'] != 'ambient')   # static: one position, active or not
-    position = np.asarray(source['position_m'], dtype=np.float64).reshape(3)
-    offset = T_world_heading[:3, :3].T @ (position - T_world_heading[:3, 3])
-    return (float(np.degrees(np.arctan2(offset[1], offset[0]))),
-            float(np.degrees(np.arcsin(offset[2] / np.linalg.norm(offset)))))
 
 
 def av_pose(*args: str) -> str:
@@ -84,7 +71,8 @@ def main() -> int:
     for seed in args.seeds:
         for yaw_deg, mirrored in MOUNTS:
             scene = scene_for(args.out, seed, yaw_deg, mirrored)
-            bearing, elevation = first_view_direction(scene)
+            record = read_scene(scene)
+            bearing, elevation = record.source_heading_direction_deg(record.frame_times_s[0])
             kind = next(s['kind'] for s in json.loads((scene / 'scene.json').read_text())['sources']
                         if s['kind'] != 'ambient')
             row = {'seed': seed, 'yaw_deg': yaw_deg, 'mirrored': mirrored, 'source': kind,

@@ -46,7 +46,7 @@ from PIL import Image, UnidentifiedImageError
 from av_pose.audio.arrays import ArrayConfigError, MicArray
 from av_pose.audio.wav import extract_window, open_wav, pcm_to_float, write_wav
 from av_pose.errors import UserInputError
-from av_pose.geometry import azimuth_deg_in_frame, interpolate_poses
+from av_pose.geometry import array_mount, azimuth_deg_in_frame, interpolate_poses
 
 FORMAT_VERSION = 1
 SCENE_JSON = 'scene.json'
@@ -192,6 +192,20 @@ class SceneRecord:
         positions = self.source_positions_at(t)
         azimuths = azimuth_deg_in_frame(positions, self.pose_at(t) @ self.T_cam_array)
         return np.where(np.isnan(positions[:, 0]), np.nan, azimuths)
+
+    def source_heading_direction_deg(self, t: float, index: int = 0) -> tuple[float, float]:
+        """(azimuth, elevation) in degrees of point source `index` seen from the camera at time t.
+
+        In the camera's heading frame (x forward, y left, z up: the default-array frame), whether or not the
+        source sounds at t: what a user who faced (or measured) a static source gives `av-pose calibrate
+        --source-bearing`.
+        """
+        points = [s for s in self.sources if 'trajectory' in s or s.get('position_m') is not None]
+        source = dict(points[index], start_s=-math.inf, end_s=math.inf)
+        T_world_heading = self.pose_at(t) @ array_mount()
+        offset = T_world_heading[:3, :3].T @ (_source_position(source, float(t)) - T_world_heading[:3, 3])
+        return (float(np.degrees(np.arctan2(offset[1], offset[0]))),
+                float(np.degrees(np.arcsin(offset[2] / np.linalg.norm(offset)))))
 
     def to_json_dict(self) -> dict:
         """The scene.json content (plain data)."""
