@@ -227,6 +227,41 @@ def test_background_calibration_solves_off_the_worker_thread():
     assert results[0].pairs_used >= 11 and 'unobservable' in results[0].message
 
 
+def test_known_source_bearing_parameters_give_the_mount_yaw_from_turning():
+    """calibration_source_*: a rig turning in place, a source at 40° when the node starts, the array at 90°."""
+    from av_pose.audio.streaming import DoaFrame
+    from av_pose.geometry import R_CAM_ARRAY_DEFAULT, rotation_from_ypr
+    from av_pose.ros.pose_config import mount_calibrator
+
+    assert mount_calibrator(config_from_parameters(_params())) is None
+    unknown = mount_calibrator(config_from_parameters(_params(calibrate_array=True)))
+    assert unknown.source_bearing_deg is None
+    cfg = config_from_parameters(_params(calibrate_array=True, calibration_source_known=True,
+                                         calibration_source_bearing_deg=40.0))
+    assert cfg.calibration_source_deg == (40.0, 0.0)
+    results = []
+    background = BackgroundCalibration(mount_calibrator(cfg), 1.0, results.append)
+    headings = 3.0 * np.arange(31)   # the rig's yaw at each keyframe, degrees: 90° in 30 steps
+
+    def doa(k: int) -> DoaFrame:
+        azimuth = (40.0 - headings[k] - 90.0) % 360.0   # the source in the array frame (mount yaw 90°)
+        spectrum = np.exp(8.0 * (np.cos(np.radians(np.arange(360) + 0.5 - azimuth)) - 1.0)).astype(np.float32)
+        return DoaFrame(10.0 + 0.5 * k, spectrum, np.array([azimuth]), np.array([0.9]), 1.0)
+
+    for k in range(30):
+        turn = R_CAM_ARRAY_DEFAULT @ rotation_from_ypr(np.radians(headings[k + 1] - headings[k]), 0, 0) \
+            @ R_CAM_ARRAY_DEFAULT.T   # camera b → camera a
+        background.add_pair(turn, None, doa(k), doa(k + 1))
+    deadline = time.monotonic() + 10.0
+    while not results and time.monotonic() < deadline:
+        time.sleep(0.05)
+    background.stop()
+    assert results and results[-1].observable and 'bearing' in results[-1].message, results
+    assert abs((results[-1].yaw_offset_deg - 90.0 + 180.0) % 360.0 - 180.0) < 0.5, results[-1]
+    with pytest.raises(UserInputError, match='calibration_source_elevation_deg'):
+        config_from_parameters(_params(calibration_source_known=True, calibration_source_elevation_deg=95.0))
+
+
 def test_messages_never_carry_non_finite_numbers():
     covariance = np.diag([1.0, np.nan, np.inf, 2e6, 0.1, 0.1])
     values = np.array(pose_messages.finite_covariance(covariance)).reshape(6, 6)

@@ -47,6 +47,13 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'trajectory_points': (2000, 'Points kept in the trajectory marker'),
     'calibrate_array': (False, 'Estimate the microphone array mount (yaw on the rig, mirrored wiring, wrong '
                                'preset) from the motion and report it in the log and /diagnostics'),
+    'calibration_source_known': (False, 'With calibrate_array: the loudest static source\'s direction at the first '
+                                        'keyframe is known (the next two parameters), so turning alone gives the '
+                                        'mount yaw'),
+    'calibration_source_bearing_deg': (0.0, 'Its azimuth at the first keyframe, degrees counter-clockwise from the '
+                                            'camera\'s forward axis (0: start the node facing the loudspeaker)'),
+    'calibration_source_elevation_deg': (0.0, 'Its elevation above the camera\'s heading plane, degrees (matters '
+                                              'only when the rig tilts)'),
     **AUDIO_PARAMETERS,
 }
 
@@ -74,6 +81,7 @@ class PoseNodeConfig:
     stale_s: float
     trajectory_points: int
     calibrate_array: bool
+    calibration_source_deg: tuple[float, float] | None   # (azimuth, elevation) at the first keyframe, if known
     array: MicArray
     audio_msg_type: str
     fallback: PcmFormat | None
@@ -96,5 +104,18 @@ def config_from_parameters(values: dict[str, Any]) -> PoseNodeConfig:
         base_frame=text(values, 'base_frame'), camera_frame=text(values, 'camera_frame'),
         array_frame=text(values, 'array_frame'), publish_tf=boolean(values, 'publish_tf'),
         stale_s=positive(values, 'stale_timeout_s'), trajectory_points=integer(values, 'trajectory_points', 2),
-        calibrate_array=boolean(values, 'calibrate_array'), array=array, audio_msg_type=audio_msg_type,
-        fallback=fallback)
+        calibrate_array=boolean(values, 'calibrate_array'),
+        calibration_source_deg=(number_in(values, 'calibration_source_bearing_deg', -360.0, 360.0),
+                                number_in(values, 'calibration_source_elevation_deg', -89.0, 89.0))
+        if boolean(values, 'calibration_source_known') else None,
+        array=array, audio_msg_type=audio_msg_type, fallback=fallback)
+
+
+def mount_calibrator(cfg: PoseNodeConfig):
+    """The node's online mount calibrator (`calibrate_array`), with the known source direction if given; or None."""
+    if not cfg.calibrate_array:
+        return None
+    from av_pose.pose.calibration import OnlineMountCalibrator
+
+    bearing, elevation = cfg.calibration_source_deg or (None, 0.0)
+    return OnlineMountCalibrator(cfg.array, source_bearing_deg=bearing, source_elevation_deg=elevation)

@@ -62,7 +62,7 @@ from av_pose.ros.node_common import (
     fatal_on_user_error,
     run_node,
 )
-from av_pose.ros.pose_config import PARAMETERS, PoseNodeConfig, config_from_parameters
+from av_pose.ros.pose_config import PARAMETERS, PoseNodeConfig, config_from_parameters, mount_calibrator
 from av_pose.ros.pose_inputs import (
     BackgroundCalibration,
     FrameQueue,
@@ -113,10 +113,9 @@ class PoseNode(Node):
         self._frames = FrameQueue(EstimateScheduler(cfg.period_s), capacity=4 * cfg.max_batch)
         self._doa = KeyframeDoa(cfg.array)
         self._calibration, self.calibration = None, None
-        if cfg.calibrate_array:
-            from av_pose.pose.calibration import OnlineMountCalibrator
-            self._calibration = BackgroundCalibration(OnlineMountCalibrator(cfg.array), CALIBRATION_PERIOD_S,
-                                                      self._on_calibration)
+        calibrator = mount_calibrator(cfg)
+        if calibrator is not None:
+            self._calibration = BackgroundCalibration(calibrator, CALIBRATION_PERIOD_S, self._on_calibration)
         self._camera_info: CameraInfo | None = None
         self._transforms = make_transform_source(self)
         self._trajectory: deque[np.ndarray] = deque(maxlen=cfg.trajectory_points)
