@@ -11,6 +11,7 @@ import pytest
 from av_pose.audio.arrays import load_array
 from av_pose.audio.doa import make_estimator
 from av_pose.data.pairs import FramePairDataset
+from av_pose.errors import UserInputError
 from av_pose.geometry import array_mount, invert_transform, rotation_angle_deg
 from av_pose.metrics.azimuth import azimuth_difference_deg
 from av_pose.scene.camera import PinholeCamera
@@ -152,6 +153,26 @@ def test_moving_share_zero_keeps_every_source_still_in_the_same_room_and_rig_pat
         assert all(np.asarray(s.position_m).ndim == 1 for s in layout.sources if s.position_m is not None)
         assert len(layout.sources) == len(drawn.sources) and layout.room.size_m == drawn.room.size_m
         assert np.allclose(layout.trajectory.sample([1.0]), drawn.trajectory.sample([1.0]))
+
+
+def test_source_kinds_choose_the_signals_and_keep_the_layout(tmp_path):
+    default, continuous = SynthConfig(duration_s=6.0), SynthConfig(duration_s=6.0, source_kinds=('pink', 'babble'))
+    kinds = set()
+    for index in range(12):
+        layout, drawn = sample_layout(continuous, scene_rng(3, index)), sample_layout(default, scene_rng(3, index))
+        points = [s for s in layout.sources if s.kind != 'ambient']
+        kinds |= {s.kind for s in points}
+        for mine, theirs in zip(points, [s for s in drawn.sources if s.kind != 'ambient']):
+            assert np.allclose(mine.position_m, theirs.position_m) and (mine.start_s, mine.end_s) == \
+                (theirs.start_s, theirs.end_s)
+    assert kinds == {'pink', 'babble'}
+    with pytest.raises(UserInputError, match='source kinds'):
+        SynthConfig(source_kinds=('pink', 'white'))
+    result = av_pose('synth', '--out', str(tmp_path / 'speech'), '--source-kinds', 'speech', '--duration', '1',
+                     '--image-size', '32x24', '--sources', '2')
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / 'speech' / 'scene_00000' / 'scene.json').read_text())
+    assert [s['kind'] for s in meta['sources']] == ['speech', 'speech', 'ambient']
 
 
 def test_array_mounting_moves_ground_truth_and_doa_together(tmp_path):

@@ -9,7 +9,10 @@ scene is calibrated three ways with `av-pose calibrate --json`:
     who faced the source, or measured it, would give);
   - bearing: the same azimuth, elevation left at 0 (a user who knows only where the source is, not how high);
   - none: no bearing (triangulation; on a rig that only turns the yaw is unobservable).
-Usage: .venv/bin/python tools/reproduce_mount_results.py OUT_DIR [--seeds 31 32 33 34]   (~10 min on 2 cores)
+With `--source-kinds pink,babble` the same seeds (same rooms, paths and positions) get continuous sources and
+the results go to known_bearing_pink_babble.*.
+Usage: .venv/bin/python tools/reproduce_mount_results.py OUT_DIR [--seeds 31 32 33 34] [--source-kinds K,...]
+(~10 min on 2 cores per run)
 """
 from __future__ import annotations
 
@@ -39,9 +42,9 @@ def av_pose(*args: str) -> str:
     return run.stdout
 
 
-def scene_for(out: Path, seed: int, yaw_deg: float, mirrored: bool) -> Path:
+def scene_for(out: Path, seed: int, yaw_deg: float, mirrored: bool, kinds: str | None) -> Path:
     """Render (once) the scene of one seed and mount."""
-    scenes = out / f'seed{seed}_{yaw_deg:+.0f}{"_mirrored" if mirrored else ""}'
+    scenes = out / f'seed{seed}_{yaw_deg:+.0f}{"_mirrored" if mirrored else ""}{_tag(kinds)}'
     if not (scenes / 'scene_00000' / 'scene.json').is_file():
         array = 'respeaker4'
         if mirrored:
@@ -52,8 +55,12 @@ def scene_for(out: Path, seed: int, yaw_deg: float, mirrored: bool) -> Path:
             Path(array).write_text(yaml.safe_dump(preset))
         av_pose('synth', '--out', str(scenes), '--scenes', '1', '--duration', '20', '--seed', str(seed),
                 '--array', array, '--rotation-only', '--sources', '1', '--moving-sources', '0',
-                '--array-rpy', '0', '0', f'{yaw_deg:g}')
+                '--array-rpy', '0', '0', f'{yaw_deg:g}', *(['--source-kinds', kinds] if kinds else []))
     return scenes / 'scene_00000'
+
+
+def _tag(kinds: str | None) -> str:
+    return '' if not kinds else '_' + kinds.replace(',', '_')
 
 
 def _fmt(value: float | None) -> str:
@@ -65,12 +72,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('out', type=Path)
     parser.add_argument('--seeds', type=int, nargs='+', default=[31, 32, 33, 34])
+    parser.add_argument('--source-kinds', default=None, help='av-pose synth --source-kinds (default: all kinds)')
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for seed in args.seeds:
         for yaw_deg, mirrored in MOUNTS:
-            scene = scene_for(args.out, seed, yaw_deg, mirrored)
+            scene = scene_for(args.out, seed, yaw_deg, mirrored, args.source_kinds)
             record = read_scene(scene)
             bearing, elevation = record.source_heading_direction_deg(record.frame_times_s[0])
             kind = next(s['kind'] for s in json.loads((scene / 'scene.json').read_text())['sources']
@@ -96,8 +104,10 @@ def main() -> int:
                          'within_2_deg': int((errors <= 2.0).sum()), 'within_5_deg': int((errors <= 5.0).sum()),
                          'mirror_detected': int(sum(r[name]['mirrored_ok'] for r in rows))}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / 'known_bearing.json').write_text(json.dumps({'rows': rows, 'summary': summary}, indent=1) + '\n')
-    lines = ['# Array mount yaw from 20 s of turning (`tools/reproduce_mount_results.py`)', '',
+    name = 'known_bearing' + _tag(args.source_kinds)
+    (RESULTS / f'{name}.json').write_text(json.dumps({'rows': rows, 'summary': summary}, indent=1) + '\n')
+    lines = [f'# Array mount yaw from 20 s of turning (`tools/reproduce_mount_results.py'
+             f'{" --source-kinds " + args.source_kinds if args.source_kinds else ""}`)', '',
              '| given | scenes | yaw observable | median abs. error ° | max ° | within 2° | within 5° | mirror right |',
              '|---|---|---|---|---|---|---|---|']
     for name, s in summary.items():
@@ -109,7 +119,7 @@ def main() -> int:
     lines += [f'| {r["seed"]} | {r["yaw_deg"]:+.0f} | {r["mirrored"]} | {r["source"]} | {r["bearing_deg"]:+.1f} | '
               f'{r["elevation_deg"]:+.1f} | {r["bearing+elevation"]["error_deg"]:+.2f} | '
               f'{r["bearing"]["error_deg"]:+.2f} |' for r in rows]
-    (RESULTS / 'known_bearing.md').write_text('\n'.join(lines) + '\n')
+    (RESULTS / f'{name}.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines[:7]))
     return 0
 

@@ -22,6 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--sources', type=int, default=2, help='point sources per scene (default 2)')
     parser.add_argument('--moving-sources', type=float, default=0.25, metavar='SHARE',
                         help='probability that a point source walks (default 0.25; 0 = all static)')
+    parser.add_argument('--source-kinds', default=None, metavar='K[,K...]',
+                        help='point-source signals to draw from: speech, babble, music, impulses, pink (default all '
+                        'five; the same seed keeps its rooms and positions)')
     parser.add_argument('--snr', type=float, default=30.0, metavar='DB',
                         help='sensor noise this many dB below the mean channel power (default 30)')
     parser.add_argument('--renderer', default=None, choices=('ism', 'ambisonic'),
@@ -73,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
                          array=array, sample_rate=args.sample_rate,
                          rotation_only=args.rotation_only, num_sources=args.sources, moving_share=args.moving_sources,
                          snr_db=args.snr, renderer=args.renderer,
+                         **({} if args.source_kinds is None else
+                            {'source_kinds': tuple(k.strip() for k in args.source_kinds.split(',') if k.strip())}),
                          T_cam_array=T_cam_array)
     out = Path(args.out)
     paths = generate_scenes(out, config, args.seed, args.scenes, workers=args.workers, progress=True)

@@ -40,6 +40,9 @@ class SynthConfig:
         rotation_only: Rig only rotates (the SLfM setting) instead of moving in 6-DoF.
         num_sources: Point sources per scene (plus a quiet diffuse ambient bed).
         moving_share: Probability that a point source walks (0 = all static).
+        source_kinds: Signal kinds the point sources are drawn from (`POINT_SOURCE_KINDS` by default). The random
+            draws are the same whichever kinds are allowed, so a seed keeps its rooms, paths and positions: the
+            draw over the five default kinds picks kinds[draw mod len(kinds)] (two kinds share it 3:2).
         renderer: 'ism' (pyroomacoustics image sources, for pressure arrays) or 'ambisonic' (free-field
             SonoWorld-style rendering, for FOA arrays); None = the one the array's kind needs.
         snr_db: Sensor noise level below the mean channel power, dB.
@@ -56,6 +59,7 @@ class SynthConfig:
     rotation_only: bool = False
     num_sources: int = 2
     moving_share: float = 0.25
+    source_kinds: tuple[str, ...] = POINT_SOURCE_KINDS
     renderer: str | None = None
     snr_db: float = 30.0
     T_cam_array: np.ndarray = field(default_factory=array_mount)
@@ -77,6 +81,11 @@ class SynthConfig:
             raise UserInputError('need duration >= 1 s, fps > 0, sample rate >= 8000 Hz, sources >= 0')
         if not 0.0 <= self.moving_share <= 1.0:
             raise UserInputError(f'the share of moving sources must lie in [0, 1], got {self.moving_share}')
+        object.__setattr__(self, 'source_kinds', tuple(self.source_kinds))
+        unknown = [kind for kind in self.source_kinds if kind not in POINT_SOURCE_KINDS]
+        if not self.source_kinds or unknown:
+            raise UserInputError(f'source kinds must be some of {", ".join(POINT_SOURCE_KINDS)}, got '
+                                 f'{", ".join(self.source_kinds) or "none"}')
         width, height = self.image_size
         if width < 16 or height < 16:
             raise UserInputError(f'image size {width}x{height} is too small (at least 16x16)')
@@ -102,14 +111,14 @@ def sample_layout(config: SynthConfig, rng: np.random.Generator) -> SceneLayout:
     mode = 'rotation' if config.rotation_only else 'free'
     trajectory = random_trajectory(room, rng, config.duration_s, mode=mode)
     path = trajectory.sample(np.linspace(0.0, trajectory.duration_s, 50))[:, :3, 3]
-    sources = [_random_source(room, path, config.duration_s, rng, config.moving_share)
+    sources = [_random_source(room, path, config.duration_s, rng, config.moving_share, config.source_kinds)
                for _ in range(config.num_sources)]
     sources.append(SourceSpec('ambient', None, end_s=config.duration_s, gain_db=-25.0))
     return SceneLayout(room, trajectory, tuple(sources))
 
 
 def _random_source(room: Room, rig_path: np.ndarray, duration_s: float, rng: np.random.Generator,
-                   moving_share: float = 0.25) -> SourceSpec:
+                   moving_share: float = 0.25, kinds: tuple[str, ...] = POINT_SOURCE_KINDS) -> SourceSpec:
     """A point source ≥ 1 m from the rig path and 0.5 m from walls.
 
     A share `moving_share` (by default a quarter) of the sources walk (0.2–0.6 m/s) back and forth along a
@@ -145,7 +154,8 @@ def _random_source(room: Room, rig_path: np.ndarray, duration_s: float, rng: np.
     earliest_end_s = max(start_s + 1.0, 0.6 * duration_s)
     if rng.random() < 0.3 and earliest_end_s < duration_s:
         end_s = float(rng.uniform(earliest_end_s, duration_s))
-    kind, gain_db = str(rng.choice(POINT_SOURCE_KINDS)), float(rng.uniform(-6.0, 0.0))
+    kind = kinds[int(rng.integers(len(POINT_SOURCE_KINDS))) % len(kinds)]   # one draw, whatever `kinds` is
+    gain_db = float(rng.uniform(-6.0, 0.0))
     if len(waypoints) == 1:
         return SourceSpec(kind, waypoints[0], start_s=start_s, end_s=end_s, gain_db=gain_db)
     speed = rng.uniform(0.2, 0.6)
