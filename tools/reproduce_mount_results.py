@@ -104,8 +104,8 @@ def main() -> int:
                          'within_2_deg': int((errors <= 2.0).sum()), 'within_5_deg': int((errors <= 5.0).sum()),
                          'mirror_detected': int(sum(r[name]['mirrored_ok'] for r in rows))}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = 'known_bearing' + _tag(args.source_kinds)
-    (RESULTS / f'{name}.json').write_text(json.dumps({'rows': rows, 'summary': summary}, indent=1) + '\n')
+    stem = 'known_bearing' + _tag(args.source_kinds)
+    (RESULTS / f'{stem}.json').write_text(json.dumps({'rows': rows, 'summary': summary}, indent=1) + '\n')
     lines = [f'# Array mount yaw from 20 s of turning (`tools/reproduce_mount_results.py'
              f'{" --source-kinds " + args.source_kinds if args.source_kinds else ""}`)', '',
              '| given | scenes | yaw observable | median abs. error ° | max ° | within 2° | within 5° | mirror right |',
@@ -119,7 +119,7 @@ def main() -> int:
     lines += [f'| {r["seed"]} | {r["yaw_deg"]:+.0f} | {r["mirrored"]} | {r["source"]} | {r["bearing_deg"]:+.1f} | '
               f'{r["elevation_deg"]:+.1f} | {r["bearing+elevation"]["error_deg"]:+.2f} | '
               f'{r["bearing"]["error_deg"]:+.2f} |' for r in rows]
-    (RESULTS / f'{name}.md').write_text('\n'.join(lines) + '\n')
+    (RESULTS / f'{stem}.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines[:7]))
     return 0
 

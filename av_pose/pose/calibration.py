@@ -17,8 +17,8 @@ What each kind of motion reveals (array frame REP-103; the default mount has arr
 - A source of known direction reveals Y while turning. When the user knows where a static source was at the
   first view (faced it: bearing 0), the visual rotations say where it is in every later view of the rig's frame,
   and the DOA says where it is in the array's: their difference is Y, from every confident peak
-  (`source_bearing_deg`, `av_pose.pose.mount_yaw.solve_yaw_from_bearing`). The DOA's room-fixed bias (reflections)
-  stays in that estimate: a few degrees.
+  (`source_bearing_deg`, `av_pose.pose.mount_yaw.solve_yaw_from_bearing`). Whatever bias the DOA has that
+  turning does not average out stays in that estimate.
 
 Inputs per pair of views a → b: the visual relative pose (R_a_b, t_a_b, camera optical frames, from
 `av_pose.vision.two_view`) and the DOA of both audio windows (`av_pose.audio.streaming.DoaFrame`). Pairs chain
@@ -31,8 +31,9 @@ in these rooms; worse, the monocular path (translation directions off by 10–30
 too wrong for triangulation, so the yaw is mostly reported as not observable. With the true (metric) path and
 the true bearings plus 3° of random error, 20 s of travel gave yaw errors of 2° and 15° on two scenes with static
 sources; the solver itself is exact (≤ 0.1°) on exact bearings. Sources must be static (moving ones end up as
-outliers) and the array plane near horizontal. With a known source bearing, 20 s of turning gave the yaw within a
-few degrees (docs/results.md, "Array mount from a source of known bearing").
+outliers) and the array plane near horizontal. With a known source bearing, 20 s of turning gave the yaw with a
+median error of 1–2° on 50 scenes, but up to 18° on a few (docs/results.md, "Array mount from a source of known
+bearing").
 """
 from __future__ import annotations
 
