@@ -209,8 +209,8 @@ def test_a_bearing_for_a_view_the_first_chain_does_not_start_at_is_refused(turni
 def test_cli_known_bearing_on_a_rendered_turning_scene(turning_in_place, capsys):
     """The whole path: rendered audio (reverberant room), NormMUSIC, visual rotations from ORB, the user's bearing.
 
-    The DOA's room-fixed bias stays in the answer: −4.1° on this scene (ten 20 s scenes: median 1.2°, at most
-    5.1°; docs/results.md), within the reported 2σ.
+    The DOA bias turning does not average out stays in the answer: −4.1° on this scene (50 scenes: median 1–2°,
+    up to 18°; docs/results.md), within the reported 2σ.
     """
     bearing, elevation = first_view_direction(turning_in_place)
     assert main(['calibrate', str(turning_in_place), '--json', '--source-bearing', f'{bearing:.2f}',
