@@ -47,14 +47,13 @@ class Rays:
         return np.arctan2(direction[:, 1], direction[:, 0])
 
 
-
 # ---------------------------------------------------------------------------------------------------- solver
 @dataclass(frozen=True)
 class YawFit:
-    """Result of `solve_yaw`.
+    """Result of `solve_yaw` or `solve_yaw_from_bearing`.
 
-    Yaw and its 1-σ (degrees), bearings kept, sources found, robust cost, and the profile (yaw grid in degrees,
-    its likelihood with a peak of 1).
+    Yaw and its 1-σ (degrees), bearings kept, sources found, robust cost (NaN from the bearing solver), and the
+    profile (yaw grid in degrees, its likelihood, or the bearing solver's kernel density, with a peak of 1).
     """
 
     yaw_deg: float
