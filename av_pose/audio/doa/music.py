@@ -27,8 +27,9 @@ SQUARINGS = 6  # R^(2^6) = R^64: the second eigenvalue's share shrinks by (λ2/�
 RENORMALISE_EVERY = 3  # trace-normalise every 3 squarings: λ1^8 ≥ C^-8 stays far from float32 underflow
 SUBSPACES = ('auto', 'signal', 'noise')
 LANES_MAX_CHANNELS = 4  # up to this many channels, square matrices elementwise across the batch
-QUADRATIC_MAX_CHANNELS = 4
-"""Up to this many channels the residual is the quadratic form aᴴ Q a (C² coefficients); above, a projection."""
+QUADRATIC_MAX_CHANNELS = LANES_MAX_CHANNELS
+"""Up to this many channels the residual is the quadratic form aᴴ Q a (C² coefficients); above, a projection.
+Tied to the lanes layout: `_quadratic_residuals` reads `dominant_power`'s C×C×M result."""
 
 
 def dominant_power(cov: torch.Tensor, buffer: Callable[..., torch.Tensor]) -> torch.Tensor:
