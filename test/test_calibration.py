@@ -162,7 +162,7 @@ def test_turning_in_place_leaves_the_yaw_unobservable(tmp_path):
     scene = turning_scene(tmp_path / 'turning', 45.0, rotation_only=True, duration_s=8.0, image_size=(32, 24))
     result = exact_bearings_calibration(scene, 45.0)
     assert not result.observable and result.yaw_std_deg == UNOBSERVABLE_STD_DEG
-    assert 'did not translate' in result.message
+    assert 'did not travel' in result.message
     assert result.preset_ok and not result.mirrored  # the turns still check the wiring
 
 

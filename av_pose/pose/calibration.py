@@ -304,7 +304,8 @@ class OnlineMountCalibrator:
         if self.source_bearing_deg is None:
             fit = solve_yaw(rays, self.bearing_sigma_deg, self.evidence_temperature,
                             trust_residuals=self.translation == 'metric')
-            return fit, 'the rig did not translate (turning alone cannot show it; a known source bearing can)'
+            return fit, ('no stretch of the visual path long enough to triangulate (the rig did not travel, or '
+                         'vision lost the chain); turning alone cannot show the yaw, a known source bearing can')
         if self.bearing_stamp_s is not None and (self._first_stamp_s is None
                                                  or abs(self._first_stamp_s - self.bearing_stamp_s) > 1e-3):
             return None, (f'the source bearing refers to t = {self.bearing_stamp_s:.3f} s, but the first chain of '
