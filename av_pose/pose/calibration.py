@@ -17,8 +17,8 @@ What each kind of motion reveals (array frame REP-103; the default mount has arr
 - A source of known direction reveals Y while turning. When the user knows where a static source was at the
   first view (faced it: bearing 0), the visual rotations say where it is in every later view of the rig's frame,
   and the DOA says where it is in the array's: their difference is Y, from every confident peak
-  (`source_bearing_deg`, `av_pose.pose.mount_yaw.solve_yaw_from_bearing`). Whatever bias the DOA has that
-  turning does not average out stays in that estimate.
+  (`source_bearing_deg`, `av_pose.pose.mount_yaw.solve_yaw_from_bearing`). The DOA's bias from room
+  reflections, which turning does not average out, stays in that estimate.
 
 Inputs per pair of views a → b: the visual relative pose (R_a_b, t_a_b, camera optical frames, from
 `av_pose.vision.two_view`) and the DOA of both audio windows (`av_pose.audio.streaming.DoaFrame`). Pairs chain

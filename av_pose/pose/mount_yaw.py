@@ -240,9 +240,10 @@ BEARING_KERNEL_DEG = 5.0
 BEARING_GATE_DEG = 10.0
 """Per-peak yaws further than this from the mode belong to other sources or reflections and are left out."""
 BEARING_STD_FLOOR_DEG = 2.5
-"""Least 1-σ reported. In some rooms the DOA is biased at some directions relative to the array, and turning for
-20 s does not average that out: on 50 ShoeboxAV turning scenes (docs/results.md, "Array mount") about two thirds
-of the errors lie within 2.5°, and 5 of 50 beyond 3σ (up to 18°), which the jackknife does not see."""
+"""Least 1-σ reported. Room reflections bias the DOA, by an amount that depends on where the source sits relative
+to the array's axes, and turning for 20 s does not average that out: on 50 ShoeboxAV turning scenes
+(docs/results.md, "Array mount") about two thirds of the errors lie within 2.5°, and 5 of 50 beyond 3σ (up to
+18°), which the jackknife does not see."""
 
 
 def _gated_mean(yaws: np.ndarray, weights: np.ndarray, start: float, rounds: int = 3) -> tuple[float, np.ndarray]:
