@@ -112,7 +112,7 @@ class PoseNode(Node):
                                      self._warnings, self._make_buffer, lock=self._lock)
         self._frames = FrameQueue(EstimateScheduler(cfg.period_s), capacity=4 * cfg.max_batch)
         self._doa = KeyframeDoa(cfg.array)
-        self._calibration, self.calibration = None, None
+        self._calibration, self.calibration, self._calibration_started = None, None, False
         calibrator = mount_calibrator(cfg)
         if calibrator is not None:
             self._calibration = BackgroundCalibration(calibrator, CALIBRATION_PERIOD_S, self._on_calibration)
@@ -270,6 +270,11 @@ class PoseNode(Node):
         """Queue a visual pair with both DOAs for the mount calibrator."""
         if self._calibration is not None and key_a.doa is not None and key_b.doa is not None \
                 and 'vision' in estimate.used:
+            if self.config.calibration_source_deg is not None and not self._calibration_started:
+                self.get_logger().info(f'array mount: the source direction '
+                                       f'{self.config.calibration_source_deg[0]:+.1f}° refers to the keyframe at '
+                                       f'{key_a.doa.stamp_s:.3f} s, the first with a visual pose and DOA')
+            self._calibration_started = True
             self._calibration.add_pair(estimate.T_a_b[:3, :3], estimate.T_a_b[:3, 3] if estimate.translation_known
                                        else None, key_a.doa, key_b.doa)
 
