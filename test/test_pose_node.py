@@ -486,7 +486,8 @@ def test_node_integrates_the_scene_into_odometry_tf_and_markers(scene_bag):
     estimator = TruthEstimator(scene_bag.record)
     with RosClient(unique_domain_id()) as client:
         ns = unique_namespace()
-        node = in_process_node(client, ns, estimator, translation_scale='odometry', calibrate_array=True)
+        node = in_process_node(client, ns, estimator, translation_scale='odometry', calibrate_array=True,
+                               calibration_source_known=True)  # exercises the known-direction path too
         outputs = Outputs(client, ns)
         replay = Replay(client, ns, scene_bag, scale_odometry=True)
         assert replay.wait_for_node()
