@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.errors import UserInputError
     from av_pose.geometry import array_mount
     from av_pose.scene.batch import generate_scenes
-    from av_pose.scene.generate import SynthConfig
+    from av_pose.scene.generate import POINT_SOURCE_KINDS, SynthConfig
 
     if args.scenes < 1 or args.workers < 1:
         raise UserInputError('--scenes and --workers must be at least 1')
@@ -72,12 +72,12 @@ def run(args: argparse.Namespace) -> int:
         if any(args.array_offset) or any(args.array_rpy):
             raise UserInputError('--array-mount replaces --array-offset and --array-rpy: give one or the other')
         T_cam_array, _ = load_mount(args.array_mount)
+    kinds = POINT_SOURCE_KINDS if args.source_kinds is None else \
+        tuple(kind.strip() for kind in args.source_kinds.split(',') if kind.strip())
     config = SynthConfig(duration_s=args.duration, fps=args.fps, image_size=parse_image_size(args.image_size),
                          array=array, sample_rate=args.sample_rate,
                          rotation_only=args.rotation_only, num_sources=args.sources, moving_share=args.moving_sources,
-                         snr_db=args.snr, renderer=args.renderer,
-                         **({} if args.source_kinds is None else
-                            {'source_kinds': tuple(k.strip() for k in args.source_kinds.split(',') if k.strip())}),
+                         snr_db=args.snr, renderer=args.renderer, source_kinds=kinds,
                          T_cam_array=T_cam_array)
     out = Path(args.out)
     paths = generate_scenes(out, config, args.seed, args.scenes, workers=args.workers, progress=True)

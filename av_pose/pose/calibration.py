@@ -46,6 +46,8 @@ from av_pose.audio.mount import mirror_channel_order
 from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, array_mount
+from av_pose.metrics.azimuth import wrap_signed_deg
+from av_pose.metrics.spherical import az_el_from_direction
 from av_pose.pose.audio_yaw import circular_shift
 from av_pose.pose.mount_yaw import UNOBSERVABLE_STD_DEG, Rays, YawFit, solve_yaw, solve_yaw_from_bearing
 
@@ -329,8 +331,9 @@ def pixel_direction_deg(K: np.ndarray, u: float, v: float) -> tuple[float, float
 
     The pixel's ray is K⁻¹·[u, v, 1] in the optical frame (x right, y down, z forward); K is the 3×3 intrinsics.
     """
-    x, y, z = np.linalg.solve(np.asarray(K, dtype=np.float64), np.array([u, v, 1.0]))
-    return float(np.degrees(np.arctan2(-x, z))), float(np.degrees(np.arctan2(-y, np.hypot(x, z))))
+    ray = np.linalg.solve(np.asarray(K, dtype=np.float64), np.array([u, v, 1.0]))
+    azimuth, elevation = az_el_from_direction(R_CAM_ARRAY_DEFAULT.T @ ray)
+    return float(wrap_signed_deg(azimuth)), float(elevation)
 
 
 # ------------------------------------------------------------------------------------------ offline driver

@@ -17,6 +17,7 @@ from scipy.optimize import least_squares
 
 from av_pose.geometry import rotation_from_ypr
 from av_pose.metrics.azimuth import wrap_signed_deg
+from av_pose.metrics.spherical import az_el_from_direction, direction_from_az_el
 
 UNOBSERVABLE_STD_DEG = 180.0
 """yaw_std_deg reported when the recording does not determine the yaw (no translation, no static source)."""
@@ -72,6 +73,15 @@ _PATH_CLEARANCE = 0.15      # sources are not sought closer to the path than thi
 _ASSIGN_GATE_DEG = 20.0     # a bearing further than this from every source is an outlier
 _MIN_EXTENT = 0.3           # path units (≈ seconds of travel): less gives no triangulation baseline
 _MIN_RESIDUAL_DEG = 1.0     # bearings are never trusted beyond this when the profile is read as a likelihood
+
+
+def _jackknife_std(deviations: list[float]) -> float:
+    """Jackknife 1-σ (degrees) from leave-one-block-out yaw deviations; UNOBSERVABLE_STD_DEG below 3 blocks."""
+    n = len(deviations)
+    if n < 3:
+        return UNOBSERVABLE_STD_DEG
+    values = np.asarray(deviations, dtype=np.float64)
+    return float(np.sqrt((n - 1) / n * np.sum((values - values.mean()) ** 2)))
 
 
 def _segment_extent(origin: np.ndarray) -> float:
@@ -218,11 +228,9 @@ def solve_yaw(rays: Rays, sigma_deg: float = 5.0, temperature: float = 5.0,
         return None
     yaw, sources, inlier, cost, residual_deg = fit
     owner = starts[best][1]
-    jackknife = [wrap_signed_deg(f[0] - yaw) for block in np.unique(rays.block)
-                 if (f := _refine(rays, yaw, sources, owner, sigma, keep=rays.block != block, rounds=1)) is not None]
-    n = len(jackknife)
-    spread = np.sqrt((n - 1) / n * np.sum((np.array(jackknife) - np.mean(jackknife)) ** 2)) if n >= 3 \
-        else UNOBSERVABLE_STD_DEG
+    spread = _jackknife_std([wrap_signed_deg(f[0] - yaw) for block in np.unique(rays.block)
+                             if (f := _refine(rays, yaw, sources, owner, sigma, keep=rays.block != block,
+                                              rounds=1)) is not None])
     finite = np.isfinite(profile)
     floor = _MIN_RESIDUAL_DEG if trust_residuals else sigma_deg
     sharpen = (sigma_deg / max(residual_deg, floor)) ** 2   # the cost assumed σ; the fit may show less
@@ -278,20 +286,15 @@ def solve_yaw_from_bearing(rays: Rays, bearing_deg: float, elevation_deg: float 
     rays = rays.subset(rays.segment == segment)
     if len(rays.weight) < 5:
         return None
-    azimuth, elevation = np.radians(bearing_deg), np.radians(elevation_deg)
-    direction = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
-    local = np.einsum('mji,j->mi', rays.R_origin, direction)   # in each view's default-array frame
-    yaws = wrap_signed_deg(np.degrees(np.arctan2(local[:, 1], local[:, 0])) - rays.azimuth)
+    local = np.einsum('mji,j->mi', rays.R_origin, direction_from_az_el(bearing_deg, elevation_deg))  # view frames
+    yaws = wrap_signed_deg(az_el_from_direction(local)[0] - rays.azimuth)
     grid = np.arange(-180.0, 180.0, 0.5)
     kappa = 1.0 / np.radians(BEARING_KERNEL_DEG) ** 2
     density = (rays.weight[None, :] * np.exp(kappa * (np.cos(np.radians(grid[:, None] - yaws[None, :])) - 1.0))).sum(1)
     yaw, near = _gated_mean(yaws, rays.weight, grid[np.argmax(density)])
     if near.sum() < 5:
         return None
-    jackknife = [wrap_signed_deg(_gated_mean(yaws[keep], rays.weight[keep], yaw)[0] - yaw)
-                 for block in np.unique(rays.block) if (keep := rays.block != block).sum() >= 5]
-    n = len(jackknife)
-    spread = float(np.sqrt((n - 1) / n * np.sum((np.array(jackknife) - np.mean(jackknife)) ** 2))) if n >= 3 \
-        else UNOBSERVABLE_STD_DEG
+    spread = _jackknife_std([wrap_signed_deg(_gated_mean(yaws[keep], rays.weight[keep], yaw)[0] - yaw)
+                             for block in np.unique(rays.block) if (keep := rays.block != block).sum() >= 5])
     return YawFit(yaw, max(spread, BEARING_STD_FLOOR_DEG), int(near.sum()), 1, float('nan'), grid,
                   density / max(float(density.max()), 1e-30))

@@ -46,7 +46,15 @@ from PIL import Image, UnidentifiedImageError
 from av_pose.audio.arrays import ArrayConfigError, MicArray
 from av_pose.audio.wav import extract_window, open_wav, pcm_to_float, write_wav
 from av_pose.errors import UserInputError
-from av_pose.geometry import array_mount, azimuth_deg_in_frame, interpolate_poses
+from av_pose.geometry import (
+    array_mount,
+    azimuth_deg_in_frame,
+    interpolate_poses,
+    invert_transform,
+    transform_points,
+)
+from av_pose.metrics.azimuth import wrap_signed_deg
+from av_pose.metrics.spherical import az_el_from_direction
 
 FORMAT_VERSION = 1
 SCENE_JSON = 'scene.json'
@@ -202,10 +210,9 @@ class SceneRecord:
         """
         points = [s for s in self.sources if 'trajectory' in s or s.get('position_m') is not None]
         source = dict(points[index], start_s=-math.inf, end_s=math.inf)
-        T_world_heading = self.pose_at(t) @ array_mount()
-        offset = T_world_heading[:3, :3].T @ (_source_position(source, float(t)) - T_world_heading[:3, 3])
-        return (float(np.degrees(np.arctan2(offset[1], offset[0]))),
-                float(np.degrees(np.arcsin(offset[2] / np.linalg.norm(offset)))))
+        offset = transform_points(invert_transform(self.pose_at(t) @ array_mount()), _source_position(source, float(t)))
+        azimuth, elevation = az_el_from_direction(offset)
+        return float(wrap_signed_deg(azimuth)), float(elevation)
 
     def to_json_dict(self) -> dict:
         """The scene.json content (plain data)."""
