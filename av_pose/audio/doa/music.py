@@ -163,20 +163,19 @@ class Music(DoaEstimator):
         """aᴴ Q a for the BF×C×C covariances (batch-major) → F×B×G, Q the noise projector (see `prepare_steering`)."""
         channels = cov.shape[-1]
         if self.subspace == 'signal' and self.signal_dim == 1:
-            signal = dominant_power(cov, self.buffer)  # C×C×M (lanes), ≈ e eᴴ
-            projector = signal.permute(2, 0, 1)  # M×C×C view
-            sign, identity = -1.0, 1.0  # Q = I − e eᴴ
+            projector = dominant_power(cov, self.buffer).permute(2, 0, 1)  # M×C×C view of C×C×M lanes, ≈ e eᴴ
         else:
             basis = self.subspace_basis(cov)
             projector = basis @ basis.conj().transpose(-1, -2)  # E Eᴴ
-            sign, identity = (-1.0, 1.0) if self.subspace == 'signal' else (1.0, 0.0)
+        signal_side = self.subspace == 'signal'  # Q = I − E_s E_sᴴ, else Q = E_n E_nᴴ
+        sign = -1.0 if signal_side else 1.0
         pairs = self._pair_index[0].numel()
         coefficients = self.buffer('coefficients', (freqs, batch, channels * channels))
-        view = coefficients.transpose(0, 1).view(batch, freqs, -1)  # writes land frequency-major
+        view = coefficients.transpose(0, 1)  # B×F×C²: writes land frequency-major
         projector = projector.view(batch, freqs, channels, channels)
         torch.mul(projector.diagonal(dim1=-2, dim2=-1).real, sign, out=view[..., :channels])
-        if identity:
-            view[..., :channels].add_(identity)
+        if signal_side:
+            view[..., :channels].add_(1.0)
         off_diagonal = projector[..., self._pair_index[0], self._pair_index[1]]  # B×F×P
         torch.mul(off_diagonal.real, sign, out=view[..., channels:channels + pairs])
         torch.mul(off_diagonal.imag, sign, out=view[..., channels + pairs:])
