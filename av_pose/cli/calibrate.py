@@ -84,16 +84,17 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.pose.calibration import calibrate_recording, pixel_direction_deg
 
     recording = open_recording(args.recording, args)
+    bearing, elevation = args.source_bearing, args.source_elevation
     if args.source_pixel is not None:
-        if args.source_bearing is not None:
+        if bearing is not None:
             raise UserInputError('give --source-pixel or --source-bearing, not both')
         if recording.K is None:
             raise UserInputError('--source-pixel needs the camera intrinsics, which this recording lacks')
-        args.source_bearing, args.source_elevation = pixel_direction_deg(np.asarray(recording.K), *args.source_pixel)
+        bearing, elevation = pixel_direction_deg(np.asarray(recording.K), *args.source_pixel)
     result = calibrate_recording(recording, gap_s=args.gap, window_s=args.window, method=args.method,
                                  detector=args.detector, motion=args.motion, max_duration_s=args.duration,
                                  device=args.device, progress=not (args.quiet or args.json),
-                                 source_bearing_deg=args.source_bearing, source_elevation_deg=args.source_elevation)
+                                 source_bearing_deg=bearing, source_elevation_deg=elevation)
     offset = tuple(float(v) for v in recording.T_cam_array[:3, 3])  # the translation is not calibrated: kept
     write = bool(args.out) and result.preset_ok is not False
     if write:
