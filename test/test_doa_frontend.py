@@ -74,6 +74,8 @@ def test_quadratic_form_residual_equals_the_noise_subspace_projection(channels, 
     band = torch.as_tensor(np.einsum('fck,bfkn->bfcn', noise(freqs, channels, sources), noise(2, freqs, sources, 40))
                            + 0.3 * noise(2, freqs, channels, 40), dtype=torch.complex64)
     ours = estimator.residuals(band).clone()  # F×B×G
+    frequency_innermost = band.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)  # the band workspace's layout
+    torch.testing.assert_close(estimator.residuals(frequency_innermost), ours, rtol=1e-4, atol=1e-5 * ours.max())
     cov = band.to(torch.complex128) @ band.to(torch.complex128).conj().transpose(-1, -2)
     noise = torch.linalg.eigh(cov)[1][..., :channels - sources]  # B×F×C×(C−K)
     projected = torch.einsum('bfck,fgc->fbgk', noise.conj(), steering.to(torch.complex128))

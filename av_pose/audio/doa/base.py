@@ -87,6 +87,8 @@ class DoaEstimator(ABC):
     name: ClassVar[str]
     supports_foa: ClassVar[bool] = True
     supports_pressure: ClassVar[bool] = True
+    frequency_innermost = False
+    """Lay the band workspace out with frequency innermost in memory (see `_band_buffer`)."""
 
     def __init__(self, array: MicArray, sample_rate: float, *, nfft: int | None = None,
                  freq_range_hz: tuple[float, float] | None = None, freq_bins: Sequence[int] | None = None,
@@ -155,7 +157,8 @@ class DoaEstimator(ABC):
     def grid_spectrum(self, band_stft: torch.Tensor) -> torch.Tensor:
         """Band STFT B×F×C×N (complex64; F = len(freq_bins), N frames) → B×G non-negative grid values.
 
-        `band_stft` is a workspace tensor: read it, do not keep it.
+        `band_stft` is a workspace tensor, usually a non-contiguous view (frequency innermost in memory):
+        read it, do not keep it.
         """
 
     def stft(self, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -181,7 +184,7 @@ class DoaEstimator(ABC):
         if samples < self.nfft:
             raise ValueError(f'{samples} samples is shorter than one FFT frame ({self.nfft})')
         frames = 1 + (samples - self.nfft) // (self.nfft // 2)
-        band = self.buffer('band', (windows, self.freq_bins.size, channels, frames), torch.complex64)
+        band = self._band_buffer(windows, channels, frames)
         step = windows if self.device.type != 'cpu' else max(1, STFT_CHUNK_SAMPLES // (channels * samples))
         for first in range(0, windows, step):
             self._gather_band(stft(batch[first:first + step], self.nfft), band[first:first + step])
@@ -207,15 +210,27 @@ class DoaEstimator(ABC):
         if spec.shape[2] != self.nfft // 2 + 1:
             raise ValueError(f'STFT has {spec.shape[2]} bins, expected {self.nfft // 2 + 1}')
         batch, channels, _, frames = spec.shape
-        band = self.buffer('band', (batch, self.freq_bins.size, channels, frames), torch.complex64)
+        band = self._band_buffer(batch, channels, frames)
         self._gather_band(spec, band)
         return band
+
+    def _band_buffer(self, batch: int, channels: int, frames: int) -> torch.Tensor:
+        """The band workspace B×F×C×N: contiguous, or with `frequency_innermost` a view of memory B×C×N×F.
+
+        Frequency innermost is how an STFT lays it out: the gather copies runs of bins, and estimators that
+        read frequencies as SIMD lanes (`music.lanes_covariance`) need no transposition.
+        """
+        freqs = self.freq_bins.size
+        if self.frequency_innermost:
+            return self.buffer('band', (batch, channels, frames, freqs), torch.complex64).permute(0, 3, 1, 2)
+        return self.buffer('band', (batch, freqs, channels, frames), torch.complex64)
 
     def result_from_band(self, band: torch.Tensor) -> DoaResult:
         """DOA of a band STFT B×F×C×N: its grid spectrum, or with zone voting the zones' vote histogram."""
         if self.zones is None:
             return self.result_from_grid(self.grid_spectrum(band))
-        votes = self.zones.vote(self.grid_spectrum(self.zones.split(band, self.buffer)), band.shape[0])
+        zones = self.zones.split(band, self.buffer, self.frequency_innermost)
+        votes = self.zones.vote(self.grid_spectrum(zones), band.shape[0])
         return self.result_from_grid(votes.histogram, votes)
 
     def _gather_band(self, spec: torch.Tensor, band: torch.Tensor) -> None:

@@ -26,30 +26,56 @@ from av_pose.errors import UserInputError
 SQUARINGS = 6  # R^(2^6) = R^64: the second eigenvalue's share shrinks by (λ2/λ1)^64
 RENORMALISE_EVERY = 3  # trace-normalise every 3 squarings: λ1^8 ≥ C^-8 stays far from float32 underflow
 SUBSPACES = ('auto', 'signal', 'noise')
-LANES_MAX_CHANNELS = 4  # up to this many channels, square matrices elementwise across the batch
+LANES_MAX_CHANNELS = 4  # up to this many channels, covariances and their squares are elementwise across the batch
 QUADRATIC_MAX_CHANNELS = LANES_MAX_CHANNELS
 """Up to this many channels the residual is the quadratic form aᴴ Q a (C² coefficients); above, a projection.
-Tied to the lanes layout: `_quadratic_residuals` reads `dominant_power`'s C×C×M result."""
+Tied to the lanes layout: `_quadratic_residuals` works on `lanes_covariance`'s C×C×M matrices."""
 
 
-def dominant_power(cov: torch.Tensor, buffer: Callable[..., torch.Tensor]) -> torch.Tensor:
-    """R^64 / tr R^64 ≈ e eᴴ of Hermitian PSD M×C×C matrices (e the unit dominant eigenvector), in the workspace.
+def lanes_covariance(band_stft: torch.Tensor, buffer: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """Covariances Σ_n x xᴴ (unscaled) of a B×F×C×N band STFT as C×C×M lanes, M = B·F batch-major.
 
-    Repeated squaring with trace normalisation. For C ≤ `LANES_MAX_CHANNELS` the result is held C×C×M and the
-    squarings are elementwise across the batch (faster than a batched matmul of tiny matrices); otherwise M×C×C.
+    Each of the C(C+1)/2 distinct entries is one product and one sum over frames with the B·F frequencies as
+    SIMD lanes; the lower triangle is the conjugate of the upper. Fastest when frequency is innermost in
+    memory (the band workspace's layout), and no transposition of the STFT is needed.
+    """
+    batch, freqs, channels, frames = band_stft.shape
+    x = band_stft.permute(0, 2, 3, 1)  # B×C×N×F
+    conj = buffer('conj_lanes', x.shape, x.dtype)
+    torch.conj_physical(x, out=conj)
+    products = buffer('lane_products', (batch, frames, freqs), x.dtype)
+    cov = buffer('cov_lanes', (channels, channels, batch, freqs), x.dtype)
+    for row in range(channels):
+        for column in range(row, channels):
+            torch.sum(torch.mul(x[:, row], conj[:, column], out=products), 1, out=cov[row, column])
+            if column != row:
+                torch.conj_physical(cov[row, column], out=cov[column, row])
+    return cov.view(channels, channels, batch * freqs)
+
+
+def dominant_power(cov: torch.Tensor, buffer: Callable[..., torch.Tensor], lanes: bool = False) -> torch.Tensor:
+    """R^64 / tr R^64 ≈ e eᴴ of Hermitian PSD matrices (e the unit dominant eigenvector), in the workspace.
+
+    Repeated squaring with trace normalisation. `lanes`: `cov` is C×C×M (C ≤ `LANES_MAX_CHANNELS`), squared
+    elementwise across the batch (faster than a batched matmul of tiny matrices) and overwritten; the result
+    is C×C×M. Otherwise `cov` is M×C×C, squared by batched matmuls, and the result M×C×C.
     `buffer(name, shape, dtype)` supplies the workspace.
     """
-    count, channels, _ = cov.shape
-    lanes = channels <= LANES_MAX_CHANNELS
-    shape = (channels, channels, count) if lanes else cov.shape
-    power, spare = (buffer(name, shape, cov.dtype) for name in ('power', 'spare'))
-    products = buffer('products', (channels, channels, channels, count), cov.dtype) if lanes else None
+    if lanes:
+        channels, _, count = cov.shape
+        power, spare = cov, buffer('spare', cov.shape, cov.dtype)
+        products = buffer('products', (channels, channels, channels, count), cov.dtype)
+    else:
+        power, spare = (buffer(name, cov.shape, cov.dtype) for name in ('power', 'spare'))
+        power.copy_(cov)
     diagonal = (lambda m: m.diagonal(dim1=0, dim2=1)) if lanes else (lambda m: m.diagonal(dim1=-2, dim2=-1))
-    power.copy_(cov.permute(1, 2, 0) if lanes else cov)
     for step in range(SQUARINGS + 1):
         if step % RENORMALISE_EVERY == 0 or step == SQUARINGS:
             scale = diagonal(power).real.sum(-1).clamp_min_(1e-30).reciprocal_()  # a real scaling of the
-            torch.view_as_real(power).mul_(scale[:, None] if lanes else scale[:, None, None, None])  # real view
+            if lanes:  # real view, lanes innermost: [Re, Im] of each lane take its scale twice
+                torch.view_as_real(power).view(channels, channels, 2 * count).mul_(scale.repeat_interleave(2))
+            else:
+                torch.view_as_real(power).mul_(scale[:, None, None, None])
         if step == SQUARINGS:
             return power
         if lanes:  # out[i, j] = Σ_k P[i, k] P[k, j], every matrix at once
@@ -67,9 +93,6 @@ def dominant_eigenvector(cov: torch.Tensor, buffer: Callable[..., torch.Tensor])
     """
     count, channels, _ = cov.shape
     power = dominant_power(cov, buffer)
-    if channels <= LANES_MAX_CHANNELS:
-        strongest = power.diagonal(dim1=0, dim2=1).real.max(-1).indices  # M
-        return power.gather(1, strongest.expand(channels, 1, count))[:, 0].t()
     strongest = power.diagonal(dim1=-2, dim2=-1).real.max(-1).indices
     return power.gather(2, strongest[:, None, None].expand(count, channels, 1))[..., 0]
 
@@ -91,6 +114,7 @@ class Music(DoaEstimator):
         super().__init__(array, sample_rate, **options)
         use_signal = subspace == 'signal' or (subspace == 'auto' and 2 * self.signal_dim < array.num_channels)
         self.subspace = 'signal' if use_signal else 'noise'
+        self.frequency_innermost = array.num_channels <= QUADRATIC_MAX_CHANNELS  # lanes_covariance reads it
 
     def prepare_steering(self, steering: torch.Tensor) -> None:
         """Precompute, from the F×G×C steering vectors a, what `residuals` multiplies with.
@@ -131,15 +155,18 @@ class Music(DoaEstimator):
         return vectors[..., :channels - self.signal_dim]
 
     def residuals(self, band_stft: torch.Tensor) -> torch.Tensor:
-        """B×F×C×N band STFT → F×B×G values ‖E_nᴴ a‖² (the pseudo-spectra's reciprocals), in the workspace."""
+        """B×F×C×N band STFT (any layout) → F×B×G values ‖E_nᴴ a‖² (the pseudo-spectra's reciprocals).
+
+        The result is a workspace tensor.
+        """
         batch, freqs, channels, frames = band_stft.shape
-        stacked = band_stft.view(batch * freqs, channels, frames)
+        if channels <= QUADRATIC_MAX_CHANNELS:
+            return self._quadratic_residuals(lanes_covariance(band_stft, self.buffer), batch, freqs)
+        stacked = band_stft.reshape(batch * freqs, channels, frames)  # a view of the band workspace
         conj = self.buffer('conj', stacked.shape, stacked.dtype)
         torch.conj_physical(stacked, out=conj)
         cov = self.buffer('cov', (batch * freqs, channels, channels), stacked.dtype)
         torch.bmm(stacked, conj.transpose(1, 2), out=cov)  # R·N; the scale does not move the subspaces
-        if channels <= QUADRATIC_MAX_CHANNELS:
-            return self._quadratic_residuals(cov, batch, freqs)
         basis = self.subspace_basis(cov)  # BF×C×k
         k = basis.shape[-1]
         left = self.buffer('left', (freqs, batch, k, channels), basis.dtype)
@@ -160,25 +187,28 @@ class Music(DoaEstimator):
         return torch.maximum(energy, self._residual_floor, out=energy)
 
     def _quadratic_residuals(self, cov: torch.Tensor, batch: int, freqs: int) -> torch.Tensor:
-        """aᴴ Q a for the BF×C×C covariances (batch-major) → F×B×G, Q the noise projector (see `prepare_steering`)."""
-        channels = cov.shape[-1]
+        """aᴴ Q a for C×C×M covariance lanes (M = B·F batch-major) → F×B×G, Q the noise projector.
+
+        See `prepare_steering` for the coefficient rows.
+        """
+        channels = cov.shape[0]
         if self.subspace == 'signal' and self.signal_dim == 1:
-            projector = dominant_power(cov, self.buffer).permute(2, 0, 1)  # M×C×C view of C×C×M lanes, ≈ e eᴴ
+            projector = dominant_power(cov, self.buffer, lanes=True)  # ≈ e eᴴ, C×C×M
         else:
-            basis = self.subspace_basis(cov)
-            projector = basis @ basis.conj().transpose(-1, -2)  # E Eᴴ
+            basis = self.subspace_basis(cov.permute(2, 0, 1))
+            projector = (basis @ basis.conj().transpose(-1, -2)).permute(1, 2, 0)  # E Eᴴ as C×C×M
         signal_side = self.subspace == 'signal'  # Q = I − E_s E_sᴴ, else Q = E_n E_nᴴ
         sign = -1.0 if signal_side else 1.0
         pairs = self._pair_index[0].numel()
         coefficients = self.buffer('coefficients', (freqs, batch, channels * channels))
-        view = coefficients.transpose(0, 1)  # B×F×C²: writes land frequency-major
-        projector = projector.view(batch, freqs, channels, channels)
-        torch.mul(projector.diagonal(dim1=-2, dim2=-1).real, sign, out=view[..., :channels])
+        rows = coefficients.permute(2, 1, 0)  # C²×B×F: writes land frequency-major
+        diagonal = projector.diagonal(dim1=0, dim2=1).real.t().view(channels, batch, freqs)
+        torch.mul(diagonal, sign, out=rows[:channels])
         if signal_side:
-            view[..., :channels].add_(1.0)
-        off_diagonal = projector[..., self._pair_index[0], self._pair_index[1]]  # B×F×P
-        torch.mul(off_diagonal.real, sign, out=view[..., channels:channels + pairs])
-        torch.mul(off_diagonal.imag, sign, out=view[..., channels + pairs:])
+            rows[:channels].add_(1.0)
+        off_diagonal = projector[self._pair_index[0], self._pair_index[1]].view(pairs, batch, freqs)
+        torch.mul(off_diagonal.real, sign, out=rows[channels:channels + pairs])
+        torch.mul(off_diagonal.imag, sign, out=rows[channels + pairs:])
         residual = self.buffer('residual', (freqs, batch, self._quadratic_basis.shape[-1]))
         torch.bmm(coefficients, self._quadratic_basis, out=residual)
         return torch.maximum(residual, self._residual_floor, out=residual)

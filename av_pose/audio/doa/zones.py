@@ -77,16 +77,22 @@ class ZoneVoting:
         self.kappa = 1.0 / math.radians(width_deg) ** 2
         self.directions = torch.as_tensor(grid.unit_vectors(), dtype=torch.float32, device=device)  # G×3
 
-    def split(self, band_stft: torch.Tensor, buffer: Callable[..., torch.Tensor]) -> torch.Tensor:
+    def split(self, band_stft: torch.Tensor, buffer: Callable[..., torch.Tensor],
+              frequency_innermost: bool = False) -> torch.Tensor:
         """B×F×C×N band STFT → (B·Z)×F×C×zone_frames, Z = N // zone_frames zones (trailing frames unused).
 
-        `buffer(name, shape, dtype)` supplies the (contiguous) result's workspace.
+        `buffer(name, shape, dtype)` supplies the result's workspace: contiguous, or with `frequency_innermost`
+        laid out (B·Z)×C×zone_frames×F, the result a view of it (`DoaEstimator._band_buffer`).
         """
         batch, freqs, channels, frames = band_stft.shape
         zones = frames // self.zone_frames
         if zones < 1:
             raise ValueError(f'a window of {frames} STFT frames is shorter than one zone ({self.zone_frames})')
         used = band_stft[..., :zones * self.zone_frames].reshape(batch, freqs, channels, zones, self.zone_frames)
+        if frequency_innermost:
+            out = buffer('zones', (batch, zones, channels, self.zone_frames, freqs), band_stft.dtype)
+            out.copy_(used.permute(0, 3, 2, 4, 1))
+            return out.view(batch * zones, channels, self.zone_frames, freqs).permute(0, 3, 1, 2)
         out = buffer('zones', (batch, zones, freqs, channels, self.zone_frames), band_stft.dtype)
         out.copy_(used.permute(0, 3, 1, 2, 4))
         return out.view(batch * zones, freqs, channels, self.zone_frames)
