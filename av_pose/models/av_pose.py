@@ -329,14 +329,16 @@ def model_inputs(kind: str) -> tuple[bool, bool]:
 
 
 def build_pose_model(kind: str, reloc3r: str = 'tiny', audio: dict | None = None, freeze_encoder: bool = True,
-                     embed_dim: int = 256, head_width: int = 256, doa_correlation: bool = False) -> nn.Module:
+                     embed_dim: int = 256, head_width: int = 256, doa_correlation: bool = False,
+                     reloc3r_overrides: dict | None = None) -> nn.Module:
     """A fresh model of `kind` (see MODEL_KINDS) with the Reloc3r config `reloc3r` for its vision parts.
 
     `audio` holds `SpatialAudioEncoder` keywords (e.g. `binaural_dim`) shared by the SAE-based kinds;
-    `doa_correlation` applies to the kinds with a DOA spectrum (doa-cp, av, av-gate, av-no-binaural).
+    `doa_correlation` applies to the kinds with a DOA spectrum (doa-cp, av, av-gate, av-no-binaural);
+    `reloc3r_overrides` are Reloc3r keywords over the named config (e.g. {'img_size': 128}).
     """
     audio = dict(audio or {})
-    vision = reloc3r_keywords(reloc3r)
+    vision = reloc3r_keywords(reloc3r, **(reloc3r_overrides or {}))
     if kind == 'chance':
         return ChancePose()
     if kind == 'vision':

@@ -31,7 +31,8 @@ from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, Pos
 EXPORT_FORMAT = 'av_pose.pose/1'
 DEFAULT_ROTATION_RMS_DEG = 10.0
 DEFAULT_TRANSLATION_RMS_DEG = 30.0
-BUILD_KEYS = ('kind', 'reloc3r', 'audio', 'freeze_encoder', 'embed_dim', 'head_width', 'doa_correlation')
+BUILD_KEYS = ('kind', 'reloc3r', 'reloc3r_overrides', 'audio', 'freeze_encoder', 'embed_dim', 'head_width',
+              'doa_correlation')
 
 
 class LearnedPoseEstimator(PoseEstimator):

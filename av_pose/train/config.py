@@ -20,7 +20,9 @@ DEFAULTS: dict = {
     'seed': 0,
     'out': None,
     'init': None,  # a checkpoint to start from (e.g. a vision-only model for the AV stage)
-    'model': {'kind': 'vision', 'reloc3r': 'tiny', 'freeze_encoder': True, 'embed_dim': 256, 'head_width': 256,
+    # reloc3r_keywords: Reloc3r keywords over the named config (e.g. {img_size: 128}: RoPE has no fixed size)
+    'model': {'kind': 'vision', 'reloc3r': 'tiny', 'reloc3r_keywords': {}, 'freeze_encoder': True,
+              'embed_dim': 256, 'head_width': 256,
               'doa_correlation': False,
               'audio': {'binaural_dim': 128}, 'nvas': {'base_channels': 16, 'depth': 4}, 'nvas_init': None,
               'slfm': {'audio': {'embed_dim': 512, 'hidden': 256, 'width': 64},  # stages binauralize, slfm*
@@ -38,14 +40,18 @@ DEFAULTS: dict = {
 """Every key a config may set; `av-pose train` prints the merged result."""
 
 
+OPEN_ENDED = ('audio', 'reloc3r_keywords')
+"""Mappings of model keywords, merged key by key without a fixed key list (the model checks them)."""
+
+
 def merge(base: dict, update: dict, where: str = '') -> dict:
     """`base` with `update` merged in recursively (a new dict); unknown keys raise UserInputError."""
     out = copy.deepcopy(base)
     for key, value in update.items():
         if key not in out:
             raise UserInputError(f"unknown config key '{where}{key}' (known: {', '.join(sorted(out))})")
-        if key == 'audio' and isinstance(out[key], dict) and isinstance(value, dict):
-            out[key] = {**out[key], **copy.deepcopy(value)}  # encoder keywords: open-ended, checked by the model
+        if key in OPEN_ENDED and isinstance(out[key], dict) and isinstance(value, dict):
+            out[key] = {**out[key], **copy.deepcopy(value)}  # keywords checked by the model
         elif isinstance(out[key], dict) and isinstance(value, dict):
             out[key] = merge(out[key], value, f'{where}{key}.')
         else:
