@@ -162,7 +162,7 @@ class Music(DoaEstimator):
         batch, freqs, channels, frames = band_stft.shape
         if channels <= QUADRATIC_MAX_CHANNELS:
             return self._quadratic_residuals(lanes_covariance(band_stft, self.buffer), batch, freqs)
-        stacked = band_stft.reshape(batch * freqs, channels, frames)  # a view of the band workspace
+        stacked = band_stft.reshape(batch * freqs, channels, frames)  # a view of a contiguous band workspace
         conj = self.buffer('conj', stacked.shape, stacked.dtype)
         torch.conj_physical(stacked, out=conj)
         cov = self.buffer('cov', (batch * freqs, channels, channels), stacked.dtype)
