@@ -43,6 +43,35 @@ def test_fit_rays_meets_at_the_source_and_covariance_matches_the_noise():
     assert 1.0 < nees < 3.5
 
 
+def test_robust_fit_ignores_bearings_of_another_source():
+    """A quarter of a track's bearings aimed at another source (a wrong association): least squares is pulled
+    about 2 m off, the Cauchy fit lands where the right bearings alone would, and clean rays keep an honest
+    covariance."""
+    rng = np.random.default_rng(1)
+    source, other = np.array([3.0, 2.0]), np.array([0.5, -2.5])
+    origins = np.stack([np.linspace(0, 2, 20), np.zeros(20)], axis=1)
+    errors = {'least squares': [], 'robust': [], 'right rays only': []}
+    nees = []
+    for _ in range(100):
+        wrong = np.zeros(20, bool)
+        wrong[rng.choice(20, 5, replace=False)] = True
+        targets = np.where(wrong[:, None], other, source)
+        angles = np.arctan2(*(targets - origins).T[::-1]) + rng.normal(0, np.radians(2), 20)
+        directions = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        for name, fit in (('least squares', fit_rays(origins, directions, np.radians(2))),
+                          ('robust', fit_rays(origins, directions, np.radians(2), robust_sigmas=3.0)),
+                          ('right rays only', fit_rays(origins[~wrong], directions[~wrong], np.radians(2)))):
+            errors[name].append(np.linalg.norm(fit.position - source))
+        angles = np.arctan2(*(source - origins).T[::-1]) + rng.normal(0, np.radians(2), 20)
+        clean = fit_rays(origins, np.stack([np.cos(angles), np.sin(angles)], axis=1), np.radians(2),
+                         robust_sigmas=3.0)
+        nees.append((clean.position - source) @ np.linalg.solve(clean.covariance, clean.position - source))
+    mean = {name: float(np.mean(values)) for name, values in errors.items()}
+    assert mean['least squares'] > 1.0
+    assert mean['robust'] < 0.25 and mean['robust'] < 1.2 * mean['right rays only']
+    assert 1.0 < np.mean(nees) < 3.5
+
+
 def test_no_motion_gives_a_long_covariance_along_the_ray():
     origins = np.zeros((30, 2))
     direction = np.tile([[0.0, 1.0]], (30, 1))

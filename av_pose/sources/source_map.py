@@ -57,6 +57,8 @@ class SourceMapConfig:
             ended is merged into it.
         localized_std_m: A source is `localized` when its largest position standard deviation is below this.
         forget_s: A source not heard for this long leaves the map (inf = never).
+        robust_sigmas: Cauchy scale of the ray fit, in bearing standard deviations (`fit_rays`): bearings a
+            track took from another source or a reflection lose their pull (None: plain least squares).
     """
 
     bearing_sigma_deg: float = 5.0
@@ -69,6 +71,7 @@ class SourceMapConfig:
     merge_distance_m: float = 0.6
     localized_std_m: float = 0.5
     forget_s: float = float('inf')
+    robust_sigmas: float | None = 3.0
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ class SourceLocator:
             directions[:, 2] = 0.0
         prior = origins[-1] + cfg.prior_range_m * directions[-1] / np.linalg.norm(directions[-1])
         fit = fit_rays(origins[:, :dims], directions[:, :dims], np.radians(cfg.bearing_sigma_deg),
-                       prior_mean=prior[:dims], prior_std_m=cfg.prior_std_m,
+                       prior_mean=prior[:dims], prior_std_m=cfg.prior_std_m, robust_sigmas=cfg.robust_sigmas,
                        times_s=np.array([obs.stamp_s for obs in observations]) if with_velocity else None)
         if not planar:
             return fit

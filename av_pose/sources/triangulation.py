@@ -46,7 +46,8 @@ def _projectors(directions: np.ndarray) -> np.ndarray:
 
 def fit_rays(origins: np.ndarray, directions: np.ndarray, sigma_rad: np.ndarray | float,
              prior_mean: np.ndarray | None = None, prior_std_m: float = 10.0, iterations: int = 3,
-             times_s: np.ndarray | None = None, velocity_std_mps: float = 0.5) -> RayFit:
+             times_s: np.ndarray | None = None, velocity_std_mps: float = 0.5,
+             robust_sigmas: float | None = None) -> RayFit:
     """Weighted least-squares point of N rays (the weights follow the ranges, so it iterates).
 
     Args:
@@ -60,6 +61,10 @@ def fit_rays(origins: np.ndarray, directions: np.ndarray, sigma_rad: np.ndarray 
             where it is at the latest time. Bearing-only motion analysis: the velocity is observable only
             while the rig's own path bends.
         velocity_std_mps: prior standard deviation of that velocity (mean 0), m/s.
+        robust_sigmas: None for least squares; else Cauchy re-weighting: a ray whose perpendicular residual is
+            r standard deviations gets its weight times 1 / (1 + (r / robust_sigmas)²), so that bearings of
+            another source (a wrong association) lose their pull. Iterates at least 8 times, from the crossing
+            of two rays that best explains all of them (`_robust_start`) when the source is static.
     """
     origins = np.asarray(origins, dtype=np.float64)
     directions = np.asarray(directions, dtype=np.float64)
@@ -82,12 +87,17 @@ def fit_rays(origins: np.ndarray, directions: np.ndarray, sigma_rad: np.ndarray 
     normal = np.einsum('nki,nkl,nlj->nij', design, projectors, design)   # N×S×S
     rhs = np.einsum('nki,nkl,nl->ni', design, projectors, origins)       # N×S
     ranges = np.full(num, 2.0)
-    for _ in range(max(1, iterations)):
-        weights = 1.0 / (np.maximum(ranges, MIN_RANGE_M) * sigma) ** 2
+    down_weight = np.ones(num)
+    if robust_sigmas and times_s is None:
+        ranges, down_weight = _robust_start(origins, directions, projectors, sigma, robust_sigmas)
+    for _ in range(max(1, iterations, 8 if robust_sigmas else 0)):
+        weights = down_weight / (np.maximum(ranges, MIN_RANGE_M) * sigma) ** 2
         information = np.einsum('n,nij->ij', weights, normal) + prior_info
         state = np.linalg.solve(information, np.einsum('n,ni->i', weights, rhs) + prior_info @ prior_state)
         points = np.einsum('nij,j->ni', design, state)
         ranges = np.einsum('nd,nd->n', points - origins, directions)
+        if robust_sigmas:
+            down_weight = _cauchy_weights(points, origins, directions, projectors, sigma, robust_sigmas)[1]
     if np.median(ranges) < MIN_RANGE_M:
         # the rays met at (or behind) their own origins: they all start from about one point (no baseline) and
         # only their noise "intersects" there. Range is unobservable: the prior range stands, long along the ray.
@@ -104,6 +114,38 @@ def fit_rays(origins: np.ndarray, directions: np.ndarray, sigma_rad: np.ndarray 
     chi2_per_dof = chi2 / (num * (dim - 1) - unknowns) if num * (dim - 1) > unknowns else 1.0
     covariance = np.linalg.inv(information)[:dim, :dim] * max(1.0, chi2_per_dof)
     return RayFit(state[:dim], covariance, chi2_per_dof, num)
+
+
+def _cauchy_weights(points: np.ndarray, origins: np.ndarray, directions: np.ndarray, projectors: np.ndarray,
+                    sigma: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ranges, Cauchy weights, Cauchy losses) of N rays about candidate points (N×D, or D broadcast)."""
+    offsets = points - origins
+    ranges = np.einsum('nd,nd->n', offsets, directions)
+    residual = np.linalg.norm(np.einsum('nij,nj->ni', projectors, offsets), axis=1)
+    normalised = (residual / (np.maximum(ranges, MIN_RANGE_M) * sigma) / scale) ** 2
+    normalised = np.where(ranges > 0, normalised, np.maximum(normalised, 1e6))  # behind the ray: no support
+    return ranges, 1.0 / (1.0 + normalised), np.log1p(normalised)
+
+
+def _robust_start(origins: np.ndarray, directions: np.ndarray, projectors: np.ndarray, sigma: np.ndarray,
+                  scale: float, candidates: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(ranges, weights) at the crossing of two rays with the least total Cauchy loss over all rays.
+
+    Pairs are rays far apart in the sequence (the widest baselines); with no usable crossing, unit weights.
+    """
+    num = len(origins)
+    first = np.linspace(0, num // 2, min(candidates, max(num // 2, 1)), dtype=int)
+    best, start = np.inf, (np.full(num, 2.0), np.ones(num))
+    for i in np.unique(first):
+        j = min(num - 1, i + num // 2)
+        normal = projectors[i] + projectors[j]
+        if j == i or np.linalg.cond(normal) > 1e6:
+            continue
+        point = np.linalg.solve(normal, projectors[i] @ origins[i] + projectors[j] @ origins[j])
+        ranges, weights, losses = _cauchy_weights(point, origins, directions, projectors, sigma, scale)
+        if losses.sum() < best:
+            best, start = losses.sum(), (ranges, weights)
+    return start
 
 
 def bearing_vectors(azimuth_deg: np.ndarray, elevation_deg: np.ndarray | None, R_world_array: np.ndarray) -> np.ndarray:
