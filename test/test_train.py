@@ -207,21 +207,21 @@ def test_checkpoint_best_follows_the_selected_metric(tiny_scenes, tmp_path, one_
         train(tiny_config(tiny_scenes, 'log.select=nope', 'optim.epochs=1'), tmp_path / 'bad', progress=False)
 
 
-def test_reloc3r_keywords_change_the_input_size_and_travel_with_the_checkpoint(tiny_scenes, tmp_path,
-                                                                               one_torch_thread):
-    """`model.reloc3r_keywords.img_size` trains a named config at another size (RoPE has no fixed grid) and the
+def test_reloc3r_overrides_change_the_input_size_and_travel_with_the_checkpoint(tiny_scenes, tmp_path,
+                                                                                one_torch_thread):
+    """`model.reloc3r_overrides.img_size` trains a named config at another size (RoPE has no fixed grid) and the
     checkpoint's build record brings it back at inference; an unknown keyword is one readable error."""
     from av_pose.eval.pairs import scene_pose_pairs
     from av_pose.pose.learned import load_checkpoint_estimator
     from av_pose.scene.format import read_scene
 
-    config = tiny_config(tiny_scenes, 'model.reloc3r_keywords.img_size=32', 'optim.epochs=1')
-    assert config['model']['reloc3r_keywords'] == {'img_size': 32}
+    config = tiny_config(tiny_scenes, 'model.reloc3r_overrides.img_size=32', 'optim.epochs=1')
+    assert config['model']['reloc3r_overrides'] == {'img_size': 32}
     train(config, tmp_path / 'run', progress=False)
     estimator = load_checkpoint_estimator(tmp_path / 'run' / 'checkpoint-best.pt', device='cpu')
     assert (estimator.img_size, estimator.patch_size) == (32, 8)
     pair, _, _ = next(scene_pose_pairs(read_scene(sorted((tiny_scenes / 'val').iterdir())[0]), 1.0))
     assert estimator.estimate(pair).valid
     with pytest.raises(UserInputError, match='unknown Reloc3r keyword'):
-        train(tiny_config(tiny_scenes, 'model.reloc3r_keywords.image_size=32', 'optim.epochs=1'), tmp_path / 'bad',
+        train(tiny_config(tiny_scenes, 'model.reloc3r_overrides.image_size=32', 'optim.epochs=1'), tmp_path / 'bad',
               progress=False)

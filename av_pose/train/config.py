@@ -20,8 +20,8 @@ DEFAULTS: dict = {
     'seed': 0,
     'out': None,
     'init': None,  # a checkpoint to start from (e.g. a vision-only model for the AV stage)
-    # reloc3r_keywords: Reloc3r keywords over the named config (e.g. {img_size: 128}: RoPE has no fixed size)
-    'model': {'kind': 'vision', 'reloc3r': 'tiny', 'reloc3r_keywords': {}, 'freeze_encoder': True,
+    # reloc3r_overrides: Reloc3r keywords over the named config (e.g. {img_size: 128}: RoPE has no fixed size)
+    'model': {'kind': 'vision', 'reloc3r': 'tiny', 'reloc3r_overrides': {}, 'freeze_encoder': True,
               'embed_dim': 256, 'head_width': 256,
               'doa_correlation': False,
               'audio': {'binaural_dim': 128}, 'nvas': {'base_channels': 16, 'depth': 4}, 'nvas_init': None,
@@ -40,7 +40,7 @@ DEFAULTS: dict = {
 """Every key a config may set; `av-pose train` prints the merged result."""
 
 
-OPEN_ENDED = ('audio', 'reloc3r_keywords')
+OPEN_ENDED = ('audio', 'reloc3r_overrides')
 """Mappings of model keywords, merged key by key without a fixed key list (the model checks them)."""
 
 

@@ -80,7 +80,7 @@ class PoseStage(Stage):
         self.min_translation_m = float(config['loss']['min_translation_m'])
         try:
             network = build_pose_model(model['kind'], reloc3r=model['reloc3r'], audio=model['audio'],
-                                       reloc3r_overrides=model['reloc3r_keywords'],
+                                       reloc3r_overrides=model['reloc3r_overrides'],
                                        freeze_encoder=model['freeze_encoder'], embed_dim=model['embed_dim'],
                                        head_width=model['head_width'], doa_correlation=model['doa_correlation'])
         except (ValueError, TypeError) as err:
@@ -109,7 +109,7 @@ class PoseStage(Stage):
         """See `Stage.datasets`."""
         data, model = config['data'], config['model']
         needs_images, needs_audio = model_inputs(model['kind'])
-        keywords = (reloc3r_keywords(model['reloc3r'], **model['reloc3r_keywords']) if needs_images
+        keywords = (reloc3r_keywords(model['reloc3r'], **model['reloc3r_overrides']) if needs_images
                     else {'img_size': 0, 'patch_size': 1})
         img_size, patch = keywords['img_size'], keywords['patch_size']
         gaps = data['gaps_s'] or [data['gap_s']]
@@ -167,7 +167,7 @@ class PoseStage(Stage):
         """See `Stage.export`."""
         model_config = config['model']
         return {'kind': model_config['kind'], 'reloc3r': model_config['reloc3r'],
-                'reloc3r_overrides': dict(model_config['reloc3r_keywords']), 'audio': model_config['audio'],
+                'reloc3r_overrides': dict(model_config['reloc3r_overrides']), 'audio': model_config['audio'],
                 'freeze_encoder': model_config['freeze_encoder'], 'embed_dim': model_config['embed_dim'],
                 'head_width': model_config['head_width'], 'doa_correlation': model_config['doa_correlation'],
                 'window_s': config['data']['window_s'],
