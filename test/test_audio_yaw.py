@@ -11,7 +11,10 @@ from av_pose.audio.arrays import MicArray, load_array
 from av_pose.eval.pairs import scene_pose_pairs
 from av_pose.geometry import array_mount, rotation_angle_deg
 from av_pose.pose.audio_yaw import (
+    CONFIDENCE_REF,
+    STD_FLOOR_DEG,
     AudioYawEstimator,
+    WindowSpectra,
     circular_shift,
     count_peaks,
     resolves_azimuth,
@@ -79,6 +82,24 @@ def test_segment_shift_removes_the_rotation_inside_the_windows():
     assert abs(naive - rate * gap_s) > 8.0
     assert abs(yaw[0] - rate * gap_s) < 0.3
     assert spread[0] < 0.5 and weight[0] > 0
+
+
+def test_a_faint_source_reports_a_larger_std_for_the_same_alignment():
+    """The 1-σ grows as CONFIDENCE_REF / confidence below it (faint sources' peaks wander more than their
+    segments' spread shows): the same spectra at DOA confidence 0.1 give the same yaw and 3× the std of 0.6."""
+    times = np.arange(10) * 0.1 - 0.45
+
+    def window(centre_s, confidence):  # the rig turns at 12°/s: a source at 100° moves to 88° in 1 s
+        segments = np.stack([peaks_spectrum([100.0 - 12.0 * (centre_s + t)], [1.0]) for t in times])
+        return WindowSpectra(full=peaks_spectrum([100.0 - 12.0 * centre_s], [1.0]), confidence=confidence,
+                             segments=segments, segment_confidence=np.full(10, confidence), segment_times_s=times)
+
+    found = {confidence: AudioYawEstimator().from_spectra([window(0.0, confidence)], [window(1.0, confidence)],
+                                                          [1.0])[0] for confidence in (0.6, 0.1)}
+    assert found[0.6].ok and found[0.1].ok
+    assert found[0.1].yaw_deg == pytest.approx(found[0.6].yaw_deg) == pytest.approx(12.0, abs=0.1)
+    assert found[0.6].std_deg == pytest.approx(STD_FLOOR_DEG, rel=0.05)
+    assert found[0.1].std_deg == pytest.approx(CONFIDENCE_REF / 0.1 * found[0.6].std_deg)
 
 
 def test_camera_rotation_of_an_array_yaw_follows_the_mount():
