@@ -51,10 +51,14 @@ def tracks(t: float) -> SoundTrackArray:
 def test_parameters_are_checked():
     defaults = {'map_frame': '', 'base_frame': '', 'array_frame': '', 'bearing_sigma_deg': 5.0,
                 'prior_range_m': 2.0, 'moving_window_s': 3.0, 'localized_std_m': 0.5, 'merge_distance_m': 0.6,
-                'forget_s': 0.0, 'goal_standoff_m': 0.8, 'publish_rate_hz': 2.0, 'max_odometry_wait_s': 2.0}
+                'forget_s': 0.0, 'robust_sigmas': 3.0, 'goal_standoff_m': 0.8, 'publish_rate_hz': 2.0,
+                'max_odometry_wait_s': 2.0}
     assert config_from_parameters(defaults).map.forget_s == math.inf
-    with pytest.raises(Exception, match='forget_s'):
-        config_from_parameters({**defaults, 'forget_s': -1.0})
+    assert config_from_parameters(defaults).map.robust_sigmas == 3.0
+    assert config_from_parameters({**defaults, 'robust_sigmas': 0.0}).map.robust_sigmas is None
+    for key in ('forget_s', 'robust_sigmas'):
+        with pytest.raises(Exception, match=key):
+            config_from_parameters({**defaults, key: -1.0})
 
 
 def test_map_goal_and_bad_input_over_dds():

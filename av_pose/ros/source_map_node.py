@@ -55,6 +55,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'localized_std_m': (0.5, 'A source is localized when its largest standard deviation is below this, metres'),
     'merge_distance_m': (0.6, 'A reborn track this close to a silent source joins it, metres'),
     'forget_s': (0.0, 'Sources not heard for this long leave the map, seconds (0 = never)'),
+    'robust_sigmas': (3.0, 'Cauchy scale of the ray fit in bearing standard deviations (0 = least squares)'),
     'goal_standoff_m': (0.8, 'Distance short of the source for sources/goal, metres'),
     'publish_rate_hz': (2.0, 'Map and marker publications per second (wall time)'),
     'max_odometry_wait_s': (2.0, 'How long tracks wait for odometry covering their stamp, seconds'),
@@ -79,12 +80,16 @@ def config_from_parameters(values: dict[str, Any]) -> SourceMapNodeConfig:
     forget = float(values['forget_s']) if is_number(values['forget_s']) else -1.0
     if forget < 0:
         raise UserInputError(f'parameter forget_s must be >= 0, got {values["forget_s"]!r}')
+    robust = float(values['robust_sigmas']) if is_number(values['robust_sigmas']) else -1.0
+    if robust < 0:
+        raise UserInputError(f'parameter robust_sigmas must be >= 0, got {values["robust_sigmas"]!r}')
     source_map = SourceMapConfig(bearing_sigma_deg=positive(values, 'bearing_sigma_deg'),
                                  prior_range_m=positive(values, 'prior_range_m'),
                                  moving_window_s=positive(values, 'moving_window_s'),
                                  localized_std_m=positive(values, 'localized_std_m'),
                                  merge_distance_m=positive(values, 'merge_distance_m'),
-                                 forget_s=forget if forget > 0 else float('inf'))
+                                 forget_s=forget if forget > 0 else float('inf'),
+                                 robust_sigmas=robust if robust > 0 else None)
     return SourceMapNodeConfig(text(values, 'map_frame'), text(values, 'base_frame'), text(values, 'array_frame'),
                                source_map, positive(values, 'goal_standoff_m'),
                                1.0 / positive(values, 'publish_rate_hz'), positive(values, 'max_odometry_wait_s'))
