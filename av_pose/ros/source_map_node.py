@@ -15,6 +15,7 @@ Run: `source_map_node --ros-args -r odom:=/odometry/filtered -r sources/goal:=/g
 """
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from collections import deque
@@ -28,14 +29,13 @@ from rclpy.node import Node
 from std_msgs.msg import UInt32
 from visualization_msgs.msg import MarkerArray
 
-from av_pose.errors import UserInputError
 from av_pose.ros import source_messages
 from av_pose.ros.audio_adapters import stamp_to_seconds
 from av_pose.ros.node_common import (
     Warnings,
     declare_parameters,
     fatal_on_user_error,
-    is_number,
+    number_in,
     positive,
     run_node,
     text,
@@ -77,12 +77,8 @@ class SourceMapNodeConfig:
 
 def config_from_parameters(values: dict[str, Any]) -> SourceMapNodeConfig:
     """Check raw parameter values; raises UserInputError."""
-    forget = float(values['forget_s']) if is_number(values['forget_s']) else -1.0
-    if forget < 0:
-        raise UserInputError(f'parameter forget_s must be >= 0, got {values["forget_s"]!r}')
-    robust = float(values['robust_sigmas']) if is_number(values['robust_sigmas']) else -1.0
-    if robust < 0:
-        raise UserInputError(f'parameter robust_sigmas must be >= 0, got {values["robust_sigmas"]!r}')
+    forget = number_in(values, 'forget_s', 0.0, math.inf)
+    robust = number_in(values, 'robust_sigmas', 0.0, 100.0)
     source_map = SourceMapConfig(bearing_sigma_deg=positive(values, 'bearing_sigma_deg'),
                                  prior_range_m=positive(values, 'prior_range_m'),
                                  moving_window_s=positive(values, 'moving_window_s'),
