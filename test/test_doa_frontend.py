@@ -55,18 +55,24 @@ def test_signal_and_noise_subspaces_agree_and_match_pyroomacoustics(array_name, 
 
 @pytest.mark.parametrize('channels, sources', [(2, 1), (3, 1), (4, 1), (4, 2), (4, 3), (6, 1), (6, 4)])
 @pytest.mark.parametrize('subspace', ['signal', 'noise'])
-def test_quadratic_form_residual_equals_the_noise_subspace_projection(channels, sources, subspace):
+@pytest.mark.parametrize('steering_kind', ['head', 'free field'])
+def test_quadratic_form_residual_equals_the_noise_subspace_projection(channels, sources, subspace, steering_kind):
     """The residual (aᴴ Q a up to 4 microphones, a projection above) equals ‖E_nᴴ a‖² from an eigendecomposition.
 
-    Random capsules, K random sources over white noise, and steering vectors of unequal magnitudes (as a head's).
+    Random capsules, K random sources over white noise, and steering vectors of unequal magnitudes (as a head's)
+    or of unit modulus (free field: the C rows |a_c|² fold into one).
     """
     rng = np.random.default_rng(10 * channels + sources)
     array = MicArray(f'random{channels}', rng.uniform(-0.05, 0.05, (channels, 3)))
     estimator = make_estimator('music', array, 16000, num_sources=sources, subspace=subspace)
     freqs, grid = estimator.freq_bins.size, 360
-    steering = torch.as_tensor(rng.standard_normal((freqs, grid, channels))
-                               + 1j * rng.standard_normal((freqs, grid, channels)), dtype=torch.complex64)
+    steering = rng.standard_normal((freqs, grid, channels)) + 1j * rng.standard_normal((freqs, grid, channels))
+    if steering_kind == 'free field':
+        steering = steering / np.abs(steering)
+    steering = torch.as_tensor(steering, dtype=torch.complex64)
     estimator.prepare_steering(steering)
+    if channels <= 4:
+        assert (estimator._channel_power is None) == (steering_kind == 'head')
     def noise(*shape):
         return rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
 

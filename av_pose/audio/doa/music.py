@@ -121,9 +121,11 @@ class Music(DoaEstimator):
 
         Quadratic form (C ≤ QUADRATIC_MAX_CHANNELS): `_quadratic_basis` F×C²×G holds, per direction, the rows
         |a_c|² (c < C), 2·Re(ā_c a_d) and −2·Im(ā_c a_d) (c < d), so that aᴴ Q a is the dot product with
-        Q's coefficients [Q_cc, Re Q_cd, Im Q_cd]. Projection (more channels): `_steering_real` F×2C×2G maps a
-        basis vector e stored interleaved [Re e_0, Im e_0, Re e_1, ...] to [Re(eᴴa) for all G, Im(eᴴa) for
-        all G]; `_steering_power` F×1×G is ‖a‖².
+        Q's coefficients [Q_cc, Re Q_cd, Im Q_cd]. When no |a_c|² depends on the direction (free-field
+        capsules: all 1), the C rows |a_c|² become one row of ones whose coefficient is Σ_c Q_cc |a_c|²
+        (`_channel_power` F×C): C − 1 fewer rows in the matmul. Projection (more channels): `_steering_real`
+        F×2C×2G maps a basis vector e stored interleaved [Re e_0, Im e_0, Re e_1, ...] to [Re(eᴴa) for all G,
+        Im(eᴴa) for all G]; `_steering_power` F×1×G is ‖a‖².
         """
         channels = steering.shape[-1]
         steering_power = steering.abs().square().sum(-1)[:, None, :]  # F×1×G
@@ -132,8 +134,11 @@ class Music(DoaEstimator):
             first, second = torch.triu_indices(channels, channels, 1, device=steering.device)
             cross = (steering[..., first].conj() * steering[..., second]).transpose(-1, -2)  # F×P×G, ā_c a_d
             self._pair_index = (first, second)
-            self._quadratic_basis = torch.cat([steering.abs().square().transpose(-1, -2), 2.0 * cross.real,
-                                               -2.0 * cross.imag], 1).contiguous()
+            power = steering.abs().square().transpose(-1, -2)  # F×C×G
+            self._channel_power = power[..., 0].contiguous() if torch.allclose(
+                power, power[..., :1].expand_as(power), rtol=1e-5, atol=0.0) else None  # F×C, or None
+            diagonal_rows = power if self._channel_power is None else torch.ones_like(power[:, :1])
+            self._quadratic_basis = torch.cat([diagonal_rows, 2.0 * cross.real, -2.0 * cross.imag], 1).contiguous()
             return
         real, imag = steering.real.transpose(-1, -2), steering.imag.transpose(-1, -2)  # F×C×G
         rows_re = torch.cat([real, imag], -1)  # coefficient of Re e_c
@@ -200,15 +205,22 @@ class Music(DoaEstimator):
         signal_side = self.subspace == 'signal'  # Q = I − E_s E_sᴴ, else Q = E_n E_nᴴ
         sign = -1.0 if signal_side else 1.0
         pairs = self._pair_index[0].numel()
-        coefficients = self.buffer('coefficients', (freqs, batch, channels * channels))
-        rows = coefficients.permute(2, 1, 0)  # C²×B×F: writes land frequency-major
+        first = self._quadratic_basis.shape[1] - 2 * pairs  # C diagonal rows, or one row of ones
+        coefficients = self.buffer('coefficients', (freqs, batch, first + 2 * pairs))
+        rows = coefficients.permute(2, 1, 0)  # rows×B×F: writes land frequency-major
         diagonal = projector.diagonal(dim1=0, dim2=1).real.t().view(channels, batch, freqs)
-        torch.mul(diagonal, sign, out=rows[:channels])
-        if signal_side:
-            rows[:channels].add_(1.0)
+        if self._channel_power is None:
+            torch.mul(diagonal, sign, out=rows[:channels])
+            if signal_side:
+                rows[:channels].add_(1.0)
+        else:  # Σ_c Q_cc |a_c|², Q_cc = [1 −] P_cc
+            power = self._channel_power.t()[:, None, :]  # C×1×F
+            torch.mul(torch.sum(diagonal * power, 0), sign, out=rows[0])
+            if signal_side:
+                rows[0].add_(power.sum(0))
         off_diagonal = projector[self._pair_index[0], self._pair_index[1]].view(pairs, batch, freqs)
-        torch.mul(off_diagonal.real, sign, out=rows[channels:channels + pairs])
-        torch.mul(off_diagonal.imag, sign, out=rows[channels + pairs:])
+        torch.mul(off_diagonal.real, sign, out=rows[first:first + pairs])
+        torch.mul(off_diagonal.imag, sign, out=rows[first + pairs:])
         residual = self.buffer('residual', (freqs, batch, self._quadratic_basis.shape[-1]))
         torch.bmm(coefficients, self._quadratic_basis, out=residual)
         return torch.maximum(residual, self._residual_floor, out=residual)
