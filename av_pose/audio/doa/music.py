@@ -28,7 +28,8 @@ RENORMALISE_EVERY = 3  # trace-normalise every 3 squarings: λ1^8 ≥ C^-8 stays
 SUBSPACES = ('auto', 'signal', 'noise')
 LANES_MAX_CHANNELS = 4  # up to this many channels, covariances and their squares are elementwise across the batch
 QUADRATIC_MAX_CHANNELS = LANES_MAX_CHANNELS
-"""Up to this many channels the residual is the quadratic form aᴴ Q a (C² coefficients); above, a projection.
+"""Up to this many channels the residual is the quadratic form aᴴ Q a (C² coefficients, C² − C + 1 with free-field
+steering); above, a projection.
 Tied to the lanes layout: `_quadratic_residuals` works on `lanes_covariance`'s C×C×M matrices."""
 
 
@@ -71,8 +72,8 @@ def dominant_power(cov: torch.Tensor, buffer: Callable[..., torch.Tensor], lanes
     diagonal = (lambda m: m.diagonal(dim1=0, dim2=1)) if lanes else (lambda m: m.diagonal(dim1=-2, dim2=-1))
     for step in range(SQUARINGS + 1):
         if step % RENORMALISE_EVERY == 0 or step == SQUARINGS:
-            scale = diagonal(power).real.sum(-1).clamp_min_(1e-30).reciprocal_()  # a real scaling of the
-            if lanes:  # real view, lanes innermost: [Re, Im] of each lane take its scale twice
+            scale = diagonal(power).real.sum(-1).clamp_min_(1e-30).reciprocal_()  # 1 / tr, applied to real views
+            if lanes:  # lanes innermost: [Re, Im] of each lane take its scale twice
                 torch.view_as_real(power).view(channels, channels, 2 * count).mul_(scale.repeat_interleave(2))
             else:
                 torch.view_as_real(power).mul_(scale[:, None, None, None])
