@@ -170,10 +170,8 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
                            map_config: SourceMapConfig | None = None,
                            zone_frames: int = ZONE_FRAMES) -> list[SourceSnapshotScore]:
     """Scores of one scene for every pose source and snapshot time (the scene end is always added)."""
-    from av_pose.eval.tracks import point_source_indices
-
     estimator = source_doa_estimator(record.array(), record.sample_rate,
-                                     num_peaks or len(point_source_indices(record)) + 1, zone_frames)
+                                     num_peaks or len(record.point_source_indices()) + 1, zone_frames)
     try:
         doa = stream_scene_doa(record, estimator, window_s=window_s, update_s=0.1)
     finally:

@@ -69,11 +69,6 @@ def array_yaw_deg(record: SceneRecord, t: float) -> float:
     return float(np.degrees(yaw_of(T_world_array[:3, :3])))
 
 
-def point_source_indices(record: SceneRecord) -> list[int]:
-    """Indices of the scene's point sources (those with a position or trajectory; not the diffuse bed)."""
-    return [i for i, s in enumerate(record.sources) if 'trajectory' in s or s.get('position_m') is not None]
-
-
 def run_scene_tracks(record: SceneRecord, num_peaks: int | None = None, config: TrackerConfig | None = None,
                      method: str = 'normmusic', window_s: float = WINDOW_S, update_s: float = 0.1,
                      compensate_rotation: bool = True, doa: SceneDoaTrack | None = None,
@@ -84,7 +79,7 @@ def run_scene_tracks(record: SceneRecord, num_peaks: int | None = None, config: 
     voting off.
     `doa` replaces the DOA front end (e.g. `simulated_scene_doa`, to score the tracker alone).
     """
-    points = point_source_indices(record)
+    points = record.point_source_indices()
     if doa is None:
         estimator = source_doa_estimator(record.array(), record.sample_rate, num_peaks or len(points) + 1,
                                          zone_frames, method)
@@ -106,7 +101,7 @@ def simulated_scene_doa(record: SceneRecord, seed: int = 0, sigma_deg: float = 3
     added with probability `spurious_rate`. K = point sources + 1 columns (NaN-padded), confidence 0.8.
     """
     rng = np.random.default_rng(seed)
-    points = point_source_indices(record)
+    points = record.point_source_indices()
     times = np.arange(0.5 * window_s, record.duration_s - 0.5 * window_s + 1e-9, update_s)
     truth = np.stack([record.source_azimuths_deg(t) for t in times])
     azimuths = np.full((len(times), len(points) + 1), np.nan)

@@ -201,6 +201,10 @@ class SceneRecord:
         azimuths = azimuth_deg_in_frame(positions, self.pose_at(t) @ self.T_cam_array)
         return np.where(np.isnan(positions[:, 0]), np.nan, azimuths)
 
+    def point_source_indices(self) -> list[int]:
+        """Indices of the point sources (those with a position or trajectory; not the diffuse ambient bed)."""
+        return [i for i, s in enumerate(self.sources) if 'trajectory' in s or s.get('position_m') is not None]
+
     def source_heading_direction_deg(self, t: float, index: int = 0) -> tuple[float, float]:
         """(azimuth, elevation) in degrees of point source `index` seen from the camera at time t.
 
@@ -208,8 +212,7 @@ class SceneRecord:
         source sounds at t: what a user who faced (or measured) a static source gives `av-pose calibrate
         --source-bearing`.
         """
-        points = [s for s in self.sources if 'trajectory' in s or s.get('position_m') is not None]
-        source = dict(points[index], start_s=-math.inf, end_s=math.inf)
+        source = dict(self.sources[self.point_source_indices()[index]], start_s=-math.inf, end_s=math.inf)
         offset = transform_points(invert_transform(self.pose_at(t) @ array_mount()), _source_position(source, float(t)))
         azimuth, elevation = az_el_from_direction(offset)
         return float(wrap_signed_deg(azimuth)), float(elevation)
