@@ -27,6 +27,7 @@ import numpy as np
 import yaml
 
 from av_pose.audio.arrays import load_array
+from av_pose.metrics.azimuth import wrap_signed_deg
 from av_pose.scene.format import read_scene
 
 MOUNTS = ((30.0, False), (90.0, False), (180.0, False), (-120.0, False), (90.0, True))
@@ -81,8 +82,7 @@ def main() -> int:
             scene = scene_for(args.out, seed, yaw_deg, mirrored, args.source_kinds)
             record = read_scene(scene)
             bearing, elevation = record.source_heading_direction_deg(record.frame_times_s[0])
-            kind = next(s['kind'] for s in json.loads((scene / 'scene.json').read_text())['sources']
-                        if s['kind'] != 'ambient')
+            kind = record.sources[record.point_source_indices()[0]]['kind']
             row = {'seed': seed, 'yaw_deg': yaw_deg, 'mirrored': mirrored, 'source': kind,
                    'bearing_deg': round(bearing, 2), 'elevation_deg': round(elevation, 2)}
             for name, extra in (('bearing+elevation', ['--source-bearing', f'{bearing:.3f}', '--source-elevation',
@@ -90,7 +90,7 @@ def main() -> int:
                                 ('bearing', ['--source-bearing', f'{bearing:.3f}']), ('none', [])):
                 result = json.loads(av_pose('calibrate', str(scene), '--array', 'respeaker4', '--json', '--quiet',
                                             *extra))
-                error = (result['yaw_offset_deg'] - yaw_deg + 180.0) % 360.0 - 180.0
+                error = float(wrap_signed_deg(result['yaw_offset_deg'] - yaw_deg))
                 row[name] = {'error_deg': round(error, 2), 'std_deg': round(result['yaw_std_deg'], 2),
                              'observable': result['observable'], 'mirrored_ok': result['mirrored'] == mirrored}
             rows.append(row)
