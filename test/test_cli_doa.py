@@ -38,6 +38,13 @@ def test_json_output_has_windows_with_the_source(recording, tmp_path):
     assert plot.stat().st_size > 10_000 and plot.read_bytes()[:4] == b'\x89PNG'
 
 
+def test_onsets_find_the_source(recording):
+    result = av_pose('doa', str(recording), '--array', 'respeaker6', '--onsets', '--hop', '0.5', '--json')
+    assert result.returncode == 0, result.stderr
+    windows = json.loads(result.stdout)['windows']
+    assert len(windows) == 3 and all(circular_error_deg(w['azimuths_deg'][0], 110.0) <= 2.0 for w in windows)
+
+
 def test_table_output_and_srp(recording):
     result = av_pose('doa', str(recording), '--array', 'respeaker6', '--method', 'srp_phat', '--sources', '1',
                      '--hop', '0.5')
@@ -53,6 +60,7 @@ def test_table_output_and_srp(recording):
     (['--array', 'respeaker6', '--window', '9'], 'do not fit'),
     (['--array', 'respeaker6', '--freq-range', '100', '20000'], 'freq_range_hz'),
     (['--array', 'respeaker6', '--window', '0.02'], 'shorter than one FFT frame'),
+    (['--array', 'respeaker6', '--onsets', '--zones', '4'], '--onsets works on one spectrum per window'),
 ])
 def test_errors_are_one_line(recording, args, message):
     result = av_pose('doa', str(recording), *args)

@@ -140,6 +140,7 @@ def test_config_from_parameters_accepts_defaults_and_ints():
     ({'zone_frames': -1}, 'zone_frames must be an integer'),
     ({'track_revive_s': -1.0}, 'track_revive_s must be a number in'),
     ({'method': 'slfm', 'array': 'binaural', 'zone_frames': 4}, 'zone_frames needs a spectral method'),
+    ({'onset_emphasis': True, 'zone_frames': 4}, 'onset_emphasis needs one spectrum per window'),
 ])
 def test_config_from_parameters_rejects_bad_values(changes, message):
     with pytest.raises(UserInputError, match=message):
@@ -378,10 +379,11 @@ def test_four_turn_taking_sources_give_four_tracks_with_zone_voting():
 
 @pytest.fixture(scope='module')
 def audio_frame_run(room_audio):
-    """AudioFrame input: 1.5 s good, then bad chunks of every kind, then a bag-loop jump and 2.5 s good."""
+    """AudioFrame input, onset emphasis on: 1.5 s good, then bad chunks of every kind, a bag-loop jump, 2.5 s good."""
     started = time.monotonic()
     domain, ns = unique_domain_id(), unique_namespace()
-    params = {'audio_msg_type': 'audio_utils_msgs/msg/AudioFrame', 'window_s': 1.0, 'update_rate_hz': 10.0}
+    params = {'audio_msg_type': 'audio_utils_msgs/msg/AudioFrame', 'window_s': 1.0, 'update_rate_hz': 10.0,
+              'onset_emphasis': True}   # the onset-emphasis DOA path, under bad input too
     with RosClient(domain) as client, NodeProcess(NODE, domain, ns, params=params) as node:
         outputs = Outputs(client, ns)
         diagnostics = client.collect(DiagnosticArray, '/diagnostics')

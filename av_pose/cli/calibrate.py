@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--gap', type=float, default=0.5, help='seconds between keyframes (default 0.5)')
     parser.add_argument('--window', type=float, default=1.0, help='DOA window, seconds (default 1.0)')
     parser.add_argument('--method', default='normmusic', help='DOA method (default normmusic)')
+    parser.add_argument('--no-onset-emphasis', dest='onset_emphasis', action='store_false',
+                        help='DOA from the whole windows only (default: an onset-weighted spectrum added, which '
+                        'resists the room\'s reflections on clicks, speech and music)')
     parser.add_argument('--detector', default='orb', help='image features for the visual pose (default orb)')
     parser.add_argument('--duration', type=float, default=None, metavar='S', help='use only the first S seconds')
     parser.add_argument('--motion', choices=('vision', 'ground-truth'), default='vision',
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     result = calibrate_recording(recording, gap_s=args.gap, window_s=args.window, method=args.method,
                                  detector=args.detector, motion=args.motion, max_duration_s=args.duration,
                                  device=args.device, progress=not (args.quiet or args.json),
+                                 onset_emphasis=args.onset_emphasis,
                                  source_bearing_deg=bearing, source_elevation_deg=elevation)
     offset = tuple(float(v) for v in recording.T_cam_array[:3, 3])  # the translation is not calibrated: kept
     write = bool(args.out) and result.preset_ok is not False

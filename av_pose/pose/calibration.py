@@ -389,10 +389,13 @@ def relative_scale(first, second, K: np.ndarray, min_points: int = 8) -> float |
 
 def calibrate_recording(recording, *, gap_s: float = 0.5, window_s: float = 1.0, method: str = 'normmusic',
                         detector: str = 'orb', motion: str = 'vision', max_duration_s: float | None = None,
-                        device: str = 'cpu', progress: bool = False, **options) -> MountCalibration:
+                        device: str = 'cpu', progress: bool = False, onset_emphasis: bool = True,
+                        **options) -> MountCalibration:
     """Calibrate the mount from a whole recording: a scene folder's `SceneRecord` or a bag's `BagRecording`.
 
-    Keyframes `gap_s` apart; DOA (`method`, the two strongest peaks) of `window_s` windows centred on them;
+    Keyframes `gap_s` apart; DOA (`method`, the two strongest peaks; with `onset_emphasis` its spectrum plus an
+    onset-weighted one, `av_pose.audio.doa.onset`, which halves the reflections' pull on clicks) of `window_s`
+    windows centred on them;
     visual relative poses of consecutive keyframes (`estimate_from_features`, `detector`) whose translation lengths
     are chained by `relative_scale` (kept from the last known ratio where it is missing), or with
     `motion='ground-truth'` the recording's own T_world_cam (a diagnostic for synthetic data: metric path, exact
@@ -400,8 +403,8 @@ def calibrate_recording(recording, *, gap_s: float = 0.5, window_s: float = 1.0,
     """
     from tqdm import tqdm
 
-    from av_pose.audio.doa import make_estimator
     from av_pose.geometry import relative_pose
+    from av_pose.pose.sequence import keyframe_doa
     from av_pose.vision.features import detect_features
     from av_pose.vision.two_view import estimate_from_features
 
@@ -415,16 +418,9 @@ def calibrate_recording(recording, *, gap_s: float = 0.5, window_s: float = 1.0,
     keys = keyframe_indices(recording.frame_times_s, gap_s, max_duration_s)
     if len(keys) < 3:
         raise UserInputError(f'only {len(keys)} keyframes {gap_s:g} s apart: the recording is too short')
-    estimator = make_estimator(method, array, recording.sample_rate, num_sources=min(2, array.num_channels - 1),
-                               device=device)
     times = recording.frame_times_s[keys]
-    doas = []
-    for first in range(0, len(keys), 32):
-        windows = [recording.audio_window(t, window_s) for t in times[first:first + 32]]
-        result = estimator.estimate(np.stack([samples for samples, _ in windows]))
-        doas += [DoaFrame(float(t), result.spectrum[k], result.azimuths_deg[k], result.confidence[k], coverage)
-                 for k, (t, (_, coverage)) in enumerate(zip(times[first:first + 32], windows))]
-    estimator.release()
+    doas = keyframe_doa(recording, [int(k) for k in keys], window_s, method, num_sources=2, device=device,
+                        onset_emphasis=onset_emphasis)
     if options.get('source_bearing_deg') is not None:
         options.setdefault('bearing_stamp_s', float(times[0]))
     calibrator = OnlineMountCalibrator(array, translation='metric' if motion == 'ground-truth' else 'scaled',

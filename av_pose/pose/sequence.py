@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from av_pose.audio.arrays import MicArray
+from av_pose.audio.doa import DoaEstimator
+from av_pose.audio.doa.onset import OnsetEmphasisDoa
 from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
 from av_pose.pose.base import PoseEstimate, PoseEstimator, PosePair, Sensors, View
@@ -211,18 +214,27 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
     return tracks
 
 
-def keyframe_doa(recording: Any, frames: list[int], window_s: float = 1.0, method: str | None = None,
-                 num_sources: int = 2, batch_size: int = 32, device: str = 'cpu') -> list[DoaFrame]:
-    """DOA (spectrum, strongest peaks) of the `window_s` audio window centred on each of `frames`.
+def keyframe_estimator(array: MicArray, sample_rate: float, method: str | None = None, num_sources: int = 2,
+                       device: str = 'cpu', onset_emphasis: bool = True) -> DoaEstimator | OnsetEmphasisDoa:
+    """The keyframes' DOA (sound arrows, mount calibration), as `pose_node`, the bag tool and `calibrate` use it.
 
-    `method` defaults to NormMUSIC (intensity for FOA arrays), as `pose_node` uses for its keyframes.
+    `method` defaults to NormMUSIC (intensity for FOA arrays), up to `num_sources` peaks; with `onset_emphasis`
+    an onset-weighted spectrum is added (`av_pose.audio.doa.onset`: the room's reflections pull less).
     """
     from av_pose.audio.doa import make_estimator
+    from av_pose.audio.doa.onset import make_onset_emphasis
 
-    array = recording.mic_array
     method = method or ('intensity' if array.kind == 'foa' else 'normmusic')
-    estimator = make_estimator(method, array, int(recording.sample_rate),
-                               num_sources=min(num_sources, array.num_channels - 1), device=device)
+    build = make_onset_emphasis if onset_emphasis else make_estimator
+    return build(method, array, sample_rate, num_sources=min(num_sources, array.num_channels - 1), device=device)
+
+
+def keyframe_doa(recording: Any, frames: list[int], window_s: float = 1.0, method: str | None = None,
+                 num_sources: int = 2, batch_size: int = 32, device: str = 'cpu',
+                 onset_emphasis: bool = True) -> list[DoaFrame]:
+    """DOA (`keyframe_estimator`: spectrum, strongest peaks) of the `window_s` window centred on each of `frames`."""
+    estimator = keyframe_estimator(recording.mic_array, int(recording.sample_rate), method, num_sources, device,
+                                   onset_emphasis)
     times = np.asarray(recording.frame_times_s, dtype=np.float64)
     out: list[DoaFrame] = []
     try:

@@ -18,10 +18,12 @@ import numpy as np
 
 from av_pose.audio.arrays import MicArray
 from av_pose.audio.buffer import AudioRingBuffer, AudioWindow
-from av_pose.audio.doa import DoaEstimator, make_estimator
+from av_pose.audio.doa import DoaEstimator
+from av_pose.audio.doa.onset import OnsetEmphasisDoa
 from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
 from av_pose.pose.base import View
+from av_pose.pose.sequence import keyframe_estimator
 from av_pose.ros.node_common import EstimateScheduler
 
 MAX_AUDIO_DELAY_S = 1.0
@@ -162,21 +164,21 @@ def scaled_intrinsics(info: Any, image_size: tuple[int, int]) -> np.ndarray | No
 class KeyframeDoa:
     """DOA of each keyframe's audio window (the sound arrows and the mount calibrator's input).
 
-    One DOA estimator (NormMUSIC, or intensity for FOA arrays, on the CPU) per stream sample rate.
+    One DOA estimator (`keyframe_estimator`, as the bag tool and `av-pose calibrate` use it, on the CPU) per stream
+    sample rate.
     """
 
     def __init__(self, array: MicArray) -> None:
         self.array = array
-        self._estimator: DoaEstimator | None = None
+        self._estimator: DoaEstimator | OnsetEmphasisDoa | None = None
 
     def __call__(self, view: View, sample_rate: int | None) -> DoaFrame | None:
         """The DOA of the view's audio window, or None without audio (or for a rate the band does not fit)."""
         if view.audio is None or not sample_rate:
             return None
         if self._estimator is None or self._estimator.sample_rate != sample_rate:
-            method = 'intensity' if self.array.kind == 'foa' else 'normmusic'
             try:
-                estimator = make_estimator(method, self.array, int(sample_rate))
+                estimator = keyframe_estimator(self.array, int(sample_rate), num_sources=1)
             except UserInputError:
                 return None
             self.release()
