@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     for row, summary in zip(rows, models.values()):
         mae = summary['blur_rotation_mae_deg']
         row += ['—' if mae is None else f'{mae:.1f}', f'{summary["blur_failed"]}/{summary["blur_pairs"]}']
-    doa_line = (f'DOA (NormMUSIC, {len(doa_errors)} keyframe windows with an active source): '
+    doa_line = (f'DOA (NormMUSIC with onset emphasis, {len(doa_errors)} keyframe windows with an active source): '
                 f'MAE {np.mean(doa_errors):.1f}°, median {np.median(doa_errors):.1f}°' if len(doa_errors)
                 else 'DOA: no window with an active source')
     calibration_line = textwrap.fill(f'calibration: {calibration.message}', 140, subsequent_indent='  ')
