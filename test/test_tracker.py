@@ -232,6 +232,23 @@ def test_score_counts_coverage_switches_false_tracks_and_linger():
     assert total.id_switches == 2 and total.coverage == 1.0 and total.to_json()['stop_events'] == 2
 
 
+def test_score_keeps_a_match_while_it_holds_as_clear_mot_does():
+    """A second track passing closer to a source does not take it over while the first is within the gate;
+    when the first drifts out of the gate, that is one id switch."""
+    times = np.arange(0.0, 6.0, 0.1)
+    truth = np.full((60, 1), 40.0)
+    rows = []
+    for w, t in enumerate(times):
+        rows.append((w, 0, 42.0 if t < 4.0 else 60.0, 1.0))                   # drifts off at 4 s
+        if t >= 2.0:
+            rows.append((w, 5, 40.0 + (-1.0 if w % 2 else 3.0), 1.0))          # closer every other window
+    run = SceneTracks('toy', times, np.zeros(60), truth, np.array([np.inf]), np.full((60, 1), np.nan),
+                      np.array(rows, dtype=float))
+    score = score_scene_tracks(run)
+    assert score.id_switches == 1 and score.coverage == 1.0
+    assert score.false_windows == 20 + 20   # track 5 while track 0 holds the source, then track 0 off at 60°
+
+
 @pytest.fixture(scope='module')
 def short_scene(tmp_path_factory):
     config = SynthConfig(duration_s=6.0, num_sources=2, image_size=(64, 48), array=load_array('uma8'),

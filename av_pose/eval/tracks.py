@@ -10,7 +10,10 @@ Scoring, per window (MOTA-style counts):
 - Ground truth: each point source's azimuth in the array frame while it is active (start_s ≤ t < end_s); the
   diffuse ambient bed has none.
 - Confirmed tracks (coasting ones included: they are what a user sees) are matched one-to-one to the active
-  sources by the Hungarian method on the wrapped azimuth error, within `gate_deg`.
+  sources as CLEAR MOT does (Bernardin & Stiefelhagen, 2008): a source keeps the track it was matched to in the
+  previous window while that track is still within `gate_deg`; the other sources and tracks are matched by the
+  Hungarian method on the wrapped azimuth error, within `gate_deg`. (Before stop 20 every window was matched
+  afresh, so a second track passing closer to a source took it over and back, each time an id switch.)
 - coverage: matched source-windows / resolvable source-windows, where a source-window is *unresolvable* when
   another active source lies within `min_separation_deg` (the DOA's minimum peak separation: one peak serves
   both). `coverage_all` counts every active source-window (the unresolvable ones too). `doa_ceiling` is the
@@ -248,6 +251,24 @@ def _matched_resolvable(peaks_deg: np.ndarray, truth_deg: np.ndarray, resolvable
     return int(sum(resolvable[c] for r, c in zip(rows, cols) if cost[r, c] <= gate_deg))
 
 
+def _clear_mot_pairs(cost: np.ndarray, track_ids: np.ndarray, active: np.ndarray, previous: dict[int, int],
+                     gate_deg: float) -> list[tuple[int, int]]:
+    """CLEAR MOT matches (row, column) of tracks (rows of `cost`, ids `track_ids`) to sources (columns).
+
+    Last window's matches (`previous`: source index → track id) that are still within the gate are kept; the
+    other tracks and sources (`active`: the columns' source indices) are matched by the Hungarian method.
+    """
+    pairs = [(r, c) for c, source in enumerate(active) for r in np.flatnonzero(track_ids == previous.get(int(source)))
+             if cost[r, c] <= gate_deg]
+    rows = [r for r in range(cost.shape[0]) if r not in {r for r, _ in pairs}]
+    columns = [c for c in range(cost.shape[1]) if c not in {c for _, c in pairs}]
+    if rows and columns:
+        rest = cost[np.ix_(rows, columns)]
+        r_idx, c_idx = linear_sum_assignment(np.where(rest <= gate_deg, rest, 1e6))
+        pairs += [(rows[r], columns[c]) for r, c in zip(r_idx, c_idx) if rest[r, c] <= gate_deg]
+    return pairs
+
+
 def score_scene_tracks(run: SceneTracks, gate_deg: float = 10.0, min_separation_deg: float = 20.0,
                        linger_horizon_s: float = 2.0) -> TrackScore:
     """Score one scene's tracks against its ground truth (see the module docstring)."""
@@ -256,6 +277,7 @@ def score_scene_tracks(run: SceneTracks, gate_deg: float = 10.0, min_separation_
     step_min = float(np.median(np.diff(times))) / 60.0 if num_windows > 1 else 0.0
     score = TrackScore(scenes=1, minutes=num_windows * step_min)
     last_id = [None] * num_sources
+    previous: dict[int, int] = {}  # source → the track id matched to it in the previous window
     matched_ids: set[int] = set()
     confirmed_ids: set[int] = set()
     alive: list[set[int]] = []
@@ -276,13 +298,12 @@ def score_scene_tracks(run: SceneTracks, gate_deg: float = 10.0, min_separation_
         confirmed_ids.update(rows[:, 1].astype(int).tolist())
         matched_rows = set()
         score.peak_covered += _matched_resolvable(run.peaks_deg[w], truth[w, active], resolvable, gate_deg)
+        current: dict[int, int] = {}
         if len(active) and len(rows):
             cost = azimuth_abs_error_deg(rows[:, 2][:, None], truth[w, active][None, :])
-            r_idx, c_idx = linear_sum_assignment(np.where(cost <= gate_deg, cost, 1e6))
-            for r, c in zip(r_idx, c_idx):
-                if cost[r, c] > gate_deg:
-                    continue
+            for r, c in _clear_mot_pairs(cost, rows[:, 1].astype(int), active, previous, gate_deg):
                 source, track_id = int(active[c]), int(rows[r, 1])
+                current[source] = track_id
                 matched_rows.add(r)
                 matched_ids.add(track_id)
                 owner[w][track_id] = source
@@ -293,6 +314,7 @@ def score_scene_tracks(run: SceneTracks, gate_deg: float = 10.0, min_separation_
                     score.id_switches += int(last_id[source] is not None and last_id[source] != track_id)
                     last_id[source] = track_id
         score.false_windows += len(rows) - len(matched_rows)
+        previous = current
     score.false_track_ids = len(confirmed_ids - matched_ids)
     for source, end in enumerate(run.end_s):  # matches end at the stop: last_id is the id the source stopped with
         if end <= times[-1] - linger_horizon_s and last_id[source] is not None:
