@@ -225,6 +225,8 @@ def test_score_counts_coverage_switches_false_tracks_and_linger():
     score = score_scene_tracks(run, linger_horizon_s=2.0)
     assert score.coverage == 1.0 and score.source_windows == 150
     assert score.id_switches == 1 and score.false_track_ids == 1
+    assert score.mota == pytest.approx(1.0 - (0 + 25 + 1) / 150)   # no miss, 25 false track-windows, 1 switch
+    assert score.motp_deg == pytest.approx(1.0)
     assert score.lingers_s == pytest.approx([1.4])
     assert score.median_error_deg == pytest.approx(1.0)
     assert score.false_windows == 10 + 15  # the false track, and source 1's track after the stop

@@ -204,6 +204,17 @@ class TrackScore:
         """Median azimuth error of matched windows, degrees."""
         return float(np.median(self.errors_deg)) if self.errors_deg else float('nan')
 
+    @property
+    def mota(self) -> float:
+        """CLEAR MOT accuracy 1 − (missed source-windows + false track-windows + id switches) / source-windows."""
+        errors = (self.source_windows - self.covered_all) + self.false_windows + self.id_switches
+        return 1.0 - errors / self.source_windows if self.source_windows else float('nan')
+
+    @property
+    def motp_deg(self) -> float:
+        """CLEAR MOT precision: mean azimuth error of matched windows, degrees."""
+        return float(np.mean(self.errors_deg)) if self.errors_deg else float('nan')
+
     def meets_targets(self) -> dict[str, bool]:
         """Each issue-9 target → met (a NaN figure, e.g. no stop event, counts as met)."""
         switches = self.id_switches_per_source_min
@@ -225,7 +236,8 @@ class TrackScore:
                 'false_track_ids': self.false_track_ids, 'false_tracks_per_min': clean(self.false_tracks_per_min),
                 'false_fraction': clean(self.false_fraction), 'stop_events': len(self.lingers_s),
                 'linger_max_s': clean(self.linger_max_s), 'linger_median_s': clean(self.linger_median_s),
-                'median_error_deg': clean(self.median_error_deg), 'targets_met': self.meets_targets()}
+                'median_error_deg': clean(self.median_error_deg), 'mota': clean(self.mota),
+                'motp_deg': clean(self.motp_deg), 'targets_met': self.meets_targets()}
 
 
 def aggregate_scores(scores: list[TrackScore]) -> TrackScore:
@@ -394,8 +406,8 @@ def _cell(value: float, scale: float = 1.0, digits: int = 1) -> str:
 def markdown_tracks(runs: list[SceneTracks], scores: list[TrackScore], description: str = '') -> str:
     """Markdown: one row per scene, the pooled row, and the pooled figures against the issue-9 targets."""
     header = ('| scene | sources | coverage % | coverage (all) % | DOA ceiling % | id switches /src/min | '
-              'false tracks /min | false track-windows % | linger max / median s | median error ° |')
-    lines = [description, '', header, '|' + '---|' * 10] if description else [header, '|' + '---|' * 10]
+              'false tracks /min | false track-windows % | linger max / median s | median error ° | MOTA % |')
+    lines = [description, '', header, '|' + '---|' * 11] if description else [header, '|' + '---|' * 11]
     total = aggregate_scores(scores)
     for name, sources, score in [*((r.name, str(r.true_azimuths_deg.shape[1]), s) for r, s in zip(runs, scores)),
                                  ('**all**', '', total)]:
@@ -403,7 +415,7 @@ def markdown_tracks(runs: list[SceneTracks], scores: list[TrackScore], descripti
                      f'{_cell(score.doa_ceiling, 100)} | {_cell(score.id_switches_per_source_min, 1, 2)} | '
                      f'{_cell(score.false_tracks_per_min)} | {_cell(score.false_fraction, 100)} | '
                      f'{_cell(score.linger_max_s)} / {_cell(score.linger_median_s)} ({len(score.lingers_s)} stops) | '
-                     f'{_cell(score.median_error_deg)} |')
+                     f'{_cell(score.median_error_deg)} | {_cell(score.mota, 100)} |')
     met = total.meets_targets()
     figures = {'coverage': f'{_cell(total.coverage, 100)} % (target ≥ 90 %)',
                'id_switches_per_source_min': f'{_cell(total.id_switches_per_source_min, 1, 2)} (target ≤ 1)',
@@ -412,5 +424,7 @@ def markdown_tracks(runs: list[SceneTracks], scores: list[TrackScore], descripti
     lines += ['', 'Targets (issue 9), pooled over all scenes:', '']
     lines += [f'- {key}: {text} — {"met" if met[key] else "NOT met"}' for key, text in figures.items()]
     lines += ['', 'coverage: resolvable active source-windows (no other active source within 20°) held by a '
-              'confirmed track within 10°, one-to-one; DOA ceiling: the same with the raw DOA peaks instead of tracks.']
+              'confirmed track within 10°, one-to-one; DOA ceiling: the same with the raw DOA peaks instead of tracks; '
+              'MOTA: 1 − (missed source-windows + false track-windows + id switches) / active source-windows '
+              '(CLEAR MOT; negative when the false tracks outnumber the sources).']
     return '\n'.join(lines)
