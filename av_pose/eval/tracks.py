@@ -272,8 +272,9 @@ def _clear_mot_pairs(cost: np.ndarray, track_ids: np.ndarray, active: np.ndarray
     """
     pairs = [(r, c) for c, source in enumerate(active) for r in np.flatnonzero(track_ids == previous.get(int(source)))
              if cost[r, c] <= gate_deg]
-    rows = [r for r in range(cost.shape[0]) if r not in {r for r, _ in pairs}]
-    columns = [c for c in range(cost.shape[1]) if c not in {c for _, c in pairs}]
+    kept_rows, kept_columns = {r for r, _ in pairs}, {c for _, c in pairs}
+    rows = [r for r in range(cost.shape[0]) if r not in kept_rows]
+    columns = [c for c in range(cost.shape[1]) if c not in kept_columns]
     if rows and columns:
         rest = cost[np.ix_(rows, columns)]
         r_idx, c_idx = linear_sum_assignment(np.where(rest <= gate_deg, rest, 1e6))

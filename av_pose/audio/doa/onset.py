@@ -82,10 +82,11 @@ class OnsetEmphasisDoa:
             raise UserInputError('the onset estimator must share the array and grid of the whole-window one')
         self.whole = whole
         self.onset = onset
-        self.zones = None
         self._onset_bins = torch.as_tensor(onset.freq_bins, device=onset.device)
-        for name in ('array', 'sample_rate', 'device', 'grid', 'nfft', 'num_sources', 'speed_of_sound'):
-            setattr(self, name, getattr(whole, name))   # what callers of a DoaEstimator read
+        # what callers of a DoaEstimator read (StreamingDoa, check_window, the nodes)
+        self.array, self.sample_rate, self.device, self.grid = whole.array, whole.sample_rate, whole.device, whole.grid
+        self.nfft, self.num_sources, self.speed_of_sound = whole.nfft, whole.num_sources, whole.speed_of_sound
+        self.zones = None
 
     @property
     def min_samples(self) -> int:
@@ -111,14 +112,15 @@ class OnsetEmphasisDoa:
 
 
 def make_onset_emphasis(method: str, array: MicArray, sample_rate: float, **options) -> OnsetEmphasisDoa:
-    """`OnsetEmphasisDoa` of `method` (normmusic, music or srp_phat); `options` as for `make_estimator`.
+    """`OnsetEmphasisDoa` of `method` (normmusic, music, srp_phat, intensity); `options` as for `make_estimator`.
 
     `nfft` sets the whole-window frames only; the onset frames are `onset_nfft(sample_rate)` long.
     """
     from av_pose.audio.doa import LEARNED_METHODS, make_estimator
 
     if method in LEARNED_METHODS:
-        raise UserInputError(f'onset emphasis needs a spectrum method (normmusic, music, srp_phat), not {method}')
+        raise UserInputError(f'onset emphasis needs a spectrum method (normmusic, music, srp_phat, intensity), '
+                             f'not {method}')
     if options.get('zone_frames'):
         raise UserInputError('onset emphasis works on one spectrum per window, not with zone voting')
     whole = make_estimator(method, array, sample_rate, **options)
