@@ -72,3 +72,15 @@ def test_onset_emphasis_refuses_what_it_cannot_do():
         make_onset_emphasis('normmusic', array, FS, zone_frames=4)
     with pytest.raises(UserInputError, match='spectrum method'):
         make_onset_emphasis('slfm', array, FS)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_onset_emphasis_cuda_matches_cpu():
+    array = PRESETS['respeaker4']
+    audio = np.stack([simulate(array, FS, [az], rt60_s=0.6, distance_m=2.5, seed=k, gains=[click_envelope(FS, k)])
+                      for k, az in enumerate(AZIMUTHS[:4])])
+    cpu = make_onset_emphasis('normmusic', array, FS, device='cpu').estimate(audio)
+    gpu = make_onset_emphasis('normmusic', array, FS, device='cuda').estimate(audio)
+    np.testing.assert_allclose(gpu.spectrum, cpu.spectrum, atol=2e-3)
+    assert circular_error_deg(gpu.azimuths_deg, cpu.azimuths_deg).max() <= 0.1
