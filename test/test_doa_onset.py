@@ -66,6 +66,14 @@ def test_onset_emphasis_keeps_a_steady_source():
     assert result.spectrum.shape == (len(AZIMUTHS), 360) and np.all(result.confidence[:, 0] > 0.3)
 
 
+def test_bench_reports_the_cost_of_onset_emphasis_against_plain():
+    from av_pose.bench.doa import onset_emphasis_cost
+
+    cost = onset_emphasis_cost('cpu', np.random.default_rng(0), clips=4, rounds=2)
+    assert cost['plain_ms_per_clip'] > 0 and cost['onset_ms_per_clip'] > cost['plain_ms_per_clip']  # strictly more work
+    assert cost['cost_ratio'] == pytest.approx(cost['onset_ms_per_clip'] / cost['plain_ms_per_clip'])
+
+
 def test_onset_emphasis_refuses_what_it_cannot_do():
     array = PRESETS['respeaker4']
     with pytest.raises(UserInputError, match='zone voting'):
