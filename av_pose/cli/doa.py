@@ -54,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     """Execute `av-pose doa`."""
     from av_pose.audio.arrays import load_array
     from av_pose.audio.doa import SphereGrid, make_estimator, resolves_elevation
-    from av_pose.audio.doa.onset import make_onset_emphasis
     from av_pose.audio.offline import track_doa
     from av_pose.audio.wav import read_wav
     from av_pose.errors import UserInputError
@@ -83,12 +82,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserInputError(f'--sphere-points: {err}') from None
     if args.onsets and args.zones:
         raise UserInputError('--onsets works on one spectrum per window: drop --zones')
-    build = make_onset_emphasis if args.onsets else make_estimator
-    estimator = build(args.method, array, sample_rate, num_sources=args.sources, nfft=args.nfft,
-                      freq_range_hz=None if args.freq_range is None else tuple(args.freq_range),
-                      freq_bins=None if args.freq_bins is None else parse_freq_bins(args.freq_bins),
-                      speed_of_sound=args.speed_of_sound, temperature_c=args.temperature, grid=grid,
-                      device=args.device, model=args.model, **({'zone_frames': args.zones} if args.zones else {}))
+    estimator = make_estimator(args.method, array, sample_rate, args.onsets, num_sources=args.sources, nfft=args.nfft,
+                               freq_range_hz=None if args.freq_range is None else tuple(args.freq_range),
+                               freq_bins=None if args.freq_bins is None else parse_freq_bins(args.freq_bins),
+                               speed_of_sound=args.speed_of_sound, temperature_c=args.temperature, grid=grid,
+                               device=args.device, model=args.model,
+                               **({'zone_frames': args.zones} if args.zones else {}))
     track = track_doa(estimator, audio, args.window, args.hop, progress=not args.json)
     show_elevation = grid is not None
     if args.plot:

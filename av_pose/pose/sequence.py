@@ -222,11 +222,10 @@ def keyframe_estimator(array: MicArray, sample_rate: float, method: str | None =
     an onset-weighted spectrum is added (`av_pose.audio.doa.onset`: the room's reflections pull less).
     """
     from av_pose.audio.doa import make_estimator
-    from av_pose.audio.doa.onset import make_onset_emphasis
 
     method = method or ('intensity' if array.kind == 'foa' else 'normmusic')
-    build = make_onset_emphasis if onset_emphasis else make_estimator
-    return build(method, array, sample_rate, num_sources=min(num_sources, array.num_channels - 1), device=device)
+    return make_estimator(method, array, sample_rate, onset_emphasis, device=device,
+                          num_sources=min(num_sources, array.num_channels - 1))
 
 
 def keyframe_doa(recording: Any, frames: list[int], window_s: float = 1.0, method: str | None = None,

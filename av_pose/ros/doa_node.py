@@ -35,7 +35,6 @@ from visualization_msgs.msg import MarkerArray
 from av_pose.audio.arrays import MicArray
 from av_pose.audio.buffer import AudioRingBuffer, PushResult, PushStatus
 from av_pose.audio.doa import ALL_METHODS, SphereGrid, make_estimator, resolve_device, resolves_elevation
-from av_pose.audio.doa.onset import make_onset_emphasis
 from av_pose.audio.streaming import DoaFrame, StreamingDoa
 from av_pose.errors import UserInputError
 from av_pose.geometry import yaw_of
@@ -216,9 +215,9 @@ class DoaNode(Node):
         band = {'freq_bins': cfg.freq_bins} if cfg.freq_bins else {'freq_range_hz': cfg.freq_range_hz}
         grid = SphereGrid(points=cfg.sphere_points) if cfg.grid == 'sphere' else None
         zones = {'zone_frames': cfg.zone_frames} if cfg.zone_frames else {}
-        build = make_onset_emphasis if cfg.onset_emphasis else make_estimator
-        estimator = build(cfg.method, cfg.array, sample_rate, num_sources=cfg.max_sources, device=cfg.device,
-                          speed_of_sound=cfg.speed_of_sound, grid=grid, model=cfg.model or None, **band, **zones)
+        estimator = make_estimator(cfg.method, cfg.array, sample_rate, cfg.onset_emphasis, num_sources=cfg.max_sources,
+                                   device=cfg.device, speed_of_sound=cfg.speed_of_sound, grid=grid,
+                                   model=cfg.model or None, **band, **zones)
         return StreamingDoa(estimator, window_s=cfg.window_s)
 
     def _rebuild(self, sample_rate: int) -> AudioRingBuffer:

@@ -17,13 +17,20 @@ LEARNED_METHODS: dict[str, str] = {'slfm': 'av_pose.models.slfm_doa:SlfmDoaEstim
 ALL_METHODS = (*METHODS, *LEARNED_METHODS)
 
 
-def make_estimator(method: str, array: MicArray, sample_rate: float, **options) -> DoaEstimator:
+def make_estimator(method: str, array: MicArray, sample_rate: float, onset_emphasis: bool = False,
+                   **options) -> DoaEstimator:
     """Build the estimator registered as `method` (normmusic, music, srp_phat, intensity, or learned: slfm).
 
     `options` are DoaEstimator's keyword arguments (nfft, freq_range_hz or freq_bins, num_sources,
     min_separation_deg, grid, speed_of_sound or temperature_c, device) and, for music / normmusic, subspace;
     `slfm` takes `model` (a shipped name or a checkpoint path), `num_sources` 1 and `device`.
+    `onset_emphasis`: the method's spectrum plus an onset-weighted one (`av_pose.audio.doa.onset.OnsetEmphasisDoa`,
+    which estimates like a DoaEstimator; spectral methods without zone voting).
     """
+    if onset_emphasis:
+        from av_pose.audio.doa.onset import make_onset_emphasis
+
+        return make_onset_emphasis(method, array, sample_rate, **options)
     if method in LEARNED_METHODS:
         import importlib
 
