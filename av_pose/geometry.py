@@ -27,6 +27,24 @@ _SMALL_ANGLE_RAD = 1e-4      # below this, series expansions replace sin(θ)/θ 
 _NEAR_PI_RAD = np.pi - 1e-2  # above this, so3_log takes the axis from the symmetric part of R
 
 
+LEVEL_CAMERA_UP = (0.0, -1.0, 0.0)
+"""The up axis of a level camera in its optical frame (y points down): the usual `planar_up` of a ground robot."""
+
+
+def planar_up_axis(up) -> np.ndarray | None:
+    """The unit up axis of planar motion from a 3-vector (camera optical frame), or None (free motion) for None.
+
+    Raises UserInputError for anything but a finite, non-zero 3-vector.
+    """
+    if up is None:
+        return None
+    vector = np.asarray(up, dtype=np.float64).reshape(-1)
+    norm = float(np.linalg.norm(vector)) if vector.shape == (3,) and np.all(np.isfinite(vector)) else 0.0
+    if norm < 1e-6:
+        raise UserInputError(f'the up axis of planar motion must be a non-zero 3-vector, got {vector.tolist()}')
+    return vector / norm
+
+
 def _as_float(array, trailing_shape: tuple[int, ...], name: str) -> np.ndarray:
     """`array` as float64, checking that its last dimensions equal `trailing_shape`."""
     out = np.asarray(array, dtype=np.float64)

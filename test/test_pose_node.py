@@ -55,7 +55,8 @@ from scene_fixtures import scene_with_static_talker  # noqa: E402
 pytestmark = pytest.mark.ros
 
 EPOCH = DEFAULT_START_EPOCH_S
-T_BASE_CAM = make_transform(R_CAM_ARRAY_DEFAULT.T, [0.0, 0.0, 0.0])  # camera looks along base x, same origin
+T_BASE_CAM = make_transform(R_CAM_ARRAY_DEFAULT.T @ Rotation.from_euler('x', -12, degrees=True).as_matrix(),
+                            [0.0, 0.0, 0.0])  # camera looks along base x, pitched 12° down, same origin
 LEARNED_MEDIAN_BOUND_DEG = 9.0
 """Median relative rotation error the shipped learned model must stay under on the replayed scene, degrees
 (reporting the identity there errs by 9.9° median; av-tiny 7.3° offline, vision-tiny 9.9°)."""
@@ -288,6 +289,7 @@ def test_config_defaults():
 
     assert (cfg.model, cfg.gap_s, cfg.period_s, cfg.scale, cfg.base_frame) == (DEFAULT_MODEL, 1.0, 0.2, 'none',
                                                                                 'base_link')
+    assert cfg.planar_motion is False  # free 6-DoF motion unless the user says the robot drives on a floor
     assert DEFAULT_MODEL == ('av-tiny' if 'av-tiny' in ESTIMATORS else 'geometric')
 
 
@@ -487,7 +489,8 @@ def test_node_integrates_the_scene_into_odometry_tf_and_markers(scene_bag):
     with RosClient(unique_domain_id()) as client:
         ns = unique_namespace()
         node = in_process_node(client, ns, estimator, translation_scale='odometry', calibrate_array=True,
-                               calibration_source_known=True)  # exercises the known-direction path too
+                               calibration_source_known=True,  # exercises the known-direction path too
+                               planar_motion=True)
         outputs = Outputs(client, ns)
         replay = Replay(client, ns, scene_bag, scale_odometry=True)
         assert replay.wait_for_node()
@@ -531,6 +534,8 @@ def test_node_integrates_the_scene_into_odometry_tf_and_markers(scene_bag):
     assert np.median([p.view_b.audio_coverage for p in estimator.pairs]) == pytest.approx(0.55, abs=0.03)
     assert all(np.allclose(p.sensors.T_cam_array, scene_bag.record.T_cam_array) for p in estimator.pairs)
     assert estimator.pairs[-1].sensors.K == pytest.approx(scene_bag.record.K)
+    # planar_motion: base_link's z axis in the camera frame, from /tf_static
+    assert all(np.allclose(p.sensors.planar_up, T_BASE_CAM[2, :3]) for p in estimator.pairs)
     # twist in the body frame, the relative pose in the earlier camera's frame, markers
     assert {m.header.frame_id for m in outputs.twist} == {'base_link'} and len(outputs.twist) == len(odometry)
     assert {m.header.frame_id for m in outputs.relative} == {'camera_optical'}

@@ -72,6 +72,8 @@ class BagProcessOptions:
     source_peaks: int = 3
     source_zone_frames: int = ZONE_FRAMES
     sources_rate_hz: float = 1.0
+    planar_up: tuple[float, float, float] | None = None
+    """The rig moves on a level floor with this up axis (camera frame; `Sensors.planar_up`); None: free motion."""
 
 
 @dataclass
@@ -257,7 +259,7 @@ def process_bag(in_path: str | Path, out_path: str | Path | None, estimators: Ma
 
     tracks = run_odometry(recording, estimators, make_scale, gap_s=options.gap_s, rate_hz=options.rate_hz,
                           window_s=options.window_s, batch_size=options.batch_size, progress=options.progress,
-                          on_keyframe=outputs.keyframe)
+                          on_keyframe=outputs.keyframe, planar_up=options.planar_up)
     array_frame = options.read.array_frame
     for k, frame in zip(keys, doa):
         stamp = outputs.stamp_ns(recording.frame_times_s[k])

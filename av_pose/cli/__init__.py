@@ -15,6 +15,25 @@ from av_pose.errors import UserInputError
 SUBCOMMAND_MODULES = ('doa', 'demo', 'synth', 'scene_to_bag', 'bag', 'calibrate', 'train', 'eval', 'models', 'bench')
 
 
+def add_planar_motion_argument(parser: argparse.ArgumentParser) -> None:
+    """`--planar-motion [X Y Z]`: the rig moves on a level floor (see `planar_up_from_args`)."""
+    parser.add_argument('--planar-motion', type=float, nargs='*', default=None, metavar='X Y Z',
+                        help='the rig moves on a level floor (a ground robot): the geometric estimator fits the turn '
+                        'and the heading only; optional: its up axis in the camera optical frame (default 0 -1 0, '
+                        'a level camera)')
+
+
+def planar_up_from_args(values: list[float] | None) -> tuple[float, float, float] | None:
+    """The up axis `--planar-motion` asks for: None when absent, a level camera's when given bare."""
+    from av_pose.geometry import LEVEL_CAMERA_UP, planar_up_axis
+
+    if values is None:
+        return None
+    if len(values) not in (0, 3):
+        raise UserInputError(f'--planar-motion takes no value or the 3 components of the up axis, got {len(values)}')
+    return tuple(float(v) for v in planar_up_axis(values or LEVEL_CAMERA_UP))
+
+
 def register_modules(subparsers: argparse._SubParsersAction, package: str, names: tuple[str, ...]) -> None:
     """Import `package.<name>` for each name and let it add its parser (`register(subparsers)`)."""
     for name in names:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from av_pose.cli import add_planar_motion_argument, planar_up_from_args
+
 TOPIC_OPTIONS = (('image-topic', '/camera/image_raw'), ('camera-info-topic', '/camera/camera_info'),
                  ('audio-topic', '/audio'), ('audio-info-topic', '/audio_info'), ('tf-topic', '/tf'),
                  ('tf-static-topic', '/tf_static'), ('world-frame', 'world'), ('array-frame', 'mic_array'),
@@ -34,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--audio-msg-type', default='audio_common_msgs/msg/AudioDataStamped',
                         help='audio family, for bags without message definitions')
     parser.add_argument('--device', default='auto', help='estimator device: auto, cpu, cuda (default auto)')
+    add_planar_motion_argument(parser)
     parser.add_argument('--no-inputs', action='store_true', help='write only the outputs, not the input messages')
     parser.add_argument('--sources', action='store_true',
                         help='also map the sound sources (DOA → tracker → triangulation) with each model\'s odometry '
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     options = BagProcessOptions(read=read, gap_s=args.gap, rate_hz=args.rate, window_s=args.window,
                                 scale=args.translation_scale, speed_mps=args.speed, copy_inputs=not args.no_inputs,
                                 progress=not args.quiet, sources=args.sources,
+                                planar_up=planar_up_from_args(args.planar_motion),
                                 sources_rate_hz=args.sources_rate,
                                 **({} if args.zone_frames is None else {'source_zone_frames': args.zone_frames}))
     names = list(dict.fromkeys(args.model or default_models()))

@@ -5,6 +5,7 @@
 2. writes it as a rosbag2 (`av-pose scene-to-bag`) and runs the bag tool's core on it (`av-pose bag`):
    keyframe DOA, and relative pose integrated into odometry by the geometric estimator vision-only
    (`geometric-vision`) and audio-visual (`geometric`), plus each shipped learned pair when its weights exist;
+   the rig is a level ground robot, so the bag tool runs with planar motion (`av-pose bag --planar-motion`);
    the MCAP it writes holds the inputs and every output (Foxglove / RViz);
    and the sound sources: tracks with ids (zone-voting DOA) mapped in the world with each odometry;
 3. runs the array ↔ camera self-calibration on the same bag;
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.eval.odometry import step_errors
     from av_pose.eval.plots import format_table, metrics_rows, write_odometry_plots
     from av_pose.eval.tracks import plot_scene_tracks, run_scene_tracks, score_scene_tracks
+    from av_pose.geometry import LEVEL_CAMERA_UP
     from av_pose.metrics.azimuth import azimuth_abs_error_deg
     from av_pose.pose.calibration import calibrate_recording
     from av_pose.pose.registry import make_pose_estimator
@@ -122,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     names = demo_models()
     estimators = {name: make_pose_estimator(name, device='cpu') for name in names}
     options = BagProcessOptions(read=BagReadOptions(array=record.mic_array), gap_s=args.gap, rate_hz=args.rate,
-                                progress=not quiet, sources=True)
+                                progress=not quiet, sources=True, planar_up=LEVEL_CAMERA_UP)
     try:
         result = process_bag(bag_dir, result_dir, estimators, options)
     finally:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from av_pose.cli import add_planar_motion_argument, planar_up_from_args
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `eval` subcommand."""
@@ -51,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='audio window per frame, seconds (default 1; with --tracks / --sources 0.5, the '
                         'tracking front end\'s)')
     parser.add_argument('--batch-size', type=int, default=16, help='pairs per estimate_batch call (default 16)')
+    add_planar_motion_argument(parser)
     parser.add_argument('--seed', type=int, default=0, help='base seed of the corrupted sets (default 0)')
     parser.add_argument('--severity', type=float, default=None,
                         help='fixed corruption severity in [0, 1] (default: drawn per frame)')
@@ -94,6 +97,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserInputError(f'--severity must lie in [0, 1], got {args.severity:g}')
     if args.seed < 0:
         raise UserInputError(f'--seed must be non-negative, got {args.seed}')
+    args.planar_up = planar_up_from_args(args.planar_motion)
     models = args.model or []
     duplicates = sorted({m for m in models if models.count(m) > 1})
     if duplicates:
@@ -140,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
             name = spec if spec in ESTIMATORS or estimator.name in estimators else estimator.name
             estimators[name] = estimator
         results = evaluate(estimators, records, gaps, conditions, batch_size=args.batch_size, stride=args.stride,
-                           window_s=args.window, progress=not args.no_progress)
+                           window_s=args.window, progress=not args.no_progress,
+                           planar_up=args.planar_up)
     finally:
         for estimator in estimators.values():
             estimator.release()
@@ -148,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
     description = (f'{len(records)} scene(s) in {args.data}; gaps {", ".join(f"{g:g}" for g in gaps)} s; stride '
                    f'{args.stride}; {total_pairs(records, gaps, args.stride)} pairs per condition; audio window '
                    f'{args.window:g} s; corruption seed {args.seed}'
-                   + ('' if args.severity is None else f', severity {args.severity:g}') + '.')
+                   + ('' if args.severity is None else f', severity {args.severity:g}')
+                   + ('' if args.planar_motion is None else '; planar motion') + '.')
     print(markdown_report(report, description))
     if args.json:
         Path(args.json).expanduser().write_text(json.dumps(report, indent=1, allow_nan=False) + '\n',

@@ -12,14 +12,15 @@ process. Audio is never changed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from av_pose.data.pairs import pair_frame_indices
 from av_pose.geometry import relative_pose, rotation_angle_deg
-from av_pose.pose.base import PosePair, Sensors, View
+from av_pose.pose.base import PosePair, View
+from av_pose.pose.sequence import recording_sensors
 from av_pose.scene.activity import sound_changes
 from av_pose.scene.format import SceneRecord
 from av_pose.vision.corruptions import CorruptionSpec
@@ -55,12 +56,6 @@ class PairMeta:
     sound_change: bool
 
 
-def scene_sensors(record: SceneRecord) -> Sensors:
-    """The `Sensors` of a scene: its intrinsics, microphone array, sample rate and array mount."""
-    return Sensors(K=record.K, array=record.mic_array, sample_rate=record.sample_rate,
-                   T_cam_array=record.T_cam_array)
-
-
 def scene_corruption(spec: CorruptionSpec, record: SceneRecord) -> CorruptionSpec:
     """`spec` with a base seed of its own for this scene, fixed by (spec.base_seed, the scene folder name)."""
     digest = hashlib.sha256(f'{int(spec.base_seed)}:{record.name}'.encode()).digest()
@@ -73,7 +68,8 @@ def count_pairs(record: SceneRecord, gap_s: float, stride: int = 1) -> int:
 
 
 def scene_pose_pairs(record: SceneRecord, gap_s: float, stride: int = 1, corruption: CorruptionSpec | None = None,
-                     window_s: float = 1.0) -> Iterator[tuple[PosePair, np.ndarray, PairMeta]]:
+                     window_s: float = 1.0, planar_up: Sequence[float] | None = None,
+                     ) -> Iterator[tuple[PosePair, np.ndarray, PairMeta]]:
     """Frame pairs about `gap_s` apart (`av_pose.data.pairs.pair_frame_indices`) of one scene.
 
     Args:
@@ -82,11 +78,12 @@ def scene_pose_pairs(record: SceneRecord, gap_s: float, stride: int = 1, corrupt
         stride: every `stride`-th frame starts a pair.
         corruption: corrupt both images (`scene_corruption(corruption, record)` seeds frame i), or None.
         window_s: audio window centred on each frame, seconds.
+        planar_up: the rig moves on a level floor with this up axis (camera frame; `Sensors.planar_up`).
 
     Yields:
         (PosePair with H×W×3 uint8 images and C×N float32 audio windows, ground-truth T_a_b 4×4, PairMeta).
     """
-    sensors = scene_sensors(record)
+    sensors = recording_sensors(record, planar_up)
     spec = scene_corruption(corruption, record) if corruption is not None else None
     views: dict[int, View] = {}  # frames still needed by later pairs (anchors only move forward)
 

@@ -107,12 +107,12 @@ class ConditionResult:
 
 
 def condition_pairs(records: Sequence[SceneRecord], gaps_s: Sequence[float], stride: int,
-                    corruption: CorruptionSpec | None,
-                    window_s: float) -> Iterator[tuple[PosePair, np.ndarray, PairMeta]]:
+                    corruption: CorruptionSpec | None, window_s: float,
+                    planar_up: Sequence[float] | None = None) -> Iterator[tuple[PosePair, np.ndarray, PairMeta]]:
     """Every scene's pairs for every gap (scene by scene, gaps in the order given)."""
     for record in records:
         for gap_s in gaps_s:
-            yield from scene_pose_pairs(record, gap_s, stride, corruption, window_s)
+            yield from scene_pose_pairs(record, gap_s, stride, corruption, window_s, planar_up)
 
 
 def total_pairs(records: Sequence[SceneRecord], gaps_s: Sequence[float], stride: int = 1) -> int:
@@ -129,7 +129,7 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
 
 def evaluate(estimators: Mapping[str, PoseEstimator], records: Sequence[SceneRecord], gaps_s: Sequence[float],
              conditions: Sequence[Condition], batch_size: int = 16, stride: int = 1, window_s: float = 1.0,
-             progress: bool = True) -> list[ConditionResult]:
+             progress: bool = True, planar_up: Sequence[float] | None = None) -> list[ConditionResult]:
     """Run every estimator on every pair of every condition.
 
     Args:
@@ -141,6 +141,7 @@ def evaluate(estimators: Mapping[str, PoseEstimator], records: Sequence[SceneRec
         stride: every `stride`-th frame starts a pair.
         window_s: audio window per frame, seconds.
         progress: show a tqdm bar (pairs × conditions) on stderr.
+        planar_up: the rigs move on a level floor with this up axis (camera frame; `Sensors.planar_up`).
 
     Returns:
         One ConditionResult per condition, in order.
@@ -161,8 +162,8 @@ def evaluate(estimators: Mapping[str, PoseEstimator], records: Sequence[SceneRec
             meta: list[PairMeta] = []
             parts: dict[str, list[PairErrors]] = {name: [] for name in estimators}
             seconds = dict.fromkeys(estimators, 0.0)
-            for batch in batched(condition_pairs(records, gaps_s, stride, condition.corruption, window_s),
-                                 batch_size):
+            for batch in batched(condition_pairs(records, gaps_s, stride, condition.corruption, window_s,
+                                                 planar_up), batch_size):
                 pairs, T_true, batch_meta = (list(column) for column in zip(*batch))
                 for name, estimator in estimators.items():
                     start = time.perf_counter()

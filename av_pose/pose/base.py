@@ -36,12 +36,17 @@ class Sensors:
         array: the microphone array (channel order of the audio windows), or None for no audio.
         sample_rate: audio sample rate (Hz) of the windows.
         T_cam_array: 4×4 mount, maps array-frame points (REP-103) into the camera optical frame.
+        planar_up: for a rig that moves on a level floor (a ground robot: it turns only about its up axis and
+            travels only across it), that up axis in the camera optical frame, a unit 3-vector ((0, −1, 0) for a
+            level camera); None for free 6-DoF motion. Estimators that can use the constraint do
+            (`geometric`); the others ignore it.
     """
 
     K: np.ndarray | None = None
     array: MicArray | None = None
     sample_rate: int | None = None
     T_cam_array: np.ndarray = field(default_factory=array_mount)
+    planar_up: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ rotation: R = R_ca·Rz(ψ)·R_caᵀ with variance σ_a² about the array z axis 
 (`pitch_roll_prior_deg`, default 3°) about the other two; the translation is unknown (zeros, UNKNOWN_VARIANCE),
 never invented. When both fail, the estimate is invalid.
 
+Planar motion (`Sensors.planar_up` set: a ground robot): vision fits only the turn about that axis and the
+translation's heading across it (`estimate_two_view(..., up=...)`), and the audio-only pitch/roll prior is the
+floor's PLANAR_TILT_STD_DEG.
+
 Speed: vision runs first; the audio is analysed only for pairs where it can change the answer, i.e. where vision
 failed or its yaw standard deviation exceeds `audio_skip_below_deg` (below 0.5° the audio, whose std is at least
 2°, would carry under 6 % of the weight). `audio_skip_below_deg=0` analyses every pair.
@@ -50,7 +54,7 @@ from av_pose.errors import UserInputError
 from av_pose.geometry import make_transform, so3_exp
 from av_pose.pose.audio_yaw import AudioYaw, AudioYawEstimator, yaw_in_array_deg, yaw_rotation_in_camera
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, PosePair
-from av_pose.vision.two_view import TwoViewGeometry, estimate_two_view, solution_spread
+from av_pose.vision.two_view import PLANAR_TILT_STD_DEG, TwoViewGeometry, estimate_two_view, solution_spread
 
 PITCH_ROLL_PRIOR_DEG = 3.0
 """1-σ of the rig's pitch and roll change between the two views when only the audio yaw is known, degrees
@@ -130,7 +134,7 @@ class GeometricPoseEstimator(PoseEstimator):
             return TwoViewGeometry.failed('no camera intrinsics K')
         try:
             return estimate_two_view(image_a, image_b, K, detector=self.detector, max_features=self.max_features,
-                                     min_inliers=self.min_inliers)
+                                     min_inliers=self.min_inliers, up=pair.sensors.planar_up)
         except UserInputError as err:  # a malformed image or K: say so, never raise on data
             return TwoViewGeometry.failed(str(err))
 
@@ -203,7 +207,8 @@ class GeometricPoseEstimator(PoseEstimator):
     def _from_audio(self, pair: PosePair, audio: AudioYaw, info: dict) -> PoseEstimate:
         T_cam_array = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)
         R_cam_array = T_cam_array[:3, :3]
-        variances = np.radians([self.pitch_roll_prior_deg, self.pitch_roll_prior_deg, info['audio_std_deg']]) ** 2
+        tilt_deg = self.pitch_roll_prior_deg if pair.sensors.planar_up is None else PLANAR_TILT_STD_DEG
+        variances = np.radians([tilt_deg, tilt_deg, info['audio_std_deg']]) ** 2
         covariance = np.zeros((6, 6))
         covariance[:3, :3] = np.eye(3) * UNKNOWN_VARIANCE
         covariance[3:, 3:] = R_cam_array @ np.diag(variances) @ R_cam_array.T

@@ -18,7 +18,7 @@ Poses are of the camera optical frame; odom = the camera at the first keyframe.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from av_pose.audio.doa import DoaEstimator
 from av_pose.audio.doa.onset import OnsetEmphasisDoa
 from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
+from av_pose.geometry import planar_up_axis
 from av_pose.pose.base import PoseEstimate, PoseEstimator, PosePair, Sensors, View
 from av_pose.pose.calibration import keyframe_indices
 from av_pose.pose.odometry import OdometryIntegrator, OdometryStep, ReferenceScale, ScalePolicy
@@ -77,10 +78,11 @@ class OdometryTrack:
         return np.array(self.T_odom_cam).reshape(-1, 4, 4)
 
 
-def recording_sensors(recording: Any) -> Sensors:
-    """The `Sensors` of a recording (intrinsics, array, sample rate, array mount)."""
+def recording_sensors(recording: Any, planar_up: Sequence[float] | None = None) -> Sensors:
+    """The `Sensors` of a recording (intrinsics, array, sample rate, array mount; `planar_up`: see `Sensors`)."""
     return Sensors(K=recording.K, array=recording.mic_array, sample_rate=int(recording.sample_rate),
-                   T_cam_array=np.asarray(recording.T_cam_array, dtype=np.float64))
+                   T_cam_array=np.asarray(recording.T_cam_array, dtype=np.float64),
+                   planar_up=planar_up_axis(planar_up))
 
 
 class GroundTruthScale(ReferenceScale):
@@ -116,7 +118,7 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
                  scale: Callable[[], ScalePolicy], *, gap_s: float = 1.0, rate_hz: float = 5.0,
                  window_s: float = 1.0, batch_size: int = 16, image_hook: ImageHook | None = None,
                  progress: bool = False, on_keyframe: KeyframeHook | None = None,
-                 ) -> dict[str, OdometryTrack]:
+                 planar_up: Sequence[float] | None = None) -> dict[str, OdometryTrack]:
     """Integrate every estimator's relative poses over the recording (see the module docstring).
 
     Args:
@@ -130,6 +132,7 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
         image_hook: applied to each decoded image before the estimators see it.
         progress: a tqdm bar over keyframes on stderr.
         on_keyframe: called for each integrated keyframe, the anchor included, e.g. to write messages.
+        planar_up: the rig moves on a level floor with this up axis (camera frame; `Sensors.planar_up`).
 
     Returns:
         name → OdometryTrack.
@@ -143,7 +146,7 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
                              f'{batch_size}')
     times = np.asarray(recording.frame_times_s, dtype=np.float64)
     keys = [int(k) for k in keyframe_indices(times, 1.0 / rate_hz)]
-    sensors = recording_sensors(recording)
+    sensors = recording_sensors(recording, planar_up)
     integrators = {name: OdometryIntegrator(scale(), gap_s=gap_s) for name in estimators}
     tracks = {name: OdometryTrack(name, scale=integrators[name].scale.describe()) for name in estimators}
     lead = integrators[next(iter(estimators))]

@@ -42,6 +42,10 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'camera_frame': ('', 'Camera optical frame; empty = the frame_id of the images'),
     'array_frame': ('', 'Microphone array frame for the camera -> array extrinsic on /tf_static; empty = '
                         'the frame_id of the audio messages (default mount when absent)'),
+    'planar_motion': (False, 'The robot moves on a level floor (a ground robot): the geometric estimator fits only '
+                             'the turn about base_frame\'s z axis and the heading across it (the camera\'s up axis '
+                             'from /tf_static; a level camera when base_frame is empty or its transform absent). '
+                             'Wrong for handheld cameras, drones and rough ground'),
     'publish_tf': (True, 'Publish the odom -> base transform on /tf'),
     'stale_timeout_s': (2.0, 'An input silent for this long (seconds of wall time) counts as absent'),
     'trajectory_points': (2000, 'Points kept in the trajectory marker'),
@@ -77,6 +81,7 @@ class PoseNodeConfig:
     base_frame: str
     camera_frame: str
     array_frame: str
+    planar_motion: bool
     publish_tf: bool
     stale_s: float
     trajectory_points: int
@@ -102,7 +107,8 @@ def config_from_parameters(values: dict[str, Any]) -> PoseNodeConfig:
         max_batch=integer(values, 'max_batch', 1), scale=choice(values, 'translation_scale', SCALE_POLICIES),
         speed_mps=number_in(values, 'speed_mps', 0.0, 50.0), odom_frame=odom_frame,
         base_frame=text(values, 'base_frame'), camera_frame=text(values, 'camera_frame'),
-        array_frame=text(values, 'array_frame'), publish_tf=boolean(values, 'publish_tf'),
+        array_frame=text(values, 'array_frame'), planar_motion=boolean(values, 'planar_motion'),
+        publish_tf=boolean(values, 'publish_tf'),
         stale_s=positive(values, 'stale_timeout_s'), trajectory_points=integer(values, 'trajectory_points', 2),
         calibrate_array=boolean(values, 'calibrate_array'),
         calibration_source_deg=(number_in(values, 'calibration_source_bearing_deg', -360.0, 360.0),

@@ -43,7 +43,7 @@ from visualization_msgs.msg import MarkerArray
 from av_pose.audio.buffer import AudioRingBuffer
 from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
-from av_pose.geometry import array_mount, invert_transform
+from av_pose.geometry import LEVEL_CAMERA_UP, array_mount, invert_transform
 from av_pose.pose.base import PoseEstimator, PosePair, Sensors, View
 from av_pose.pose.odometry import (
     OdometryIntegrator,
@@ -289,7 +289,16 @@ class PoseNode(Node):
         array_frame = self.config.array_frame or self._audio.frame_id
         T_cam_array = self._transforms.lookup(camera_frame, array_frame) if camera_frame and array_frame else None
         return Sensors(K=K, array=self.config.array, sample_rate=None if buffer is None else int(buffer.sample_rate),
-                       T_cam_array=array_mount() if T_cam_array is None else T_cam_array)
+                       T_cam_array=array_mount() if T_cam_array is None else T_cam_array,
+                       planar_up=self._planar_up(camera_frame))
+
+    def _planar_up(self, camera_frame: str) -> np.ndarray | None:
+        """With `planar_motion`: base_frame's z axis in the camera frame (a level camera's without that transform)."""
+        if not self.config.planar_motion:
+            return None
+        T_base_cam = self._transforms.lookup(self.config.base_frame, camera_frame) \
+            if self.config.base_frame and camera_frame else None
+        return np.asarray(LEVEL_CAMERA_UP) if T_base_cam is None else T_base_cam[2, :3].copy()
 
     # ------------------------------------------------------------------------------------------ outputs
     def _body(self, camera_frame: str) -> tuple[str, np.ndarray] | None:

@@ -4,6 +4,11 @@ Points are N×3 normalised image coordinates x = K⁻¹·(u, v, 1) (camera optic
 y down). The pose is (R, t) = (R_a_b, t_a_b): X_a = R·X_b + t, so matches satisfy x_aᵀ[t]×R x_b = 0
 (essential model) or x_a ∝ R·x_b (pure rotation). Parameters are perturbed as R → R·exp([ω]×) (ω in rad)
 and t → t + B·δ with B an orthonormal basis of the plane orthogonal to the unit vector t.
+
+Planar motion (a ground robot; `up` = the rig's up axis in the camera frame, unit): R turns about `up` only and
+t lies in the plane orthogonal to it, two parameters (ψ, the turn; φ, the heading of t). `planar_pose` projects
+a pose onto that set and `planar_directions` maps (dψ, dφ) into (ω, δ), so the refinement and the covariance
+below take `up` and work in those two parameters.
 """
 from __future__ import annotations
 
@@ -70,6 +75,35 @@ def sampson(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndarray,
     return algebraic / scale, jacobian
 
 
+def planar_pose(R: np.ndarray, t: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The planar-motion pose nearest (R, t), with `up` the unit up axis.
+
+    The rotation about `up` by R's turn of the horizontal plane, and t's horizontal part as a unit vector (a
+    horizontal axis when t is vertical).
+    """
+    ahead = np.array([0.0, 0.0, 1.0]) - up[2] * up
+    if ahead @ ahead < 1e-6:  # the camera looks straight up or down: any horizontal axis will do
+        ahead = np.array([1.0, 0.0, 0.0]) - up[0] * up
+    ahead /= np.sqrt(ahead @ ahead)
+    turned = R @ ahead
+    turn = np.arctan2(up @ _cross(ahead, turned), ahead @ turned)
+    horizontal = t - (t @ up) * up
+    norm = np.sqrt(horizontal @ horizontal)
+    return cv2.Rodrigues((turn * up).reshape(3, 1))[0], horizontal / norm if norm > 1e-9 else ahead
+
+
+def planar_directions(R: np.ndarray, t: np.ndarray, up: np.ndarray) -> np.ndarray:
+    """5×2 map from planar steps to the (ω, δ) of `sampson` at a planar pose (R, t).
+
+    Columns: dψ, a turn about `up` (rad); dφ, a turn of the translation's heading about `up` (rad).
+    """
+    directions = np.zeros((5, 2))
+    directions[:3, 0] = R.T @ up           # R·exp([Rᵀu]× dψ) = exp([u]× dψ)·R
+    sideways = _cross(up, t)
+    directions[3:, 1] = tangent_basis(t).T @ (sideways / np.sqrt(sideways @ sideways))
+    return directions
+
+
 def _cauchy_cost(residual: np.ndarray, noise: float) -> float:
     return float(np.sum(np.log1p((residual / noise) ** 2)))
 
@@ -80,13 +114,18 @@ def _rotate(R: np.ndarray, omega: np.ndarray) -> np.ndarray:
 
 
 def refine_essential(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndarray, noise: float,
-                     iterations: int = 10) -> tuple[np.ndarray, np.ndarray, float]:
+                     iterations: int = 10, up: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """Levenberg-Marquardt on the Cauchy-robust Sampson cost Σ log(1 + (d/noise)²); returns (R, t, cost).
 
     The cost valley of two views is long and curved (rotation trades against translation), so plain
-    Gauss-Newton steps overshoot; LM with step control walks along it.
+    Gauss-Newton steps overshoot; LM with step control walks along it. With `up`, the motion is planar: the
+    start is projected (`planar_pose`) and only the turn and the heading are fitted.
     """
+    if up is not None:
+        R, t = planar_pose(R, t, up)
     residual, jacobian = sampson(R, t, x_a, x_b)
+    directions = np.eye(5) if up is None else planar_directions(R, t, up)
+    jacobian = jacobian @ directions
     cost = _cauchy_cost(residual, noise)
     damping = 1e-3
     for _ in range(iterations):
@@ -96,7 +135,7 @@ def refine_essential(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndar
         basis = tangent_basis(t)
         while True:
             try:
-                step = -np.linalg.solve(normal + damping * np.diag(np.diag(normal) + 1e-12), gradient)
+                step = directions @ -np.linalg.solve(normal + damping * np.diag(np.diag(normal) + 1e-12), gradient)
             except np.linalg.LinAlgError:  # no information in the matches (all Jacobians zero)
                 return R, t, cost
             R_new = _rotate(R, step[:3])
@@ -112,6 +151,9 @@ def refine_essential(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndar
         converged = cost - cost_new < 1e-5 * cost
         R, t, cost = R_new, t_new, cost_new
         residual, jacobian = sampson(R, t, x_a, x_b)
+        if up is not None:
+            directions = planar_directions(R, t, up)
+        jacobian = jacobian @ directions
         damping = max(damping / 10.0, 1e-7)
         if converged:
             break
@@ -134,13 +176,19 @@ def in_front(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndarray) -> 
 
 
 def essential_covariance(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndarray,
-                         noise: float) -> np.ndarray:
+                         noise: float, up: np.ndarray | None = None) -> np.ndarray:
     """6×6 Fisher covariance σ²(JᵀJ)⁻¹ of (t, ω) from the Sampson Jacobian (noise σ in normalised units).
 
-    Order (tx, ty, tz, rx, ry, rz); the translation block lies in the plane orthogonal to t (rank 2).
+    Order (tx, ty, tz, rx, ry, rz); the translation block lies in the plane orthogonal to t (rank 2). With `up`
+    (planar motion) it is that of the turn and the heading alone (rank 2: the constrained directions get none).
     """
     _, jacobian = sampson(R, t, x_a, x_b)
-    covariance_5 = np.linalg.pinv(jacobian.T @ jacobian) * noise ** 2
+    if up is None:
+        covariance_5 = np.linalg.pinv(jacobian.T @ jacobian) * noise ** 2
+    else:
+        directions = planar_directions(R, t, up)
+        reduced = jacobian @ directions
+        covariance_5 = directions @ np.linalg.pinv(reduced.T @ reduced) @ directions.T * noise ** 2
     basis = tangent_basis(t)
     covariance = np.zeros((6, 6))
     covariance[3:, 3:] = covariance_5[:3, :3]

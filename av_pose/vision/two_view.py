@@ -10,6 +10,11 @@ essential matrix and homography with OpenCV USAC (MAGSAC++; RANSAC where the bui
    in front of both cameras (as `cv2.recoverPose`) and, in near-planar scenes (where E has two solutions),
    from the homography's decompositions too; the lowest cost wins. The translation direction is reported
    only when the parallax reaches `min_parallax_px`.
+ - planar motion (`up`: a ground robot's up axis in the camera frame): the same refinement in two parameters,
+   the turn about `up` and the heading of the translation across it (`epipolar.planar_pose`), from the
+   projected starts and PLANAR_HEADINGS more; fits that turn beyond the field of view are refused; the
+   direction is reported whatever the parallax (two parameters pin it down where five trade it against the
+   turn), with the covariance PLANAR_COVARIANCE_SCALE·σ²(JᵀJ)⁻¹ plus PLANAR_TILT_STD_DEG on the held directions.
 
 Frames: camera optical frames (OpenCV: z forward, x right, y down). `R_a_b`, `t_a_b` form T_a_b, which maps
 camera-b points into camera a (Reloc3r's 2→1 pose, ground truth inv(T_world_a)·T_world_b); `t_a_b` is the unit
@@ -43,11 +48,12 @@ import cv2
 import numpy as np
 
 from av_pose.errors import UserInputError
-from av_pose.geometry import UNKNOWN_VARIANCE, make_transform, so3_log
+from av_pose.geometry import UNKNOWN_VARIANCE, make_transform, planar_up_axis, rotation_angle_deg, so3_log
 from av_pose.vision.epipolar import (
     essential_covariance,
     in_front,
     normalized_points,
+    planar_pose,
     project_to_so3,
     refine_essential,
     refine_rotation,
@@ -93,6 +99,18 @@ then seed the refinement too."""
 OFF_PLANE_SHARE = 0.1
 """Fewer essential inliers than this share off the homography: a planar scene, whose two solutions two views
 cannot tell apart; the covariance then spans both."""
+PLANAR_TILT_STD_DEG = 1.0
+"""Planar motion: standard deviation (degrees) of the pitch and roll a level floor still lets the rig take
+between two frames, and of the translation direction out of the floor's plane (the fit holds them at zero)."""
+PLANAR_COVARIANCE_SCALE = 1.6
+"""Planar motion: multiplies the two-parameter model's σ²(JᵀJ)⁻¹ (turn and heading alike), in place of
+ESSENTIAL_COVARIANCE_SCALE and TRANSLATION_STD_FACTOR; calibrated on level ShoeboxAV walks (`generate_showcase`
+seeds 11–16, 20 s, 192×144, pairs 1 s apart) so that the median squared error over variance of the turn and of
+the heading is χ²(1)'s 0.455 (seeds 17–22, held out: see docs/results.md). Two parameters leave the Fisher
+covariance nearly honest; five leave a long curved valley (ESSENTIAL_COVARIANCE_SCALE)."""
+PLANAR_HEADINGS = 4
+"""Planar motion: extra starts with the translation's heading spread over 180° (±t cost the same), which the
+two-parameter fit cannot reach from a wrong start across the turn–sideways valley."""
 ROBUST_METHOD = getattr(cv2, 'USAC_MAGSAC', cv2.RANSAC)
 """MAGSAC++ (OpenCV ≥ 4.5.1), else RANSAC."""
 
@@ -168,6 +186,11 @@ def _inflation(inlier_ratio: float) -> float:
     return max(1.0, RELIABLE_INLIER_RATIO / max(inlier_ratio, 1e-3)) ** 2
 
 
+def _tilt_prior(up: np.ndarray) -> np.ndarray:
+    """3×3 rotation covariance (rad²) of planar motion's pitch and roll: PLANAR_TILT_STD_DEG across `up`."""
+    return np.radians(PLANAR_TILT_STD_DEG) ** 2 * (np.eye(3) - np.outer(up, up))
+
+
 # --- estimation -------------------------------------------------------------------------------------------
 
 def _rotation_model(H_ab: np.ndarray | None, R_start: np.ndarray, x_a: np.ndarray, x_b: np.ndarray, K: np.ndarray,
@@ -182,13 +205,20 @@ def _rotation_model(H_ab: np.ndarray | None, R_start: np.ndarray, x_a: np.ndarra
     return best
 
 
+def _beyond_field_of_view(R: np.ndarray, K: np.ndarray) -> bool:
+    """Whether R turns further than the horizontal field of view of K (principal point at the image centre)."""
+    return float(rotation_angle_deg(np.eye(3), R)) > 2.0 * np.degrees(np.arctan2(K[0, 2] + 0.5, K[0, 0]))
+
+
 def _essential_starts(E: np.ndarray, H_ab: np.ndarray | None, x_a: np.ndarray, x_b: np.ndarray, K: np.ndarray,
-                      mask: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+                      mask: np.ndarray, up: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Starting poses (R_a_b, unit t_a_b) for the refinement, best guess first.
 
     The decomposition of E that puts most of its inliers in front of both cameras (as `cv2.recoverPose`), and
     the homography's decompositions (a near-planar scene has two essential solutions; the homography finds the
-    other one).
+    other one). With `up` (planar motion) each is projected onto planar motion, those that turn beyond the field
+    of view are dropped (the views share matches; a straight-ahead start replaces them when none is left), and
+    PLANAR_HEADINGS headings with the first one's turn are added.
     """
     R1, R2, t_e = cv2.decomposeEssentialMat(E)
     # OpenCV's (R, t) map camera a to camera b (x_b = R x_a + t): invert to (R_a_b, t_a_b).
@@ -198,6 +228,14 @@ def _essential_starts(E: np.ndarray, H_ab: np.ndarray | None, x_a: np.ndarray, x
     if H_ab is not None and np.all(np.isfinite(H_ab)):
         _, rotations, translations, _ = cv2.decomposeHomographyMat(H_ab, K)
         starts += [(R_cv.T, -R_cv.T @ t_cv.ravel()) for R_cv, t_cv in zip(rotations, translations)]
+    if up is not None:
+        starts = [planar_pose(R, t, up) for R, t in starts]
+        starts = [(R, t) for R, t in starts if not _beyond_field_of_view(R, K)] \
+            or [planar_pose(np.eye(3), np.array([0.0, 0.0, 1.0]), up)]
+        R0, t0 = starts[0]
+        sideways = np.cross(up, t0)
+        starts += [(R0, np.cos(a) * t0 + np.sin(a) * sideways)
+                   for a in np.pi * np.arange(1, PLANAR_HEADINGS + 1) / (PLANAR_HEADINGS + 1)]
     poses: list[tuple[np.ndarray, np.ndarray]] = []
     for R, t in starts:
         norm = np.linalg.norm(t)
@@ -242,7 +280,8 @@ def solution_spread(R: np.ndarray, t: np.ndarray, solutions: list[tuple[np.ndarr
 
 def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndarray, *, min_inliers: int = 15,
                           threshold_px: float = 1.0, rotation_parallax_ratio: float = 1.3, min_parallax_px: float = 2.0,
-                          min_inlier_ratio: float = 0.2, calibrated: bool = True) -> TwoViewGeometry:
+                          min_inlier_ratio: float = 0.2, calibrated: bool = True,
+                          up: np.ndarray | None = None) -> TwoViewGeometry:
     """Relative pose from M matched pixel points.
 
     Args:
@@ -260,8 +299,12 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
         min_inlier_ratio: fewer inliers per match than this → ok False (the model is likely wrong).
         calibrated: False returns the plain Fisher covariance σ²(JᵀJ)⁻¹ of the fitted model, without the
             calibrated scales, the inflations and the competing solutions (for checking the derivation).
+        up: planar motion (a ground robot): the rig's up axis in the camera frame (3,). The rotation is then a
+            turn about it and the translation lies across it (two parameters instead of five), which the
+            covariance states with PLANAR_TILT_STD_DEG on the constrained directions. None: free motion.
     """
     K = _check_intrinsics(K)
+    up = planar_up_axis(up)
     points_a = np.asarray(points_a, dtype=np.float64).reshape(-1, 2)
     points_b = np.asarray(points_b, dtype=np.float64).reshape(-1, 2)
     matches = len(points_a)
@@ -281,11 +324,15 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
         noise = max(robust_sigma(residual.ravel()), np.sqrt(2.0) * NOISE_FLOOR_PX / focal)
         covariance = np.eye(6) * UNKNOWN_VARIANCE
         covariance[3:, 3:] = rotation_covariance(R_rotation, x_a[keep], x_b[keep], noise)
+        rotation = R_rotation
+        if up is not None:  # the turn alone: its own variance, and the floor's tilt on the other two axes
+            rotation = planar_pose(R_rotation, np.zeros(3), up)[0]
+            covariance[3:, 3:] = (up @ covariance[3:, 3:] @ up) * np.outer(up, up) + _tilt_prior(up)
         if calibrated:  # a baseline too small to show parallax is absorbed into the pan and tilt: allow for it
             unseen_baseline = np.diag([1.0, 1.0, 0.0]) * (UNSEEN_BASELINE_FACTOR * parallax_px / focal) ** 2
             covariance[3:, 3:] = (covariance[3:, 3:] * ROTATION_COVARIANCE_SCALE + unseen_baseline) \
                 * _inflation(kept / matches)
-        return TwoViewGeometry(ok=True, R_a_b=R_rotation, t_a_b=np.zeros(3), translation_ok=False, matches=matches,
+        return TwoViewGeometry(ok=True, R_a_b=rotation, t_a_b=np.zeros(3), translation_ok=False, matches=matches,
                                inliers=kept, inlier_ratio=kept / matches, covariance=covariance, model='rotation',
                                parallax_px=parallax_px, noise_px=noise * focal / np.sqrt(2.0),
                                inlier_points=(points_a[keep], points_b[keep]))
@@ -309,7 +356,7 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
     essential_inlier = mask.ravel() > 0
     near_planar = homography_mask is not None and homography_mask.sum() >= PLANAR_SHARE * count
     off_plane = int((essential_inlier & (homography_mask.ravel() == 0)).sum()) if near_planar else count
-    starts = _essential_starts(E[:3], H_ab if near_planar else None, x_a, x_b, K, essential_inlier)
+    starts = _essential_starts(E[:3], H_ab if near_planar else None, x_a, x_b, K, essential_inlier, up)
 
     # The pure-rotation model and the parallax it leaves on the essential inliers, against the keypoint noise.
     R_rotation, rotation_inlier = _rotation_model(H_ab, starts[0][0], x_a, x_b, K, 2.0 * threshold)
@@ -323,10 +370,15 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
     if parallax_px < min(rotation_parallax_ratio * noise_parallax_px, MAX_ROTATION_PARALLAX_PX):
         return rotation_result()
 
-    # Essential model: Levenberg-Marquardt from every start on the robust Sampson cost of all matches.
-    refined = sorted((refine_essential(R, t, x_a, x_b, noise, iterations=5) for R, t in starts),
+    # Essential model: Levenberg-Marquardt from every start on the robust Sampson cost of all matches (planar:
+    # of the RANSAC inliers, where the sideways solution cannot collect stray matches along the rows).
+    fit_a, fit_b = (x_a, x_b) if up is None else (x_a[essential_inlier], x_b[essential_inlier])
+    refined = sorted((refine_essential(R, t, fit_a, fit_b, noise, iterations=5, up=up) for R, t in starts),
                      key=lambda fit: fit[2])
-    R, t, _ = refine_essential(*refined[0][:2], x_a, x_b, noise)
+    R, t, _ = refine_essential(*refined[0][:2], x_a, x_b, noise, up=up)
+    if up is not None and _beyond_field_of_view(R, K):
+        return TwoViewGeometry.failed(f'the planar fit turns {float(rotation_angle_deg(np.eye(3), R)):.0f}°, beyond '
+                                      'the field of view of views that share matches', matches, count)
     front = in_front(R, t, x_a, x_b)
     if front.sum() < in_front(R, -t, x_a, x_b).sum():
         t, front = -t, in_front(R, -t, x_a, x_b)
@@ -340,19 +392,25 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
     # Polish on the inliers with a loss that is nearly least squares there (the fit whose Fisher covariance
     # follows): the Cauchy loss at scale σ that kept outliers out costs efficiency.
     noise = max(robust_sigma(sampson(R, t, x_a[inlier], x_b[inlier])[0]), NOISE_FLOOR_PX / focal)
-    R, t, _ = refine_essential(R, t, x_a[inlier], x_b[inlier], INLIER_SIGMAS * noise, iterations=5)
-    own = essential_covariance(R, t, x_a[inlier], x_b[inlier], noise)
+    R, t, _ = refine_essential(R, t, x_a[inlier], x_b[inlier], INLIER_SIGMAS * noise, iterations=5, up=up)
+    own = essential_covariance(R, t, x_a[inlier], x_b[inlier], noise, up)
     alternatives: list[tuple[np.ndarray, np.ndarray, float]] = []
     if calibrated:
         alternatives = _competing_solutions(R, t, [fit[:2] for fit in refined[1:]], x_a, x_b, noise,
                                             planar=off_plane < OFF_PLANE_SHARE * count)
-        stretch = np.diag([TRANSLATION_STD_FACTOR] * 3 + [1.0] * 3) \
-            * np.sqrt(ESSENTIAL_COVARIANCE_SCALE * _inflation(count / matches))
+        if up is None:
+            stretch = np.diag([TRANSLATION_STD_FACTOR] * 3 + [1.0] * 3) \
+                * np.sqrt(ESSENTIAL_COVARIANCE_SCALE * _inflation(count / matches))
+        else:
+            stretch = np.eye(6) * np.sqrt(PLANAR_COVARIANCE_SCALE * _inflation(count / matches))
         own = stretch @ own @ stretch
+        if up is not None:
+            own[3:, 3:] += _tilt_prior(up)
+            own[:3, :3] += np.radians(PLANAR_TILT_STD_DEG) ** 2 * np.outer(up, up)
         covariance = own + stretch @ solution_spread(R, t, alternatives) @ stretch
     else:
         covariance = own.copy()
-    translation_ok = parallax_px >= min_parallax_px
+    translation_ok = parallax_px >= min_parallax_px or up is not None
     for block in (covariance, own):
         block[:3, :3] += RADIAL_VARIANCE * np.outer(t, t)
         if not translation_ok:
@@ -383,13 +441,13 @@ def estimate_from_features(features_a: Features, features_b: Features, K: np.nda
 def estimate_two_view(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray, *, detector: str = 'orb',
                       max_features: int = 2000, min_inliers: int = 15, match_ratio: float = 0.8,
                       threshold_px: float = 1.0, rotation_parallax_ratio: float = 1.3, min_parallax_px: float = 2.0,
-                      min_inlier_ratio: float = 0.2) -> TwoViewGeometry:
+                      min_inlier_ratio: float = 0.2, up: np.ndarray | None = None) -> TwoViewGeometry:
     """Relative pose T_a_b of two H×W×3 uint8 RGB images taken with the same intrinsics K (3×3).
 
     Never raises on image content (a black, blurred or unrelated image gives ok False with a reason); raises
     UserInputError for an unknown detector (or AKAZE on an OpenCV build without it), a malformed image or K,
     or images of different sizes. `detector` is one of DETECTORS; `max_features` caps the keypoints per image;
-    `match_ratio` is Lowe's ratio; see `estimate_from_matches` for the rest.
+    `match_ratio` is Lowe's ratio; see `estimate_from_matches` for the rest (`up`: planar motion).
     """
     check_detector(detector)
     K = _check_intrinsics(K)
@@ -400,4 +458,4 @@ def estimate_two_view(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray, *
                                   detect_features(image_b, detector, max_features), K, min_inliers=min_inliers,
                                   match_ratio=match_ratio, threshold_px=threshold_px,
                                   rotation_parallax_ratio=rotation_parallax_ratio, min_parallax_px=min_parallax_px,
-                                  min_inlier_ratio=min_inlier_ratio)
+                                  min_inlier_ratio=min_inlier_ratio, up=up)
