@@ -75,3 +75,10 @@ def test_bench_pose_times_the_geometric_estimators(capsys):
     target = result['targets']['geometric']
     assert target['met'] == (result['estimators']['geometric']['batch_1']['pairs_per_s'] >= 30.0)
     assert result['target_met'] == target['met']
+
+
+def test_bench_pose_times_planar_motion(capsys):
+    assert main(['bench', 'pose', '--json', '--model', 'geometric-vision', '--pairs', '8', '--rounds', '1',
+                 '--planar-motion']) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result['planar_motion'] is True and result['estimators']['geometric-vision']['valid_fraction'] > 0.5

@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 
 from av_pose.bench.timing import best_times
+from av_pose.cli import add_planar_motion_argument, planar_up_from_args
 
 DEFAULT_MODELS = ('geometric', 'geometric-vision', 'geometric-audio')
 BATCH_SIZES = (1, 16)
@@ -32,6 +33,7 @@ def register(targets: argparse._SubParsersAction) -> None:
     parser.add_argument('--threads', type=int, default=1, help='torch and OpenCV threads (default 1: one core)')
     parser.add_argument('--device', default='cpu', help='cpu | cuda | auto (default cpu)')
     parser.add_argument('--json', action='store_true', help='print only the JSON result')
+    add_planar_motion_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -119,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.pairs < 1 or args.rounds < 1 or args.threads < 1:
         raise UserInputError('--pairs, --rounds and --threads must be at least 1')
+    planar_up = planar_up_from_args(args.planar_motion)
     models = list(dict.fromkeys(args.model or DEFAULT_MODELS))
     config = SynthConfig(duration_s=max(6.0, args.pairs / 10.0 + 2.0), image_size=(256, 192),
                          array=load_array('respeaker4'))
@@ -132,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.json:
                 print(f'generating a {config.duration_s:g} s scene (256x192, respeaker4) in {tmp}')
             record = generate_scene(Path(tmp) / 'scene', config, seed=0)
-            pairs = [pair for pair, _, _ in scene_pose_pairs(record, 1.0)][:args.pairs]
+            pairs = [pair for pair, _, _ in scene_pose_pairs(record, 1.0, planar_up=planar_up)][:args.pairs]
         result = bench_pose(pairs, estimators, device=args.device, rounds=args.rounds)
         result['estimators'].update({name: {'error': why} for name, why in errors.items()})
     finally:
@@ -145,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
                for name, target in TARGET_PAIRS_PER_S.items() if 'batch_1' in result['estimators'].get(name, {})}
     output = {'image_size': list(config.image_size), 'array': config.array.name, 'sample_rate': config.sample_rate,
               'pairs': len(pairs), 'gap_s': 1.0, 'rounds': args.rounds, 'threads': args.threads,
-              'device': args.device, 'cpu_count': os.cpu_count(), **result, 'targets': targets,
+              'device': args.device, 'cpu_count': os.cpu_count(), 'planar_motion': planar_up is not None,
+              **result, 'targets': targets,
               'target_met': bool(targets) and all(t['met'] for t in targets.values())}
     print(json.dumps(output, indent=None if args.json else 2))
     return 0
