@@ -102,6 +102,7 @@ def test_doa_on_rendered_audio_finds_the_true_azimuth(tmp_path):
     (['--image-size', 'big'], 'image size must look like 256x192'),
     (['--array', 'nope'], "unknown array 'nope'"),
     (['--moving-sources', '1.5'], 'share of moving sources must lie in [0, 1]'),
+    (['--rotation-only', '--ground-robot'], '--rotation-only and --ground-robot are two different rigs'),
 ])
 def test_synth_errors_are_one_line(tmp_path, args, message):
     result = av_pose('synth', '--out', str(tmp_path / 'x'), *args)
@@ -120,6 +121,16 @@ def test_layouts_keep_every_source_in_the_room(duration_s):
                 points = np.atleast_2d(source.position_m)
                 assert np.all((points > 0.0) & (points < size)), (duration_s, index)
                 assert source.end_s is None or source.start_s < source.end_s <= duration_s
+
+
+def test_ground_robot_scenes_keep_the_free_layout_on_a_level_floor():
+    """The same seed draws the same room (the draws match the free rig's); the rig holds its height and stays level."""
+    free = sample_layout(SynthConfig(), scene_rng(4, 0))
+    ground = sample_layout(SynthConfig(ground_robot=True), scene_rng(4, 0))
+    assert free.room == ground.room
+    poses = ground.trajectory.sample(np.linspace(0.0, ground.trajectory.duration_s, 50))
+    assert np.ptp(poses[:, 2, 3]) == 0.0 and np.allclose(poses[:, :3, 1], [0.0, 0.0, -1.0], atol=1e-12)
+    assert np.ptp(free.trajectory.sample(np.linspace(0.0, free.trajectory.duration_s, 50))[:, 2, 3]) > 0.0
 
 
 def test_one_second_scene_end_to_end(tmp_path):

@@ -78,6 +78,22 @@ def test_rotation_only_keeps_position_fixed(seed):
     assert np.degrees(np.ptp(yaw)) > 30.0
 
 
+@pytest.mark.parametrize('seed', range(3))
+def test_ground_robot_moves_on_a_level_floor(seed):
+    """Mode 'ground': travels and turns like 'free', at one height with no pitch or roll (planar motion)."""
+    room = Room.random(np.random.default_rng(seed))
+    trajectory = random_trajectory(room, seed, 30.0, mode='ground', max_speed_m_s=MAX_SPEED_M_S)
+    _, poses = _dense(trajectory)
+    positions = poses[:, :3, 3]
+    assert np.all(positions[:, 2] == positions[0, 2]) and np.all(room.is_free(positions, margin_m=MARGIN_M - 1e-9))
+    assert np.ptp(positions[:, :2], axis=0).max() > 0.5
+    yaw_pitch_roll = ypr_from_rotation(poses[:, :3, :3] @ R_CAM_ARRAY_DEFAULT)
+    assert np.abs(yaw_pitch_roll[:, 1:]).max() < 1e-12 and np.degrees(np.ptp(np.unwrap(yaw_pitch_roll[:, 0]))) > 20.0
+    np.testing.assert_allclose(poses[:, :3, 1], [[0.0, 0.0, -1.0]] * len(poses), atol=1e-12)  # optical y: down
+    linear, _ = _speeds(poses, 0.01)
+    assert linear.max() <= MAX_SPEED_M_S + 1e-9
+
+
 def test_still_segments_have_zero_motion():
     room = _furnished_room()
     trajectory = random_trajectory(room, 7, 60.0, still_probability=0.3)

@@ -19,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--sample-rate', type=int, default=None,
                         help="audio rate, Hz (default: the array's native rate, else 16000)")
     parser.add_argument('--rotation-only', action='store_true', help='rig only rotates (SLfM setting)')
+    parser.add_argument('--ground-robot', action='store_true',
+                        help='rig moves as a robot on the floor: planar motion at one height, no pitch or roll '
+                        '(evaluate with --planar-motion)')
     parser.add_argument('--sources', type=int, default=2, help='point sources per scene (default 2)')
     parser.add_argument('--moving-sources', type=float, default=0.25, metavar='SHARE',
                         help='probability that a point source walks (default 0.25; 0 = all static)')
@@ -64,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.scenes < 1 or args.workers < 1:
         raise UserInputError('--scenes and --workers must be at least 1')
+    if args.rotation_only and args.ground_robot:
+        raise UserInputError('--rotation-only and --ground-robot are two different rigs: give one')
     array = load_array(args.array)
     T_cam_array = array_mount(tuple(args.array_offset), tuple(args.array_rpy))
     if args.array_mount is not None:
@@ -76,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         tuple(kind.strip() for kind in args.source_kinds.split(',') if kind.strip())
     config = SynthConfig(duration_s=args.duration, fps=args.fps, image_size=parse_image_size(args.image_size),
                          array=array, sample_rate=args.sample_rate,
-                         rotation_only=args.rotation_only, num_sources=args.sources, moving_share=args.moving_sources,
+                         rotation_only=args.rotation_only, ground_robot=args.ground_robot, num_sources=args.sources,
+                         moving_share=args.moving_sources,
                          snr_db=args.snr, renderer=args.renderer, source_kinds=kinds,
                          T_cam_array=T_cam_array)
     out = Path(args.out)

@@ -38,6 +38,7 @@ class SynthConfig:
         array: The microphone array on the rig.
         sample_rate: Audio rate, Hz; None = the array's native rate, else 16000.
         rotation_only: Rig only rotates (the SLfM setting) instead of moving in 6-DoF.
+        ground_robot: Rig moves as a robot on the floor: planar motion at one height, no pitch or roll.
         num_sources: Point sources per scene (plus a quiet diffuse ambient bed).
         moving_share: Probability that a point source walks (0 = all static).
         source_kinds: Signal kinds the point sources are drawn from (`POINT_SOURCE_KINDS` by default). The random
@@ -57,6 +58,7 @@ class SynthConfig:
     array: MicArray = field(default_factory=lambda: load_array('respeaker4'))
     sample_rate: int | None = None
     rotation_only: bool = False
+    ground_robot: bool = False
     num_sources: int = 2
     moving_share: float = 0.25
     source_kinds: tuple[str, ...] = POINT_SOURCE_KINDS
@@ -108,7 +110,7 @@ def scene_rng(seed: int, index: int) -> np.random.Generator:
 def sample_layout(config: SynthConfig, rng: np.random.Generator) -> SceneLayout:
     """Draw a room, a trajectory inside it and `config.num_sources` sources away from the rig path."""
     room = Room.random(rng)
-    mode = 'rotation' if config.rotation_only else 'free'
+    mode = 'rotation' if config.rotation_only else 'ground' if config.ground_robot else 'free'
     trajectory = random_trajectory(room, rng, config.duration_s, mode=mode)
     path = trajectory.sample(np.linspace(0.0, trajectory.duration_s, 50))[:, :3, 3]
     sources = [_random_source(room, path, config.duration_s, rng, config.moving_share, config.source_kinds)

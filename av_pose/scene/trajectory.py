@@ -20,9 +20,11 @@ from av_pose.errors import UserInputError
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, make_transform, rotation_from_ypr
 from av_pose.scene.room import Room
 
-TRAJECTORY_MODES = ('free', 'rotation')
+TRAJECTORY_MODES = ('free', 'rotation', 'ground')
 """free: smooth 6-DoF motion through the room; rotation: the camera stays at one point and only turns
-(yaw sweeps with small pitch and roll, the SLfM setting)."""
+(yaw sweeps with small pitch and roll, the SLfM setting); ground: a robot on the floor, the free mode's paths
+and turns at one height with no pitch or roll (planar motion; the heading of travel is independent of the yaw,
+as for a holonomic base)."""
 
 # Shares of the angular step budget per knot; their sum (1.0) keeps |ω| ≤ the angular speed limit.
 _YAW_SHARE, _PITCH_SHARE, _ROLL_SHARE = 0.7, 0.2, 0.1
@@ -155,7 +157,8 @@ def random_trajectory(room: Room, rng: np.random.Generator | int, duration_s: fl
     ≤ `max_angular_speed_deg_s`, the camera stays `margin_m` from walls and furniture, its height within
     `height_range_m` (clipped to the room), |pitch| ≤ `max_pitch_deg`, |roll| ≤ `max_roll_deg`. It starts and
     ends at rest. After each knot, with probability `still_probability` the camera holds its pose for a
-    uniformly drawn number of knot intervals in `still_knots`.
+    uniformly drawn number of knot intervals in `still_knots`. Mode 'ground' draws as 'free' does and then
+    holds the height, pitch and roll: the same seed gives the same room and, seen from above, a similar path.
     """
     if mode not in TRAJECTORY_MODES:
         raise UserInputError(f'unknown trajectory mode {mode!r}; choose from {", ".join(TRAJECTORY_MODES)}')
@@ -172,6 +175,8 @@ def random_trajectory(room: Room, rng: np.random.Generator | int, duration_s: fl
 
     start = np.concatenate([_start_position(room, rng, margin_m, heights),
                             [rng.uniform(-np.pi, np.pi), rng.uniform(-max_pitch, max_pitch) / 2, 0.0]])
+    if mode == 'ground':
+        start[4] = 0.0
     points = [start, start, start]  # three equal points: the spline starts exactly here, at rest
     heading, yaw_direction = rng.uniform(-np.pi, np.pi), rng.choice([-1.0, 1.0])
     while len(points) < count - 2:
@@ -183,13 +188,17 @@ def random_trajectory(room: Room, rng: np.random.Generator | int, duration_s: fl
         if mode == 'free':
             heading, new[:3] = _next_position(room, rng, np.array(points[-3:])[:, :3], heading, step_m,
                                               margin_m, heights)
+        elif mode == 'ground':
+            heading, new[:3] = _next_position(room, rng, np.array(points[-3:])[:, :3], heading, step_m,
+                                              margin_m, heights)
+            new[2] = start[2]
         if rng.random() < 0.2:
             yaw_direction = -yaw_direction  # sweeps: keep turning one way for a while
         new[3] += yaw_direction * rng.uniform(0.3, 1.0) * _YAW_SHARE * angle_budget
         for column, limit, share in ((4, max_pitch, _PITCH_SHARE), (5, max_roll, _ROLL_SHARE)):
             change = np.clip(rng.uniform(-limit, limit) - previous[column], -share * angle_budget,
                              share * angle_budget)
-            new[column] = np.clip(previous[column] + change, -limit, limit)
+            new[column] = 0.0 if mode == 'ground' else np.clip(previous[column] + change, -limit, limit)
         points.append(new)
     points = points[:count - 2]
     points += [points[-1], points[-1]]  # end at rest
