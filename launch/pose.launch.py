@@ -32,12 +32,15 @@ SHARED_ARGUMENTS = ('namespace', 'use_sim_time', 'params_file', 'log_level', 'us
 
 
 def pose_node_overrides(context) -> list:
-    """The parameters that win over the params file: use_sim_time always, model and device when given."""
+    """The parameters that win over the params file: use_sim_time always, model, device and planar_motion when
+    given."""
     overrides = {'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool)}
     for name in ('model', 'device'):
         value = LaunchConfiguration(name).perform(context)
         if value:
             overrides[name] = value
+    if LaunchConfiguration('planar_motion').perform(context):
+        overrides['planar_motion'] = ParameterValue(LaunchConfiguration('planar_motion'), value_type=bool)
     return [Node(
         package='av_pose',
         executable='pose_node',
@@ -85,6 +88,9 @@ def generate_launch_description() -> LaunchDescription:
                                           'model or a checkpoint path); empty: the params file value'),
         DeclareLaunchArgument('device', default_value='',
                               description='auto | cpu | cuda for pose_node; empty: the params file value'),
+        DeclareLaunchArgument('planar_motion', default_value='',
+                              description='true on a ground robot: the geometric estimator fits the turn and the '
+                                          'heading only (pose_node planar_motion); empty: the params file value'),
         DeclareLaunchArgument('sources', default_value='true',
                               description='Track several sound sources (doa_node with sources_params_file) and '
                                           'start source_map_node: a world map of them'),

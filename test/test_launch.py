@@ -27,7 +27,7 @@ PARAMS_FILE = REPO_ROOT / 'config' / 'av_pose.yaml'
 SOURCES_FILE = REPO_ROOT / 'config' / 'sources.yaml'
 NAV2_ARGUMENTS = {'namespace', 'use_sim_time', 'params_file', 'log_level', 'use_respawn'}
 POSE_ARGUMENTS = NAV2_ARGUMENTS | {'image_topic', 'camera_info_topic', 'audio_topic', 'audio_info_topic', 'model',
-                                  'device', 'rviz', 'sources', 'sources_params_file', 'odom_topic'}
+                                  'device', 'planar_motion', 'rviz', 'sources', 'sources_params_file', 'odom_topic'}
 NODES = {'doa_node': doa_node, 'pose_node': pose_node, 'source_map_node': source_map_node}
 
 
@@ -109,6 +109,8 @@ def test_pose_launch_structure():
     (overrides,) = [f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == 'pose_node_overrides']
     _assert_parameters_file_then_overrides(node['parameters'], ast.unparse(overrides))
     assert "for name in ('model', 'device')" in ast.unparse(overrides)
+    assert "overrides['planar_motion'] = ParameterValue(LaunchConfiguration('planar_motion'), value_type=bool)" \
+        in ast.unparse(overrides)
     remaps = {pair.elts[0].value: ast.unparse(pair.elts[1]) for pair in node['remappings'].elts}
     assert remaps == {name: f"LaunchConfiguration('{topic}')" for name, topic in (
         ('image', 'image_topic'), ('camera_info', 'camera_info_topic'), ('audio', 'audio_topic'),
