@@ -153,6 +153,20 @@ def test_the_geometric_estimator_takes_planar_motion_from_the_sensors(showcase):
             assert np.allclose(estimate.T_a_b[:3, :3] @ UP, UP, atol=1e-3)
 
 
+def test_eval_cli_with_planar_motion(showcase, tmp_path, capsys):
+    """`av-pose eval --planar-motion` on the rendered robot: the same pairs score better than with free motion."""
+    import json
+
+    scores = {}
+    for name, extra in (('free', []), ('planar', ['--planar-motion'])):
+        out = tmp_path / f'{name}.json'
+        assert main(['eval', '--model', 'geometric-vision', '--data', str(showcase.directory), '--corrupted', 'none',
+                     '--stride', '5', '--no-progress', '--json', str(out), *extra]) == 0
+        scores[name] = json.loads(out.read_text())['models']['geometric-vision']['clean']
+    assert 'planar motion' in capsys.readouterr().out
+    assert scores['planar']['translation_auc'][2] > scores['free']['translation_auc'][2]
+
+
 def test_cli_planar_motion_takes_nothing_or_three_numbers(tmp_path, capsys):
     assert main(['eval', '--model', 'geometric', '--data', str(tmp_path), '--planar-motion', '0', '1']) == 2
     assert 'planar-motion takes no value or the 3 components' in capsys.readouterr().err
