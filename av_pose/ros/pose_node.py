@@ -298,6 +298,9 @@ class PoseNode(Node):
             return None
         T_base_cam = self._transforms.lookup(self.config.base_frame, camera_frame) \
             if self.config.base_frame and camera_frame else None
+        if T_base_cam is None and self.config.base_frame and camera_frame:
+            self._warnings.warn('planar_up', f'planar_motion: no transform {self.config.base_frame} -> '
+                                f'{camera_frame} on /tf_static yet; assuming a level camera')
         return np.asarray(LEVEL_CAMERA_UP) if T_base_cam is None else T_base_cam[2, :3].copy()
 
     # ------------------------------------------------------------------------------------------ outputs
