@@ -565,7 +565,8 @@ def test_node_integrates_the_scene_into_odometry_tf_and_markers(scene_bag):
 
 
 def test_without_audio_vision_only_and_a_corrupt_jpeg_is_skipped(scene_bag):
-    """Compressed images, no audio: the node warns, says 'vision only' and keeps publishing."""
+    """Compressed images, no audio: the node warns, says 'vision only' and keeps publishing (and planar motion
+    with no base_frame takes a level camera's up axis)."""
     estimator = TruthEstimator(scene_bag.record)
 
     def corrupt_one(stamp, name, msg):
@@ -576,7 +577,7 @@ def test_without_audio_vision_only_and_a_corrupt_jpeg_is_skipped(scene_bag):
     with RosClient(unique_domain_id()) as client:
         ns = unique_namespace()
         node = in_process_node(client, ns, estimator, image_transport='compressed', translation_scale='fixed',
-                               speed_mps=0.3)
+                               speed_mps=0.3, planar_motion=True, base_frame='')
         outputs = Outputs(client, ns)
         replay = Replay(client, ns, scene_bag, compressed=True)
         assert replay.wait_for_node(topics=('image',))
@@ -587,6 +588,8 @@ def test_without_audio_vision_only_and_a_corrupt_jpeg_is_skipped(scene_bag):
         node.destroy_node()
     assert len(outputs.odometry) >= len(sent) - 8
     assert all(p.view_a.audio is None and p.view_b.audio is None for p in estimator.pairs)
+    # planar_motion without base_frame: a level camera's up axis
+    assert all(np.array_equal(p.sensors.planar_up, [0.0, -1.0, 0.0]) for p in estimator.pairs)
     assert any(s['mode'] == 'vision only (no audio)' and s['level'] == 1 for s in statuses)  # WARN
     assert statuses[-1]['dropped: undecodable'] == '1'
     assert 3.0 not in np.round(np.array([stamp_s(m.header) for m in outputs.odometry]) - EPOCH, 6)
