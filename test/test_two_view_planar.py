@@ -116,6 +116,18 @@ def test_a_pitched_camera_takes_its_own_up_axis():
     assert np.median(np.array(level)[:, 0]) > 3.0 * np.median(np.array(right)[:, 0])
 
 
+def test_a_camera_looking_at_the_floor_may_turn_further_than_its_field_of_view():
+    """Looking straight down (up = −z), the robot's turn spins the image about its centre: the view keeps its
+    matches, so a 120° turn is no reason to refuse the fit (a level camera's view would have turned away)."""
+    down = np.array([0.0, 0.0, -1.0])
+    rng = np.random.default_rng(10)
+    T = np.eye(4)
+    T[:3, :3] = so3_exp(np.radians(120.0) * down)
+    T[:3, 3] = [0.3, 0.1, 0.0]
+    geometry = estimate_from_matches(*_matches(rng, T), K, up=down)
+    assert geometry.ok and rotation_angle_deg(geometry.R_a_b, T[:3, :3]) < 1.0
+
+
 @pytest.mark.parametrize('bad', [(0.0, 0.0, 0.0), (0.0, 1.0), (np.nan, 1.0, 0.0)])
 def test_a_bad_up_axis_is_one_readable_error(bad):
     rng = np.random.default_rng(9)

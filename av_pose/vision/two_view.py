@@ -12,10 +12,10 @@ essential matrix and homography with OpenCV USAC (MAGSAC++; RANSAC where the bui
    only when the parallax reaches `min_parallax_px`.
  - planar motion (`up`: a ground robot's up axis in the camera frame): the same refinement in two parameters,
    the turn about `up` and the heading of the translation across it (`epipolar.planar_pose`), from the
-   projected starts and PLANAR_HEADINGS more; fits that turn beyond the field of view are refused; the
-   direction is reported from less parallax (PLANAR_PARALLAX_RATIO × what noise leaves: two parameters pin it
-   down where five trade it against the turn), with the covariance PLANAR_COVARIANCE_SCALE·σ²(JᵀJ)⁻¹ plus
-   PLANAR_TILT_STD_DEG on the held directions.
+   projected starts and PLANAR_HEADINGS more; fits that turn the optical axis beyond the field of view are
+   refused; the direction is reported from less parallax (PLANAR_PARALLAX_RATIO × what noise leaves: two
+   parameters pin it down where five trade it against the turn), with the covariance
+   PLANAR_COVARIANCE_SCALE·σ²(JᵀJ)⁻¹ plus PLANAR_TILT_STD_DEG on the held directions.
 
 Frames: camera optical frames (OpenCV: z forward, x right, y down). `R_a_b`, `t_a_b` form T_a_b, which maps
 camera-b points into camera a (Reloc3r's 2→1 pose, ground truth inv(T_world_a)·T_world_b); `t_a_b` is the unit
@@ -49,7 +49,7 @@ import cv2
 import numpy as np
 
 from av_pose.errors import UserInputError
-from av_pose.geometry import UNKNOWN_VARIANCE, make_transform, planar_up_axis, rotation_angle_deg, so3_log
+from av_pose.geometry import UNKNOWN_VARIANCE, make_transform, planar_up_axis, so3_log
 from av_pose.vision.epipolar import (
     essential_covariance,
     in_front,
@@ -212,9 +212,17 @@ def _rotation_model(H_ab: np.ndarray | None, R_start: np.ndarray, x_a: np.ndarra
     return best
 
 
+def _view_turn_deg(R: np.ndarray) -> float:
+    """Angle (degrees) between the two cameras' optical axes for R = R_a_b.
+
+    A turn about the optical axis itself (a camera looking at the floor) spins the image and keeps the view.
+    """
+    return float(np.degrees(np.arccos(np.clip(R[2, 2], -1.0, 1.0))))
+
+
 def _beyond_field_of_view(R: np.ndarray, K: np.ndarray) -> bool:
-    """Whether R turns further than the horizontal field of view of K (principal point at the image centre)."""
-    return float(rotation_angle_deg(np.eye(3), R)) > 2.0 * np.degrees(np.arctan2(K[0, 2] + 0.5, K[0, 0]))
+    """Whether the view turns further than the horizontal field of view of K (principal point at the centre)."""
+    return _view_turn_deg(R) > 2.0 * np.degrees(np.arctan2(K[0, 2] + 0.5, K[0, 0]))
 
 
 def _essential_starts(E: np.ndarray, H_ab: np.ndarray | None, x_a: np.ndarray, x_b: np.ndarray, K: np.ndarray,
@@ -223,7 +231,7 @@ def _essential_starts(E: np.ndarray, H_ab: np.ndarray | None, x_a: np.ndarray, x
 
     The decomposition of E that puts most of its inliers in front of both cameras (as `cv2.recoverPose`), and
     the homography's decompositions (a near-planar scene has two essential solutions; the homography finds the
-    other one). With `up` (planar motion) each is projected onto planar motion, those that turn beyond the field
+    other one). With `up` (planar motion) each is projected onto planar motion, those that turn the view beyond the field
     of view are dropped (the views share matches; a straight-ahead start replaces them when none is left), and
     PLANAR_HEADINGS headings with the first one's turn are added.
     """
@@ -384,8 +392,8 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
                      key=lambda fit: fit[2])
     R, t, _ = refine_essential(*refined[0][:2], x_a, x_b, noise, up=up)
     if up is not None and _beyond_field_of_view(R, K):
-        return TwoViewGeometry.failed(f'the planar fit turns {float(rotation_angle_deg(np.eye(3), R)):.0f}°, beyond '
-                                      'the field of view of views that share matches', matches, count)
+        return TwoViewGeometry.failed(f'the planar fit turns the view by {_view_turn_deg(R):.0f}°, beyond the field '
+                                      'of view of views that share matches', matches, count)
     front = in_front(R, t, x_a, x_b)
     if front.sum() < in_front(R, -t, x_a, x_b).sum():
         t, front = -t, in_front(R, -t, x_a, x_b)
