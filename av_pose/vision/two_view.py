@@ -231,9 +231,9 @@ def _essential_starts(E: np.ndarray, H_ab: np.ndarray | None, x_a: np.ndarray, x
 
     The decomposition of E that puts most of its inliers in front of both cameras (as `cv2.recoverPose`), and
     the homography's decompositions (a near-planar scene has two essential solutions; the homography finds the
-    other one). With `up` (planar motion) each is projected onto planar motion, those that turn the view beyond the field
-    of view are dropped (the views share matches; a straight-ahead start replaces them when none is left), and
-    PLANAR_HEADINGS headings with the first one's turn are added.
+    other one). With `up` (planar motion) each is projected onto planar motion, those that turn the view beyond
+    the field of view are dropped (the views share matches; a straight-ahead start replaces them when none is
+    left), and PLANAR_HEADINGS headings with the first one's turn are added.
     """
     R1, R2, t_e = cv2.decomposeEssentialMat(E)
     # OpenCV's (R, t) map camera a to camera b (x_b = R x_a + t): invert to (R_a_b, t_a_b).
