@@ -43,3 +43,19 @@ def test_cli_sources_json(talker_scene, tmp_path, capsys):
 def test_cli_rejects_tracks_with_sources(talker_scene, capsys):
     assert main(['eval', '--sources', '--tracks', '--data', str(talker_scene.directory)]) == 2
     assert 'choose one' in capsys.readouterr().err
+
+
+def test_cli_sources_with_planar_motion_odometry(talker_scene, tmp_path, capsys, monkeypatch):
+    """`--planar-motion` reaches the odometry that places the bearings (here the scene's rig is not planar: the
+    test follows the axis, not the accuracy)."""
+    from av_pose.pose import sequence
+
+    seen = []
+    run_odometry = sequence.run_odometry
+    monkeypatch.setattr(sequence, 'run_odometry',
+                        lambda *a, **k: seen.append(k.get('planar_up')) or run_odometry(*a, **k))
+    out = tmp_path / 'sources.json'
+    assert main(['eval', '--sources', '--model', 'geometric-vision', '--planar-motion', '--data',
+                 str(talker_scene.directory), '--json', str(out), '--no-progress']) == 0
+    assert set(json.loads(out.read_text())['summary']) == {'ground-truth', 'geometric-vision'}
+    assert seen == [(0.0, -1.0, 0.0)] and 'planar motion' in capsys.readouterr().out

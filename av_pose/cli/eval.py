@@ -204,15 +204,17 @@ def _run_sources(args: argparse.Namespace) -> int:
     from av_pose.scene.format import read_scene
 
     scene_dirs = _source_eval_scenes(args)
+    planar_up = planar_up_from_args(args.planar_motion)
     poses = ('ground-truth', *(args.model or ()))
     scores = []
     for directory in tqdm(scene_dirs, desc='sources', unit='scene', disable=args.no_progress):
         scores += evaluate_scene_sources(read_scene(directory), poses, num_peaks=args.peaks, window_s=args.window,
-                                         zone_frames=args.zone_frames)
+                                         zone_frames=args.zone_frames, planar_up=planar_up)
     summary = summarize_sources(scores)
     print(markdown_sources(summary, f'{len(scene_dirs)} scene(s) in {args.data}; {_front_end(args)}, '
                            f'{args.window:g} s '
-                           'windows every 0.1 s; tracker and map defaults; horizontal error.'))
+                           'windows every 0.1 s; tracker and map defaults; horizontal error'
+                           + ('; planar motion.' if planar_up is not None else '.')))
     if args.json:
         Path(args.json).expanduser().write_text(json.dumps({'summary': summary,
                                                             'snapshots': [s.to_json() for s in scores]},

@@ -18,7 +18,7 @@ map entries `false`.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -147,15 +147,18 @@ def score_snapshot(record: SceneRecord, poses: str, time_s: float, mapped: list[
                                len(mapped) - len(matched), localized)
 
 
-def estimated_array_poses(record: SceneRecord, estimator_name: str, rate_hz: float = 5.0,
-                          gap_s: float = 1.0) -> Callable[[float], np.ndarray]:
-    """T_world_array(t) from the pose pipeline's odometry (ground-truth scale, anchored at the true first pose)."""
+def estimated_array_poses(record: SceneRecord, estimator_name: str, rate_hz: float = 5.0, gap_s: float = 1.0,
+                          planar_up: Sequence[float] | None = None) -> Callable[[float], np.ndarray]:
+    """T_world_array(t) from the pose pipeline's odometry (ground-truth scale, anchored at the true first pose).
+
+    `planar_up`: a ground robot's up axis (`Sensors.planar_up`), or None for free motion.
+    """
     from av_pose.pose.registry import make_pose_estimator
     from av_pose.pose.sequence import ground_truth_scale, run_odometry
 
     estimator = make_pose_estimator(estimator_name)
     track = run_odometry(record, {estimator_name: estimator}, lambda: ground_truth_scale(record), gap_s=gap_s,
-                         rate_hz=rate_hz)[estimator_name]
+                         rate_hz=rate_hz, planar_up=planar_up)[estimator_name]
     stamps = np.asarray(track.stamps_s, dtype=np.float64)
     T_world_odom = record.pose_at(float(stamps[0]))
     poses = np.einsum('ij,njk->nik', T_world_odom, track.poses())
@@ -168,8 +171,12 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
                            window_s: float = WINDOW_S,
                            tracker_config: TrackerConfig | None = None,
                            map_config: SourceMapConfig | None = None,
-                           zone_frames: int = ZONE_FRAMES) -> list[SourceSnapshotScore]:
-    """Scores of one scene for every pose source and snapshot time (the scene end is always added)."""
+                           zone_frames: int = ZONE_FRAMES,
+                           planar_up: Sequence[float] | None = None) -> list[SourceSnapshotScore]:
+    """Scores of one scene for every pose source and snapshot time (the scene end is always added).
+
+    `planar_up`: the estimators' odometry treats the rig as a ground robot with this up axis (`Sensors.planar_up`).
+    """
     estimator = source_doa_estimator(record.array(), record.sample_rate,
                                      num_peaks or len(record.point_source_indices()) + 1, zone_frames)
     try:
@@ -183,7 +190,7 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
             def array_pose(t: float) -> np.ndarray:
                 return record.pose_at(t) @ record.T_cam_array
         else:
-            array_pose = estimated_array_poses(record, name)
+            array_pose = estimated_array_poses(record, name, planar_up=planar_up)
         snapshots = map_sources(doa, array_pose, times, tracker_config, map_config)
         scores += [score_snapshot(record, name, t, snapshots[t]) for t in times]
     return scores
