@@ -296,12 +296,14 @@ class PoseNode(Node):
         """With `planar_motion`: base_frame's z axis in the camera frame (a level camera's without that transform)."""
         if not self.config.planar_motion:
             return None
-        T_base_cam = self._transforms.lookup(self.config.base_frame, camera_frame) \
-            if self.config.base_frame and camera_frame else None
-        if T_base_cam is None and self.config.base_frame and camera_frame:
+        if not (self.config.base_frame and camera_frame):
+            return np.asarray(LEVEL_CAMERA_UP)
+        T_base_cam = self._transforms.lookup(self.config.base_frame, camera_frame)
+        if T_base_cam is None:
             self._warnings.warn('planar_up', f'planar_motion: no transform {self.config.base_frame} -> '
                                 f'{camera_frame} on /tf_static yet; assuming a level camera')
-        return np.asarray(LEVEL_CAMERA_UP) if T_base_cam is None else T_base_cam[2, :3].copy()
+            return np.asarray(LEVEL_CAMERA_UP)
+        return T_base_cam[2, :3].copy()
 
     # ------------------------------------------------------------------------------------------ outputs
     def _body(self, camera_frame: str) -> tuple[str, np.ndarray] | None:

@@ -185,13 +185,11 @@ def random_trajectory(room: Room, rng: np.random.Generator | int, duration_s: fl
             points.extend([previous] * (int(rng.integers(still_knots[0], still_knots[1] + 1)) + 2))
             continue
         new = previous.copy()
-        if mode == 'free':
+        if mode != 'rotation':
             heading, new[:3] = _next_position(room, rng, np.array(points[-3:])[:, :3], heading, step_m,
                                               margin_m, heights)
-        elif mode == 'ground':
-            heading, new[:3] = _next_position(room, rng, np.array(points[-3:])[:, :3], heading, step_m,
-                                              margin_m, heights)
-            new[2] = start[2]
+            if mode == 'ground':
+                new[2] = start[2]
         if rng.random() < 0.2:
             yaw_direction = -yaw_direction  # sweeps: keep turning one way for a while
         new[3] += yaw_direction * rng.uniform(0.3, 1.0) * _YAW_SHARE * angle_budget
