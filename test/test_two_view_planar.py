@@ -182,3 +182,5 @@ def test_eval_cli_with_planar_motion(showcase, tmp_path, capsys):
 def test_cli_planar_motion_takes_nothing_or_three_numbers(tmp_path, capsys):
     assert main(['eval', '--model', 'geometric', '--data', str(tmp_path), '--planar-motion', '0', '1']) == 2
     assert 'planar-motion takes no value or the 3 components' in capsys.readouterr().err
+    assert main(['eval', '--tracks', '--data', str(tmp_path), '--planar-motion']) == 2
+    assert 'no use with --tracks' in capsys.readouterr().err

@@ -145,12 +145,11 @@ def onset_emphasis_cost(device: str, rng: np.random.Generator, clips: int = 32, 
     import torch
 
     from av_pose.audio.doa import make_estimator
-    from av_pose.audio.doa.onset import make_onset_emphasis
 
     array, fs = _bench_array('respeaker4'), 16000
     audio = torch.as_tensor(rng.standard_normal((clips, array.num_channels, fs)), dtype=torch.float32, device=device)
-    plain, onset = make_estimator('normmusic', array, fs, device=device), make_onset_emphasis('normmusic', array, fs,
-                                                                                                device=device)
+    plain = make_estimator('normmusic', array, fs, device=device)
+    onset = make_estimator('normmusic', array, fs, onset_emphasis=True, device=device)
     synchronize = torch.cuda.synchronize if audio.is_cuda else None
     best = best_times({'plain': lambda: plain.estimate(audio), 'onset': lambda: onset.estimate(audio)}, rounds,
                       synchronize)

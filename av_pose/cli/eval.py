@@ -97,7 +97,6 @@ def _check_args(args: argparse.Namespace) -> None:
         raise UserInputError(f'--severity must lie in [0, 1], got {args.severity:g}')
     if args.seed < 0:
         raise UserInputError(f'--seed must be non-negative, got {args.seed}')
-    args.planar_up = planar_up_from_args(args.planar_motion)
     models = args.model or []
     duplicates = sorted({m for m in models if models.count(m) > 1})
     if duplicates:
@@ -122,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
 
     if sum(map(bool, (args.tracks, args.sources, args.azimuth))) > 1:
         raise UserInputError('--tracks, --sources and --azimuth are separate evaluations: choose one')
+    args.planar_up = planar_up_from_args(args.planar_motion)
+    if args.planar_up is not None and (args.tracks or args.azimuth):
+        raise UserInputError('--planar-motion shapes the pose models\' odometry: it has no use with --tracks or '
+                             '--azimuth')
     if args.azimuth:
         return _run_azimuth(args)
     if args.tracks:
@@ -154,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
                    f'{args.stride}; {total_pairs(records, gaps, args.stride)} pairs per condition; audio window '
                    f'{args.window:g} s; corruption seed {args.seed}'
                    + ('' if args.severity is None else f', severity {args.severity:g}')
-                   + ('' if args.planar_motion is None else '; planar motion') + '.')
+                   + ('' if args.planar_up is None else '; planar motion') + '.')
     print(markdown_report(report, description))
     if args.json:
         Path(args.json).expanduser().write_text(json.dumps(report, indent=1, allow_nan=False) + '\n',
@@ -204,17 +207,16 @@ def _run_sources(args: argparse.Namespace) -> int:
     from av_pose.scene.format import read_scene
 
     scene_dirs = _source_eval_scenes(args)
-    planar_up = planar_up_from_args(args.planar_motion)
     poses = ('ground-truth', *(args.model or ()))
     scores = []
     for directory in tqdm(scene_dirs, desc='sources', unit='scene', disable=args.no_progress):
         scores += evaluate_scene_sources(read_scene(directory), poses, num_peaks=args.peaks, window_s=args.window,
-                                         zone_frames=args.zone_frames, planar_up=planar_up)
+                                         zone_frames=args.zone_frames, planar_up=args.planar_up)
     summary = summarize_sources(scores)
     print(markdown_sources(summary, f'{len(scene_dirs)} scene(s) in {args.data}; {_front_end(args)}, '
                            f'{args.window:g} s '
                            'windows every 0.1 s; tracker and map defaults; horizontal error'
-                           + ('; planar motion.' if planar_up is not None else '.')))
+                           + ('; planar motion.' if args.planar_up is not None else '.')))
     if args.json:
         Path(args.json).expanduser().write_text(json.dumps({'summary': summary,
                                                             'snapshots': [s.to_json() for s in scores]},
