@@ -20,7 +20,6 @@ Run: `doa_node --ros-args -p array:=respeaker4 -r audio:=/mic/audio` or
 from __future__ import annotations
 
 import sys
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +39,7 @@ from av_pose.errors import UserInputError
 from av_pose.geometry import yaw_of
 from av_pose.ros import conversions
 from av_pose.ros.audio_adapters import AudioChunk, PcmFormat, make_adapter
+from av_pose.ros.entry import StopRequest
 from av_pose.ros.node_common import (
     AUDIO_PARAMETERS,
     AudioInput,
@@ -331,7 +331,7 @@ class _Tracking:
     tf_publisher: Any
 
 
-def main(args: list[str] | None = None, stop: threading.Event | None = None) -> int:
+def main(args: list[str] | None = None, stop: StopRequest | None = None) -> int:
     """Run the node (console script `doa_node`, via `av_pose.ros.entry`); returns the process exit code."""
     return run_node(DoaNode, args, stop)
 

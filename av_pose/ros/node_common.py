@@ -15,7 +15,6 @@ import contextlib
 import math
 import re
 import signal
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from av_pose.audio.buffer import AudioRingBuffer, PushResult, PushStatus
 from av_pose.audio.pcm import parse_sample_format
 from av_pose.errors import UserInputError
 from av_pose.ros.audio_adapters import ADAPTERS, AudioAdapter, AudioChunk, PcmFormat, make_adapter
+from av_pose.ros.entry import StopRequest, catch_stop_signals
 from av_pose.ros.qos import audio_qos, latched_qos
 
 THROTTLE_S = 5.0
@@ -290,16 +290,14 @@ def fatal_on_user_error(node: Node) -> Iterator[None]:
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
-             stop: threading.Event | None = None) -> int:
+             stop: StopRequest | None = None) -> int:
     """Run a node until SIGINT/SIGTERM or ROS shutdown; returns the process exit code (2: bad configuration).
 
     rclpy's own signal handlers are off: a signal only sets `stop` (see `av_pose.ros.entry`, which catches
     signals before the heavy imports), which the spin loop checks every 0.1 s, so any number of signals (a
     launch file's SIGINT followed by the terminal's) stops the node cleanly, during start-up too.
     """
-    stop = stop or threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = catch_stop_signals(stop or StopRequest())
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:

@@ -54,6 +54,7 @@ from av_pose.pose.odometry import (
 from av_pose.pose.outputs import sound_directions
 from av_pose.ros import images, pose_messages
 from av_pose.ros.audio_adapters import make_adapter, stamp_to_seconds
+from av_pose.ros.entry import StopRequest
 from av_pose.ros.node_common import (
     AudioInput,
     EstimateScheduler,
@@ -412,7 +413,7 @@ class PoseNode(Node):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None, stop: threading.Event | None = None) -> int:
+def main(args: list[str] | None = None, stop: StopRequest | None = None) -> int:
     """Run the node (console script `pose_node`, via `av_pose.ros.entry`); returns the process exit code."""
     return run_node(PoseNode, args, stop)
 

@@ -31,6 +31,7 @@ from visualization_msgs.msg import MarkerArray
 
 from av_pose.ros import source_messages
 from av_pose.ros.audio_adapters import stamp_to_seconds
+from av_pose.ros.entry import StopRequest
 from av_pose.ros.node_common import (
     Warnings,
     declare_parameters,
@@ -164,7 +165,7 @@ class SourceMapNode(Node):
         self.get_logger().info(f'goal to source {source.id}: ({x:.2f}, {y:.2f}) m, yaw {np.degrees(yaw):.0f}°')
 
 
-def main(args: list[str] | None = None, stop: threading.Event | None = None) -> int:
+def main(args: list[str] | None = None, stop: StopRequest | None = None) -> int:
     """Run the node (console script `source_map_node`); returns the process exit code."""
     return run_node(SourceMapNode, args, stop)
 
