@@ -17,8 +17,8 @@ search: within ±`CONSENSUS_HALF_WIDTH_DEG` of it, the answer is the ψ that max
 (τ_q − τ_p)/gap))^`CONSENSUS_POWER` over the segment pairs' correlations c_pq, so every pair's whole correlation
 peak votes, not only its maximum. In ShoeboxAV rooms (RT60 0.2–0.6 s, one talker 1.5 m away) the weighted median
 takes the median error from 2.8° (whole-window shift) to 1.9°; the consensus takes it further, on the
-turning-in-place sets from 1.60° to 1.46° (SNR 30 dB) and 2.22° to 2.03° (SNR 10 dB), on the moving set from
-4.09° to 3.97° (docs/results/geometric).
+turning-in-place sets from 1.60° to 1.47° (SNR 30 dB) and 2.22° to 2.04° (SNR 10 dB), on the moving set from
+4.09° to 4.01° (docs/results/geometric).
 
 Stationarity. The shift measures the rig only while the sound field stays the same (the AV-pose paper's
 failure mode is a field that changed while the rig did not). The yaw is refused (status 'refused') when
