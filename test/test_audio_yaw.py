@@ -15,14 +15,12 @@ from av_pose.pose.audio_yaw import (
     STD_FLOOR_DEG,
     AudioYawEstimator,
     WindowSpectra,
-    circular_shift,
-    count_peaks,
     resolves_azimuth,
-    segment_shift,
     yaw_in_array_deg,
     yaw_rotation_in_camera,
 )
 from av_pose.pose.base import PosePair, Sensors, View
+from av_pose.pose.spectrum_shift import circular_shift, consensus_yaw, count_peaks, segment_shift
 from av_pose.scene.generate import SynthConfig, generate_scene, sample_layout, scene_rng
 from av_pose.scene.signals import SourceSpec
 
@@ -82,6 +80,20 @@ def test_segment_shift_removes_the_rotation_inside_the_windows():
     assert abs(naive - rate * gap_s) > 8.0
     assert abs(yaw[0] - rate * gap_s) < 0.3
     assert spread[0] < 0.5 and weight[0] > 0
+
+
+@pytest.mark.parametrize('yaw_deg', [12.3, -31.7, 176.4])
+def test_the_consensus_finds_the_yaw_the_segment_pairs_agree_on(yaw_deg):
+    # Five segment pairs whose correlations peak at yaw × factor (their lags differ), one pair peaked 40° off
+    # (a reflection). Started 5° away, the search lands on the yaw; the outlier pair does not move it.
+    lags = np.arange(360.0)
+    factors = np.array([0.6, 0.8, 1.0, 1.2, 1.4, 1.0])
+    centres = np.append(yaw_deg * factors[:5], yaw_deg + 40.0)
+    correlations = np.stack([np.exp((np.cos(np.radians(lags - c)) - 1.0) / np.radians(6.0) ** 2) for c in centres])
+    found = consensus_yaw(correlations[None], np.ones((1, 6)), factors[None], np.array([yaw_deg + 5.0]))
+    assert abs((found[0] - yaw_deg + 180.0) % 360.0 - 180.0) < 0.05
+    unvoted = consensus_yaw(correlations[None], np.zeros((1, 6)), factors[None], np.array([yaw_deg + 5.0]))
+    assert unvoted[0] == yaw_deg + 5.0   # no pair votes: the start stands
 
 
 def test_a_faint_source_reports_a_larger_std_for_the_same_alignment():

@@ -5,7 +5,7 @@ What each kind of motion reveals (array frame REP-103; the default mount has arr
   Y on the rig* (rotations about one axis commute). So turning alone cannot reveal Y. It does reveal a mirrored
   channel order (a reflection θ → −θ, also what an upside-down ring gives): the DOA spectrum then shifts by +ψ.
   And it reveals a wrong preset or channel permutation: the spectra then follow neither ±ψ. The test is the
-  median ratio of spectrum shift (`audio_yaw.circular_shift`) to visual yaw over view pairs `turn_gap_s` apart:
+  median ratio of spectrum shift (`spectrum_shift.circular_shift`) to visual yaw over view pairs `turn_gap_s` apart:
   about +1 as wired (less where reflections and array artefacts stay put), −1 mirrored, about 0 otherwise.
 - Translation reveals Y. After removing the rotation, a static source's bearing drifts with the rig's travel by
   about (baseline / range)·sin(θ − φ), φ being the travel direction in the array frame, i.e. the camera's travel
@@ -49,8 +49,8 @@ from av_pose.errors import UserInputError
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, array_mount
 from av_pose.metrics.azimuth import wrap_signed_deg
 from av_pose.metrics.spherical import az_el_from_direction
-from av_pose.pose.audio_yaw import circular_shift
 from av_pose.pose.mount_yaw import UNOBSERVABLE_STD_DEG, Rays, YawFit, solve_yaw, solve_yaw_from_bearing
+from av_pose.pose.spectrum_shift import circular_shift
 
 TRANSLATION_KINDS = ('direction', 'scaled', 'metric')
 """What t_a_b's length means in `OnlineMountCalibrator.add_pair` (see its `translation` argument)."""
