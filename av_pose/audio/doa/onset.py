@@ -67,6 +67,35 @@ def _unit_range(values: torch.Tensor) -> torch.Tensor:
     return (values - low) / (high - low).clamp_min(1e-12)
 
 
+@torch.no_grad()
+def segment_onset_spectra(onset: DoaEstimator, batch: np.ndarray | torch.Tensor, first_sample: int,
+                          segment_samples: int, segments: int) -> np.ndarray:
+    """Onset-weighted spectra of consecutive segments of B×C×T windows, for the time-resolved audio yaw.
+
+    Args:
+        onset: an estimator with `onset_nfft` frames (the method, array, grid and band of the segments' own).
+        batch: B×C×T audio windows.
+        first_sample: where the first segment starts, samples.
+        segment_samples: segment length, samples.
+        segments: K, the number of segments.
+
+    Returns:
+        B×K×S sector spectra (the grid's sectors) in [0, 1]; all 0 for a segment without onsets.
+    """
+    spectrogram = onset.stft(batch)                                          # B×C×F×N, hop nfft/2
+    hop = onset.nfft // 2
+    frames = max(1, segment_samples // hop)
+    starts = [min(max(0, (first_sample + k * segment_samples) // hop), spectrogram.shape[-1] - frames)
+              for k in range(segments)]
+    pieces = torch.stack([spectrogram[..., start:start + frames] for start in starts], 1)
+    pieces = pieces.reshape(-1, *spectrogram.shape[1:3], frames)            # (B·K)×C×F×frames
+    bins = torch.as_tensor(onset.freq_bins, device=pieces.device)
+    weights = onset_weights(pieces.index_select(2, bins).abs().square().sum((1, 2)))
+    values = _unit_range(onset.grid_values(pieces * weights.sqrt()[:, None, None, :]))
+    values = torch.where(weights.sum(1, keepdim=True) > 0, values, torch.zeros_like(values))
+    return onset.grid.to_sectors(values).cpu().numpy().reshape(spectrogram.shape[0], segments, -1)
+
+
 class OnsetEmphasisDoa:
     """The DOA of `whole` (any estimator without zone voting) with an onset-weighted spectrum added.
 
