@@ -15,14 +15,15 @@ their weighted median, the weights being the product of the segments' DOA confid
 search: within ±`CONSENSUS_HALF_WIDTH_DEG` of it, the answer is the ψ that maximises Σ w·c_pq(ψ·(1 +
 (τ_q − τ_p)/gap))^`CONSENSUS_POWER` over the segment pairs' correlations c_pq, so every pair's whole correlation
 peak votes, not only its maximum. In ShoeboxAV rooms (RT60 0.2–0.6 s, one talker 1.5 m away) the weighted median
-takes the median error from 2.8° (whole-window shift) to 1.9°; the consensus takes it further, on the
-turning-in-place sets from 1.60° to 1.47° (SNR 30 dB) and 2.22° to 2.04° (SNR 10 dB), on the moving set from
-4.09° to 4.01° (docs/results/geometric).
+takes the median error from 2.8° (whole-window shift) to 1.9°; on the turning-in-place sets the consensus takes it
+from 2.22° to 2.03° at SNR 10 dB and from 1.60° to 1.49° at 30 dB (docs/results.md).
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.signal import find_peaks
+
+from av_pose.metrics.azimuth import wrap_signed_deg
 
 PEAK_PROMINENCE = 0.4
 """A spectrum peak is significant when it rises this much (spectra are in [0, 1]) above its surroundings ..."""
@@ -43,7 +44,7 @@ MIN_FACTOR = 0.25
 """Segment pairs whose shift is less than this fraction of the yaw (1 + lag/gap) are not used."""
 
 
-def correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Normalised circular cross-correlations (..., N): out[..., s] = Σ_n â[n + s]·b̂[n] of mean-removed rows."""
     a = a - a.mean(-1, keepdims=True)
     b = b - b.mean(-1, keepdims=True)
@@ -52,7 +53,7 @@ def correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return correlation / np.maximum(norm, 1e-30)[..., None]
 
 
-def correlation_peak(correlation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _peak_of(correlation: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(lag in degrees (−180, 180], parabola-refined; value at the peak) of correlations (..., N)."""
     bins = correlation.shape[-1]
     best = correlation.argmax(-1)
@@ -76,8 +77,8 @@ def circular_shift(spectra_a: np.ndarray, spectra_b: np.ndarray) -> tuple[np.nda
         (shift_deg (...) in (−180, 180], sub-bin by parabolic interpolation; score (...): the normalised
         correlation coefficient at the shift, in [−1, 1], 0 where a spectrum is constant).
     """
-    correlation = correlations(np.asarray(spectra_a, dtype=np.float64), np.asarray(spectra_b, dtype=np.float64))
-    return correlation_peak(correlation)
+    correlation = _correlations(np.asarray(spectra_a, dtype=np.float64), np.asarray(spectra_b, dtype=np.float64))
+    return _peak_of(correlation)
 
 
 def count_peaks(spectra: np.ndarray, prominence: float = PEAK_PROMINENCE,
@@ -92,18 +93,13 @@ def count_peaks(spectra: np.ndarray, prominence: float = PEAK_PROMINENCE,
     return np.asarray(counts, dtype=np.int64)
 
 
-def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted median of each row of B×M `values` (weights ≥ 0 with a positive sum per row)."""
     order = np.argsort(values, axis=1)
     sorted_values = np.take_along_axis(values, order, 1)
     cumulative = np.cumsum(np.take_along_axis(weights, order, 1), axis=1)
     index = (cumulative < 0.5 * cumulative[:, -1:]).sum(1)
     return sorted_values[np.arange(len(values)), np.minimum(index, values.shape[1] - 1)]
-
-
-def wrap_deg(angle_deg: np.ndarray) -> np.ndarray:
-    """Angles wrapped to [−180, 180) degrees."""
-    return (angle_deg + 180.0) % 360.0 - 180.0
 
 
 def _cubic_at(rows: np.ndarray, position: np.ndarray) -> np.ndarray:
@@ -119,21 +115,21 @@ def _cubic_at(rows: np.ndarray, position: np.ndarray) -> np.ndarray:
     return p1 + 0.5 * t * ((p2 - p0) + t * ((2.0 * p0 - 5.0 * p1 + 4.0 * p2 - p3) + t * (3.0 * (p1 - p2) + p3 - p0)))
 
 
-def _consensus_scores(correlations: np.ndarray, weights: np.ndarray, factors: np.ndarray,
+def _consensus_scores(pair_correlations: np.ndarray, weights: np.ndarray, factors: np.ndarray,
                       candidates_deg: np.ndarray) -> np.ndarray:
     """b×O scores Σ_p weights·max(correlation_p(ψ·factor_p), 0)^CONSENSUS_POWER of candidate yaws b×O."""
-    bins = correlations.shape[-1]
+    bins = pair_correlations.shape[-1]
     position = (candidates_deg[:, None, :] * factors[:, :, None] * (bins / 360.0)) % bins   # b×P×O
-    votes = np.clip(_cubic_at(correlations, position), 0.0, None) ** CONSENSUS_POWER
+    votes = np.clip(_cubic_at(pair_correlations, position), 0.0, None) ** CONSENSUS_POWER
     return np.einsum('bp,bpo->bo', weights, votes)
 
 
-def consensus_yaw(correlations: np.ndarray, weights: np.ndarray, factors: np.ndarray,
+def consensus_yaw(pair_correlations: np.ndarray, weights: np.ndarray, factors: np.ndarray,
                   start_deg: np.ndarray) -> np.ndarray:
     """Yaw ψ near `start_deg` maximising Σ_p weights·max(correlation_p(ψ·factor_p), 0)^CONSENSUS_POWER.
 
     Args:
-        correlations: B×P×N circular correlations of P segment pairs (bin n at lag n·360/N degrees).
+        pair_correlations: B×P×N circular correlations of P segment pairs (bin n at lag n·360/N degrees).
         weights: B×P non-negative weights (a pair with weight 0 does not vote).
         factors: B×P shift per unit yaw of each pair (1 + lag/gap).
         start_deg: (B,) the search centre, degrees.
@@ -150,7 +146,7 @@ def consensus_yaw(correlations: np.ndarray, weights: np.ndarray, factors: np.nda
     out = np.asarray(start_deg, dtype=np.float64).copy()
     for first in range(0, len(out), CONSENSUS_CHUNK):
         chunk = slice(first, first + CONSENSUS_CHUNK)
-        args = (correlations[chunk], weights[chunk], factors[chunk])
+        args = (pair_correlations[chunk], weights[chunk], factors[chunk])
         candidates = out[chunk, None] + coarse[None, :]
         rows = np.arange(len(candidates))
         candidates = candidates[rows, _consensus_scores(*args, candidates).argmax(1), None] + fine[None, :]
@@ -182,12 +178,12 @@ def segment_shift(segments_a: np.ndarray, confidence_a: np.ndarray, times_a_s: n
         gap_s: (B,) time from window a's centre to window b's, seconds.
 
     Returns:
-        (yaw_deg (B,), spread_deg (B,): 1.4826 × weighted median absolute deviation of the corrected
+        (yaw_deg (B,) in (−180, 180], spread_deg (B,): 1.4826 × weighted median absolute deviation of the corrected
         segment-pair shifts, weight (B,): total weight of the segment pairs, 0 when none is usable).
     """
     batch, count_a, _ = segments_a.shape
-    correlation = correlations(segments_a[:, :, None, :], segments_b[:, None, :, :])   # B×K×L×N
-    shifts, scores = correlation_peak(correlation)
+    correlation = _correlations(segments_a[:, :, None, :], segments_b[:, None, :, :])   # B×K×L×N
+    shifts, scores = _peak_of(correlation)
     shifts, scores = shifts.reshape(batch, -1), scores.reshape(batch, -1)
     lag_s = (np.asarray(times_b_s)[None, :] - np.asarray(times_a_s)[:, None]).reshape(-1)   # K·L
     gap_s = np.asarray(gap_s, dtype=np.float64).reshape(batch)
@@ -201,9 +197,9 @@ def segment_shift(segments_a: np.ndarray, confidence_a: np.ndarray, times_a_s: n
     total = weights.sum(1)
     safe = np.where(total > 0, 1.0, 0.0)[:, None] * weights + np.where(total > 0, 0.0, 1.0)[:, None]
     estimates = shifts / np.where(usable, factor, 1.0)
-    yaw = weighted_median(estimates, safe * factor ** 2)   # an estimate's error scales as 1 / factor
+    yaw = _weighted_median(estimates, safe * factor ** 2)   # an estimate's error scales as 1 / factor
     yaw = consensus_yaw(correlation.reshape(batch, -1, correlation.shape[-1]), weights,
                         np.broadcast_to(factor, weights.shape), yaw)
-    residuals = wrap_deg(shifts - (yaw * rate)[:, None] * lag_s[None, :] - yaw[:, None])
-    spread = 1.4826 * weighted_median(np.abs(residuals), safe)
-    return (yaw + 180.0) % 360.0 - 180.0, spread, total
+    residuals = wrap_signed_deg(shifts - (yaw * rate)[:, None] * lag_s[None, :] - yaw[:, None])
+    spread = 1.4826 * _weighted_median(np.abs(residuals), safe)
+    return wrap_signed_deg(yaw), spread, total
