@@ -20,8 +20,12 @@ rotation does not explain. That parallax is bounded, not modelled: `parallax_deg
 (8°/s, calibrated on moving ShoeboxAV rigs at up to 0.5 m/s with talkers 1–3 m away), dropped when vision
 says the rig only rotated (no parallax between the images).
 
-When vision fails (too few inliers, blur, darkness, no intrinsics, no image), the audio yaw alone carries the
-rotation: R = R_ca·Rz(ψ)·R_caᵀ with variance σ_a² about the array z axis and a pitch/roll prior
+When the essential matrix fails (too few inliers: blur, noise, darkness), the vision half falls back on the
+global shift of the two images (`av_pose.vision.image_shift`: phase correlation, which blur and noise leave
+intact): a yaw and pitch with a 1-σ from the correlation's response, roll from the pitch/roll prior, translation
+unknown, and no answer when the response is low. The audio yaw updates that fallback as it updates the essential
+matrix (same gate). When vision fails altogether (no image, no intrinsics, no usable shift), the audio yaw alone
+carries the rotation: R = R_ca·Rz(ψ)·R_caᵀ with variance σ_a² about the array z axis and a pitch/roll prior
 (`pitch_roll_prior_deg`, default 3°) about the other two; the translation is unknown (zeros, UNKNOWN_VARIANCE),
 never invented. When both fail, the estimate is invalid.
 
@@ -37,7 +41,8 @@ failed or its yaw standard deviation exceeds `audio_skip_below_deg` (below 0.5°
 or an array that cannot resolve azimuth), `audio_refused` (the sound field changed), `audio_skipped`,
 `audio_rejected`, `vision_rejected` (the gate); the vision's `vision_model`, `matches`, `inliers`,
 `inlier_ratio`, `vision_reason`; the audio's `audio_status`, `audio_reason`, `audio_shift_deg` (array yaw),
-`audio_match_score`, `audio_std_deg` (with parallax); `innovation_sigma` and `vision_solution` (0: the reported
+`audio_match_score`, `audio_std_deg` (with parallax); `image_shift_px`, `image_shift_response` and the flag
+`image_shift_used` where the essential matrix failed; `innovation_sigma` and `vision_solution` (0: the reported
 one) when fused; `rotation_std_deg`; and `reason` when invalid.
 
 Names: `geometric` (fused), `geometric-vision` (vision only), `geometric-audio` (audio yaw only).
@@ -54,6 +59,7 @@ from av_pose.errors import UserInputError
 from av_pose.geometry import make_transform, so3_exp
 from av_pose.pose.audio_yaw import AudioYaw, AudioYawEstimator, yaw_in_array_deg, yaw_rotation_in_camera
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, PosePair
+from av_pose.vision.image_shift import ImageShift, image_shift_rotation
 from av_pose.vision.two_view import PLANAR_TILT_STD_DEG, TwoViewGeometry, estimate_two_view, solution_spread
 
 PITCH_ROLL_PRIOR_DEG = 3.0
@@ -138,6 +144,15 @@ class GeometricPoseEstimator(PoseEstimator):
         except UserInputError as err:  # a malformed image or K: say so, never raise on data
             return TwoViewGeometry.failed(str(err))
 
+    def _image_shift(self, pair: PosePair, vision: TwoViewGeometry | None) -> ImageShift | None:
+        """The image-shift fallback where the essential matrix failed on two images with intrinsics, else None."""
+        if vision is None or vision.ok:
+            return None
+        image_a, image_b, K = pair.view_a.image, pair.view_b.image, pair.sensors.K
+        if image_a is None or image_b is None or K is None:
+            return None
+        return image_shift_rotation(image_a, image_b, K)
+
     def _vision_yaw_std_deg(self, pair: PosePair, vision: TwoViewGeometry) -> float:
         axis = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)[:3, 2]
         return float(np.degrees(np.sqrt(max(axis @ vision.covariance[3:, 3:] @ axis, 0.0))))
@@ -184,6 +199,12 @@ class GeometricPoseEstimator(PoseEstimator):
             return self._fuse(pair, vision, audio, info)
         if vision_ok:
             return self._from_vision(vision, info)
+        shift = self._image_shift(pair, vision)
+        if shift is not None:
+            info.update(image_shift_px=tuple(float(v) for v in shift.shift_px),
+                        image_shift_response=float(shift.response), image_shift_used=shift.ok)
+        if shift is not None and shift.ok:
+            return self._fuse_shift(pair, shift, audio, info) if audio_ok else self._from_shift(pair, shift, info)
         if audio_ok:
             return self._from_audio(pair, audio, info)
         reasons = [f'vision: {vision.reason}' if vision is not None else '',
@@ -214,6 +235,34 @@ class GeometricPoseEstimator(PoseEstimator):
         covariance[3:, 3:] = R_cam_array @ np.diag(variances) @ R_cam_array.T
         T_a_b = make_transform(yaw_rotation_in_camera(audio.yaw_deg, T_cam_array), np.zeros(3))
         return self._finish(T_a_b, covariance, False, ('audio',), info)
+
+    def _shift_covariance(self, pair: PosePair, shift: ImageShift) -> np.ndarray:
+        """6×6 covariance of the image-shift fallback: translation unknown, pitch and yaw its 1-σ, roll the prior."""
+        roll_deg = self.pitch_roll_prior_deg if pair.sensors.planar_up is None else PLANAR_TILT_STD_DEG
+        covariance = np.zeros((6, 6))
+        covariance[:3, :3] = np.eye(3) * UNKNOWN_VARIANCE
+        covariance[3:, 3:] = np.diag(np.radians([shift.std_deg, shift.std_deg, roll_deg]) ** 2)
+        return covariance
+
+    def _from_shift(self, pair: PosePair, shift: ImageShift, info: dict) -> PoseEstimate:
+        return self._finish(make_transform(shift.R_a_b, np.zeros(3)), self._shift_covariance(pair, shift), False,
+                            ('vision',), info)
+
+    def _fuse_shift(self, pair: PosePair, shift: ImageShift, audio: AudioYaw, info: dict) -> PoseEstimate:
+        """The image-shift rotation updated with the audio yaw; the better one alone when they disagree."""
+        T_cam_array = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)
+        audio_std = info['audio_std_deg']
+        update = yaw_update(shift.R_a_b, np.zeros(3), self._shift_covariance(pair, shift), audio.yaw_deg, audio_std,
+                            T_cam_array)
+        info['innovation_sigma'] = update.innovation_sigma
+        if update.innovation_sigma > self.gate_sigma:
+            if update.prior_yaw_std_deg <= audio_std:
+                info['audio_rejected'] = True
+                return self._from_shift(pair, shift, info)
+            info['vision_rejected'] = True
+            return self._from_audio(pair, audio, info)
+        return self._finish(make_transform(update.R_a_b, np.zeros(3)), update.covariance, False, ('audio', 'vision'),
+                            info)
 
     def _fuse(self, pair: PosePair, vision: TwoViewGeometry, audio: AudioYaw, info: dict) -> PoseEstimate:
         """The vision solution the audio yaw favours, updated with it; or the better half alone when they disagree.

@@ -1,0 +1,104 @@
+"""Rotation from the global shift of two images: the vision half's fallback where features fail.
+
+A camera that turns by a small angle θ about its y axis (optical frame: x right, y down, z forward) sees the whole
+image move sideways by about fx·tan θ pixels; a tilt φ about x moves it vertically by fy·tan φ. Blur, sensor noise
+and colour jitter destroy the corners that ORB matches, but keep the low spatial frequencies, and phase correlation
+(the normalised cross-power spectrum of the two images, blind to brightness and contrast) still finds that shift.
+Both images are converted to grey and area-downsampled to `SHIFT_WIDTH_PX` wide first.
+
+With the shift (dx, dy) from image a to image b in pixels, R_a_b = exp([φ, θ, 0]×) with θ = −atan(dx/fx) and
+φ = atan(dy/fy): a point on the optical axis of a lands at (−fx·tan θ, fy·tan φ) in b. The roll about the optical
+axis is not seen (its prior is the caller's), and translation is unknown: a translating camera also shifts the
+image by its parallax f·t/Z, which the 1-σ below includes because it was fitted on moving rigs.
+
+The phase-correlation peak's height (`response`, in [0, 1]) says how much of the two images moved as one. On the
+corrupted pairs of the moving ShoeboxAV sets where the essential matrix failed (1178 pairs, ReSpeaker 4 and UMA-8
+rigs; docs/results.md): a response of 0.5 or more (35 % of them) gave a median yaw error of 0.6–0.8° (68 % within
+1.8–2.2°), 0.3–0.5 gave 4–7°, and below 0.3 the shift is no better than guessing (median 9–22°, true yaws of 10°
+median). Hence the 1-σ `STD_FLOOR_DEG` at a response of `FULL_RESPONSE` and above, growing as
+(FULL_RESPONSE / response)³ below it (10° at 0.3), and no answer below `MIN_RESPONSE`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from av_pose.errors import UserInputError
+from av_pose.geometry import so3_exp
+
+SHIFT_WIDTH_PX = 64
+"""Width the images are area-downsampled to before the phase correlation, pixels."""
+MIN_RESPONSE = 0.4
+"""Phase-correlation responses below this give no answer (the shift is then no better than a guess)."""
+FULL_RESPONSE = 0.5
+"""From this response up the 1-σ is STD_FLOOR_DEG ..."""
+STD_FLOOR_DEG = 2.0
+"""... degrees, growing as (FULL_RESPONSE / response)³ below it ..."""
+PARALLAX_DEG = 4.0
+"""... and combined (root sum of squares) with this for the parallax of a translating camera, degrees: a rig that
+turns while it sidesteps can keep the image still (on clean moving pairs where the essential matrix failed, the
+shift was 5–9° off with responses of 0.8–0.9)."""
+
+
+@dataclass(frozen=True)
+class ImageShift:
+    """The rotation that the global image shift of a pair implies.
+
+    Attributes:
+        ok: False when there is no answer (`reason` says why).
+        R_a_b: 3×3 rotation camera b → camera a (optical frames); identity when not ok.
+        std_deg: 1-σ of the two rotation angles it measures (about the camera's x and y axes), degrees.
+        shift_px: (dx, dy) of image b against image a at full resolution, pixels.
+        response: phase-correlation peak height in [0, 1].
+        reason: why there is no answer ('' when ok).
+    """
+
+    ok: bool
+    R_a_b: np.ndarray = field(default_factory=lambda: np.eye(3))
+    std_deg: float = float('inf')
+    shift_px: tuple[float, float] = (0.0, 0.0)
+    response: float = 0.0
+    reason: str = ''
+
+
+def _grey(image: np.ndarray, width: int) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+    if image.ndim != 2 or min(image.shape) < 8:
+        raise UserInputError(f'an image of shape {np.shape(image)} has no shift to measure')
+    scale = width / image.shape[1]
+    return cv2.resize(image.astype(np.float32), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def image_shift_rotation(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray) -> ImageShift:
+    """The rotation from a to b that the global shift of image b against image a implies (module docstring).
+
+    Args:
+        image_a: H×W×3 RGB or H×W grey image of view a.
+        image_b: the same of view b (the same size).
+        K: 3×3 intrinsics of both.
+    """
+    if np.shape(image_a) != np.shape(image_b):
+        return ImageShift(False, reason=f'images of different sizes {np.shape(image_a)} and {np.shape(image_b)}')
+    try:
+        grey_a, grey_b = _grey(image_a, SHIFT_WIDTH_PX), _grey(image_b, SHIFT_WIDTH_PX)
+    except UserInputError as err:
+        return ImageShift(False, reason=str(err))
+    if float(grey_a.std()) < 1e-3 or float(grey_b.std()) < 1e-3:
+        return ImageShift(False, reason='a featureless (constant) image')
+    window = cv2.createHanningWindow((grey_a.shape[1], grey_a.shape[0]), cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(grey_a, grey_b, window)
+    scale = np.shape(image_a)[1] / SHIFT_WIDTH_PX
+    dx, dy, response = float(dx) * scale, float(dy) * scale, float(response)
+    if not (np.isfinite(dx) and np.isfinite(dy) and np.isfinite(response)) or response < MIN_RESPONSE:
+        return ImageShift(False, shift_px=(dx, dy), response=response,
+                          reason=f'image shift response {response:.2f} below {MIN_RESPONSE}')
+    K = np.asarray(K, dtype=np.float64)
+    yaw = -np.arctan2(dx, K[0, 0])   # about the camera y axis
+    pitch = np.arctan2(dy, K[1, 1])  # about the camera x axis
+    std_deg = np.hypot(STD_FLOOR_DEG * max(1.0, FULL_RESPONSE / response) ** 3, PARALLAX_DEG)
+    return ImageShift(True, R_a_b=so3_exp(np.array([pitch, yaw, 0.0])), std_deg=float(std_deg),
+                      shift_px=(dx, dy), response=response)
