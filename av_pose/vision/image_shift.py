@@ -6,17 +6,21 @@ and colour jitter destroy the corners that ORB matches, but keep the low spatial
 (the normalised cross-power spectrum of the two images, blind to brightness and contrast) still finds that shift.
 Both images are converted to grey and area-downsampled to `SHIFT_WIDTH_PX` wide first.
 
-With the shift (dx, dy) from image a to image b in pixels, R_a_b = exp([φ, θ, 0]×) with θ = −atan(dx/fx) and
-φ = atan(dy/fy): a point on the optical axis of a lands at (−fx·tan θ, fy·tan φ) in b. The roll about the optical
+With the shift (dx, dy) from image a to image b in pixels, R_a_b = exp([φ, θ, 0]×) with θ = −atan(dx/(fx·g_x))
+and φ = atan(dy/(fy·g_y)): a point on the optical axis of a lands at (−fx·tan θ, fy·tan φ) in b, and a pixel x
+from the centre moves by about fx·θ·(1 + (x/fx)²), so the window-weighted mean shift is fx·θ·g_x with
+g_x = 1 + E[(x/fx)²] (1.06 across a 256-px image with fx = 183 px). The roll about the optical
 axis is not seen (its prior is the caller's), and translation is unknown: a translating camera also shifts the
 image by its parallax f·t/Z, which the 1-σ below includes because it was fitted on moving rigs.
 
 The phase-correlation peak's height (`response`, in [0, 1]) says how much of the two images moved as one. On the
-corrupted pairs of the moving ShoeboxAV sets where the essential matrix failed (1178 pairs, ReSpeaker 4 and UMA-8
-rigs; docs/results.md): a response of 0.5 or more (35 % of them) gave a median yaw error of 0.6–0.8° (68 % within
-1.8–2.2°), 0.3–0.5 gave 4–7°, and below 0.3 the shift is no better than guessing (median 9–22°, true yaws of 10°
-median). Hence the 1-σ `STD_FLOOR_DEG` at a response of `FULL_RESPONSE` and above, growing as
-(FULL_RESPONSE / response)³ below it (10° at 0.3), and no answer below `MIN_RESPONSE`.
+1148 corrupted pairs of the moving ShoeboxAV sets where the essential matrix failed (ReSpeaker 4 and UMA-8 rigs,
+`tools/reproduce_geometric_results.sh`; docs/results.md): a response of 0.7 or more (23 % of them) gave a median
+yaw error of 0.5° (68 % within 0.9–1.4°), 0.5–0.7 about 2° (68 % within 4.1–4.4°), 0.4–0.5 1.9–5.5°, 0.3–0.4
+2–3° with one in six beyond 10°, and below 0.3 the shift is hardly better than a guess (medians 7–19°, against
+true yaws of 10°). Hence the 1-σ: `STD_FLOOR_DEG` at `FULL_RESPONSE` and above, growing as (FULL_RESPONSE /
+response)³ below it, combined with `PARALLAX_DEG`; no answer below `MIN_RESPONSE` (52 % of those pairs answered,
+median error 0.9–1.1°).
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ SHIFT_WIDTH_PX = 64
 """Width the images are area-downsampled to before the phase correlation, pixels."""
 MIN_RESPONSE = 0.4
 """Phase-correlation responses below this give no answer (the shift is then no better than a guess)."""
-FULL_RESPONSE = 0.5
+FULL_RESPONSE = 0.7
 """From this response up the 1-σ is STD_FLOOR_DEG ..."""
 STD_FLOOR_DEG = 2.0
 """... degrees, growing as (FULL_RESPONSE / response)³ below it ..."""
@@ -70,7 +74,19 @@ def _grey(image: np.ndarray, width: int) -> np.ndarray:
     if image.ndim != 2 or min(image.shape) < 8:
         raise UserInputError(f'an image of shape {np.shape(image)} has no shift to measure')
     scale = width / image.shape[1]
-    return cv2.resize(image.astype(np.float32), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(image.astype(np.float32), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return small - small.mean()   # else the window × mean, common to both images, peaks at zero shift
+
+
+def _spread_gain(size_px: int, focal_px: float) -> float:
+    """1 + E[(x/f)²] over the window-weighted pixels of one image axis.
+
+    A turn by θ moves a pixel x from the centre by f·tan(atan(x/f) + θ) − x ≈ f·θ·(1 + (x/f)²), so the mean shift
+    is f·θ times this.
+    """
+    x = np.arange(size_px) - 0.5 * (size_px - 1)
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(size_px) / max(size_px - 1, 1))
+    return 1.0 + float(np.sum(window * (x / focal_px) ** 2) / max(np.sum(window), 1e-12))
 
 
 def image_shift_rotation(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray) -> ImageShift:
@@ -97,8 +113,9 @@ def image_shift_rotation(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray
         return ImageShift(False, shift_px=(dx, dy), response=response,
                           reason=f'image shift response {response:.2f} below {MIN_RESPONSE}')
     K = np.asarray(K, dtype=np.float64)
-    yaw = -np.arctan2(dx, K[0, 0])   # about the camera y axis
-    pitch = np.arctan2(dy, K[1, 1])  # about the camera x axis
+    height, width = np.shape(image_a)[:2]
+    yaw = -np.arctan2(dx, K[0, 0] * _spread_gain(width, K[0, 0]))   # about the camera y axis
+    pitch = np.arctan2(dy, K[1, 1] * _spread_gain(height, K[1, 1]))  # about the camera x axis
     std_deg = np.hypot(STD_FLOOR_DEG * max(1.0, FULL_RESPONSE / response) ** 3, PARALLAX_DEG)
     return ImageShift(True, R_a_b=so3_exp(np.array([pitch, yaw, 0.0])), std_deg=float(std_deg),
                       shift_px=(dx, dy), response=response)
