@@ -31,9 +31,11 @@ class EstimatorEntry:
 
 ESTIMATORS: dict[str, EstimatorEntry] = {
     'geometric': EstimatorEntry('av_pose.pose.geometric:make_geometric',
-                                'no weights: essential matrix (OpenCV) fused with the DOA-spectrum yaw shift'),
+                                'no weights: essential matrix (OpenCV; the global image shift where it fails) '
+                                'fused with the DOA-spectrum yaw shift'),
     'geometric-vision': EstimatorEntry('av_pose.pose.geometric:make_geometric_vision',
-                                       'no weights: essential matrix only (the vision half of geometric)'),
+                                       'no weights: essential matrix, or the global image shift where it fails '
+                                       '(the vision half of geometric)'),
     'geometric-audio': EstimatorEntry('av_pose.pose.geometric:make_geometric_audio',
                                       'no weights: DOA-spectrum yaw shift only (the audio half of geometric)'),
 }
