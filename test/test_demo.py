@@ -44,8 +44,8 @@ def check_outputs(summary: dict, out) -> None:
 def test_short_demo_runs_end_to_end(tmp_path):
     summary = run_demo(tmp_path, '--duration', '8')
     check_outputs(summary, tmp_path)
-    vision = summary['models']['geometric-vision']
-    assert vision['blur_pairs'] >= 1 and vision['blur_failed'] == vision['blur_pairs']  # blur blinds vision
+    vision, fused = summary['models']['geometric-vision'], summary['models']['geometric']
+    assert vision['blur_pairs'] >= 1 and fused['blur_failed'] <= vision['blur_failed']  # the audio adds answers
 
 
 @pytest.mark.slow
@@ -53,11 +53,12 @@ def test_default_demo_shows_audio_carrying_the_blur(tmp_path):
     summary = run_demo(tmp_path)  # the defaults `make demo` uses
     check_outputs(summary, tmp_path)
     vision, fused = summary['models']['geometric-vision'], summary['models']['geometric']
-    assert vision['blur_failed'] == vision['blur_pairs'] >= 5
+    # In the blur the essential matrix finds nothing; the image shift answers a few pairs (2 of 6 measured).
+    assert vision['blur_pairs'] >= 5 and vision['blur_failed'] >= 0.5 * vision['blur_pairs']
     assert fused['blur_failed'] < vision['blur_failed'] and fused['blur_rotation_mae_deg'] < 5.0
     # Audio carries the rotation, not the translation: in the blur both integrate no travel (the direction is
-    # unknown), so the ATE turns on where the lost metre lay and is not a claim (measured 0.93 m vision-only,
-    # 1.02 m fused: vision-only's frozen heading happens to send it along the arc the rig walked in the blur).
+    # unknown), so the ATE turns on where the lost metre lay and is not a claim (measured 0.67 m vision-only,
+    # 0.87 m fused).
     assert fused['rpe_rot_deg'] < 0.5 * vision['rpe_rot_deg']
     # the demo's rig drives on a floor (planar motion): total AUC@20 measured 0.30, 0.20 with free motion
     assert vision['total_auc'][2] > 0.25
