@@ -192,7 +192,7 @@ class GeometricPoseEstimator(PoseEstimator):
                            audio_unavailable=audio is not None and audio.status == 'unavailable',
                            audio_refused=audio is not None and audio.status == 'refused',
                            audio_skipped=self.audio is not None and audio is None,
-                           audio_rejected=False, vision_rejected=False))
+                           audio_rejected=False, vision_rejected=False, image_shift_used=False))
         if audio_ok:
             info['audio_std_deg'] = self._audio_std_deg(pair, audio, vision)
         if vision_ok and audio_ok:

@@ -71,10 +71,13 @@ class ImageShift:
 
 def _grey(image: np.ndarray, width: int) -> np.ndarray:
     image = np.asarray(image)
-    if image.ndim == 3:
-        image = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
-    if image.ndim != 2 or min(image.shape) < 8:
-        raise UserInputError(f'an image of shape {np.shape(image)} has no shift to measure')
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    elif image.ndim == 3 and image.shape[2] in (3, 4):
+        image = cv2.cvtColor(np.ascontiguousarray(image[..., :3], dtype=np.float32), cv2.COLOR_RGB2GRAY)
+    if image.ndim != 2 or min(image.shape) < 8 or not np.all(np.isfinite(image)):
+        raise UserInputError(f'an image of shape {np.shape(image)} (or with non-finite pixels) has no shift to '
+                             'measure')
     scale = width / image.shape[1]
     small = cv2.resize(image.astype(np.float32), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return small - small.mean()   # else the window × mean, common to both images, peaks at zero shift
