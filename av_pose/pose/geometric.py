@@ -24,9 +24,10 @@ When the essential matrix fails (too few inliers: blur, noise, darkness), the vi
 global shift of the two images (`av_pose.vision.image_shift`: phase correlation, which blur and noise leave
 intact): a yaw and pitch with a 1-σ from the correlation's response, roll from the pitch/roll prior, translation
 unknown, and no answer when the response is low. The audio yaw updates that fallback as it updates the essential
-matrix (same gate). When vision fails altogether (no image, no intrinsics, no usable shift), the audio yaw alone
-carries the rotation: R = R_ca·Rz(ψ)·R_caᵀ with variance σ_a² about the array z axis and a pitch/roll prior
-(`pitch_roll_prior_deg`, default 3°) about the other two; the translation is unknown (zeros, UNKNOWN_VARIANCE),
+matrix (same gate); with planar motion only its turn about `up` is kept. When vision fails altogether (no
+image, no intrinsics, no usable shift), the audio yaw alone carries the rotation: R = R_ca·Rz(ψ)·R_caᵀ with
+variance σ_a² about the array z axis and a pitch/roll prior (`pitch_roll_prior_deg`, default 3°) about the
+other two; the translation is unknown (zeros, UNKNOWN_VARIANCE),
 never invented. When both fail, the estimate is invalid.
 
 Planar motion (`Sensors.planar_up` set: a ground robot): vision fits only the turn about that axis and the
@@ -50,7 +51,7 @@ Names: `geometric` (fused), `geometric-vision` (vision only), `geometric-audio` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -59,6 +60,7 @@ from av_pose.errors import UserInputError
 from av_pose.geometry import make_transform, so3_exp
 from av_pose.pose.audio_yaw import AudioYaw, AudioYawEstimator, yaw_in_array_deg, yaw_rotation_in_camera
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, PosePair
+from av_pose.vision.epipolar import planar_pose
 from av_pose.vision.image_shift import ImageShift, image_shift_rotation
 from av_pose.vision.two_view import PLANAR_TILT_STD_DEG, TwoViewGeometry, estimate_two_view, solution_spread
 
@@ -151,7 +153,11 @@ class GeometricPoseEstimator(PoseEstimator):
         image_a, image_b, K = pair.view_a.image, pair.view_b.image, pair.sensors.K
         if image_a is None or image_b is None or K is None:
             return None
-        return image_shift_rotation(image_a, image_b, K)
+        shift = image_shift_rotation(image_a, image_b, K)
+        up = pair.sensors.planar_up
+        if shift.ok and up is not None:  # a ground robot: only the turn about `up` (the shift's tilt is noise)
+            shift = replace(shift, R_a_b=planar_pose(shift.R_a_b, np.zeros(3), np.asarray(up, dtype=np.float64))[0])
+        return shift
 
     def _vision_yaw_std_deg(self, pair: PosePair, vision: TwoViewGeometry) -> float:
         axis = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)[:3, 2]
@@ -237,11 +243,20 @@ class GeometricPoseEstimator(PoseEstimator):
         return self._finish(T_a_b, covariance, False, ('audio',), info)
 
     def _shift_covariance(self, pair: PosePair, shift: ImageShift) -> np.ndarray:
-        """6×6 covariance of the image-shift fallback: translation unknown, pitch and yaw its 1-σ, roll the prior."""
-        roll_deg = self.pitch_roll_prior_deg if pair.sensors.planar_up is None else PLANAR_TILT_STD_DEG
+        """6×6 covariance of the image-shift fallback.
+
+        Translation unknown; pitch and yaw its 1-σ and roll the prior, or with planar motion its 1-σ about `up` and
+        the floor's tilt about the other two axes.
+        """
         covariance = np.zeros((6, 6))
         covariance[:3, :3] = np.eye(3) * UNKNOWN_VARIANCE
-        covariance[3:, 3:] = np.diag(np.radians([shift.std_deg, shift.std_deg, roll_deg]) ** 2)
+        up = pair.sensors.planar_up
+        if up is None:
+            covariance[3:, 3:] = np.diag(np.radians([shift.std_deg, shift.std_deg, self.pitch_roll_prior_deg]) ** 2)
+        else:
+            up = np.asarray(up, dtype=np.float64)
+            tilt, turn = np.radians([PLANAR_TILT_STD_DEG, shift.std_deg]) ** 2
+            covariance[3:, 3:] = tilt * np.eye(3) + (turn - tilt) * np.outer(up, up)
         return covariance
 
     def _from_shift(self, pair: PosePair, shift: ImageShift, info: dict) -> PoseEstimate:
