@@ -51,18 +51,23 @@ Names: `geometric` (fused), `geometric-vision` (vision only), `geometric-audio` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from av_pose.audio.doa import resolve_device
 from av_pose.errors import UserInputError
-from av_pose.geometry import make_transform, so3_exp
+from av_pose.geometry import make_transform, planar_up_axis, so3_exp
 from av_pose.pose.audio_yaw import AudioYaw, AudioYawEstimator, yaw_in_array_deg, yaw_rotation_in_camera
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, PosePair
-from av_pose.vision.epipolar import planar_pose
 from av_pose.vision.image_shift import ImageShift, image_shift_rotation
-from av_pose.vision.two_view import PLANAR_TILT_STD_DEG, TwoViewGeometry, estimate_two_view, solution_spread
+from av_pose.vision.two_view import (
+    PLANAR_TILT_STD_DEG,
+    TwoViewGeometry,
+    estimate_two_view,
+    planar_rotation_covariance,
+    solution_spread,
+)
 
 PITCH_ROLL_PRIOR_DEG = 3.0
 """1-σ of the rig's pitch and roll change between the two views when only the audio yaw is known, degrees
@@ -153,11 +158,7 @@ class GeometricPoseEstimator(PoseEstimator):
         image_a, image_b, K = pair.view_a.image, pair.view_b.image, pair.sensors.K
         if image_a is None or image_b is None or K is None:
             return None
-        shift = image_shift_rotation(image_a, image_b, K)
-        up = pair.sensors.planar_up
-        if shift.ok and up is not None:  # a ground robot: only the turn about `up` (the shift's tilt is noise)
-            shift = replace(shift, R_a_b=planar_pose(shift.R_a_b, np.zeros(3), np.asarray(up, dtype=np.float64))[0])
-        return shift
+        return image_shift_rotation(image_a, image_b, K, up=pair.sensors.planar_up)
 
     def _vision_yaw_std_deg(self, pair: PosePair, vision: TwoViewGeometry) -> float:
         axis = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)[:3, 2]
@@ -254,9 +255,7 @@ class GeometricPoseEstimator(PoseEstimator):
         if up is None:
             covariance[3:, 3:] = np.diag(np.radians([shift.std_deg, shift.std_deg, self.pitch_roll_prior_deg]) ** 2)
         else:
-            up = np.asarray(up, dtype=np.float64)
-            tilt, turn = np.radians([PLANAR_TILT_STD_DEG, shift.std_deg]) ** 2
-            covariance[3:, 3:] = tilt * np.eye(3) + (turn - tilt) * np.outer(up, up)
+            covariance[3:, 3:] = planar_rotation_covariance(np.radians(shift.std_deg) ** 2, planar_up_axis(up))
         return covariance
 
     def _from_shift(self, pair: PosePair, shift: ImageShift, info: dict) -> PoseEstimate:

@@ -30,7 +30,8 @@ import cv2
 import numpy as np
 
 from av_pose.errors import UserInputError
-from av_pose.geometry import so3_exp
+from av_pose.geometry import planar_up_axis, so3_exp
+from av_pose.vision.epipolar import planar_pose
 
 SHIFT_WIDTH_PX = 64
 """Width the images are area-downsampled to before the phase correlation, pixels."""
@@ -94,13 +95,16 @@ def _spread_gain(size_px: int, focal_px: float) -> float:
     return 1.0 + float(np.sum(window * (x / focal_px) ** 2) / max(np.sum(window), 1e-12))
 
 
-def image_shift_rotation(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray) -> ImageShift:
+def image_shift_rotation(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray,
+                         up: np.ndarray | None = None) -> ImageShift:
     """The rotation from a to b that the global shift of image b against image a implies (module docstring).
 
     Args:
         image_a: H×W×3 RGB or H×W grey image of view a.
         image_b: the same of view b (the same size).
         K: 3×3 intrinsics of both.
+        up: planar motion (a ground robot): the rig's up axis in the camera frame; only the turn about it is kept
+            (the shift's tilt is noise there), as `estimate_two_view(..., up=...)` does. None: free motion.
     """
     if np.shape(image_a) != np.shape(image_b):
         return ImageShift(False, reason=f'images of different sizes {np.shape(image_a)} and {np.shape(image_b)}')
@@ -122,5 +126,9 @@ def image_shift_rotation(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray
     yaw = -np.arctan2(dx, K[0, 0] * _spread_gain(width, K[0, 0]))   # about the camera y axis
     pitch = np.arctan2(dy, K[1, 1] * _spread_gain(height, K[1, 1]))  # about the camera x axis
     std_deg = np.hypot(STD_FLOOR_DEG * max(1.0, FULL_RESPONSE / response) ** 3, PARALLAX_DEG)
-    return ImageShift(True, R_a_b=so3_exp(np.array([pitch, yaw, 0.0])), std_deg=float(std_deg),
+    R_a_b = so3_exp(np.array([pitch, yaw, 0.0]))
+    up = planar_up_axis(up)
+    if up is not None:
+        R_a_b = planar_pose(R_a_b, np.zeros(3), up)[0]
+    return ImageShift(True, R_a_b=R_a_b, std_deg=float(std_deg),
                       shift_px=(dx, dy), response=response)

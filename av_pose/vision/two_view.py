@@ -198,6 +198,11 @@ def _tilt_prior(up: np.ndarray) -> np.ndarray:
     return np.radians(PLANAR_TILT_STD_DEG) ** 2 * (np.eye(3) - np.outer(up, up))
 
 
+def planar_rotation_covariance(turn_variance: float, up: np.ndarray) -> np.ndarray:
+    """3×3 rotation covariance (rad²) of planar motion: `turn_variance` about `up`, the floor's tilt across it."""
+    return turn_variance * np.outer(up, up) + _tilt_prior(up)
+
+
 # --- estimation -------------------------------------------------------------------------------------------
 
 def _rotation_model(H_ab: np.ndarray | None, R_start: np.ndarray, x_a: np.ndarray, x_b: np.ndarray, K: np.ndarray,
@@ -342,7 +347,7 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
         rotation = R_rotation
         if up is not None:  # the turn alone: its own variance, and the floor's tilt on the other two axes
             rotation = planar_pose(R_rotation, np.zeros(3), up)[0]
-            covariance[3:, 3:] = (up @ covariance[3:, 3:] @ up) * np.outer(up, up) + _tilt_prior(up)
+            covariance[3:, 3:] = planar_rotation_covariance(up @ covariance[3:, 3:] @ up, up)
         if calibrated:  # a baseline too small to show parallax is absorbed into the pan and tilt: allow for it
             unseen_baseline = np.diag([1.0, 1.0, 0.0]) * (UNSEEN_BASELINE_FACTOR * parallax_px / focal) ** 2
             covariance[3:, 3:] = (covariance[3:, 3:] * ROTATION_COVARIANCE_SCALE + unseen_baseline) \
