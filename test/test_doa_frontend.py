@@ -6,6 +6,7 @@ import torch
 
 from av_pose.audio.arrays import PRESETS, MicArray, ring_positions, speed_of_sound_m_s
 from av_pose.audio.doa import DirectionGrid, SphereGrid, make_estimator, resolves_elevation
+from av_pose.audio.doa.base import FRAMES_INNERMOST, FREQUENCY_INNERMOST
 from av_pose.errors import UserInputError
 
 from room_sim import circular_error_deg, seed_pyroomacoustics, simulate
@@ -80,8 +81,9 @@ def test_quadratic_form_residual_equals_the_noise_subspace_projection(channels, 
     band = torch.as_tensor(np.einsum('fck,bfkn->bfcn', noise(freqs, channels, sources), noise(2, freqs, sources, 40))
                            + 0.3 * noise(2, freqs, channels, 40), dtype=torch.complex64)
     ours = estimator.residuals(band).clone()  # F×B×G
-    frequency_innermost = band.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)  # the band workspace's layout
-    torch.testing.assert_close(estimator.residuals(frequency_innermost), ours, rtol=1e-4, atol=1e-5 * ours.max())
+    for order in (FREQUENCY_INNERMOST, FRAMES_INNERMOST):  # the band workspace's layouts
+        laid_out = band.permute(*order).contiguous().permute(*(order.index(d) for d in range(4)))
+        torch.testing.assert_close(estimator.residuals(laid_out), ours, rtol=1e-4, atol=1e-5 * ours.max())
     cov = band.to(torch.complex128) @ band.to(torch.complex128).conj().transpose(-1, -2)
     noise = torch.linalg.eigh(cov)[1][..., :channels - sources]  # B×F×C×(C−K)
     projected = torch.einsum('bfck,fgc->fbgk', noise.conj(), steering.to(torch.complex128))
@@ -214,3 +216,20 @@ def test_workspace_is_reused_and_results_do_not_alias_it():
     assert {key: tensor.data_ptr() for key, tensor in estimator._workspace.items()} == buffers
     assert circular_error_deg(first.azimuths_deg[0, 0], 20.0) <= 2.0
     torch.testing.assert_close(held, estimator.grid_values(estimator.stft(first_audio)))
+
+
+@pytest.mark.parametrize('array_name', ['respeaker4', 'uma8'])
+def test_spectrogram_and_audio_paths_agree_in_either_band_layout(array_name):
+    """`estimate_stft` gathers the band of an `stft` frequency-innermost (4 mics, lanes) or frames-innermost
+    (7 mics, BLAS); both give what `estimate` from the audio, gathered chunk by chunk, gives."""
+    array = PRESETS[array_name]
+    estimator = make_estimator('normmusic', array, 16000)
+    assert estimator.band_memory_order == (FREQUENCY_INNERMOST if array.num_channels <= 4 else FRAMES_INNERMOST)
+    audio = torch.as_tensor(np.random.default_rng(3).standard_normal((3, array.num_channels, 16000)),
+                            dtype=torch.float32)
+    spectrogram = estimator.stft(audio)
+    torch.testing.assert_close(estimator._band_of(spectrogram),
+                               spectrogram[:, :, estimator.freq_bins].permute(0, 2, 1, 3))
+    from_stft, from_audio = estimator.estimate_stft(spectrogram), estimator.estimate(audio)
+    np.testing.assert_allclose(from_stft.spectrum, from_audio.spectrum, atol=1e-5)
+    np.testing.assert_allclose(from_stft.azimuths_deg, from_audio.azimuths_deg, atol=1e-3)

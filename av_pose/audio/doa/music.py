@@ -20,10 +20,11 @@ from collections.abc import Callable
 import torch
 
 from av_pose.audio.arrays import MicArray
-from av_pose.audio.doa.base import DoaEstimator
+from av_pose.audio.doa.base import FRAMES_INNERMOST, FREQUENCY_INNERMOST, DoaEstimator
 from av_pose.errors import UserInputError
 
 SQUARINGS = 6  # R^(2^6) = R^64: the second eigenvalue's share shrinks by (λ2/λ1)^64
+VECTOR_SQUARINGS = 4  # for the eigenvector alone: R^16 by squaring, then R^16 applied thrice to one column
 RENORMALISE_EVERY = 3  # trace-normalise every 3 squarings: λ1^8 ≥ C^-8 stays far from float32 underflow
 SUBSPACES = ('auto', 'signal', 'noise')
 LANES_MAX_CHANNELS = 4  # up to this many channels, covariances and their squares are elementwise across the batch
@@ -54,8 +55,9 @@ def lanes_covariance(band_stft: torch.Tensor, buffer: Callable[..., torch.Tensor
     return cov.view(channels, channels, batch * freqs)
 
 
-def dominant_power(cov: torch.Tensor, buffer: Callable[..., torch.Tensor], lanes: bool = False) -> torch.Tensor:
-    """R^64 / tr R^64 ≈ e eᴴ of Hermitian PSD matrices (e the unit dominant eigenvector), in the workspace.
+def dominant_power(cov: torch.Tensor, buffer: Callable[..., torch.Tensor], lanes: bool = False,
+                   squarings: int = SQUARINGS) -> torch.Tensor:
+    """R^(2^s) / tr R^(2^s) (s = `squarings`; 64 ≈ e eᴴ, e the unit dominant eigenvector), in the workspace.
 
     Repeated squaring with trace normalisation. `lanes`: `cov` is C×C×M (C ≤ `LANES_MAX_CHANNELS`), squared
     elementwise across the batch (faster than a batched matmul of tiny matrices) and overwritten; the result
@@ -70,14 +72,14 @@ def dominant_power(cov: torch.Tensor, buffer: Callable[..., torch.Tensor], lanes
         power, spare = (buffer(name, cov.shape, cov.dtype) for name in ('power', 'spare'))
         power.copy_(cov)
     diagonal = (lambda m: m.diagonal(dim1=0, dim2=1)) if lanes else (lambda m: m.diagonal(dim1=-2, dim2=-1))
-    for step in range(SQUARINGS + 1):
-        if step % RENORMALISE_EVERY == 0 or step == SQUARINGS:
+    for step in range(squarings + 1):
+        if step % RENORMALISE_EVERY == 0 or step == squarings:
             scale = diagonal(power).real.sum(-1).clamp_min_(1e-30).reciprocal_()  # 1 / tr, applied to real views
             if lanes:  # lanes innermost: [Re, Im] of each lane take its scale twice
                 torch.view_as_real(power).view(channels, channels, 2 * count).mul_(scale.repeat_interleave(2))
             else:
                 torch.view_as_real(power).mul_(scale[:, None, None, None])
-        if step == SQUARINGS:
+        if step == squarings:
             return power
         if lanes:  # out[i, j] = Σ_k P[i, k] P[k, j], every matrix at once
             torch.sum(torch.mul(power[:, :, None], power[None], out=products), 1, out=spare)
@@ -88,14 +90,39 @@ def dominant_power(cov: torch.Tensor, buffer: Callable[..., torch.Tensor], lanes
 
 
 def dominant_eigenvector(cov: torch.Tensor, buffer: Callable[..., torch.Tensor]) -> torch.Tensor:
-    """Dominant eigenvector of Hermitian PSD M×C×C matrices → M×C, not normalised (arbitrary phase and norm).
+    """Dominant eigenvector of Hermitian PSD M×C×C matrices → M×C×1, not normalised (arbitrary phase and norm).
 
-    The strongest column (the largest diagonal entry) of `dominant_power`'s e eᴴ is e up to scale and phase.
+    R^64 e_j, e_j the axis of R^16's largest diagonal entry: R^16 by four squarings (`dominant_power`), then
+    applied to its own column j three times (matrix-vector products cost 1/C of a squaring). The same vector
+    as the strongest column of R^64, with (λ2/λ1)^64 of the second eigenvector left.
     """
     count, channels, _ = cov.shape
-    power = dominant_power(cov, buffer)
+    power = dominant_power(cov, buffer, squarings=VECTOR_SQUARINGS)
     strongest = power.diagonal(dim1=-2, dim2=-1).real.max(-1).indices
-    return power.gather(2, strongest[:, None, None].expand(count, channels, 1))[..., 0]
+    vector = power.gather(2, strongest[:, None, None].expand(count, channels, 1))
+    spare = buffer('vector', vector.shape, vector.dtype)
+    for _ in range(3):
+        torch.bmm(power, vector, out=spare)
+        vector, spare = spare, vector
+    return vector
+
+
+def frame_covariances(band_stft: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Covariances Σ_n x xᴴ (unscaled) of a B×F×C×N band STFT into `out` (B·F)×C×C, batch-major.
+
+    Batched complex matrix products of each C×N matrix with its conjugate transpose (no conjugated copy: BLAS
+    reads it), one per window when the band is not one stack of matrices in memory (the `FRAMES_INNERMOST`
+    workspace). Frames should be unit-stride; otherwise torch copies each window's matrices first.
+    """
+    batch, freqs, channels, frames = band_stft.shape
+    try:
+        stacked = band_stft.view(batch * freqs, channels, frames)
+    except RuntimeError:  # windows and frequencies do not merge: one product per window
+        for window in range(batch):
+            matrices = band_stft[window]
+            torch.bmm(matrices, matrices.mH, out=out[window * freqs:(window + 1) * freqs])
+        return out
+    return torch.bmm(stacked, stacked.mH, out=out)
 
 
 class Music(DoaEstimator):
@@ -115,7 +142,8 @@ class Music(DoaEstimator):
         super().__init__(array, sample_rate, **options)
         use_signal = subspace == 'signal' or (subspace == 'auto' and 2 * self.signal_dim < array.num_channels)
         self.subspace = 'signal' if use_signal else 'noise'
-        self.frequency_innermost = array.num_channels <= QUADRATIC_MAX_CHANNELS  # lanes_covariance reads it
+        lanes = array.num_channels <= QUADRATIC_MAX_CHANNELS  # lanes_covariance; else frame_covariances
+        self.band_memory_order = FREQUENCY_INNERMOST if lanes else FRAMES_INNERMOST
 
     def prepare_steering(self, steering: torch.Tensor) -> None:
         """Precompute, from the F×G×C steering vectors a, what `residuals` multiplies with.
@@ -154,7 +182,7 @@ class Music(DoaEstimator):
         """
         channels = cov.shape[-1]
         if self.subspace == 'signal' and self.signal_dim == 1:
-            return dominant_eigenvector(cov, self.buffer)[..., None]
+            return dominant_eigenvector(cov, self.buffer)
         vectors = torch.linalg.eigh(cov)[1]  # eigenvalues ascending
         if self.subspace == 'signal':
             return vectors[..., channels - self.signal_dim:]
@@ -168,11 +196,7 @@ class Music(DoaEstimator):
         batch, freqs, channels, frames = band_stft.shape
         if channels <= QUADRATIC_MAX_CHANNELS:
             return self._quadratic_residuals(lanes_covariance(band_stft, self.buffer), batch, freqs)
-        stacked = band_stft.reshape(batch * freqs, channels, frames)  # a view of a contiguous band workspace
-        conj = self.buffer('conj', stacked.shape, stacked.dtype)
-        torch.conj_physical(stacked, out=conj)
-        cov = self.buffer('cov', (batch * freqs, channels, channels), stacked.dtype)
-        torch.bmm(stacked, conj.transpose(1, 2), out=cov)  # R·N; the scale does not move the subspaces
+        cov = frame_covariances(band_stft, self.buffer('cov', (batch * freqs, channels, channels), band_stft.dtype))
         basis = self.subspace_basis(cov)  # BF×C×k
         k = basis.shape[-1]
         left = self.buffer('left', (freqs, batch, k, channels), basis.dtype)
@@ -183,9 +207,13 @@ class Music(DoaEstimator):
         grid = self._steering_power.shape[-1]
         parts = self.buffer('parts', (freqs, batch * k, 2 * grid))
         torch.bmm(left_real, self._steering_real, out=parts)
-        parts.mul_(parts)
+        real, imag = parts[..., :grid], parts[..., grid:]  # Re eᴴa, Im eᴴa
         energy = self.buffer('energy', (freqs, batch * k, grid))
-        torch.add(parts[..., :grid], parts[..., grid:], out=energy)  # |eᴴa|² per basis vector
+        if k == 1 and self.subspace == 'signal':  # ‖a‖² − |eᴴa|² in two fused passes
+            torch.addcmul(self._steering_power, real, real, value=-1.0, out=energy)
+            energy.addcmul_(imag, imag, value=-1.0)
+            return torch.maximum(energy, self._residual_floor, out=energy)
+        torch.mul(real, real, out=energy).addcmul_(imag, imag)  # |eᴴa|² per basis vector
         if k > 1:
             energy = torch.sum(energy.view(freqs, batch, k, grid), 2, out=self.buffer('sum', (freqs, batch, grid)))
         if self.subspace == 'signal':
