@@ -262,6 +262,18 @@ class GeometricPoseEstimator(PoseEstimator):
         return self._finish(make_transform(shift.R_a_b, np.zeros(3)), self._shift_covariance(pair, shift), False,
                             ('vision',), info)
 
+    def _rejected_half(self, innovation_sigma: float, vision_yaw_std_deg: float, audio_std_deg: float,
+                       info: dict) -> str | None:
+        """The gate: None when the halves agree within `gate_sigma`, else the less certain half.
+
+        Returns 'audio' or 'vision', the half to drop, flagged in `info` as rejected.
+        """
+        if innovation_sigma <= self.gate_sigma:
+            return None
+        rejected = 'audio' if vision_yaw_std_deg <= audio_std_deg else 'vision'
+        info[f'{rejected}_rejected'] = True
+        return rejected
+
     def _fuse_shift(self, pair: PosePair, shift: ImageShift, audio: AudioYaw, info: dict) -> PoseEstimate:
         """The image-shift rotation updated with the audio yaw; the better one alone when they disagree."""
         T_cam_array = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)
@@ -269,11 +281,10 @@ class GeometricPoseEstimator(PoseEstimator):
         update = yaw_update(shift.R_a_b, np.zeros(3), self._shift_covariance(pair, shift), audio.yaw_deg, audio_std,
                             T_cam_array)
         info['innovation_sigma'] = update.innovation_sigma
-        if update.innovation_sigma > self.gate_sigma:
-            if update.prior_yaw_std_deg <= audio_std:
-                info['audio_rejected'] = True
-                return self._from_shift(pair, shift, info)
-            info['vision_rejected'] = True
+        rejected = self._rejected_half(update.innovation_sigma, update.prior_yaw_std_deg, audio_std, info)
+        if rejected == 'audio':
+            return self._from_shift(pair, shift, info)
+        if rejected == 'vision':
             return self._from_audio(pair, audio, info)
         return self._finish(make_transform(update.R_a_b, np.zeros(3)), update.covariance, False, ('audio', 'vision'),
                             info)
@@ -302,11 +313,10 @@ class GeometricPoseEstimator(PoseEstimator):
             best = 0  # the audio cannot tell the solutions apart: keep vision's own choice (the lower cost)
         update = updates[best]
         info.update(innovation_sigma=update.innovation_sigma, vision_solution=best)
-        if update.innovation_sigma > self.gate_sigma:
-            if self._vision_yaw_std_deg(pair, vision) <= audio_std:
-                info['audio_rejected'] = True
-                return self._from_vision(vision, info)
-            info['vision_rejected'] = True
+        rejected = self._rejected_half(update.innovation_sigma, self._vision_yaw_std_deg(pair, vision), audio_std, info)
+        if rejected == 'audio':
+            return self._from_vision(vision, info)
+        if rejected == 'vision':
             info['audio_std_deg'] = self._audio_std_deg(pair, audio, None)  # vision's "no parallax" is doubtful too
             return self._from_audio(pair, audio, info)
         posterior = np.exp(log_posterior - log_posterior.max())
