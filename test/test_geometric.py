@@ -17,7 +17,8 @@ from av_pose.pose.geometric import PITCH_ROLL_PRIOR_DEG, GeometricPoseEstimator,
 from av_pose.pose.registry import make_pose_estimator
 from av_pose.scene.generate import SynthConfig, generate_scene
 from av_pose.vision.corruptions import CorruptionSpec
-from av_pose.vision.two_view import TwoViewGeometry, solution_spread
+from av_pose.vision.local_solutions import solution_spread
+from av_pose.vision.two_view import TwoViewGeometry
 
 from scene_fixtures import scene_with_static_talker
 

@@ -61,13 +61,8 @@ from av_pose.geometry import make_transform, planar_up_axis, so3_exp
 from av_pose.pose.audio_yaw import AudioYaw, AudioYawEstimator, yaw_in_array_deg, yaw_rotation_in_camera
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, PosePair
 from av_pose.vision.image_shift import ImageShift, image_shift_rotation
-from av_pose.vision.two_view import (
-    PLANAR_TILT_STD_DEG,
-    TwoViewGeometry,
-    estimate_two_view,
-    planar_rotation_covariance,
-    solution_spread,
-)
+from av_pose.vision.local_solutions import solution_spread
+from av_pose.vision.two_view import PLANAR_TILT_STD_DEG, TwoViewGeometry, estimate_two_view, planar_rotation_covariance
 
 PITCH_ROLL_PRIOR_DEG = 3.0
 """1-σ of the rig's pitch and roll change between the two views when only the audio yaw is known, degrees

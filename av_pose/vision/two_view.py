@@ -12,9 +12,9 @@ essential matrix and homography with OpenCV USAC (MAGSAC++; RANSAC where the bui
    only when the parallax reaches `min_parallax_px`.
  - planar motion (`up`: a ground robot's up axis in the camera frame): the same refinement in two parameters,
    the turn about `up` and the heading of the translation across it (`epipolar.planar_pose`), from the
-   projected starts and PLANAR_HEADINGS more; fits that turn the optical axis beyond the field of view are
-   refused; the direction is reported from less parallax (PLANAR_PARALLAX_RATIO × what noise leaves: two
-   parameters pin it down where five trade it against the turn), with the covariance
+   projected starts and `local_solutions.PLANAR_HEADINGS` more; fits that turn the optical axis beyond the
+   field of view are refused; the direction is reported from less parallax (PLANAR_PARALLAX_RATIO × what
+   noise leaves: two parameters pin it down where five trade it against the turn), with the covariance
    PLANAR_COVARIANCE_SCALE·σ²(JᵀJ)⁻¹ plus PLANAR_TILT_STD_DEG on the held directions.
 
 Frames: camera optical frames (OpenCV: z forward, x right, y down). `R_a_b`, `t_a_b` form T_a_b, which maps
@@ -49,7 +49,7 @@ import cv2
 import numpy as np
 
 from av_pose.errors import UserInputError
-from av_pose.geometry import UNKNOWN_VARIANCE, make_transform, planar_up_axis, so3_log
+from av_pose.geometry import UNKNOWN_VARIANCE, make_transform, planar_up_axis
 from av_pose.vision.epipolar import (
     essential_covariance,
     in_front,
@@ -64,6 +64,13 @@ from av_pose.vision.epipolar import (
     sampson,
 )
 from av_pose.vision.features import DETECTORS, Features, check_detector, detect_features, match_features
+from av_pose.vision.local_solutions import (
+    beyond_field_of_view,
+    competing_solutions,
+    essential_starts,
+    solution_spread,
+    view_turn_deg,
+)
 
 __all__ = ['DETECTORS', 'TwoViewGeometry', 'estimate_from_features', 'estimate_from_matches', 'estimate_two_view']
 
@@ -115,9 +122,6 @@ times what keypoint noise alone leaves (two parameters pin the direction down wi
 Measured on level ShoeboxAV rigs (the planar and ground sets of docs/results.md, pairs under 2 px of parallax,
 clean and corrupted): it keeps 111 of 212 moving pairs (median direction error 10.5°, against 25.8° for the
 dropped ones) and 1 of 28 still pairs that noise had pushed out of the pure-rotation model."""
-PLANAR_HEADINGS = 4
-"""Planar motion: extra starts with the translation's heading spread over 180° (±t cost the same), which the
-two-parameter fit cannot reach from a wrong start across the turn–sideways valley."""
 ROBUST_METHOD = getattr(cv2, 'USAC_MAGSAC', cv2.RANSAC)
 """MAGSAC++ (OpenCV ≥ 4.5.1), else RANSAC."""
 
@@ -217,87 +221,6 @@ def _rotation_model(H_ab: np.ndarray | None, R_start: np.ndarray, x_a: np.ndarra
     return best
 
 
-def _view_turn_deg(R: np.ndarray) -> float:
-    """Angle (degrees) between the two cameras' optical axes for R = R_a_b.
-
-    A turn about the optical axis itself (a camera looking at the floor) spins the image and keeps the view.
-    """
-    return float(np.degrees(np.arccos(np.clip(R[2, 2], -1.0, 1.0))))
-
-
-def _beyond_field_of_view(R: np.ndarray, K: np.ndarray) -> bool:
-    """Whether the view turns further than the horizontal field of view of K (principal point at the centre)."""
-    return _view_turn_deg(R) > 2.0 * np.degrees(np.arctan2(K[0, 2] + 0.5, K[0, 0]))
-
-
-def _essential_starts(E: np.ndarray, H_ab: np.ndarray | None, x_a: np.ndarray, x_b: np.ndarray, K: np.ndarray,
-                      mask: np.ndarray, up: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Starting poses (R_a_b, unit t_a_b) for the refinement, best guess first.
-
-    The decomposition of E that puts most of its inliers in front of both cameras (as `cv2.recoverPose`), and
-    the homography's decompositions (a near-planar scene has two essential solutions; the homography finds the
-    other one). With `up` (planar motion) each is projected onto planar motion, those that turn the view beyond
-    the field of view are dropped (the views share matches; a straight-ahead start replaces them when none is
-    left), and PLANAR_HEADINGS headings with the first one's turn are added.
-    """
-    R1, R2, t_e = cv2.decomposeEssentialMat(E)
-    # OpenCV's (R, t) map camera a to camera b (x_b = R x_a + t): invert to (R_a_b, t_a_b).
-    candidates = [(R_cv.T, -R_cv.T @ (sign * t_e.ravel())) for R_cv in (R1, R2) for sign in (1.0, -1.0)]
-    front = [int(in_front(R, t, x_a[mask], x_b[mask]).sum()) for R, t in candidates]
-    starts = [candidates[int(np.argmax(front))]]
-    if H_ab is not None and np.all(np.isfinite(H_ab)):
-        _, rotations, translations, _ = cv2.decomposeHomographyMat(H_ab, K)
-        starts += [(R_cv.T, -R_cv.T @ t_cv.ravel()) for R_cv, t_cv in zip(rotations, translations)]
-    if up is not None:
-        starts = [planar_pose(R, t, up) for R, t in starts]
-        starts = [(R, t) for R, t in starts if not _beyond_field_of_view(R, K)] \
-            or [planar_pose(np.eye(3), np.array([0.0, 0.0, 1.0]), up)]
-        R0, t0 = starts[0]
-        sideways = np.cross(up, t0)
-        starts += [(R0, np.cos(a) * t0 + np.sin(a) * sideways)
-                   for a in np.pi * np.arange(1, PLANAR_HEADINGS + 1) / (PLANAR_HEADINGS + 1)]
-    poses: list[tuple[np.ndarray, np.ndarray]] = []
-    for R, t in starts:
-        norm = np.linalg.norm(t)
-        duplicate = any(np.trace(R_seen.T @ R) > 1.0 + 2.0 * np.cos(np.radians(0.5))
-                        and abs(t_seen @ t) > np.cos(np.radians(2.0)) * norm for R_seen, t_seen in poses)
-        if norm > 1e-9 and not duplicate:  # ±t give the same cost: the sign is settled by cheirality later
-            poses.append((R, t / norm))
-    return poses
-
-
-def _competing_solutions(R: np.ndarray, t: np.ndarray, others: list[tuple[np.ndarray, np.ndarray]], x_a: np.ndarray,
-                         x_b: np.ndarray, noise: float, planar: bool) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """The other local solutions (R_k, t_k) that differ from (R, t), with their probabilities p_k.
-
-    Each solution's weight is exp(−χ²/2) of its truncated Sampson cost (σ = `noise`), normalised with the chosen
-    solution's (whose probability is 1 − Σ p_k). In a planar scene (few essential inliers off the homography) two
-    solutions explain the matches exactly alike and their cost difference is noise: they are weighted equally.
-    t_k is signed like t (the sign is settled by cheirality for the chosen one).
-    """
-    def chi2(R_k: np.ndarray, t_k: np.ndarray) -> float:
-        return float(np.minimum((sampson(R_k, t_k, x_a, x_b, with_jacobian=False)[0] / noise) ** 2, 9.0).sum())
-
-    best = chi2(R, t)
-    solutions, weights = [], []
-    for R_k, t_k in others:
-        t_k = t_k * (np.sign(t_k @ t) or 1.0)
-        if np.linalg.norm(np.concatenate([t_k - t, so3_log(R.T @ R_k)])) > 1e-3:
-            solutions.append((R_k, t_k))
-            weights.append(1.0 if planar else float(np.exp(-0.5 * max(chi2(R_k, t_k) - best, 0.0))))
-    total = 1.0 + sum(weights)
-    return [(R_k, t_k, weight / total) for (R_k, t_k), weight in zip(solutions, weights)]
-
-
-def solution_spread(R: np.ndarray, t: np.ndarray, solutions: list[tuple[np.ndarray, np.ndarray, float]]) -> np.ndarray:
-    """6×6 second moment Σ p_k·Δ_k·Δ_kᵀ of solutions (R_k, t_k, p_k) about (R, t), Δ_k = (t_k − t, log(Rᵀ R_k))."""
-    spread = np.zeros((6, 6))
-    for R_k, t_k, probability in solutions:
-        delta = np.concatenate([t_k - t, so3_log(R.T @ R_k)])
-        spread += probability * np.outer(delta, delta)
-    return spread
-
-
 def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndarray, *, min_inliers: int = 15,
                           threshold_px: float = 1.0, rotation_parallax_ratio: float = 1.3, min_parallax_px: float = 2.0,
                           min_inlier_ratio: float = 0.2, calibrated: bool = True,
@@ -376,7 +299,7 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
     essential_inlier = mask.ravel() > 0
     near_planar = homography_mask is not None and homography_mask.sum() >= PLANAR_SHARE * count
     off_plane = int((essential_inlier & (homography_mask.ravel() == 0)).sum()) if near_planar else count
-    starts = _essential_starts(E[:3], H_ab if near_planar else None, x_a, x_b, K, essential_inlier, up)
+    starts = essential_starts(E[:3], H_ab if near_planar else None, x_a, x_b, K, essential_inlier, up)
 
     # The pure-rotation model and the parallax it leaves on the essential inliers, against the keypoint noise.
     R_rotation, rotation_inlier = _rotation_model(H_ab, starts[0][0], x_a, x_b, K, 2.0 * threshold)
@@ -396,8 +319,8 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
     refined = sorted((refine_essential(R, t, fit_a, fit_b, noise, iterations=5, up=up) for R, t in starts),
                      key=lambda fit: fit[2])
     R, t, _ = refine_essential(*refined[0][:2], x_a, x_b, noise, up=up)
-    if up is not None and _beyond_field_of_view(R, K):
-        return TwoViewGeometry.failed(f'the planar fit turns the view by {_view_turn_deg(R):.0f}°, beyond the field '
+    if up is not None and beyond_field_of_view(R, K):
+        return TwoViewGeometry.failed(f'the planar fit turns the view by {view_turn_deg(R):.0f}°, beyond the field '
                                       'of view of views that share matches', matches, count)
     front = in_front(R, t, x_a, x_b)
     if front.sum() < in_front(R, -t, x_a, x_b).sum():
@@ -416,7 +339,7 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
     own = essential_covariance(R, t, x_a[inlier], x_b[inlier], noise, up)
     alternatives: list[tuple[np.ndarray, np.ndarray, float]] = []
     if calibrated:
-        alternatives = _competing_solutions(R, t, [fit[:2] for fit in refined[1:]], x_a, x_b, noise,
+        alternatives = competing_solutions(R, t, [fit[:2] for fit in refined[1:]], x_a, x_b, noise,
                                             planar=off_plane < OFF_PLANE_SHARE * count)
         if up is None:
             stretch = np.diag([TRANSLATION_STD_FACTOR] * 3 + [1.0] * 3) \
