@@ -35,10 +35,10 @@ from av_pose.pose.calibration import (
     UNOBSERVABLE_STD_DEG,
     OnlineMountCalibrator,
     calibrate_recording,
-    keyframe_indices,
     pixel_direction_deg,
 )
 from av_pose.pose.mount_yaw import BEARING_STD_FLOOR_DEG
+from av_pose.pose.sequence import keyframe_indices
 from av_pose.scene.format import read_scene
 from av_pose.scene.generate import SynthConfig, generate_scene, sample_layout, scene_rng
 from av_pose.scene.signals import SourceSpec

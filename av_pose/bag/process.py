@@ -36,10 +36,16 @@ from av_pose.bag.reader import BagReadOptions, BagRecording, read_bag
 from av_pose.bag.writer import MessageBuilder
 from av_pose.errors import UserInputError
 from av_pose.pose.base import PoseEstimator
-from av_pose.pose.calibration import keyframe_indices
 from av_pose.pose.odometry import ScalePolicy, make_scale_policy, parent_axes_covariance
 from av_pose.pose.outputs import pose_marker_specs, sound_directions
-from av_pose.pose.sequence import OdometryTrack, SequenceStep, ground_truth_scale, keyframe_doa, run_odometry
+from av_pose.pose.sequence import (
+    OdometryTrack,
+    SequenceStep,
+    ground_truth_scale,
+    keyframe_doa,
+    keyframe_indices,
+    run_odometry,
+)
 from av_pose.sources.frontend import ZONE_FRAMES
 from av_pose.sources.source_map import MappedSource, source_marker_specs
 

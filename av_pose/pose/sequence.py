@@ -31,13 +31,23 @@ from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
 from av_pose.geometry import planar_up_axis
 from av_pose.pose.base import PoseEstimate, PoseEstimator, PosePair, Sensors, View
-from av_pose.pose.calibration import keyframe_indices
 from av_pose.pose.odometry import OdometryIntegrator, OdometryStep, ReferenceScale, ScalePolicy
 
 ImageHook = Callable[[np.ndarray, int], np.ndarray]
 """(H×W×3 uint8 image, frame index) → the image the estimators see (e.g. a corruption)."""
 KeyframeHook = Callable[[str, int, np.ndarray, 'SequenceStep | None'], None]
 """(estimator name, frame index, T_odom_cam 4×4, the step or None for an anchor)."""
+
+
+def keyframe_indices(frame_times_s: np.ndarray, gap_s: float, max_duration_s: float | None = None) -> np.ndarray:
+    """Indices of frames at least `gap_s` apart (from the first), within `max_duration_s` of the first frame."""
+    chosen: list[int] = []
+    for index, t in enumerate(np.asarray(frame_times_s, dtype=np.float64)):
+        if max_duration_s is not None and t - frame_times_s[0] > max_duration_s + 1e-9:
+            break
+        if not chosen or t - frame_times_s[chosen[-1]] >= gap_s - 1e-6:
+            chosen.append(index)
+    return np.asarray(chosen, dtype=np.int64)
 
 
 @dataclass(frozen=True)
