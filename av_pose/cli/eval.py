@@ -174,7 +174,8 @@ def _run_tracks(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from av_pose.eval.tracks import aggregate_scores, evaluate_tracks, markdown_tracks, plot_scene_tracks
+    from av_pose.eval.tracks import aggregate_scores, evaluate_tracks
+    from av_pose.eval.tracks_report import markdown_tracks, plot_scene_tracks
     from av_pose.scene.format import read_scene
 
     scene_dirs = _source_eval_scenes(args)
