@@ -355,3 +355,23 @@ def test_eval_cli_geometric_estimators(eval_data, records, test_models, tmp_path
             assert model[condition]['on_reference_failures']['reference'] == 'geometric-vision'
             assert model[condition]['on_reference_failures']['pairs'] == pairs
     assert '| geometric | corrupted |' in captured.out
+
+
+def test_reports_of_separate_runs_merge_into_one_auc_chart(tmp_path):
+    """tools/plot_auc_bars.py: a later report's model replaces the same name; a model may lack a condition."""
+    import runpy
+
+    tool = runpy.run_path(str(Path(__file__).resolve().parent.parent / 'tools' / 'plot_auc_bars.py'))
+    row = {'rotation_auc': [0.2, 0.4, 0.6], 'translation_auc': [0.1, 0.1, 0.2], 'total_auc': [0.1, 0.1, 0.2]}
+    first = {'models': {'a': {'clean': row, 'corrupted': row}, 'b': {'clean': row, 'corrupted': row}}}
+    again = {'models': {'a': {'clean': {**row, 'rotation_auc': [0.3, 0.5, 0.7]}}, 'c': {'blur': row}}}
+    paths = []
+    for index, report in enumerate((first, again)):
+        paths.append(tmp_path / f'report{index}.json')
+        paths[-1].write_text(json.dumps(report))
+    merged, conditions = tool['merged_report']([str(p) for p in paths])
+    assert list(merged['models']) == ['b', 'a', 'c'] and conditions == ['clean', 'corrupted', 'blur']
+    assert merged['models']['a'] == again['models']['a']
+    out = tmp_path / 'bars.png'
+    assert tool['main']([str(out), *map(str, paths)]) == 0
+    assert out.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

@@ -209,8 +209,39 @@ def _grouped_bars(ax, groups: Sequence[str], series: dict[str, Sequence[float]],
     for k, (label, values) in enumerate(series.items()):
         heights = [np.nan if v is None else v for v in values]
         ax.bar(x + (k - (len(series) - 1) / 2) * width, heights, width, label=label)
-    ax.set_xticks(x, [_short(g) for g in groups], fontsize=8)
+    ax.set_xticks(x, [_short(g) for g in groups], fontsize=8, rotation=40 if len(groups) > 4 else 0,
+                  ha='right' if len(groups) > 4 else 'center')
     ax.set_ylabel(ylabel, fontsize=8)
+
+
+def plot_auc_bars(report: dict, conditions: Sequence[str], path: str | Path) -> Path:
+    """PNG of rotation / translation / total AUC@5/10/20 per model (bars) and condition (colours).
+
+    `report` as `av-pose eval --json` writes it: {"models": {NAME: {CONDITION: {"rotation_auc": [a5, a10, a20],
+    ...}}}}; a model without a condition gets no bar there.
+    """
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    models = list(report['models'])
+    fig, axes = plt.subplots(len(ERROR_KINDS), len(AUC_THRESHOLDS_DEG), figsize=(max(12, 1.1 * len(models)), 8),
+                             dpi=100, squeeze=False)
+    for row, kind in enumerate(ERROR_KINDS):
+        for column, threshold in enumerate(AUC_THRESHOLDS_DEG):
+            series = {c: [((report['models'][m].get(c) or {}).get(f'{kind}_auc') or [None] * 3)[column]
+                          for m in models] for c in conditions}
+            _grouped_bars(axes[row, column], models, series, f'{kind} AUC@{threshold:g}')
+            axes[row, column].set_ylim(0, 1)
+    axes[0, -1].legend(fontsize=8)
+    fig.suptitle('Relative pose AUC per model and condition')
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def write_plots(results: Sequence[ConditionResult], report: dict, out_dir: str | Path) -> list[Path]:
@@ -226,19 +257,7 @@ def write_plots(results: Sequence[ConditionResult], report: dict, out_dir: str |
     conditions = [r.condition for r in results]
     written = []
 
-    fig, axes = plt.subplots(len(ERROR_KINDS), len(AUC_THRESHOLDS_DEG), figsize=(12, 8), dpi=100, squeeze=False)
-    for row, kind in enumerate(ERROR_KINDS):
-        for column, threshold in enumerate(AUC_THRESHOLDS_DEG):
-            series = {c: [(report['models'][m][c][f'{kind}_auc'] or [None] * 3)[column] for m in models]
-                      for c in conditions}
-            _grouped_bars(axes[row, column], models, series, f'{kind} AUC@{threshold:g}')
-            axes[row, column].set_ylim(0, 1)
-    axes[0, -1].legend(fontsize=8)
-    fig.suptitle('Relative pose AUC per model and condition')
-    fig.tight_layout()
-    written.append(out_dir / 'auc_bars.png')
-    fig.savefig(written[-1])
-    plt.close(fig)
+    written.append(plot_auc_bars(report, conditions, out_dir / 'auc_bars.png'))
 
     fig, axes = plt.subplots(2, len(results), figsize=(4.5 * len(results), 7), dpi=100, squeeze=False)
     grid = np.linspace(0.0, 45.0, 451)
