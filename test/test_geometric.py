@@ -17,6 +17,7 @@ from av_pose.pose.geometric import PITCH_ROLL_PRIOR_DEG, GeometricPoseEstimator,
 from av_pose.pose.registry import make_pose_estimator
 from av_pose.scene.generate import SynthConfig, generate_scene
 from av_pose.vision.corruptions import CorruptionSpec
+from av_pose.vision.image_shift import FULL_RESPONSE, PARALLAX_DEG, PARALLAX_SHARE, STD_FLOOR_DEG, ImageShift
 from av_pose.vision.local_solutions import solution_spread
 from av_pose.vision.two_view import TwoViewGeometry
 
@@ -102,6 +103,48 @@ def test_an_audio_yaw_some_degrees_off_does_not_pull_a_sharp_solution():
     # The other solution stays in the covariance, with its posterior weight: more than the solution's own.
     up = MOUNT[:3, 2]
     assert np.degrees(np.sqrt(up @ estimate.covariance[3:, 3:] @ up)) > 1.0
+
+
+# --- the image-shift fallback fused with the audio yaw ------------------------------------------------------
+
+def fuse_shift(shift_yaw_deg: float, audio_yaw_deg: float, audio_std_deg: float = 8.0, response: float = 0.8):
+    """The fused estimate of a translating pair (audio 1-σ with the parallax bound) whose images only shifted."""
+    sensors = Sensors(K=np.eye(3), array=load_array('respeaker4'), sample_rate=16000, T_cam_array=MOUNT)
+    pair = PosePair(View(0.0, None, None), View(1.0, None, None), sensors)
+    peak = STD_FLOOR_DEG * max(1.0, FULL_RESPONSE / response) ** 3
+    shift = ImageShift(True, R_a_b=yaw_rotation_in_camera(shift_yaw_deg, MOUNT),
+                       std_deg=float(np.hypot(peak, PARALLAX_DEG)), peak_std_deg=peak, response=response)
+    audio = AudioYaw('ok', yaw_deg=audio_yaw_deg, std_deg=1.0, score=0.9)
+    estimator = GeometricPoseEstimator(device='cpu')
+    info = {'audio_std_deg': audio_std_deg}
+    return estimator._fuse_shift(pair, shift, audio, info), info
+
+
+def test_an_audio_yaw_that_agrees_with_a_sharp_image_shift_barely_moves_it():
+    # One Gaussian of the shift's whole 1-σ (6.3°) against the audio's 8° moved the shift 1.2° towards an audio
+    # yaw 3° away; the peak's own precision (2°) with the parallax as the rarer component moves it a quarter of that.
+    estimate, info = fuse_shift(10.0, 13.0)
+    moved = yaw_in_array_deg(estimate.T_a_b[:3, :3], MOUNT) - 10.0
+    whole = float(np.hypot(STD_FLOOR_DEG, PARALLAX_DEG))
+    single = yaw_update(yaw_rotation_in_camera(10.0, MOUNT), np.zeros(3), vision_covariance(whole, whole), 13.0, 8.0,
+                        MOUNT)
+    assert 0.0 < moved < 0.5 * (yaw_in_array_deg(single.R_a_b, MOUNT) - 10.0)
+    assert info['image_shift_parallax_weight'] < 0.3 and estimate.used == ('audio', 'vision')
+
+
+def test_an_audio_yaw_beyond_the_peaks_precision_pulls_as_the_parallax_allows():
+    # An audio yaw of 3° 1-σ (a half-second pair): 12° away is 3.3σ of the peak with it, 1.7σ of the parallax.
+    near, _ = fuse_shift(10.0, 13.0, audio_std_deg=3.0)
+    far, info = fuse_shift(10.0, 22.0, audio_std_deg=3.0)
+    innovation_std = np.hypot([STD_FLOOR_DEG, np.hypot(STD_FLOOR_DEG, PARALLAX_DEG)], 3.0)  # peak, parallax component
+    likelihood = np.exp(-0.5 * (12.0 / innovation_std) ** 2) / innovation_std * [1 - PARALLAX_SHARE, PARALLAX_SHARE]
+    assert info['image_shift_parallax_weight'] == pytest.approx(likelihood[1] / likelihood.sum(), abs=1e-3)
+    assert info['image_shift_parallax_weight'] > 0.75
+    assert yaw_in_array_deg(far.T_a_b[:3, :3], MOUNT) - 10.0 > 7.0
+    up = MOUNT[:3, 2]
+    yaw_std = [np.degrees(np.sqrt(up @ e.covariance[3:, 3:] @ up)) for e in (near, far)]
+    assert yaw_std[1] > yaw_std[0]  # the wide component's spread stays in the covariance
+    assert np.all(np.linalg.eigvalsh(far.covariance) > 0)
 
 
 # --- the estimator on ShoeboxAV --------------------------------------------------------------------------------

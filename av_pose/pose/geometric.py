@@ -57,10 +57,10 @@ import numpy as np
 
 from av_pose.audio.doa import resolve_device
 from av_pose.errors import UserInputError
-from av_pose.geometry import make_transform, planar_up_axis, so3_exp
+from av_pose.geometry import make_transform, planar_up_axis, so3_exp, so3_log
 from av_pose.pose.audio_yaw import AudioYaw, AudioYawEstimator, yaw_in_array_deg, yaw_rotation_in_camera
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, PosePair
-from av_pose.vision.image_shift import ImageShift, image_shift_rotation
+from av_pose.vision.image_shift import PARALLAX_SHARE, ImageShift, image_shift_rotation
 from av_pose.vision.local_solutions import solution_spread
 from av_pose.vision.two_view import PLANAR_TILT_STD_DEG, TwoViewGeometry, estimate_two_view, planar_rotation_covariance
 
@@ -238,24 +238,24 @@ class GeometricPoseEstimator(PoseEstimator):
         T_a_b = make_transform(yaw_rotation_in_camera(audio.yaw_deg, T_cam_array), np.zeros(3))
         return self._finish(T_a_b, covariance, False, ('audio',), info)
 
-    def _shift_covariance(self, pair: PosePair, shift: ImageShift) -> np.ndarray:
-        """6×6 covariance of the image-shift fallback.
+    def _shift_covariance(self, pair: PosePair, std_deg: float) -> np.ndarray:
+        """6×6 covariance of the image-shift fallback whose pitch and yaw have the 1-σ `std_deg` (degrees).
 
-        Translation unknown; pitch and yaw its 1-σ and roll the prior, or with planar motion its 1-σ about `up` and
-        the floor's tilt about the other two axes.
+        Translation unknown; pitch and yaw `std_deg` and roll the prior, or with planar motion `std_deg` about `up`
+        and the floor's tilt about the other two axes.
         """
         covariance = np.zeros((6, 6))
         covariance[:3, :3] = np.eye(3) * UNKNOWN_VARIANCE
         up = pair.sensors.planar_up
         if up is None:
-            covariance[3:, 3:] = np.diag(np.radians([shift.std_deg, shift.std_deg, self.pitch_roll_prior_deg]) ** 2)
+            covariance[3:, 3:] = np.diag(np.radians([std_deg, std_deg, self.pitch_roll_prior_deg]) ** 2)
         else:
-            covariance[3:, 3:] = planar_rotation_covariance(np.radians(shift.std_deg) ** 2, planar_up_axis(up))
+            covariance[3:, 3:] = planar_rotation_covariance(np.radians(std_deg) ** 2, planar_up_axis(up))
         return covariance
 
     def _from_shift(self, pair: PosePair, shift: ImageShift, info: dict) -> PoseEstimate:
-        return self._finish(make_transform(shift.R_a_b, np.zeros(3)), self._shift_covariance(pair, shift), False,
-                            ('vision',), info)
+        return self._finish(make_transform(shift.R_a_b, np.zeros(3)), self._shift_covariance(pair, shift.std_deg),
+                            False, ('vision',), info)
 
     def _rejected_half(self, innovation_sigma: float, vision_yaw_std_deg: float, audio_std_deg: float,
                        info: dict) -> str | None:
@@ -270,19 +270,39 @@ class GeometricPoseEstimator(PoseEstimator):
         return rejected
 
     def _fuse_shift(self, pair: PosePair, shift: ImageShift, audio: AudioYaw, info: dict) -> PoseEstimate:
-        """The image-shift rotation updated with the audio yaw; the better one alone when they disagree."""
+        """The image-shift rotation updated with the audio yaw; the better one alone when they disagree.
+
+        The shift's error is two populations: most pairs within the correlation peak's precision
+        (`peak_std_deg`), a `PARALLAX_SHARE` of them off by a translating camera's parallax (`std_deg`). Each
+        component is updated with the audio yaw and weighted by its prior share times the likelihood of the
+        audio yaw under it; the result is their moment-matched mixture. So an audio yaw that agrees with a
+        sharp shift barely moves it, and one that disagrees with it by more than the peak allows pulls it as
+        far as the parallax component says. The gate uses the wide component.
+        """
         T_cam_array = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)
         audio_std = info['audio_std_deg']
-        update = yaw_update(shift.R_a_b, np.zeros(3), self._shift_covariance(pair, shift), audio.yaw_deg, audio_std,
-                            T_cam_array)
-        info['innovation_sigma'] = update.innovation_sigma
-        rejected = self._rejected_half(update.innovation_sigma, update.prior_yaw_std_deg, audio_std, info)
+        components = [(1.0 - PARALLAX_SHARE, shift.peak_std_deg), (PARALLAX_SHARE, shift.std_deg)]
+        updates = [yaw_update(shift.R_a_b, np.zeros(3), self._shift_covariance(pair, std_deg), audio.yaw_deg,
+                              audio_std, T_cam_array) for _, std_deg in components]
+        wide = updates[-1]
+        info['innovation_sigma'] = wide.innovation_sigma
+        rejected = self._rejected_half(wide.innovation_sigma, wide.prior_yaw_std_deg, audio_std, info)
         if rejected == 'audio':
             return self._from_shift(pair, shift, info)
         if rejected == 'vision':
             return self._from_audio(pair, audio, info)
-        return self._finish(make_transform(update.R_a_b, np.zeros(3)), update.covariance, False, ('audio', 'vision'),
-                            info)
+        log_weight = np.array([np.log(share) - 0.5 * u.innovation_sigma ** 2
+                               - np.log(np.hypot(u.prior_yaw_std_deg, audio_std))
+                               for (share, _), u in zip(components, updates)])
+        weight = np.exp(log_weight - log_weight.max())
+        weight /= weight.sum()
+        info['image_shift_parallax_weight'] = float(weight[-1])
+        deltas = np.array([so3_log(wide.R_a_b.T @ u.R_a_b) for u in updates])  # rotations about the wide one
+        mean = weight @ deltas
+        covariance = sum(w * u.covariance for w, u in zip(weight, updates))
+        covariance[3:, 3:] += sum(w * np.outer(d - mean, d - mean) for w, d in zip(weight, deltas))
+        return self._finish(make_transform(wide.R_a_b @ so3_exp(mean), np.zeros(3)), covariance, False,
+                            ('audio', 'vision'), info)
 
     def _fuse(self, pair: PosePair, vision: TwoViewGeometry, audio: AudioYaw, info: dict) -> PoseEstimate:
         """The vision solution the audio yaw favours, updated with it; or the better half alone when they disagree.
