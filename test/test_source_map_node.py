@@ -39,12 +39,18 @@ def odometry(t: float, T: np.ndarray) -> Odometry:
 
 
 def tracks(t: float) -> SoundTrackArray:
+    """Source 5 as a publisher that fills only the filtered `azimuth` (not `heard`); source 9 heard, with its
+    true bearing in `measured_azimuth` and a filtered `azimuth` 15° off (a lagging filter): the map must use the
+    measured bearing where there is one."""
     T_odom_array = T_odom_base(t) @ T_BASE_ARRAY
     msg = SoundTrackArray(header=conversions.make_header(t, 'array_link'))
     for track_id, position in SOURCES.items():
         local = invert_transform(T_odom_array)[:3, :3] @ (position - T_odom_array[:3, 3])
-        msg.tracks.append(SoundTrack(id=track_id, azimuth=math.atan2(local[1], local[0]), elevation=float('nan'),
-                                     activity=0.8, age=t, confirmed=True))
+        bearing = math.atan2(local[1], local[0])
+        track = SoundTrack(id=track_id, azimuth=bearing, elevation=float('nan'), activity=0.8, age=t, confirmed=True)
+        if track_id == 9:
+            track.azimuth, track.heard, track.measured_azimuth = bearing + math.radians(15.0), True, bearing
+        msg.tracks.append(track)
     return msg
 
 

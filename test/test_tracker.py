@@ -296,3 +296,20 @@ def test_cli_eval_without_model_or_tracks_is_one_line(short_scene, capsys):
     assert '--model is required (or use --tracks / --sources / --azimuth)' in capsys.readouterr().err
     assert main(['eval', '--tracks', '--zone-frames', '1', '--data', str(short_scene.directory)]) == 2
     assert '--zone-frames must be 0 (off) or at least 2, got 1' in capsys.readouterr().err
+
+
+def test_a_heard_track_reports_its_peak_and_a_coasting_one_none():
+    """`measured_azimuth_deg` is the peak associated at this update, in the array frame (the rig yaw removed and
+    put back), NaN while coasting; the map fits these rather than the smoothed `azimuth_deg`."""
+    tracker = SourceTracker()
+    for step in range(10):
+        tracks = tracker.update(0.1 * step, np.array([40.0 + (step % 2) * 4.0]), rig_yaw_deg=30.0 + step)
+    track = tracks[0]
+    assert track.state == 'confirmed' and track.measured_azimuth_deg == pytest.approx(44.0)
+    assert abs(track.azimuth_deg - 44.0) > 0.5  # the filter smooths the alternating peaks
+    coasting = tracker.update(1.0, np.array([np.nan]), rig_yaw_deg=40.0)[0]
+    assert coasting.state == 'coasting' and np.isnan(coasting.measured_azimuth_deg)
+    from av_pose.sources.tracker import track_fields
+    fields = track_fields(track)
+    assert fields['heard'] and fields['measured_azimuth'] == pytest.approx(np.radians(44.0))
+    assert not track_fields(coasting)['heard'] and np.isnan(track_fields(coasting)['measured_azimuth'])

@@ -18,7 +18,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from av_pose.ros.conversions import make_header, seconds_to_duration, seconds_to_time, yaw_quaternion
 from av_pose.ros.pose_messages import matrix_to_pose, matrix_to_quaternion
 from av_pose.sources.source_map import MappedSource, PlacedMarkerSpec, id_rgba, source_fields, source_marker_specs
-from av_pose.sources.tracker import CONFIRMED, TENTATIVE, Track, track_fields
+from av_pose.sources.tracker import COASTING, CONFIRMED, TENTATIVE, Track, track_fields
 
 TRACK_NAMESPACES = ('sound_tracks', 'sound_track_ids')
 
@@ -41,9 +41,19 @@ def track_array_message(stamp_s: float, frame_id: str, tracks: Iterable) -> Soun
 
 
 def tracks_from_message(msg: SoundTrackArray) -> list[Track]:
-    """SoundTrackArray → the tracker's `Track`s (degrees; state 'confirmed' or 'tentative')."""
-    return [Track(int(t.id), math.degrees(t.azimuth), math.degrees(t.elevation), float(t.activity), float(t.age),
-                  bool(t.confirmed), CONFIRMED if t.confirmed else TENTATIVE) for t in msg.tracks]
+    """SoundTrackArray → the tracker's `Track`s (degrees; state 'tentative', 'confirmed' or 'coasting').
+
+    The measured azimuth is taken only where `heard` is set (a publisher that leaves both fields at their
+    defaults gives coasting tracks, whose filtered azimuth then serves).
+    """
+    tracks = []
+    for t in msg.tracks:
+        heard = bool(t.heard) and math.isfinite(t.measured_azimuth)
+        state = TENTATIVE if not t.confirmed else (CONFIRMED if heard else COASTING)
+        tracks.append(Track(int(t.id), math.degrees(t.azimuth), math.degrees(t.elevation), float(t.activity),
+                            float(t.age), bool(t.confirmed), state,
+                            measured_azimuth_deg=math.degrees(t.measured_azimuth) if heard else math.nan))
+    return tracks
 
 
 def track_markers(stamp_s: float, frame_id: str, tracks: Iterable, lifetime_s: float = 0.5,

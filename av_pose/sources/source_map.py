@@ -28,7 +28,11 @@ _PALETTE = np.array([[0.90, 0.10, 0.29], [0.24, 0.71, 0.29], [0.26, 0.39, 0.85],
 
 
 class TrackLike(Protocol):
-    """What the map needs of a track: an id and a bearing in the array frame (degrees)."""
+    """What the map needs of a track: an id and a bearing in the array frame (degrees).
+
+    The bearing is `measured_azimuth_deg` where the track has one (the DOA peak of this window), else
+    `azimuth_deg` (a coasting track's prediction).
+    """
 
     id: int
     azimuth_deg: float
@@ -203,10 +207,12 @@ class SourceMap:
         T = np.asarray(T_world_array, dtype=np.float64)
         self._last_stamp_s = max(self._last_stamp_s, float(stamp_s))
         for track in tracks:
-            if not getattr(track, 'confirmed', True) or not np.isfinite(track.azimuth_deg):
+            measured = float(getattr(track, 'measured_azimuth_deg', np.nan))
+            azimuth = measured if np.isfinite(measured) else float(track.azimuth_deg)
+            if not getattr(track, 'confirmed', True) or not np.isfinite(azimuth):
                 continue
             elevation = float(getattr(track, 'elevation_deg', np.nan))
-            direction = bearing_vectors(track.azimuth_deg, elevation, T[:3, :3])[0]
+            direction = bearing_vectors(azimuth, elevation, T[:3, :3])[0]
             observation = _Observation(float(stamp_s), T[:3, 3].copy(), direction, not np.isfinite(elevation))
             map_id = self._by_track.get(track.id)
             if map_id is None:
