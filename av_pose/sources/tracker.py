@@ -42,11 +42,12 @@ class TrackerConfig:
         gate_sigmas: ... unless it lies within this many predicted standard deviations (innovation: track
             uncertainty plus the peak's), so that a coasting track can be picked up again ...
         max_gate_deg: ... and never beyond this, degrees.
-        measurement_std_deg: Standard deviation of one DOA peak, degrees. 6° (was 3°, stop 23): the tracking
-            front end's peaks within 10° of a ShoeboxAV source are off by a median of 3.0–4.9° (reflections),
-            a Gaussian's σ of 4.5–7.3°; with 6° the id switches fell by 30 % on the six sets of docs/results.md
-            ("Sound sources") and by 22 % on the four held-out ones, at the same coverage, errors and lingering
-            (7° and 8° let tracks linger 3.7 s after their source stopped).
+        measurement_std_deg: Standard deviation of one DOA peak, degrees. The tracking front end's peaks within
+            10° of a ShoeboxAV source are off by a median of 3.0–4.9° (reflections), a Gaussian's σ of 4.5–7.3°,
+            and 6° cut the id switches by 30 % on the six sets of docs/results.md ("Sound sources") and by 22 % on
+            the four held-out ones (same coverage, errors and lingering). It stays at 3° because the smoother
+            track then held on to a piece of wrong bearings that revival joined to the demo's music, whose
+            map entry moved from 0.25 to 0.50 m (`test_demo.py`; 0.29 m at 4°).
         accel_std_deg_s2: Process noise: standard deviation of the azimuth acceleration (white), deg/s².
             Covers moving sources and rig translation (rig rotation is removed when its yaw is given).
         initial_rate_std_deg_s: Standard deviation of a new track's azimuth rate, deg/s.
@@ -101,7 +102,7 @@ class TrackerConfig:
     gate_deg: float = 12.0
     gate_sigmas: float = 3.0
     max_gate_deg: float = 20.0
-    measurement_std_deg: float = 6.0
+    measurement_std_deg: float = 3.0
     accel_std_deg_s2: float = 20.0
     initial_rate_std_deg_s: float = 15.0
     rate_tau_s: float = 1.0
