@@ -61,6 +61,16 @@ def plot_doa_over_time(times_s: np.ndarray, spectra: np.ndarray, out_png: str | 
         plt.close(fig)
 
 
+def save_png(fig: plt.Figure, path: str | Path) -> Path:
+    """Lay out `fig`, write it to `path` (PNG; parent folders made) and close it; returns the path."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def _break_wraps(azimuths_deg: np.ndarray) -> np.ndarray:
     """Insert NaN where a track wraps between 360° and 0° so lines are not drawn across the plot."""
     values = np.asarray(azimuths_deg, dtype=float).copy()

@@ -225,6 +225,8 @@ def plot_auc_bars(report: dict, conditions: Sequence[str], path: str | Path) -> 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
+    from av_pose.viz import save_png
+
     models = list(report['models'])
     fig, axes = plt.subplots(len(ERROR_KINDS), len(AUC_THRESHOLDS_DEG), figsize=(max(12, 1.1 * len(models)), 8),
                              dpi=100, squeeze=False)
@@ -236,12 +238,7 @@ def plot_auc_bars(report: dict, conditions: Sequence[str], path: str | Path) -> 
             axes[row, column].set_ylim(0, 1)
     axes[0, -1].legend(fontsize=8)
     fig.suptitle('Relative pose AUC per model and condition')
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def write_plots(results: Sequence[ConditionResult], report: dict, out_dir: str | Path) -> list[Path]:

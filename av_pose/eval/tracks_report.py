@@ -15,6 +15,8 @@ def plot_scene_tracks(run: SceneTracks, path: str | Path, score: TrackScore | No
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
+    from av_pose.viz import save_png
+
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
     times = run.times_s
     peaks_t = np.repeat(times[:, None], run.peaks_deg.shape[1], axis=1)
@@ -43,12 +45,7 @@ def plot_scene_tracks(run: SceneTracks, path: str | Path, score: TrackScore | No
     ax.set_title(title, fontsize=10)
     ax.legend(loc='upper right', fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def _cell(value: float, scale: float = 1.0, digits: int = 1) -> str:
