@@ -211,11 +211,34 @@ def test_workspace_is_reused_and_results_do_not_alias_it():
     first_audio = simulate(array, 16000, [20.0], seed=1)
     first = estimator.estimate(first_audio)
     held = estimator.grid_values(estimator.stft(first_audio))
-    buffers = {key: tensor.data_ptr() for key, tensor in estimator._workspace.items()}
+    buffers = {key: entry.block.data_ptr() for key, entry in estimator._workspace.items()}
     estimator.estimate(simulate(array, 16000, [200.0], seed=2))
-    assert {key: tensor.data_ptr() for key, tensor in estimator._workspace.items()} == buffers
+    assert {key: entry.block.data_ptr() for key, entry in estimator._workspace.items()} == buffers
     assert circular_error_deg(first.azimuths_deg[0, 0], 20.0) <= 2.0
     torch.testing.assert_close(held, estimator.grid_values(estimator.stft(first_audio)))
+
+
+@pytest.mark.parametrize('array_name', ['respeaker4', 'uma8'])
+@pytest.mark.parametrize('zone_frames', [0, 4])
+def test_workspace_holds_the_largest_batch_once_whatever_the_mix_of_batch_sizes(array_name, zone_frames):
+    """A stream of batches of 1–8 windows (a node catching up) keeps one workspace, sized for 8 windows, and
+    every batch gets what a fresh estimator gives it."""
+    array = PRESETS[array_name]
+    audio = torch.as_tensor(np.random.default_rng(4).standard_normal((8, array.num_channels, 8000)),
+                            dtype=torch.float32)
+
+    def workspace_bytes(estimator) -> int:
+        return sum(e.block.numel() * e.block.element_size() for e in estimator._workspace.values())
+
+    largest = make_estimator('normmusic', array, 16000, zone_frames=zone_frames)
+    largest.estimate(audio)
+    streamed = make_estimator('normmusic', array, 16000, zone_frames=zone_frames)
+    for size in (1, 8, 3, 5, 2, 7, 4, 6, 1):
+        got = streamed.estimate(audio[:size])
+        fresh = make_estimator('normmusic', array, 16000, zone_frames=zone_frames).estimate(audio[:size])
+        np.testing.assert_allclose(got.spectrum, fresh.spectrum, atol=1e-5)
+        np.testing.assert_allclose(got.azimuths_deg, fresh.azimuths_deg, atol=1e-3)
+    assert workspace_bytes(streamed) == workspace_bytes(largest) > 0
 
 
 @pytest.mark.parametrize('array_name', ['respeaker4', 'uma8'])

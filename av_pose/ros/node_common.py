@@ -6,8 +6,9 @@
 - `AudioInput`: the `audio` (+ latched `audio_info`) subscription of any audio family, decoded, checked
   against the array and pushed into an `AudioRingBuffer`, exactly as both nodes need it.
 - `EstimateScheduler`: a grid of due times on the data's own clock.
-- `run_node`: init, construct, spin, and a clean stop on any number of SIGINT/SIGTERM; a bad configuration
-  gives one FATAL line from the node's own (namespaced) logger and exit code 2.
+- `run_node`: fixed malloc thresholds (`av_pose.ros.heap`), init, construct, spin, and a clean stop on any
+  number of SIGINT/SIGTERM; a bad configuration gives one FATAL line from the node's own (namespaced) logger
+  and exit code 2.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from av_pose.audio.pcm import parse_sample_format
 from av_pose.errors import UserInputError
 from av_pose.ros.audio_adapters import ADAPTERS, AudioAdapter, AudioChunk, PcmFormat, make_adapter
 from av_pose.ros.entry import StopRequest, catch_stop_signals
+from av_pose.ros.heap import fix_malloc_thresholds
 from av_pose.ros.qos import audio_qos, latched_qos
 
 THROTTLE_S = 5.0
@@ -295,9 +297,11 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
 
     rclpy's own signal handlers are off: a signal only sets `stop` (see `av_pose.ros.entry`, which catches
     signals before the heavy imports), which the spin loop checks every 0.1 s, so any number of signals (a
-    launch file's SIGINT followed by the terminal's) stops the node cleanly, during start-up too.
+    launch file's SIGINT followed by the terminal's) stops the node cleanly, during start-up too. glibc's
+    malloc thresholds are fixed first (`av_pose.ros.heap`): a node's memory stays flat over hours.
     """
     stop = catch_stop_signals(stop or StopRequest())
+    fix_malloc_thresholds()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     try:

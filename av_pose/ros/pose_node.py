@@ -43,7 +43,6 @@ from visualization_msgs.msg import MarkerArray
 from av_pose.audio.buffer import AudioRingBuffer
 from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
-from av_pose.geometry import LEVEL_CAMERA_UP, array_mount, invert_transform
 from av_pose.pose.base import PoseEstimator, PosePair, Sensors, View
 from av_pose.pose.odometry import (
     OdometryIntegrator,
@@ -72,6 +71,7 @@ from av_pose.ros.pose_inputs import (
     cut_window,
     scaled_intrinsics,
 )
+from av_pose.ros.rig_frames import RigFrames
 from av_pose.ros.tf_listener import make_transform_source
 
 NODE_NAME = 'pose_node'
@@ -118,7 +118,7 @@ class PoseNode(Node):
         if calibrator is not None:
             self._calibration = BackgroundCalibration(calibrator, CALIBRATION_PERIOD_S, self._on_calibration)
         self._camera_info: CameraInfo | None = None
-        self._transforms = make_transform_source(self)
+        self._rig = RigFrames(cfg, make_transform_source(self), self._warnings)
         self._trajectory: deque[np.ndarray] = deque(maxlen=cfg.trajectory_points)
         self._latencies_ms: deque[float] = deque(maxlen=200)
         self._image_size: tuple[int, int] | None = None
@@ -287,50 +287,18 @@ class PoseNode(Node):
     def _sensors(self, camera_frame: str) -> Sensors:
         info, buffer = self._camera_info, self._audio.buffer
         K = None if info is None or self._image_size is None else scaled_intrinsics(info, self._image_size)
-        array_frame = self.config.array_frame or self._audio.frame_id
-        T_cam_array = self._transforms.lookup(camera_frame, array_frame) if camera_frame and array_frame else None
         return Sensors(K=K, array=self.config.array, sample_rate=None if buffer is None else int(buffer.sample_rate),
-                       T_cam_array=array_mount() if T_cam_array is None else T_cam_array,
-                       planar_up=self._planar_up(camera_frame))
+                       T_cam_array=self._rig.mount(camera_frame, self._array_frame()),
+                       planar_up=self._rig.planar_up(camera_frame))
 
-    def _planar_up(self, camera_frame: str) -> np.ndarray | None:
-        """With `planar_motion`: base_frame's z axis in the camera frame (a level camera's without that transform)."""
-        if not self.config.planar_motion:
-            return None
-        if not (self.config.base_frame and camera_frame):
-            return np.asarray(LEVEL_CAMERA_UP)
-        T_base_cam = self._transforms.lookup(self.config.base_frame, camera_frame)
-        if T_base_cam is None:
-            self._warnings.warn('planar_up', f'planar_motion: no transform {self.config.base_frame} -> '
-                                f'{camera_frame} on /tf_static yet; assuming a level camera')
-            return np.asarray(LEVEL_CAMERA_UP)
-        return T_base_cam[2, :3].copy()
+    def _array_frame(self) -> str:
+        return self.config.array_frame or self._audio.frame_id
 
     # ------------------------------------------------------------------------------------------ outputs
-    def _body(self, camera_frame: str) -> tuple[str, np.ndarray] | None:
-        """(child frame, T_child_camera) for the outputs, or None while the extrinsic is unknown.
-
-        The child is `base_frame` (extrinsic from /tf_static), else the camera frame. Audio-only frames carry
-        no camera frame until an image arrives: the array frame and the mount stand in for it.
-        """
-        cfg = self.config
-        array_frame = cfg.array_frame or self._audio.frame_id
-        T_array_cam = invert_transform(self._sensors(camera_frame).T_cam_array)
-        if not cfg.base_frame:
-            if camera_frame:
-                return camera_frame, np.eye(4)
-            return (array_frame, T_array_cam) if array_frame else None
-        if camera_frame:
-            T_base_cam = self._transforms.lookup(cfg.base_frame, camera_frame)
-        else:
-            T_base_array = self._transforms.lookup(cfg.base_frame, array_frame) if array_frame else None
-            T_base_cam = None if T_base_array is None else T_base_array @ T_array_cam
-        return None if T_base_cam is None else (cfg.base_frame, T_base_cam)
-
     def _publish(self, step: OdometryStep, estimate: Any, frame: PendingFrame, key: KeyImage,
                  camera_frame: str) -> None:
         cfg = self.config
-        body = self._body(camera_frame)
+        body = self._rig.body(camera_frame, self._array_frame())
         if body is None:
             self._warnings.drop('estimate', 'no_extrinsic', f'no transform {cfg.base_frame or "odom child"} -> '
                                 f'{camera_frame or "<no camera frame>"} on /tf_static yet')

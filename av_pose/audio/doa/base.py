@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
@@ -20,6 +20,7 @@ STFT_CHUNK_SAMPLES = 1 << 19  # CPU STFT chunk, samples (C·T per window × wind
 MAX_ZONE_SOURCES = 8  # most sources one window reports with zone voting
 FREQUENCY_INNERMOST = (0, 2, 3, 1)  # band memory B×C×N×F (`DoaEstimator.band_memory_order`)
 FRAMES_INNERMOST = (0, 2, 1, 3)  # band memory B×C×F×N
+MAX_WORKSPACE_VIEWS = 64  # shapes remembered per workspace block (views only: no memory)
 
 @dataclass(frozen=True)
 class DoaResult:
@@ -55,13 +56,20 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
+@dataclass
+class _Workspace:
+    """One workspace block (flat) and its views by shape."""
+
+    block: torch.Tensor
+    views: dict[tuple[int, ...], torch.Tensor] = field(default_factory=dict)
+
+
 class DoaEstimator(ABC):
     """Direction-of-arrival estimation on a fixed direction grid, batched over windows.
 
     Steering vectors for the frequency bins are computed once here; subclasses implement `grid_spectrum`,
     mapping band-limited STFT frames to one non-negative value per grid direction. Intermediate tensors
-    live in a workspace reused by every call with the same batch shape, so one estimator serves one
-    thread at a time.
+    live in a workspace reused by every call (`buffer`), so one estimator serves one thread at a time.
 
     Args:
         array: The microphone array (positions in the array frame).
@@ -122,7 +130,7 @@ class DoaEstimator(ABC):
         first, last = int(self.freq_bins[0]), int(self.freq_bins[-1])
         contiguous = last - first + 1 == self.freq_bins.size
         self._band = slice(first, last + 1) if contiguous else torch.as_tensor(self.freq_bins, device=self.device)
-        self._workspace: dict[tuple, torch.Tensor] = {}
+        self._workspace: dict[tuple[str, torch.dtype], _Workspace] = {}
         freqs_hz = self.freq_bins * self.sample_rate / self.nfft
         steering = steering_vectors(array, self.grid, freqs_hz, self.speed_of_sound)  # F×G×C
         self.prepare_steering(torch.as_tensor(steering, dtype=torch.complex64, device=self.device))
@@ -142,14 +150,23 @@ class DoaEstimator(ABC):
             torch.cuda.empty_cache()
 
     def buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """A workspace tensor (uninitialised) kept between calls, one per name, shape and dtype."""
-        key = (name, tuple(shape), dtype)
-        tensor = self._workspace.get(key)
-        if tensor is None:
-            if len(self._workspace) >= 64:  # many batch shapes seen: start over rather than grow
-                self._workspace.clear()
-            tensor = self._workspace[key] = torch.empty(shape, dtype=dtype, device=self.device)
-        return tensor
+        """A contiguous workspace tensor (uninitialised) of `shape`, kept between calls.
+
+        One block per name and dtype, grown to the largest shape asked for and viewed as each shape: however
+        many batch shapes a stream brings (a node catching up batches whatever queued), the workspace holds
+        one set of tensors for the largest of them, not one per shape.
+        """
+        shape = tuple(shape)
+        entry = self._workspace.get((name, dtype))
+        if entry is not None and shape in entry.views:
+            return entry.views[shape]
+        size = math.prod(shape)
+        if entry is None or entry.block.numel() < size:
+            entry = self._workspace[(name, dtype)] = _Workspace(torch.empty(size, dtype=dtype, device=self.device))
+        if len(entry.views) >= MAX_WORKSPACE_VIEWS:
+            entry.views.clear()
+        view = entry.views[shape] = entry.block[:size].view(shape)
+        return view
 
     def prepare_steering(self, steering: torch.Tensor) -> None:
         """Keep what `grid_spectrum` needs of the F×G×C steering vectors (set-up, once); default: all of it."""
