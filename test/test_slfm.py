@@ -12,11 +12,8 @@ from av_pose.audio.binaural import SphericalHeadHrtf, binauralize
 from av_pose.errors import UserInputError
 from av_pose.geometry import azimuth_deg_in_frame, make_transform, rotation_from_ypr
 from av_pose.metrics.azimuth import lower_median, slfm_summary
-from av_pose.models.slfm import (
-    SLFM_RATE,
-    CrossViewBinauralizer,
-    SlfmNet,
-    featurize_binaural,
+from av_pose.models.slfm import SLFM_RATE, CrossViewBinauralizer, SlfmNet, featurize_binaural
+from av_pose.models.slfm_losses import (
     geometric_loss,
     iid_loss,
     iid_target,

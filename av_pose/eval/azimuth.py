@@ -10,7 +10,7 @@
   chance: always 0° (`chance_zero`) and a uniformly random azimuth in [−180°, 180°) (`chance_random`, seeded).
 - camera rotation (yaw from view s to view t, not folded): the SLfM checkpoint's visual network, chance 0° and
   uniform random in [−90°, 90°) (the network's range). With sources all round a two-microphone array the
-  self-supervised loss cannot fix the sign of the rotation (`models.slfm.geometric_loss`); given a labelled
+  self-supervised loss cannot fix the sign of the rotation (`models.slfm_losses.geometric_loss`); given a labelled
   `sign_calibration` folder (the validation split), `slfm_sign_calibrated` also reports the rotation after the
   one global sign that fits that folder best (one bit of supervision, stated in the result).
 

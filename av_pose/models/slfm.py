@@ -1,4 +1,4 @@
-"""Sound Localization from Motion (SLfM, Chen, Qian & Owens, ICCV 2023): networks and losses.
+"""Sound Localization from Motion (SLfM, Chen, Qian & Owens, ICCV 2023): the networks (losses: `models.slfm_losses`).
 
 Conventions (radians inside the networks and losses, degrees in public APIs outside them):
 - θ, sound azimuth of a binaural window in the array (head) frame: REP-103, counter-clockwise from the array's
@@ -38,8 +38,6 @@ from av_pose.models.resnet import ResNet18
 
 SLFM_RATE = 16000
 """Sample rate (Hz) of the audio networks' input."""
-LOSS_WEIGHTS = {'geometric': 5.0, 'binaural': 1.0, 'symmetry': 1.0, 'visual_sign': 1.0}
-"""SLfM's weights of the geometric, binaural (IID) and symmetry losses (and of the optional visual sign cue)."""
 IMAGE_MEAN, IMAGE_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -219,135 +217,6 @@ class CrossViewBinauralizer(nn.Module):
         state = {f'audio.encoder.{k}': v for k, v in self.unet.binaural_encoder.state_dict().items()}
         state.update({f'visual.{k}': v for k, v in self.visual.state_dict().items()})
         return state
-
-
-# ---- losses (radians; every input is a (B,) tensor unless stated) ----
-
-def reflect(angle: torch.Tensor) -> torch.Tensor:
-    """Front/back reflection about the left-right (y) axis: θ → π − θ."""
-    return math.pi - angle
-
-
-def geometric_loss(theta_s: torch.Tensor, theta_t: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of min over reflections of θ_s and θ_t of 1 − cos(θ_s − θ_t − φ).
-
-    Zero when θ_t = θ_s − φ (a static source, rig yawing by φ from s to t), whichever of each angle's two
-    front/back mirror images the predictions chose. Reflecting both angles reverses the apparent motion, so
-    (θ_s, θ_t, φ) and (π − θ_s, π − θ_t, −φ) cost the same: with sources all round a front/back-symmetric
-    two-microphone array, this loss fixes the magnitude of φ but not its sign (SLfM's own front-only setting
-    drops the reflections).
-    """
-    candidates = torch.stack([1.0 - torch.cos(a - b - phi) for a in (theta_s, reflect(theta_s))
-                              for b in (theta_t, reflect(theta_t))])
-    return candidates.amin(0).mean()
-
-
-def iid_target(binaural: torch.Tensor, n_fft: int = 512, hop_length: int = 160, win_length: int = 400
-               ) -> torch.Tensor:
-    """(B,) 1.0 where the left ear is louder: majority over STFT frames of log(mean_f |L| / mean_f |R|) > 0.
-
-    binaural: B×2×M at 16 kHz. Derived from the audio alone (no label).
-    """
-    batch, channels, samples = binaural.shape
-    window = torch.hann_window(win_length, device=binaural.device)
-    spec = torch.stft(binaural.reshape(batch * channels, samples).float(), n_fft, hop_length, win_length, window,
-                      center=True, pad_mode='constant', return_complex=True).abs()
-    level = spec.mean(1).reshape(batch, channels, -1).clamp_min(1e-12)  # B×2×T, mean over frequency
-    left_louder = (level[:, 0].log() - level[:, 1].log() > 0).float().mean(1)
-    return (left_louder > 0.5).float()
-
-
-def itd_target(binaural: torch.Tensor, max_lag: int = 16) -> torch.Tensor:
-    """(B,) side cue from the interaural time difference (GCC-PHAT peak lag): left first 1.0, right 0.0, lag 0 0.5.
-
-    A lag of 0 means ahead or behind.
-
-    binaural: B×2×M; the peak is searched within ±`max_lag` samples (16 = 1 ms at 16 kHz, beyond a head's and
-    the `binaural` preset's 17.5 cm). Derived from the audio alone (no label). Beside SLfM's IID cue for arrays
-    without a head between the microphones: on rotation-only ShoeboxAV scenes of the `binaural` preset (two
-    omnis) the IID sign agreed with the true side for 60–70 % of 1 s windows, this one for 91 %.
-    """
-    samples = binaural.shape[-1]
-    left = torch.fft.rfft(binaural[:, 0].float(), n=2 * samples)
-    right = torch.fft.rfft(binaural[:, 1].float(), n=2 * samples)
-    cross = left.conj() * right  # peaks at lag τ > 0 when the right channel is the left one delayed
-    correlation = torch.fft.irfft(cross / cross.abs().clamp_min(1e-12), n=2 * samples)
-    lags = torch.cat([correlation[:, -max_lag:], correlation[:, :max_lag + 1]], 1)
-    lag = lags.argmax(1) - max_lag
-    return (torch.sign(lag).float() + 1.0) / 2.0
-
-
-SIDE_CUES = {'iid': iid_target, 'itd': itd_target}
-"""Self-supervised left/right targets by name (`slfm_losses(side_cue=...)`)."""
-
-
-def iid_loss(theta: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """BCE between p = (sin θ + 1) / 2 (left probability) and a side target in [0, 1], mean over the batch."""
-    probability = ((torch.sin(theta) + 1.0) / 2.0).clamp(1e-6, 1.0 - 1e-6)
-    return functional.binary_cross_entropy(probability, target.to(probability.dtype))
-
-
-def image_shift_target(image_s: torch.Tensor, image_t: torch.Tensor) -> torch.Tensor:
-    """(B,) visual sign cue: 1.0 where view t's content moved right (camera turned left, φ > 0), 0.0 left, 0.5 none.
-
-    The horizontal shift is the peak of the phase correlation of the grey images (B×3×H×W, both the same size),
-    best over vertical shifts. Derived from the images alone (no label); on rotation-only ShoeboxAV pairs its
-    sign agreed with the true yaw for 92 % of pairs turning more than 1°.
-    """
-    grey_s, grey_t = image_s.float().mean(1), image_t.float().mean(1)
-    spectrum_s = torch.fft.rfft2(grey_s - grey_s.mean((-2, -1), keepdim=True))
-    spectrum_t = torch.fft.rfft2(grey_t - grey_t.mean((-2, -1), keepdim=True))
-    cross = spectrum_s.conj() * spectrum_t
-    correlation = torch.fft.irfft2(cross / cross.abs().clamp_min(1e-9), s=grey_s.shape[-2:])
-    width = grey_s.shape[-1]
-    shift = correlation.amax(-2).argmax(-1)
-    shift = torch.where(shift > width // 2, shift - width, shift)
-    return (torch.sign(shift).float() + 1.0) / 2.0
-
-
-def rotation_sign_loss(phi: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Hinge on the sign of φ only: mean of relu(−(2·target − 1)·sin φ); no pull on |φ|, none for target 0.5."""
-    return functional.relu(-(2.0 * target.to(phi.dtype) - 1.0) * torch.sin(phi)).mean()
-
-
-def symmetry_loss(theta: torch.Tensor, theta_swapped: torch.Tensor, phi_st: torch.Tensor | None = None,
-                  phi_ts: torch.Tensor | None = None) -> torch.Tensor:
-    """1 − cos(θ(x) + θ(x with L, R swapped)) plus, with both given, 1 − cos(φ(s→t) + φ(t→s)); batch means."""
-    loss = (1.0 - torch.cos(theta + theta_swapped)).mean()
-    if phi_st is not None and phi_ts is not None:
-        loss = loss + (1.0 - torch.cos(phi_st + phi_ts)).mean()
-    return loss
-
-
-def slfm_losses(model: SlfmNet, batch: Mapping[str, torch.Tensor], side_cue: str = 'iid',
-                visual_cue: bool = False) -> tuple[torch.Tensor, dict[str, float]]:
-    """SLfM's self-supervised loss of a batch {audio_s, audio_t (B×2×M, 16 kHz), image_s, image_t}.
-
-    Returns (5·geometric + 1·binaural + 1·symmetry, the parts as floats). Uses no labels. `side_cue` names the
-    binaural target (`SIDE_CUES`): 'iid' as SLfM, 'itd' for microphone pairs without a head between them.
-    `visual_cue` adds 1·`rotation_sign_loss` against `image_shift_target` (beyond SLfM): with sources all round
-    a front/back-symmetric pair, the geometric loss has the same value for φ and −φ and its gradient for φ
-    cancels at φ = 0 (sources in front pull one way, those behind the other), so the visual network stays at
-    φ ≈ 0 without a cue for the sign of the rotation.
-    """
-    if side_cue not in SIDE_CUES:
-        raise UserInputError(f'unknown side cue {side_cue!r}: use one of {", ".join(SIDE_CUES)}')
-    audio = torch.cat([batch['audio_s'], batch['audio_t']])
-    swapped = audio.flip(1)
-    thetas = model.audio(torch.cat([audio, swapped]))
-    count = len(batch['audio_s'])
-    theta_s, theta_t = thetas[:count], thetas[count:2 * count]
-    phis = model.visual(torch.cat([batch['image_s'], batch['image_t']]),
-                        torch.cat([batch['image_t'], batch['image_s']]))
-    phi_st, phi_ts = phis[:count], phis[count:]
-    parts = {'geometric': 0.5 * (geometric_loss(theta_s, theta_t, phi_st) + geometric_loss(theta_t, theta_s, phi_ts)),
-             'binaural': iid_loss(thetas[:2 * count], SIDE_CUES[side_cue](audio)),
-             'symmetry': symmetry_loss(thetas[:2 * count], thetas[2 * count:], phi_st, phi_ts)}
-    if visual_cue:
-        shift = image_shift_target(batch['image_s'], batch['image_t'])
-        parts['visual_sign'] = rotation_sign_loss(torch.cat([phi_st, phi_ts]), torch.cat([shift, 1.0 - shift]))
-    total = sum(LOSS_WEIGHTS[name] * value for name, value in parts.items())
-    return total, {name: float(value.detach()) for name, value in parts.items()}
 
 
 @torch.no_grad()

@@ -5,7 +5,7 @@
 - `slfm` (no labels): `SlfmNet` trained with 5·geometric + 1·binaural (IID) + 1·symmetry; `init:
   RUN/checkpoint-best.pt` of a binauralize run loads its audio encoder and visual network (strictly);
   `model.slfm.side_cue` picks the binaural target: 'iid' (SLfM) or 'itd' (microphones without a head between);
-  `model.slfm.visual_cue` adds a sign cue for the rotation from the images' phase correlation (`models.slfm`).
+  `model.slfm.visual_cue` adds a sign cue for the rotation from the images' phase correlation (`models.slfm_losses`).
   Score: minus the validation self-supervised loss (checkpoints are selected without labels); the labelled
   validation metrics (folded azimuth MAE, rotation MAE) are logged beside it.
 - `slfm-supervised` (the upper bound): the audio network alone, regressed on the labelled azimuths with
@@ -128,7 +128,7 @@ class SlfmStage(Stage):
 
     def loss(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         """See `Stage.loss`."""
-        from av_pose.models.slfm import slfm_losses
+        from av_pose.models.slfm_losses import slfm_losses
 
         return slfm_losses(_bare(model), batch, self.side_cue, self.visual_cue)
 
@@ -136,7 +136,8 @@ class SlfmStage(Stage):
     def validate(self, model: nn.Module, val_set: Dataset, config: dict, dist) -> dict[str, float]:
         """See `Stage.validate`."""
         from av_pose.data.slfm_pairs import SELF_SUPERVISED_KEYS
-        from av_pose.models.slfm import predict_batches, slfm_losses
+        from av_pose.models.slfm import predict_batches
+        from av_pose.models.slfm_losses import slfm_losses
 
         loader = DataLoader(val_set, batch_size=config['optim']['batch_size'])
         model.eval()
@@ -169,7 +170,7 @@ class SlfmSupervisedStage(SlfmStage):
 
     def loss(self, model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         """See `Stage.loss`."""
-        from av_pose.models.slfm import reflect
+        from av_pose.models.slfm_losses import reflect
 
         audio = torch.cat([batch['audio_s'], batch['audio_t']])
         truth = torch.deg2rad(torch.cat([batch['azimuth_s_deg'], batch['azimuth_t_deg']]))
