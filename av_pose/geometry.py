@@ -274,3 +274,15 @@ def interpolate_poses(times_s: np.ndarray, T_world: np.ndarray, t: float) -> np.
     out[:3, :3] = R0 @ so3_exp(alpha * so3_log(R0.T @ R1))
     out[:3, 3] = (1.0 - alpha) * T_world[k, :3, 3] + alpha * T_world[k + 1, :3, 3]
     return out
+
+
+def pixel_direction_deg(K: np.ndarray, u: float, v: float) -> tuple[float, float]:
+    """(azimuth, elevation) in degrees of pixel (u, v) in the camera heading frame (x forward, y left, z up).
+
+    The pixel's ray is K⁻¹·[u, v, 1] in the optical frame (x right, y down, z forward); K is the 3×3 intrinsics.
+    Azimuth in (−180, 180], counter-clockwise from forward.
+    """
+    ray = R_CAM_ARRAY_DEFAULT.T @ np.linalg.solve(np.asarray(K, dtype=np.float64), np.array([u, v, 1.0]))
+    azimuth = float(np.degrees(np.arctan2(ray[1], ray[0])))
+    elevation = float(np.degrees(np.arctan2(ray[2], np.hypot(ray[0], ray[1]))))
+    return (azimuth if azimuth > -180.0 else 180.0), elevation

@@ -29,14 +29,9 @@ from av_pose.audio.streaming import DoaFrame
 from av_pose.audio.wav import read_wav, write_wav
 from av_pose.cli import main
 from av_pose.errors import UserInputError
-from av_pose.geometry import R_CAM_ARRAY_DEFAULT, array_mount, relative_pose, yaw_of
+from av_pose.geometry import R_CAM_ARRAY_DEFAULT, array_mount, pixel_direction_deg, relative_pose, yaw_of
 from av_pose.metrics.azimuth import wrap_signed_deg
-from av_pose.pose.calibration import (
-    UNOBSERVABLE_STD_DEG,
-    OnlineMountCalibrator,
-    calibrate_recording,
-    pixel_direction_deg,
-)
+from av_pose.pose.calibration import UNOBSERVABLE_STD_DEG, OnlineMountCalibrator, calibrate_recording
 from av_pose.pose.mount_yaw import BEARING_STD_FLOOR_DEG
 from av_pose.pose.sequence import keyframe_indices
 from av_pose.scene.format import read_scene

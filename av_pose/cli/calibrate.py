@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
 
     from av_pose.audio.mount import write_mount
     from av_pose.errors import UserInputError
-    from av_pose.pose.calibration import calibrate_recording, pixel_direction_deg
+    from av_pose.geometry import pixel_direction_deg
+    from av_pose.pose.calibration import calibrate_recording
 
     recording = open_recording(args.recording, args)
     bearing, elevation = args.source_bearing, args.source_elevation

@@ -47,8 +47,6 @@ from av_pose.audio.mount import mirror_channel_order
 from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, array_mount
-from av_pose.metrics.azimuth import wrap_signed_deg
-from av_pose.metrics.spherical import az_el_from_direction
 from av_pose.pose.mount_yaw import UNOBSERVABLE_STD_DEG, Rays, YawFit, solve_yaw, solve_yaw_from_bearing
 from av_pose.pose.spectrum_shift import circular_shift
 
@@ -325,16 +323,6 @@ def _describe_checks(mirrored: bool, preset_ok: bool | None, slope: float, turns
                 'wrong array preset or channel order')
     return ('channel order mirrored' if mirrored else 'channel order as the preset') + \
         f' (shift/turn slope {slope:+.2f} over {turns} turning view pairs)'
-
-
-def pixel_direction_deg(K: np.ndarray, u: float, v: float) -> tuple[float, float]:
-    """(azimuth, elevation) in degrees of pixel (u, v) in the camera heading frame (x forward, y left, z up).
-
-    The pixel's ray is K⁻¹·[u, v, 1] in the optical frame (x right, y down, z forward); K is the 3×3 intrinsics.
-    """
-    ray = np.linalg.solve(np.asarray(K, dtype=np.float64), np.array([u, v, 1.0]))
-    azimuth, elevation = az_el_from_direction(R_CAM_ARRAY_DEFAULT.T @ ray)
-    return float(wrap_signed_deg(azimuth)), float(elevation)
 
 
 # ------------------------------------------------------------------------------------------ offline driver
