@@ -92,6 +92,11 @@ class NodeProcess:
                 self.process.wait()
         return self.process.returncode
 
+    def rss_kib(self) -> int:
+        """The child's resident memory (VmRSS), KiB."""
+        with open(f'/proc/{self.process.pid}/status') as status:
+            return next(int(line.split()[1]) for line in status if line.startswith('VmRSS:'))
+
     def output(self) -> str:
         """Everything the child printed so far."""
         self._log.flush()

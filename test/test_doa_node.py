@@ -518,6 +518,42 @@ def test_sample_rate_change_rebuilds_estimator(tmp_path, capfd):
     assert max(errors_16k.max(), errors_48k.max()) <= TOLERANCE_DEG
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)  # five minutes of streaming, beyond the suite's 300 s per test
+def test_five_minutes_of_live_audio_without_memory_growth(room_audio):
+    """The tracking front end (zone voting, tracks, their TF frames) fed 5 minutes of 32 ms chunks in real time
+    (the 5 s recording looped, audio stamps continuing): the node keeps its 10 estimates per second of audio and
+    its memory grows by at most 5 % from minute 1 to the end."""
+    domain, ns = unique_domain_id(), unique_namespace()
+    duration_s, chunk_s = 300.0, CHUNK / FS
+    params = {'window_s': 0.5, 'zone_frames': 4, 'max_sources': 3, 'publish_track_frames': True}
+    counts = {'sources': 0, 'tracks': 0}
+    with RosClient(domain) as client, NodeProcess(NODE, domain, ns, params=params) as node:
+        for topic, msg_type in (('sources', PoseArray), ('tracks', SoundTrackArray)):
+            client.node.create_subscription(msg_type, f'{ns}/doa/{topic}',
+                                            lambda _, key=topic: counts.__setitem__(key, counts[key] + 1), 50)
+        audio_pub = client.node.create_publisher(AudioDataStamped, f'{ns}/audio', 10)
+        assert client.wait_for_subscribers(audio_pub), node.output()
+        loop = room_audio.shape[1] // CHUNK
+        memory, sent, start = {}, 0, time.monotonic()
+        while (now := time.monotonic() - start) < duration_s:
+            if now >= sent * chunk_s:
+                first = (sent % loop) * CHUNK
+                audio_pub.publish(data_stamped(room_audio[:, first:first + CHUNK], T0 + sent * chunk_s))
+                sent += 1
+            if now > 60.0 and 'early' not in memory:
+                memory['early'] = node.rss_kib()
+            client.executor.spin_once(timeout_sec=max(0.0, sent * chunk_s - now))
+        memory['end'] = node.rss_kib()
+        client.spin_for(2.0)
+        assert node.alive(), node.output()
+    growth = memory['end'] / memory['early'] - 1.0
+    print(f'\ndoa_node live 5 min: {sent} chunks, {counts}, RSS {memory["early"] / 1024:.1f} → '
+          f'{memory["end"] / 1024:.1f} MiB ({100 * growth:+.1f} %)')
+    assert counts['sources'] >= 0.9 * 10.0 * sent * chunk_s and counts['tracks'] >= 0.9 * counts['sources']
+    assert growth <= 0.05
+
+
 def test_learned_slfm_azimuth_over_dds_equals_the_core_estimator(tmp_path):
     """`method: slfm` on a binaural ShoeboxAV talker: the shipped model's azimuths, published like any DOA."""
     from av_pose.metrics.azimuth import slfm_angle_error_deg

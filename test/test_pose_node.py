@@ -805,11 +805,6 @@ def test_shipped_learned_model_on_the_replayed_scene(scene_bag):
 
 
 # ------------------------------------------------------------------------------------------ load
-def _rss_kib(pid: int) -> int:
-    with open(f'/proc/{pid}/status') as status:
-        return next(int(line.split()[1]) for line in status if line.startswith('VmRSS:'))
-
-
 def stream_live(scene: SceneBag, duration_s: float, fps: float = 30.0, chunk_s: float = 0.01,
                 model: str = 'geometric') -> dict:
     """`pose_node` (a subprocess) fed live for `duration_s`: fps images (the scene's frames cycled, each held
@@ -859,9 +854,9 @@ def stream_live(scene: SceneBag, duration_s: float, fps: float = 30.0, chunk_s: 
                 chunk_index += 1
                 next_chunk = chunk_index * chunk_s
             if now > duration_s / 4 and 'early' not in memory:
-                memory['early'] = _rss_kib(node.process.pid)
+                memory['early'] = node.rss_kib()
             client.executor.spin_once(timeout_sec=max(0.0, min(next_image, next_chunk) - now))
-        memory['end'] = _rss_kib(node.process.pid)
+        memory['end'] = node.rss_kib()
         client.spin_for(2.0)
         status = [s for s in outputs.statuses(f'{ns}/pose_node') if s['mode'] == 'audio-visual'][-1]
         assert node.alive(), node.output()
