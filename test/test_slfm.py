@@ -69,6 +69,20 @@ def test_network_outputs_have_the_documented_shapes_and_ranges():
     assert features.shape == (3, 32)
 
 
+def test_rotation_averages_both_orders_of_the_views():
+    """`SlfmNet.rotation` = (φ(s→t) − φ(t→s)) / 2: exactly antisymmetric in the views, which the raw visual
+    network (random weights here) is not."""
+    torch.manual_seed(1)
+    model = SlfmNet(AUDIO, VISUAL).eval()
+    image_s, image_t = torch.rand(4, 3, 48, 64), torch.rand(4, 3, 48, 64)
+    with torch.no_grad():
+        forward, backward = model.visual(image_s, image_t), model.visual(image_t, image_s)
+        averaged = model.rotation(image_s, image_t)
+        torch.testing.assert_close(averaged, 0.5 * (forward - backward))
+        torch.testing.assert_close(model.rotation(image_t, image_s), -averaged)
+    assert (forward + backward).abs().max() > 1e-4
+
+
 def test_pretext_encoders_load_into_the_slfm_heads():
     torch.manual_seed(0)
     pretext = CrossViewBinauralizer(AUDIO, VISUAL, UNET)
