@@ -22,6 +22,9 @@ class MallInfo2(ctypes.Structure):
 
 libc = ctypes.CDLL(None)
 libc.mallinfo2.restype = MallInfo2
+if sys.argv[1] == 'entry':  # what the nodes' console scripts do before importing the node
+    from av_pose.ros.entry import _prepare_process
+    _prepare_process()
 fixed = fix_malloc_thresholds() if sys.argv[1] == 'fix' else None
 block = bytearray(1 << 20)   # 1 MiB: above the starting threshold, so mmapped
 del block                    # glibc's default raises its threshold to 1 MiB here
@@ -46,3 +49,7 @@ def test_fixed_thresholds_keep_freed_megabyte_blocks_out_of_the_heap():
 
 def test_a_threshold_from_the_environment_is_left_alone():
     assert probe('fix', MALLOC_MMAP_THRESHOLD_='65536')['fixed'] is False
+
+
+def test_the_nodes_console_scripts_fix_them_before_their_imports():
+    assert probe('entry')['mmapped_blocks'] >= 4

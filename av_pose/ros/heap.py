@@ -5,8 +5,9 @@ system when freed. By default it raises the threshold to the size of every such 
 32 MiB), so a process that keeps allocating and freeing arrays of a few hundred KiB to a few MiB (images,
 STFTs, DOA workspaces) soon serves them from the heap instead, where free space between live blocks is not
 given back: the resident size creeps up for many minutes. `pose_node` fed live for 10 minutes grew by 4.9 %
-between minute 2.5 and the end that way (433 → 454 MiB), 0.9 % with the thresholds fixed (405 → 408 MiB),
-at the same 10 estimates/s (docs/pose_node.md). Setting the threshold explicitly turns the adjustment off.
+between minute 2.5 and the end that way (433 → 454 MiB), 0.9 % with the thresholds fixed from the environment
+(405 → 408 MiB), at the same 10 estimates/s (docs/pose_node.md). Setting a threshold explicitly turns the
+adjustment off. The nodes call `fix_malloc_thresholds` first thing (`av_pose.ros.entry`, `run_node`).
 """
 from __future__ import annotations
 

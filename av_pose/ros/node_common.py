@@ -298,7 +298,7 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None,
     rclpy's own signal handlers are off: a signal only sets `stop` (see `av_pose.ros.entry`, which catches
     signals before the heavy imports), which the spin loop checks every 0.1 s, so any number of signals (a
     launch file's SIGINT followed by the terminal's) stops the node cleanly, during start-up too. glibc's
-    malloc thresholds are fixed first (`av_pose.ros.heap`): a node's memory stays flat over hours.
+    malloc thresholds are fixed first (`av_pose.ros.heap`; the console scripts already did, before the imports).
     """
     stop = catch_stop_signals(stop or StopRequest())
     fix_malloc_thresholds()
