@@ -15,13 +15,18 @@ PROBE = r'''
 import ctypes, json, sys
 from av_pose.ros.heap import fix_malloc_thresholds
 
-class MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in
+libc = ctypes.CDLL(None)
+wide = hasattr(libc, 'mallinfo2')  # glibc >= 2.33; mallinfo (int fields) before
+
+
+class MallInfo(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t if wide else ctypes.c_int) for name in
                 ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks',
                  'keepcost')]
 
-libc = ctypes.CDLL(None)
-libc.mallinfo2.restype = MallInfo2
+
+mallinfo = libc.mallinfo2 if wide else libc.mallinfo
+mallinfo.restype = MallInfo
 if sys.argv[1] == 'entry':  # what the nodes' console scripts do before importing the node
     from av_pose.ros.entry import _prepare_process
     _prepare_process()
@@ -29,7 +34,7 @@ fixed = fix_malloc_thresholds() if sys.argv[1] == 'fix' else None
 block = bytearray(1 << 20)   # 1 MiB: above the starting threshold, so mmapped
 del block                    # glibc's default raises its threshold to 1 MiB here
 blocks = [bytearray(1 << 20) for _ in range(4)]
-print(json.dumps({'fixed': fixed, 'mmapped_blocks': libc.mallinfo2().hblks}))
+print(json.dumps({'fixed': fixed, 'mmapped_blocks': mallinfo().hblks}))
 '''
 
 
