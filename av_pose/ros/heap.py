@@ -31,7 +31,7 @@ def fix_malloc_thresholds(threshold_bytes: int = THRESHOLD_BYTES) -> bool:
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # no C library to load by None (Windows), or no mallopt
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     return mallopt(M_MMAP_THRESHOLD, int(threshold_bytes)) == 1 and mallopt(M_TRIM_THRESHOLD, int(threshold_bytes)) == 1
