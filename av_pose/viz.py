@@ -56,17 +56,18 @@ def plot_doa_over_time(times_s: np.ndarray, spectra: np.ndarray, out_png: str | 
     ax.set(xlabel='time [s]', ylabel='azimuth [deg, CCW from array x]', ylim=(0, 360), title=title)
     ax.set_yticks(range(0, 361, 90))
     if own_figure:
-        fig.tight_layout()
-        fig.savefig(out_png)
-        plt.close(fig)
+        save_png(fig, out_png)
 
 
-def save_png(fig: plt.Figure, path: str | Path) -> Path:
-    """Lay out `fig`, write it to `path` (PNG; parent folders made) and close it; returns the path."""
+def save_png(fig: plt.Figure, path: str | Path, dpi: float | None = None) -> Path:
+    """Lay out `fig`, write it to `path` as PNG and close it; returns the path.
+
+    Parent folders are made; `dpi` defaults to the figure's own.
+    """
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, dpi=dpi if dpi is not None else 'figure')
     plt.close(fig)
     return path
 

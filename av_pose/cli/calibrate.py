@@ -136,6 +136,8 @@ def plot_calibration(result, path: str) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from av_pose.viz import save_png
+
     figure, (turns_axis, yaw_axis) = plt.subplots(1, 2, figsize=(10, 4))
     turns = result.diagnostics.get('turns', np.zeros((0, 2)))
     limit = max(10.0, float(np.abs(turns).max()) if turns.size else 0.0)
@@ -156,6 +158,4 @@ def plot_calibration(result, path: str) -> None:
                else 'not observable')
     yaw_axis.set(xlabel='array yaw offset (°)', ylabel='relative likelihood', xlim=(-180, 180), ylim=(0, 1.05),
                  title=f'yaw from travel: {verdict}')
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_png(figure, path, dpi=100)

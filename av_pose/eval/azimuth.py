@@ -156,6 +156,8 @@ def plot_azimuth(result: dict, path: str | Path) -> Path:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
+    from av_pose.viz import save_png
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={'width_ratios': [3, 2]})
@@ -168,7 +170,4 @@ def plot_azimuth(result: dict, path: str | Path) -> Path:
         axis.set_ylabel('error (°)')
         axis.set_title('sound azimuth (folded)' if table == 'azimuth' else 'camera rotation')
         axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_png(figure, path, dpi=110)

@@ -16,6 +16,8 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from av_pose.viz import save_png  # noqa: E402
+
 COLOURS = ('tab:orange', 'tab:green', 'tab:purple', 'tab:red', 'tab:brown')
 SHADES = ('0.82', '#d6e6f5', '#f5e6d6')
 TABLE_COLUMNS = ('model', 'ATE m', 'RPE rot °', 'rot AUC@5/10/20', 'total AUC@5/10/20', 'rot MAE °', 'pairs')
@@ -92,9 +94,7 @@ def plot_trajectories(out_png: str | Path, estimates: Mapping[str, np.ndarray], 
         heading_ax.set(xlabel='time [s]', ylabel='camera heading [°, CCW from x]', title='heading over time')
         heading_ax.grid(alpha=0.3)
         heading_ax.legend(fontsize=8, loc='best')
-    figure.tight_layout()
-    figure.savefig(out_png)
-    plt.close(figure)
+    save_png(figure, out_png)
 
 
 def plot_pose_errors(out_png: str | Path, series: Mapping[str, tuple[np.ndarray, np.ndarray]],

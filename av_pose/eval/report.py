@@ -248,6 +248,8 @@ def write_plots(results: Sequence[ConditionResult], report: dict, out_dir: str |
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
+    from av_pose.viz import save_png
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     models = list(report['models'])
@@ -269,10 +271,7 @@ def write_plots(results: Sequence[ConditionResult], report: dict, out_dir: str |
                    title=f'{result.condition} ({len(result.meta)} pairs)')
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    written.append(out_dir / 'error_cdf.png')
-    fig.savefig(written[-1])
-    plt.close(fig)
+    written.append(save_png(fig, out_dir / 'error_cdf.png'))
 
     fig, axes = plt.subplots(len(results), 2, figsize=(11, 3.2 * len(results)), dpi=100, squeeze=False)
     for row, condition in enumerate(conditions):
@@ -285,8 +284,5 @@ def write_plots(results: Sequence[ConditionResult], report: dict, out_dir: str |
             _grouped_bars(ax, bins, series, 'rotation MAE [deg]')
             ax.set(xlabel=label, title=condition)
     axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    written.append(out_dir / 'breakdown.png')
-    fig.savefig(written[-1])
-    plt.close(fig)
+    written.append(save_png(fig, out_dir / 'breakdown.png'))
     return written
