@@ -47,17 +47,19 @@ class RigFrames:
         """(child frame, T_child_camera) for the outputs, or None while the extrinsic is unknown.
 
         The child is `base_frame` (extrinsic from /tf_static), else the camera frame. Audio-only frames carry
-        no camera frame until an image arrives: the array frame and the mount stand in for it.
+        no camera frame until an image arrives: the array frame and the default mount stand in for it (without
+        a camera frame there is no camera → array transform to look up).
         """
         base_frame = self.config.base_frame
-        T_array_cam = invert_transform(self.mount(camera_frame, array_frame))
-        if not base_frame:
-            if camera_frame:
-                return camera_frame, np.eye(4)
-            return (array_frame, T_array_cam) if array_frame else None
         if camera_frame:
+            if not base_frame:
+                return camera_frame, np.eye(4)
             T_base_cam = self.transforms.lookup(base_frame, camera_frame)
-        else:
-            T_base_array = self.transforms.lookup(base_frame, array_frame) if array_frame else None
-            T_base_cam = None if T_base_array is None else T_base_array @ T_array_cam
-        return None if T_base_cam is None else (base_frame, T_base_cam)
+            return None if T_base_cam is None else (base_frame, T_base_cam)
+        if not array_frame:
+            return None
+        T_array_cam = invert_transform(array_mount())
+        if not base_frame:
+            return array_frame, T_array_cam
+        T_base_array = self.transforms.lookup(base_frame, array_frame)
+        return None if T_base_array is None else (base_frame, T_base_array @ T_array_cam)
