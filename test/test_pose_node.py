@@ -39,6 +39,7 @@ from av_pose.errors import UserInputError  # noqa: E402
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, invert_transform, make_transform, relative_pose  # noqa: E402
 from av_pose.metrics.pose import rotation_error_deg  # noqa: E402
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator  # noqa: E402
+from av_pose.pose.outputs import TrajectoryTrail  # noqa: E402
 from av_pose.ros import images, pose_messages  # noqa: E402
 from av_pose.ros.audio_adapters import import_message_type  # noqa: E402
 from av_pose.ros.conversions import seconds_to_time  # noqa: E402
@@ -275,6 +276,21 @@ def test_messages_never_carry_non_finite_numbers():
     markers = pose_messages.pose_markers(5.0, 'odom', np.zeros((3, 3)), T, None, None).markers
     frustum = [m for m in markers if m.ns == 'camera'][0]
     assert len(frustum.points) == 16 and frustum.points[0].x == pytest.approx(1.0)  # apex at the camera centre
+
+
+def test_trajectory_trail_thins_bounds_and_resends_once_a_period():
+    trail = TrajectoryTrail(max_points=5, min_step_m=0.01, period_s=1.0)
+    sent = [trail.add(0.1 * i, [0.02 * i, 0.0, 0.0]) for i in range(11)]  # walking 0.2 m/s for 1 s
+    assert [i for i, points in enumerate(sent) if points is not None] == [0, 10]
+    np.testing.assert_allclose(sent[10][:, 0], [0.12, 0.14, 0.16, 0.18, 0.2])  # the newest five
+    standing = [trail.add(1.0 + 0.1 * i, [0.2 + 0.001 * (i % 2), 0.0, 0.0]) for i in range(1, 11)]
+    assert [i for i, points in enumerate(standing) if points is not None] == [9]  # resent for late viewers
+    assert len(standing[9]) == 5 and standing[9][-1][0] == pytest.approx(0.2)  # millimetre jitter adds nothing
+    assert trail.add(2.1, [np.nan, 0.0, 0.0]) is None and len(trail.points) == 5
+    replayed = trail.add(0.0, [0.0, 0.0, 0.0])  # a bag played again: stamps go back, the marker goes at once
+    assert replayed is not None and replayed[-1] == pytest.approx([0.0, 0.0, 0.0])
+    every = TrajectoryTrail(period_s=0.0, min_step_m=0.0)
+    assert all(every.add(5.0, [0.0, 0.0, 0.0]) is not None for _ in range(3)) and len(every.points) == 3
 
 
 def _params(**changes):
@@ -539,8 +555,16 @@ def test_node_integrates_the_scene_into_odometry_tf_and_markers(scene_bag):
     # twist in the body frame, the relative pose in the earlier camera's frame, markers
     assert {m.header.frame_id for m in outputs.twist} == {'base_link'} and len(outputs.twist) == len(odometry)
     assert {m.header.frame_id for m in outputs.relative} == {'camera_optical'}
-    trajectory = [m for m in outputs.markers[-1].markers if m.ns == 'trajectory'][0]
-    assert len(trajectory.points) == len(odometry)
+    # the trajectory line goes out about once a second of stamps (trajectory_period_s), drawn through the odometry
+    trails = [(stamp_s(array.markers[0].header), m) for array in outputs.markers for m in array.markers
+              if m.ns == 'trajectory']
+    span_s = stamp_s(odometry[-1].header) - stamp_s(odometry[0].header)
+    assert len(outputs.markers) == len(odometry) and 1 <= len(trails) <= span_s + 2
+    positions = np.array([[m.pose.pose.position.x, m.pose.pose.position.y, m.pose.pose.position.z] for m in odometry])
+    sent_s, last = trails[-1]
+    drawn = np.array([[p.x, p.y, p.z] for p in last.points])
+    assert np.abs(drawn[:, None] - positions[None]).sum(-1).min(1).max() < 1e-9  # every point a published pose
+    assert len(drawn) >= 0.5 * sum(stamp_s(m.header) <= sent_s for m in odometry)
     # sound arrows point at the talker: odom → world through any published pose and its ground truth
     T_world_odom = truth_base_pose(scene_bag.record, stamps[-1]) @ invert_transform(pose_of(odometry[-1]))
     talker = np.asarray(scene_bag.record.sources[0]['position_m'])
@@ -897,3 +921,4 @@ def test_ten_minutes_of_live_input_without_memory_growth(scene_bag, which):
     figures = stream_live(scene_bag, duration_s=600.0, model=model)
     print(f'\nlive 10 min, {model}: {figures}')
     assert figures['rss_growth'] <= 0.05 and figures['estimates_per_s'] >= 5.0
+

@@ -37,7 +37,7 @@ from av_pose.bag.writer import MessageBuilder
 from av_pose.errors import UserInputError
 from av_pose.pose.base import PoseEstimator
 from av_pose.pose.odometry import ScalePolicy, make_scale_policy, parent_axes_covariance
-from av_pose.pose.outputs import pose_marker_specs, sound_directions
+from av_pose.pose.outputs import TrajectoryTrail, pose_marker_specs, sound_directions
 from av_pose.pose.sequence import (
     OdometryTrack,
     SequenceStep,
@@ -124,7 +124,7 @@ class _Outputs:
         self.build = MessageBuilder(typestore)
         self.camera_frame = camera_frame
         self.messages: list[tuple[int, str, str, bytes]] = []
-        self.trajectories: dict[str, list[np.ndarray]] = {name: [] for name in names}
+        self.trails = {name: TrajectoryTrail() for name in names}
         self.doa: dict[int, DoaFrame] = {}
         self.lifetime_s = max(0.5, 3.0 / options.rate_hz)
 
@@ -144,7 +144,6 @@ class _Outputs:
         odom, child = self.frames(name)
         stamp = self.stamp_ns(self.recording.frame_times_s[frame])
         self.add(stamp, '/tf', 'tf2_msgs/msg/TFMessage', build.tf(stamp, [(odom, child, T_odom_cam)]))
-        self.trajectories[name].append(T_odom_cam[:3, 3].copy())
         if step is not None:
             odometry = step.odometry
             self.add(stamp, f'/{prefix}/pose/odometry', OUTPUT_TYPES['odometry'], build.odometry(
@@ -157,7 +156,8 @@ class _Outputs:
         doa = self.doa.get(frame)
         sounds = [] if doa is None else sound_directions(doa.azimuths_deg, doa.confidence,
                                                          T_odom_cam @ self.recording.T_cam_array)
-        specs = pose_marker_specs(np.array(self.trajectories[name]), T_odom_cam, self.recording.K,
+        trajectory = self.trails[name].add(self.recording.frame_times_s[frame], T_odom_cam[:3, 3])
+        specs = pose_marker_specs(trajectory, T_odom_cam, self.recording.K,
                                   self.recording.image_size, sounds, self.lifetime_s)
         self.add(stamp, f'/{prefix}/pose/markers', OUTPUT_TYPES['markers'], build.markers(stamp, odom, specs))
 

@@ -8,6 +8,7 @@ them. Marker types and actions are the visualization_msgs/Marker integer codes.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -81,23 +82,62 @@ class MarkerSpec:
     lifetime_s: float = 0.0
 
 
-def pose_marker_specs(trajectory: np.ndarray, T_frame_cam: np.ndarray, K: np.ndarray | None,
+class TrajectoryTrail:
+    """The positions the trajectory marker draws, thinned, bounded, and re-sent only now and then.
+
+    A LINE_STRIP carries every point in each message, and a viewer keeps the last one it got (the marker never
+    expires), so sending it with every estimate costs O(points) per estimate for nothing new: 2000 points were
+    about 49 KiB and 5 ms of message building and serialising, ten times a second. Here a position joins when
+    it lies at least `min_step_m` from the last one kept (a robot standing still adds none), the oldest are
+    dropped beyond `max_points`, and `add` hands the points out once per `period_s` of stamp time (0: every
+    time), also while nothing moved, for a viewer that subscribes late.
+
+    Args:
+        max_points: Points kept (≥ 2).
+        min_step_m: Least distance, metres, between consecutive points kept (0: every position).
+        period_s: Least stamp time, seconds, between two markers sent; a stamp that goes back (a bag replayed
+            again) sends at once.
+    """
+
+    def __init__(self, max_points: int = 2000, min_step_m: float = 0.01, period_s: float = 1.0) -> None:
+        self.points: deque[np.ndarray] = deque(maxlen=max(2, int(max_points)))
+        self.min_step_m = float(min_step_m)
+        self.period_s = float(period_s)
+        self._sent_s = -math.inf
+
+    def add(self, stamp_s: float, position: np.ndarray) -> np.ndarray | None:
+        """Offer a position (3,) at `stamp_s`; returns the N×3 points when a marker is due, else None."""
+        position = np.asarray(position, dtype=np.float64).reshape(3)
+        if np.all(np.isfinite(position)) and (not self.points or np.linalg.norm(
+                position - self.points[-1]) >= self.min_step_m):
+            self.points.append(position.copy())
+        due = stamp_s < self._sent_s or stamp_s - self._sent_s >= self.period_s
+        if not (due and self.points):
+            return None
+        self._sent_s = stamp_s
+        return np.array(self.points)
+
+
+def pose_marker_specs(trajectory: np.ndarray | None, T_frame_cam: np.ndarray, K: np.ndarray | None,
                       image_size: tuple[int, int] | None,
                       sounds: Sequence[tuple[np.ndarray, np.ndarray, float]] = (),
                       lifetime_s: float = 0.0) -> list[MarkerSpec]:
-    """Trajectory (LINE_STRIP of N×3 positions), a camera frustum, and one ARROW per sound direction.
+    """Trajectory (LINE_STRIP of N×3 positions; None: not in this message), a camera frustum, and sound arrows.
 
     `sounds`: (origin (3,), unit direction (3,), confidence in [0, 1]) in the markers' frame, as from
-    `sound_directions`. The first spec deletes the previous arrows; the trajectory never expires; the frustum
-    and arrows live `lifetime_s` (0 = forever).
+    `sound_directions`. The first spec deletes the previous arrows; the trajectory never expires (a viewer
+    keeps the last one sent: `TrajectoryTrail` says when to send it again); the frustum and arrows live
+    `lifetime_s` (0 = forever).
     """
     trajectory_ns, camera_ns, sound_ns = MARKER_NAMESPACES
     empty = np.zeros((0, 3))
-    specs = [MarkerSpec(sound_ns, 0, ARROW, DELETEALL, empty, (0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0)),
-             MarkerSpec(trajectory_ns, 0, LINE_STRIP, ADD, np.asarray(trajectory, dtype=np.float64).reshape(-1, 3),
-                        (0.1, 0.8, 1.0, 1.0), (0.02, 0.0, 0.0)),
-             MarkerSpec(camera_ns, 0, LINE_LIST, ADD, frustum_lines(T_frame_cam, K, image_size),
-                        (1.0, 0.9, 0.2, 1.0), (0.01, 0.0, 0.0), lifetime_s)]
+    specs = [MarkerSpec(sound_ns, 0, ARROW, DELETEALL, empty, (0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0))]
+    if trajectory is not None:
+        specs.append(MarkerSpec(trajectory_ns, 0, LINE_STRIP, ADD,
+                                np.asarray(trajectory, dtype=np.float64).reshape(-1, 3), (0.1, 0.8, 1.0, 1.0),
+                                (0.02, 0.0, 0.0)))
+    specs.append(MarkerSpec(camera_ns, 0, LINE_LIST, ADD, frustum_lines(T_frame_cam, K, image_size),
+                            (1.0, 0.9, 0.2, 1.0), (0.01, 0.0, 0.0), lifetime_s))
     for k, (origin, direction, confidence) in enumerate(sounds):
         length = max(0.1, float(confidence))
         points = np.array([origin, np.asarray(origin) + length * np.asarray(direction)], dtype=np.float64)

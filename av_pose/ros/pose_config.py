@@ -48,7 +48,10 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                              'Wrong for handheld cameras, drones and rough ground'),
     'publish_tf': (True, 'Publish the odom -> base transform on /tf'),
     'stale_timeout_s': (2.0, 'An input silent for this long (seconds of wall time) counts as absent'),
-    'trajectory_points': (2000, 'Points kept in the trajectory marker'),
+    'trajectory_points': (2000, 'Points kept in the trajectory marker (the oldest dropped)'),
+    'trajectory_min_step_m': (0.01, 'A position joins the trajectory marker this far (m) from the last one kept'),
+    'trajectory_period_s': (1.0, 'The trajectory marker (every point in one message) is re-sent this often, '
+                                 'seconds of stamp time; 0: with every estimate'),
     'calibrate_array': (False, 'Estimate the microphone array mount (yaw on the rig, mirrored wiring, wrong '
                                'preset) from the motion and report it in the log and /diagnostics'),
     'calibration_source_known': (False, 'With calibrate_array: the loudest static source\'s direction at the first '
@@ -85,6 +88,8 @@ class PoseNodeConfig:
     publish_tf: bool
     stale_s: float
     trajectory_points: int
+    trajectory_min_step_m: float
+    trajectory_period_s: float
     calibrate_array: bool
     calibration_source_deg: tuple[float, float] | None   # (azimuth, elevation) at the first keyframe, if known
     array: MicArray
@@ -110,6 +115,8 @@ def config_from_parameters(values: dict[str, Any]) -> PoseNodeConfig:
         array_frame=text(values, 'array_frame'), planar_motion=boolean(values, 'planar_motion'),
         publish_tf=boolean(values, 'publish_tf'),
         stale_s=positive(values, 'stale_timeout_s'), trajectory_points=integer(values, 'trajectory_points', 2),
+        trajectory_min_step_m=number_in(values, 'trajectory_min_step_m', 0.0, 10.0),
+        trajectory_period_s=number_in(values, 'trajectory_period_s', 0.0, 3600.0),
         calibrate_array=boolean(values, 'calibrate_array'),
         calibration_source_deg=(number_in(values, 'calibration_source_bearing_deg', -360.0, 360.0),
                                 number_in(values, 'calibration_source_elevation_deg', -89.0, 89.0))

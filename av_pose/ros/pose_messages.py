@@ -99,7 +99,7 @@ def _points(points: np.ndarray) -> list[Point]:
     return [Point(x=float(p[0]), y=float(p[1]), z=float(p[2])) for p in np.asarray(points, dtype=np.float64)]
 
 
-def pose_markers(stamp_s: float, frame: str, trajectory: np.ndarray, T_frame_cam: np.ndarray,
+def pose_markers(stamp_s: float, frame: str, trajectory: np.ndarray | None, T_frame_cam: np.ndarray,
                  K: np.ndarray | None, image_size: tuple[int, int] | None,
                  sound_directions: Sequence[tuple[np.ndarray, np.ndarray, float]] = (),
                  lifetime_s: float = 0.0) -> MarkerArray:

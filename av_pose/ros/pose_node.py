@@ -50,7 +50,7 @@ from av_pose.pose.odometry import (
     make_scale_policy,
     parent_axes_covariance,
 )
-from av_pose.pose.outputs import sound_directions
+from av_pose.pose.outputs import TrajectoryTrail, sound_directions
 from av_pose.ros import images, pose_messages
 from av_pose.ros.audio_adapters import make_adapter, stamp_to_seconds
 from av_pose.ros.entry import StopRequest
@@ -119,7 +119,7 @@ class PoseNode(Node):
             self._calibration = BackgroundCalibration(calibrator, CALIBRATION_PERIOD_S, self._on_calibration)
         self._camera_info: CameraInfo | None = None
         self._rig = RigFrames(cfg, make_transform_source(self), self._warnings)
-        self._trajectory: deque[np.ndarray] = deque(maxlen=cfg.trajectory_points)
+        self._trail = TrajectoryTrail(cfg.trajectory_points, cfg.trajectory_min_step_m, cfg.trajectory_period_s)
         self._latencies_ms: deque[float] = deque(maxlen=200)
         self._image_size: tuple[int, int] | None = None
         self._last_camera_frame = ''
@@ -319,12 +319,12 @@ class PoseNode(Node):
         if camera_frame:
             self._relative_pub.publish(pose_messages.pose_with_covariance(stamp, camera_frame, estimate.T_a_b,
                                                                           estimate.covariance))
-        self._trajectory.append(T[:3, 3].copy())
+        trajectory = self._trail.add(stamp, T[:3, 3])
         K = None if self._camera_info is None or self._image_size is None else \
             scaled_intrinsics(self._camera_info, self._image_size)
         T_odom_cam = T @ T_base_cam
         self._markers_pub.publish(pose_messages.pose_markers(
-            stamp, cfg.odom_frame, np.array(self._trajectory), T_odom_cam, K, self._image_size,
+            stamp, cfg.odom_frame, trajectory, T_odom_cam, K, self._image_size,
             [] if key.doa is None else sound_directions(key.doa.azimuths_deg, key.doa.confidence,
                                                         T_odom_cam @ self._sensors(camera_frame).T_cam_array),
             lifetime_s=max(0.5, 3.0 * cfg.period_s)))
