@@ -16,11 +16,10 @@ from av_pose.pose.audio_yaw import (
     AudioYawEstimator,
     WindowSpectra,
     resolves_azimuth,
-    yaw_in_array_deg,
-    yaw_rotation_in_camera,
 )
 from av_pose.pose.base import PosePair, Sensors, View
 from av_pose.pose.spectrum_shift import circular_shift, consensus_yaw, count_peaks, segment_shift
+from av_pose.pose.yaw import yaw_in_array_deg, yaw_rotation_in_camera
 from av_pose.scene.generate import SynthConfig, generate_scene, sample_layout, scene_rng
 from av_pose.scene.signals import SourceSpec
 

@@ -11,10 +11,11 @@ from av_pose.audio.arrays import load_array
 from av_pose.eval.pairs import scene_pose_pairs
 from av_pose.geometry import array_mount, rotation_angle_deg
 from av_pose.metrics.pose import pose_auc
-from av_pose.pose.audio_yaw import AudioYaw, yaw_in_array_deg, yaw_rotation_in_camera
+from av_pose.pose.audio_yaw import AudioYaw
 from av_pose.pose.base import UNKNOWN_VARIANCE, PosePair, Sensors, View
-from av_pose.pose.geometric import PITCH_ROLL_PRIOR_DEG, GeometricPoseEstimator, yaw_update
+from av_pose.pose.geometric import PITCH_ROLL_PRIOR_DEG, GeometricPoseEstimator
 from av_pose.pose.registry import make_pose_estimator
+from av_pose.pose.yaw import yaw_in_array_deg, yaw_rotation_in_camera, yaw_update
 from av_pose.scene.generate import SynthConfig, generate_scene
 from av_pose.vision.corruptions import CorruptionSpec
 from av_pose.vision.image_shift import FULL_RESPONSE, PARALLAX_DEG, PARALLAX_SHARE, STD_FLOOR_DEG, ImageShift

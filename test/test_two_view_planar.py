@@ -10,7 +10,8 @@ from av_pose.eval.pairs import scene_pose_pairs
 from av_pose.geometry import LEVEL_CAMERA_UP, angle_between_deg, invert_transform, rotation_angle_deg, so3_exp, so3_log
 from av_pose.pose.registry import make_pose_estimator
 from av_pose.scene.showcase import generate_showcase
-from av_pose.vision.two_view import PLANAR_TILT_STD_DEG, estimate_from_matches, estimate_two_view
+from av_pose.vision.epipolar import PLANAR_TILT_STD_DEG
+from av_pose.vision.two_view import estimate_from_matches, estimate_two_view
 
 K = np.array([[183.0, 0.0, 127.5], [0.0, 183.0, 95.5], [0.0, 0.0, 1.0]])
 UP = np.asarray(LEVEL_CAMERA_UP)

@@ -36,7 +36,6 @@ from av_pose.audio.arrays import MicArray
 from av_pose.audio.doa import METHODS, DirectionGrid, DoaEstimator, make_estimator
 from av_pose.audio.doa.onset import onset_nfft, segment_onset_spectra
 from av_pose.errors import UserInputError
-from av_pose.geometry import rotation_from_ypr
 from av_pose.pose.base import PosePair, View
 from av_pose.pose.spectrum_shift import PEAK_PROMINENCE, circular_shift, count_peaks, segment_shift
 
@@ -124,23 +123,7 @@ class WindowSpectra:
     segment_times_s: np.ndarray
 
 
-# --- geometry -----------------------------------------------------------------------------------------------
-
-def yaw_rotation_in_camera(yaw_deg: float, T_cam_array: np.ndarray) -> np.ndarray:
-    """3×3 R_a_b in the camera frame of a rig yaw `yaw_deg` about the array z axis: R_ca·Rz(ψ)·R_caᵀ."""
-    R_cam_array = np.asarray(T_cam_array, dtype=np.float64)[:3, :3]
-    return R_cam_array @ rotation_from_ypr(np.radians(yaw_deg), 0.0, 0.0) @ R_cam_array.T
-
-
-def yaw_in_array_deg(R_a_b: np.ndarray, T_cam_array: np.ndarray) -> float:
-    """Yaw (degrees, (−180, 180]) about the array z axis of a camera-frame rotation R_a_b (3×3).
-
-    The z-y-x yaw of the rotation conjugated into the array frame, R_caᵀ·R_a_b·R_ca.
-    """
-    R_cam_array = np.asarray(T_cam_array, dtype=np.float64)[:3, :3]
-    R = R_cam_array.T @ np.asarray(R_a_b, dtype=np.float64) @ R_cam_array
-    return float(np.degrees(np.arctan2(R[1, 0], R[0, 0])))
-
+# --- arrays -------------------------------------------------------------------------------------------------
 
 def resolves_azimuth(array: MicArray) -> bool:
     """True when the array tells every azimuth apart: FOA, or ≥ 3 microphones not collinear in the x-y plane."""

@@ -51,18 +51,19 @@ Names: `geometric` (fused), `geometric-vision` (vision only), `geometric-audio` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from av_pose.audio.doa import resolve_device
 from av_pose.errors import UserInputError
 from av_pose.geometry import make_transform, planar_up_axis, so3_exp, so3_log
-from av_pose.pose.audio_yaw import AudioYaw, AudioYawEstimator, yaw_in_array_deg, yaw_rotation_in_camera
+from av_pose.pose.audio_yaw import AudioYaw, AudioYawEstimator
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, PosePair
+from av_pose.pose.yaw import yaw_rotation_in_camera, yaw_update
+from av_pose.vision.epipolar import PLANAR_TILT_STD_DEG, planar_rotation_covariance
 from av_pose.vision.image_shift import PARALLAX_SHARE, ImageShift, image_shift_rotation
 from av_pose.vision.local_solutions import solution_spread
-from av_pose.vision.two_view import PLANAR_TILT_STD_DEG, TwoViewGeometry, estimate_two_view, planar_rotation_covariance
+from av_pose.vision.two_view import TwoViewGeometry, estimate_two_view
 
 PITCH_ROLL_PRIOR_DEG = 3.0
 """1-σ of the rig's pitch and roll change between the two views when only the audio yaw is known, degrees
@@ -341,58 +342,6 @@ class GeometricPoseEstimator(PoseEstimator):
         covariance = update.covariance + solution_spread(update.R_a_b, t, others)
         return self._finish(make_transform(update.R_a_b, t), covariance, bool(vision.translation_ok),
                             ('audio', 'vision'), info)
-
-
-@dataclass(frozen=True)
-class YawUpdate:
-    """`yaw_update`'s result: the updated pose and covariance, and how far apart prior and measurement were."""
-
-    R_a_b: np.ndarray
-    t_a_b: np.ndarray
-    covariance: np.ndarray
-    innovation_sigma: float
-    prior_yaw_std_deg: float
-
-
-def yaw_update(R_a_b: np.ndarray, t_a_b: np.ndarray, covariance: np.ndarray, yaw_deg: float, yaw_std_deg: float,
-               T_cam_array: np.ndarray) -> YawUpdate:
-    """One Kalman update of a relative pose with a measured yaw about the array z axis.
-
-    The state is the 6-D error (δt, ω) of (t_a_b, R_a_b) with R = R_a_b·exp([ω]×) (`av_pose.pose.base`
-    conventions); the measurement is h(R) = `yaw_in_array_deg(R, T_cam_array)`, linearised at R_a_b by central
-    differences. A unit translation direction is renormalised after the update.
-
-    Args:
-        R_a_b: 3×3 prior rotation (camera b → camera a).
-        t_a_b: (3,) prior translation direction (or zeros).
-        covariance: 6×6 prior covariance (tx, ty, tz, rx, ry, rz), unit-direction² and rad².
-        yaw_deg: measured yaw, degrees.
-        yaw_std_deg: its 1-σ, degrees.
-        T_cam_array: 4×4 mount of the array.
-    """
-    H = np.zeros(6)
-    step = 1e-6
-    for k in range(3):  # d yaw / d ω (rad/rad)
-        delta = np.zeros(3)
-        delta[k] = step
-        plus = yaw_in_array_deg(R_a_b @ so3_exp(delta), T_cam_array)
-        minus = yaw_in_array_deg(R_a_b @ so3_exp(-delta), T_cam_array)
-        H[3 + k] = np.radians(_wrap_deg(plus - minus)) / (2.0 * step)
-    prior_var = float(H @ covariance @ H)
-    innovation = np.radians(_wrap_deg(yaw_deg - yaw_in_array_deg(R_a_b, T_cam_array)))
-    S = prior_var + float(np.radians(yaw_std_deg) ** 2)
-    gain = covariance @ H / S
-    correction = gain * innovation
-    t = np.asarray(t_a_b, dtype=np.float64) + correction[:3]
-    norm = np.linalg.norm(t)
-    return YawUpdate(R_a_b=R_a_b @ so3_exp(correction[3:]), t_a_b=t / norm if norm > 1e-12 else t,
-                     covariance=covariance - np.outer(gain, H @ covariance),
-                     innovation_sigma=float(abs(innovation) / np.sqrt(S)),
-                     prior_yaw_std_deg=float(np.degrees(np.sqrt(max(prior_var, 0.0)))))
-
-
-def _wrap_deg(angle_deg: float) -> float:
-    return (angle_deg + 180.0) % 360.0 - 180.0
 
 
 def make_geometric(**options) -> GeometricPoseEstimator:

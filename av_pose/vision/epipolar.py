@@ -17,6 +17,10 @@ import numpy as np
 
 from av_pose.geometry import hat
 
+PLANAR_TILT_STD_DEG = 1.0
+"""Planar motion: standard deviation (degrees) of the pitch and roll a level floor still lets the rig take
+between two frames, and of the translation direction out of the floor's plane (the fit holds them at zero)."""
+
 
 def normalized_points(points_px: np.ndarray, K: np.ndarray) -> np.ndarray:
     """N×3 normalised image coordinates (x, y, 1) = K⁻¹·(u, v, 1) of N×2 pixel points."""
@@ -73,6 +77,16 @@ def sampson(R: np.ndarray, t: np.ndarray, x_a: np.ndarray, x_b: np.ndarray,
     jacobian[:, 3:] = _cross(x_b @ R.T, x_a) @ tangent_basis(t)   # x_a·(δt × R x_b) = δt·(R x_b × x_a)
     jacobian /= scale[:, None]
     return algebraic / scale, jacobian
+
+
+def tilt_prior(up: np.ndarray) -> np.ndarray:
+    """3×3 rotation covariance (rad²) of planar motion's pitch and roll: PLANAR_TILT_STD_DEG across `up`."""
+    return np.radians(PLANAR_TILT_STD_DEG) ** 2 * (np.eye(3) - np.outer(up, up))
+
+
+def planar_rotation_covariance(turn_variance: float, up: np.ndarray) -> np.ndarray:
+    """3×3 rotation covariance (rad²) of planar motion: `turn_variance` about `up`, the floor's tilt across it."""
+    return turn_variance * np.outer(up, up) + tilt_prior(up)
 
 
 def planar_pose(R: np.ndarray, t: np.ndarray, up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

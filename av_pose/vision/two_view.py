@@ -51,10 +51,12 @@ import numpy as np
 from av_pose.errors import UserInputError
 from av_pose.geometry import UNKNOWN_VARIANCE, make_transform, planar_up_axis
 from av_pose.vision.epipolar import (
+    PLANAR_TILT_STD_DEG,
     essential_covariance,
     in_front,
     normalized_points,
     planar_pose,
+    planar_rotation_covariance,
     project_to_so3,
     refine_essential,
     refine_rotation,
@@ -62,6 +64,7 @@ from av_pose.vision.epipolar import (
     rotation_covariance,
     rotation_residuals,
     sampson,
+    tilt_prior,
 )
 from av_pose.vision.features import DETECTORS, Features, check_detector, detect_features, match_features
 from av_pose.vision.local_solutions import (
@@ -107,9 +110,6 @@ then seed the refinement too."""
 OFF_PLANE_SHARE = 0.1
 """Fewer essential inliers than this share off the homography: a planar scene, whose two solutions two views
 cannot tell apart; the covariance then spans both."""
-PLANAR_TILT_STD_DEG = 1.0
-"""Planar motion: standard deviation (degrees) of the pitch and roll a level floor still lets the rig take
-between two frames, and of the translation direction out of the floor's plane (the fit holds them at zero)."""
 PLANAR_COVARIANCE_SCALE = 1.6
 """Planar motion: multiplies the two-parameter model's σ²(JᵀJ)⁻¹ (turn and heading alike), in place of
 ESSENTIAL_COVARIANCE_SCALE and TRANSLATION_STD_FACTOR; calibrated on level ShoeboxAV walks (`generate_showcase`
@@ -195,16 +195,6 @@ def _check_intrinsics(K) -> np.ndarray:
 def _inflation(inlier_ratio: float) -> float:
     """Covariance factor for a low inlier ratio: (RELIABLE_INLIER_RATIO / ratio)², at least 1."""
     return max(1.0, RELIABLE_INLIER_RATIO / max(inlier_ratio, 1e-3)) ** 2
-
-
-def _tilt_prior(up: np.ndarray) -> np.ndarray:
-    """3×3 rotation covariance (rad²) of planar motion's pitch and roll: PLANAR_TILT_STD_DEG across `up`."""
-    return np.radians(PLANAR_TILT_STD_DEG) ** 2 * (np.eye(3) - np.outer(up, up))
-
-
-def planar_rotation_covariance(turn_variance: float, up: np.ndarray) -> np.ndarray:
-    """3×3 rotation covariance (rad²) of planar motion: `turn_variance` about `up`, the floor's tilt across it."""
-    return turn_variance * np.outer(up, up) + _tilt_prior(up)
 
 
 # --- estimation -------------------------------------------------------------------------------------------
@@ -348,7 +338,7 @@ def estimate_from_matches(points_a: np.ndarray, points_b: np.ndarray, K: np.ndar
             stretch = np.eye(6) * np.sqrt(PLANAR_COVARIANCE_SCALE * _inflation(count / matches))
         own = stretch @ own @ stretch
         if up is not None:
-            own[3:, 3:] += _tilt_prior(up)
+            own[3:, 3:] += tilt_prior(up)
             own[:3, :3] += np.radians(PLANAR_TILT_STD_DEG) ** 2 * np.outer(up, up)
         covariance = own + stretch @ solution_spread(R, t, alternatives) @ stretch
     else:
