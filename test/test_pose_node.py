@@ -290,6 +290,8 @@ def test_trajectory_trail_thins_bounds_and_resends_once_a_period():
     assert trail.add(2.1, [np.nan, 0.0, 0.0]) is None and len(trail.points) == 5
     replayed = trail.add(0.0, [0.0, 0.0, 0.0])  # a bag played again: stamps go back, the marker goes at once
     assert replayed is not None and replayed[-1] == pytest.approx([0.0, 0.0, 0.0])
+    trail.clear()  # the odometry restarted: no line back to the old path
+    assert len(trail.add(0.0, [1.0, 0.0, 0.0])) == 1 and len(trail.add(1.0, [1.0, 0.5, 0.0])) == 2
     every = TrajectoryTrail(period_s=0.0, min_step_m=0.0)
     assert all(every.add(5.0, [0.0, 0.0, 0.0]) is not None for _ in range(3)) and len(every.points) == 3
 

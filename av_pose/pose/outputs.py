@@ -105,6 +105,11 @@ class TrajectoryTrail:
         self.period_s = float(period_s)
         self._sent_s = -math.inf
 
+    def clear(self) -> None:
+        """Forget the points (the odometry restarted: no line back to the old path); the next one goes at once."""
+        self.points.clear()
+        self._sent_s = -math.inf
+
     def add(self, stamp_s: float, position: np.ndarray) -> np.ndarray | None:
         """Offer a position (3,) at `stamp_s`; returns the N×3 points when a marker is due, else None."""
         position = np.asarray(position, dtype=np.float64).reshape(3)

@@ -195,6 +195,7 @@ class PoseNode(Node):
         with self._lock:
             if self._frames.take_reset():
                 self._integrator.reset()
+                self._trail.clear()
             buffer = self._audio.buffer
             audio_end = buffer.end_s if (buffer is not None and audio_fresh) else None
             if not self._fresh(self._last_image_arrival, now) and audio_end is not None:
@@ -249,6 +250,7 @@ class PoseNode(Node):
             self._warnings.warn('resolution', f'image size changed from {self._image_size[0]}×'
                                 f'{self._image_size[1]} to {size[0]}×{size[1]}: odometry chain restarted')
             self._integrator.reset()
+            self._trail.clear()
         self._image_size = size
         self._last_camera_frame = self.config.camera_frame or frame.frame_id
         return KeyImage(rgb, self._last_camera_frame)
