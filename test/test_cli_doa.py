@@ -60,7 +60,6 @@ def test_table_output_and_srp(recording):
     (['--array', 'respeaker6', '--window', '9'], 'do not fit'),
     (['--array', 'respeaker6', '--freq-range', '100', '20000'], 'freq_range_hz'),
     (['--array', 'respeaker6', '--window', '0.02'], 'shorter than one FFT frame'),
-    (['--array', 'respeaker6', '--onsets', '--zones', '4'], '--onsets works on one spectrum per window'),
 ])
 def test_errors_are_one_line(recording, args, message):
     result = av_pose('doa', str(recording), *args)
@@ -136,14 +135,15 @@ def test_sphere_grid_prints_elevation_for_foa(tmp_path, capsys):
     assert abs(float(out.splitlines()[1].split()[2]) - 30.0) <= 3.0
 
 
-def test_zones_find_four_turn_taking_sources_on_four_microphones(tmp_path, capsys):
+@pytest.mark.parametrize('onsets', [[], ['--onsets']], ids=['zones', 'zones_and_onsets'])
+def test_zones_find_four_turn_taking_sources_on_four_microphones(tmp_path, capsys, onsets):
     path = tmp_path / 'four.wav'
     azimuths = [20.0, 110.0, 200.0, 290.0]
     audio = simulate(PRESETS['respeaker4'], 16000, azimuths, duration_s=2.0,
                      gains=turn_taking_gains(4, 2 * 16000, 16000))
     write_wav(path, audio / np.abs(audio).max(), 16000)
     code, out, err = run_in_process(capsys, 'doa', str(path), '--array', 'respeaker4', '--sources', '4', '--zones',
-                                    '4', '--hop', '0.5', '--json')
+                                    '4', '--hop', '0.5', '--json', *onsets)
     assert code == 0, err
     for window in json.loads(out)['windows']:
         found = np.array(window['azimuths_deg'])

@@ -140,7 +140,7 @@ def test_config_from_parameters_accepts_defaults_and_ints():
     ({'zone_frames': -1}, 'zone_frames must be an integer'),
     ({'track_revive_s': -1.0}, 'track_revive_s must be a number in'),
     ({'method': 'slfm', 'array': 'binaural', 'zone_frames': 4}, 'zone_frames needs a spectral method'),
-    ({'onset_emphasis': True, 'zone_frames': 4}, 'onset_emphasis needs one spectrum per window'),
+    ({'onset_emphasis': True, 'method': 'slfm', 'array': 'binaural'}, 'onset_emphasis needs a spectral method'),
 ])
 def test_config_from_parameters_rejects_bad_values(changes, message):
     with pytest.raises(UserInputError, match=message):
@@ -153,6 +153,8 @@ def test_front_end_options_reach_the_estimator():
     assert cfg.grid == 'sphere' and cfg.freq_bins == (20, 30, 40) and cfg.speed_of_sound == 340.0
     assert config_from_parameters(_params()).freq_bins is None  # [0]: freq_range_hz is used
     assert config_from_parameters(_params(track_revive_s=0)).tracker.revive_s == 0.0  # revival off
+    voting = config_from_parameters(_params(zone_frames=4, onset_emphasis=True))  # the onsets vote with the zones
+    assert (voting.zone_frames, voting.onset_emphasis) == (4, True)
 
 
 def test_scheduler_follows_audio_time():

@@ -7,7 +7,7 @@ import torch
 
 from av_pose.audio.arrays import PRESETS
 from av_pose.audio.doa import make_estimator
-from av_pose.audio.doa.onset import make_onset_emphasis, onset_nfft, onset_weights
+from av_pose.audio.doa.onset import OnsetVotingDoa, make_onset_emphasis, onset_nfft, onset_weights
 from av_pose.errors import UserInputError
 
 from room_sim import circular_error_deg, simulate
@@ -76,10 +76,37 @@ def test_bench_reports_the_cost_of_onset_emphasis_against_plain():
 
 def test_onset_emphasis_refuses_what_it_cannot_do():
     array = PRESETS['respeaker4']
-    with pytest.raises(UserInputError, match='zone voting'):
-        make_onset_emphasis('normmusic', array, FS, zone_frames=4)
     with pytest.raises(UserInputError, match='spectrum method'):
         make_onset_emphasis('slfm', array, FS)
+    with pytest.raises(UserInputError, match='zone-voting estimator'):
+        OnsetVotingDoa(make_estimator('normmusic', array, FS), make_estimator('normmusic', array, FS, nfft=128))
+
+
+def test_with_zone_voting_the_onsets_vote_for_the_click_and_steady_sound_casts_no_vote():
+    array = PRESETS['respeaker4']
+    voting = make_estimator('normmusic', array, FS, True, num_sources=3, zone_frames=4)
+    plain = make_estimator('normmusic', array, FS, num_sources=3, zone_frames=4)
+    assert isinstance(voting, OnsetVotingDoa) and voting.min_samples == plain.min_samples
+    pairs = [(40.0 + 50.0 * k, 200.0 + 30.0 * k) for k in range(6)]
+    # steady noise from two directions, half a second from the middle of a recording: no onset, no vote
+    steady = np.stack([simulate(array, FS, list(azimuths), rt60_s=0.4, duration_s=1.0, seed=k)[:, FS // 2:]
+                       for k, azimuths in enumerate(pairs)])
+    assert voting.onset_votes(torch.as_tensor(steady))[1].sum() == 0.0
+    with_onsets, zones_only = voting.estimate(steady), plain.estimate(steady)
+    np.testing.assert_allclose(with_onsets.spectrum, zones_only.spectrum, atol=1e-6)
+    np.testing.assert_array_equal(np.isnan(with_onsets.azimuths_deg), np.isnan(zones_only.azimuths_deg))
+    # a click train (4 ms bursts, 10 dB over a quieter steady source): its onset frames vote for it
+    clicks = np.stack([simulate(array, FS, list(azimuths), rt60_s=0.4, duration_s=0.5, seed=k,
+                                gains=[np.full(FS // 2, 0.3, np.float32), 3.0 * click_envelope(FS // 2, k)])
+                       for k, azimuths in enumerate(pairs)])
+    toward, weight = voting.onset_votes(torch.as_tensor(clicks))
+    for k, (steady_deg, click_deg) in enumerate(pairs):
+        voted = np.degrees(np.arctan2(toward[k, :, 1], toward[k, :, 0]))[weight[k] > 0]
+        assert len(voted) >= 3  # a click every ~0.12 s
+        assert np.median(circular_error_deg(voted, click_deg)) < 4.0, (k, voted)
+        assert np.median(circular_error_deg(voted, steady_deg)) > 50.0  # not the steadier sound's direction
+    voting.release()
+    plain.release()
 
 
 @pytest.mark.gpu

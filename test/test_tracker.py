@@ -296,6 +296,19 @@ def test_cli_eval_without_model_or_tracks_is_one_line(short_scene, capsys):
     assert '--model is required (or use --tracks / --sources / --azimuth)' in capsys.readouterr().err
     assert main(['eval', '--tracks', '--zone-frames', '1', '--data', str(short_scene.directory)]) == 2
     assert '--zone-frames must be 0 (off) or at least 2, got 1' in capsys.readouterr().err
+    assert main(['eval', '--tracks', '--zone-frames', '0', '--onset-emphasis', '--data',
+                 str(short_scene.directory)]) == 2
+    assert '--onset-emphasis needs zone voting' in capsys.readouterr().err
+
+
+def test_cli_eval_tracks_with_onset_votes(short_scene, tmp_path, capsys):
+    from av_pose.cli import main
+
+    out = tmp_path / 'tracks.json'
+    assert main(['eval', '--tracks', '--onset-emphasis', '--data', str(short_scene.directory), '--json', str(out),
+                 '--no-progress']) == 0
+    assert 'zone voting over 4 STFT frames and onset frames' in capsys.readouterr().out
+    assert json.loads(out.read_text())['all']['coverage'] > 0.75
 
 
 def test_a_heard_track_reports_its_peak_and_a_coasting_one_none():

@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         '(default 0: off)')
     parser.add_argument('--onsets', action='store_true',
                         help='add an onset-weighted spectrum (8 ms frames whose power rises, where the direct sound '
-                        'leads the echoes): reflections pull less on clicks, speech and music; not with --zones')
+                        'leads the echoes): reflections pull less on clicks, speech and music; with --zones the '
+                        'onset frames vote beside the zones')
     parser.add_argument('--freq-range', type=float, nargs=2, default=None, metavar=('LO', 'HI'),
                         help='frequency band, Hz (default 500 4000)')
     parser.add_argument('--freq-bins', metavar='LIST',
@@ -80,8 +81,6 @@ def run(args: argparse.Namespace) -> int:
             grid = SphereGrid(points=args.sphere_points)
         except ValueError as err:
             raise UserInputError(f'--sphere-points: {err}') from None
-    if args.onsets and args.zones:
-        raise UserInputError('--onsets works on one spectrum per window: drop --zones')
     estimator = make_estimator(args.method, array, sample_rate, args.onsets, num_sources=args.sources, nfft=args.nfft,
                                freq_range_hz=None if args.freq_range is None else tuple(args.freq_range),
                                freq_bins=None if args.freq_bins is None else parse_freq_bins(args.freq_bins),

@@ -172,13 +172,16 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
                            tracker_config: TrackerConfig | None = None,
                            map_config: SourceMapConfig | None = None,
                            zone_frames: int = ZONE_FRAMES,
-                           planar_up: Sequence[float] | None = None) -> list[SourceSnapshotScore]:
+                           planar_up: Sequence[float] | None = None,
+                           onset_emphasis: bool = False) -> list[SourceSnapshotScore]:
     """Scores of one scene for every pose source and snapshot time (the scene end is always added).
 
     `planar_up`: the estimators' odometry treats the rig as a ground robot with this up axis (`Sensors.planar_up`).
+    `onset_emphasis`: the front end's onsets vote too (`source_doa_estimator`).
     """
     estimator = source_doa_estimator(record.array(), record.sample_rate,
-                                     num_peaks or len(record.point_source_indices()) + 1, zone_frames)
+                                     num_peaks or len(record.point_source_indices()) + 1, zone_frames,
+                                     onset_emphasis=onset_emphasis)
     try:
         doa = stream_scene_doa(record, estimator, window_s=window_s, update_s=0.1)
     finally:

@@ -77,7 +77,8 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                     'window. To track several sources use 4 with window_s 0.5'),
     'onset_emphasis': (False, 'Add an onset-weighted spectrum (8 ms frames whose power rises): at onsets the direct '
                        'sound leads the room\'s echoes, so reflections pull the DOA less for clicks, speech and '
-                       'music (a little more noise on steady sources). Spectral methods, zone_frames 0'),
+                       'music (a little more noise on steady sources). With zone_frames the onset frames vote '
+                       'beside the zones instead (fewer false tracks). Spectral methods'),
     'freq_range_hz': ([500.0, 4000.0], 'Frequency band [low, high] used by the estimator, Hz'),
     'freq_bins': ([0], 'Explicit STFT bin indices instead of freq_range_hz; [0] = use freq_range_hz'),
     'speed_of_sound': (343.0, 'Speed of sound, m/s (331.3·sqrt(1 + T/273.15) at T °C: 337.4 at 10 °C, 349.0 at '
@@ -159,9 +160,9 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
         raise UserInputError('parameter zone_frames needs a spectral method (normmusic, music, srp_phat, '
                              'intensity); slfm gives one azimuth: set zone_frames to 0')
     onset_emphasis = boolean(values, 'onset_emphasis')
-    if onset_emphasis and (zone_frames or method == 'slfm'):
-        raise UserInputError('parameter onset_emphasis needs one spectrum per window of a spectral method: set '
-                             'zone_frames to 0 and method to normmusic, music, srp_phat or intensity')
+    if onset_emphasis and method == 'slfm':
+        raise UserInputError('parameter onset_emphasis needs a spectral method: set method to normmusic, music, '
+                             'srp_phat or intensity')
     tracker = TrackerConfig(gate_deg=positive(values, 'track_gate_deg'),
                             confirm_hits=integer(values, 'track_confirm_hits', 1),
                             coast_s=positive(values, 'track_coast_s'),

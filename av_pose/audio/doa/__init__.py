@@ -24,8 +24,9 @@ def make_estimator(method: str, array: MicArray, sample_rate: float, onset_empha
     `options` are DoaEstimator's keyword arguments (nfft, freq_range_hz or freq_bins, num_sources,
     min_separation_deg, grid, speed_of_sound or temperature_c, device) and, for music / normmusic, subspace;
     `slfm` takes `model` (a shipped name or a checkpoint path), `num_sources` 1 and `device`.
-    `onset_emphasis`: the method's spectrum plus an onset-weighted one (`av_pose.audio.doa.onset.OnsetEmphasisDoa`,
-    which estimates like a DoaEstimator; spectral methods without zone voting).
+    `onset_emphasis`: the method's spectrum plus an onset-weighted one (`av_pose.audio.doa.onset.OnsetEmphasisDoa`),
+    or with zone voting the onset frames' votes beside the zones' (`OnsetVotingDoa`); both estimate like a
+    DoaEstimator; spectral methods only.
     """
     if onset_emphasis:
         from av_pose.audio.doa.onset import make_onset_emphasis

@@ -190,7 +190,11 @@ class DoaEstimator(ABC):
 
     @torch.no_grad()
     def estimate(self, audio: np.ndarray | torch.Tensor) -> DoaResult:
-        """DOA of C×T or B×C×T audio windows sampled at `sample_rate`.
+        """DOA of C×T or B×C×T audio windows sampled at `sample_rate`."""
+        return self.result_from_band(self.band_of_audio(audio))
+
+    def band_of_audio(self, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """The workspace band B×F×C×N of C×T or B×C×T audio windows.
 
         On the CPU the STFT runs a few windows at a time (about `STFT_CHUNK_SAMPLES` samples), each chunk's
         band going straight into the workspace: the full-band STFT of a large batch never exists at once.
@@ -207,7 +211,7 @@ class DoaEstimator(ABC):
         step = windows if self.device.type != 'cpu' else max(1, STFT_CHUNK_SAMPLES // (channels * samples))
         for first in range(0, windows, step):
             self._gather_band(stft(batch[first:first + step], self.nfft), band[first:first + step])
-        return self.result_from_band(band)
+        return band
 
     @torch.no_grad()
     def estimate_stft(self, spectrogram: np.ndarray | torch.Tensor) -> DoaResult:
@@ -255,9 +259,13 @@ class DoaEstimator(ABC):
         """DOA of a band STFT B×F×C×N: its grid spectrum, or with zone voting the zones' vote histogram."""
         if self.zones is None:
             return self.result_from_grid(self.grid_spectrum(band))
-        zones = self.zones.split(band, self.buffer, self.band_memory_order == FREQUENCY_INNERMOST)
-        votes = self.zones.vote(self.grid_spectrum(zones), band.shape[0])
+        votes = self.zone_votes(band)
         return self.result_from_grid(votes.histogram, votes)
+
+    def zone_votes(self, band: torch.Tensor) -> Votes:
+        """The zones' votes of a band STFT B×F×C×N (zone voting only)."""
+        zones = self.zones.split(band, self.buffer, self.band_memory_order == FREQUENCY_INNERMOST)
+        return self.zones.vote(self.grid_spectrum(zones), band.shape[0])
 
     def _gather_band(self, spec: torch.Tensor, band: torch.Tensor) -> None:
         """Copy the bins of a full-band STFT B×C×(nfft/2+1)×N into `band` B×F×C×N (one strided copy)."""

@@ -99,15 +99,29 @@ class ZoneVoting:
 
     def vote(self, zone_values: torch.Tensor, batch: int) -> Votes:
         """Per-zone grid values (B·Z)×G → the votes of the B windows."""
-        values = torch.nan_to_num(zone_values.float(), nan=0.0, posinf=0.0).clamp_min(0.0)
-        peaks = self.grid.find_peaks(values.cpu().numpy().astype(np.float64), self.zone_sources,
-                                     VOTE_SEPARATION_DEG)
+        toward, weight = self.peak_votes(zone_values, self.zone_sources)
+        return self._votes(toward.reshape(batch, -1, 3), weight.reshape(batch, -1))
+
+    def peak_votes(self, values: torch.Tensor, count: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """The `count` strongest peaks of each row of M×G grid values as votes.
+
+        Returns M×count×3 unit vectors (array frame) and M×count weights 1 − median / peak (0 where no peak).
+        """
+        values = torch.nan_to_num(values.float(), nan=0.0, posinf=0.0).clamp_min(0.0)
+        peaks = self.grid.find_peaks(values.cpu().numpy().astype(np.float64), count, VOTE_SEPARATION_DEG)
         with np.errstate(invalid='ignore', divide='ignore'):
-            weight = np.nan_to_num(np.clip(1.0 - peaks.floor / peaks.heights, 0.0, 1.0))  # (B·Z)×J
-        toward = direction_from_az_el(np.nan_to_num(peaks.azimuths_deg), np.nan_to_num(peaks.elevations_deg))
-        toward, weight = toward.reshape(batch, -1, 3), weight.reshape(batch, -1)
-        toward_t = torch.as_tensor(toward, dtype=torch.float32, device=values.device)
-        weight_t = torch.as_tensor(weight, dtype=torch.float32, device=values.device)
+            weight = np.nan_to_num(np.clip(1.0 - peaks.floor / peaks.heights, 0.0, 1.0))
+        return direction_from_az_el(np.nan_to_num(peaks.azimuths_deg), np.nan_to_num(peaks.elevations_deg)), weight
+
+    def with_votes(self, votes: Votes, toward: np.ndarray, weight: np.ndarray) -> Votes:
+        """`votes` with more votes added: B×V'×3 unit vectors (array frame) and B×V' weights (0: none)."""
+        return self._votes(np.concatenate([votes.toward, toward], 1), np.concatenate([votes.weight, weight], 1))
+
+    def _votes(self, toward: np.ndarray, weight: np.ndarray) -> Votes:
+        """B×V×3 votes of weights B×V → their histogram on the grid."""
+        device = self.directions.device
+        toward_t = torch.as_tensor(toward, dtype=torch.float32, device=device)
+        weight_t = torch.as_tensor(weight, dtype=torch.float32, device=device)
         kernel = torch.exp(self.kappa * (toward_t @ self.directions.t() - 1.0))  # B×V×G
         return Votes((weight_t[:, None, :] @ kernel)[:, 0], weight_t.sum(1), toward, weight)
 
