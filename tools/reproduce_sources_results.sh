@@ -16,6 +16,9 @@ for n in 2 3 4; do
     # the same with one NormMUSIC spectrum per 1 s window (the front end before zone voting), for comparison
     "$py" -m av_pose.cli eval --tracks --zone-frames 0 --window 1 --data "$set_dir" --no-progress \
       --json "$out/results/tracks_${array}_s${n}_whole.json" > "$out/results/tracks_${array}_s${n}_whole.md"
+    # the same with onset votes (`--onset-emphasis`, an option, off by default)
+    "$py" -m av_pose.cli eval --tracks --onset-emphasis --data "$set_dir" --no-progress \
+      --json "$out/results/tracks_${array}_s${n}_onsets.json" > "$out/results/tracks_${array}_s${n}_onsets.md"
     "$py" -m av_pose.cli eval --sources --data "$set_dir" --json "$out/results/sources_${array}_s$n.json" \
       --no-progress > "$out/results/sources_${array}_s$n.md"
   done
@@ -28,6 +31,8 @@ for spec in "respeaker4 2 102" "respeaker4 3 103" "uma8 3 203" "uma8 4 204"; do
     --image-size 64x48 --array "$1" --sample-rate 16000 --seed "$3" --workers 1
   "$py" -m av_pose.cli eval --tracks --data "$set_dir" --json "$out/results/tracks_heldout_${1}_s$2.json" \
     --no-progress > "$out/results/tracks_heldout_${1}_s$2.md"
+  "$py" -m av_pose.cli eval --tracks --onset-emphasis --data "$set_dir" --no-progress \
+    --json "$out/results/tracks_heldout_${1}_s$2_onsets.json" > "$out/results/tracks_heldout_${1}_s$2_onsets.md"
 done
 # the map with the pose pipeline's own odometry: the ShoeboxAV test split (tools/make_pose_data.sh), uma8
 if [ -d /work/data/shoeboxav/test/uma8 ] || [ -n "${POSE_TEST:-}" ]; then
