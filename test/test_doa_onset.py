@@ -111,11 +111,12 @@ def test_with_zone_voting_the_onsets_vote_for_the_click_and_steady_sound_casts_n
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
-def test_onset_emphasis_cuda_matches_cpu():
+@pytest.mark.parametrize('zones', [{}, {'zone_frames': 4, 'num_sources': 2}], ids=['spectrum', 'votes'])
+def test_onset_emphasis_cuda_matches_cpu(zones):
     array = PRESETS['respeaker4']
     audio = np.stack([simulate(array, FS, [az], rt60_s=0.6, distance_m=2.5, seed=k, gains=[click_envelope(FS, k)])
                       for k, az in enumerate(AZIMUTHS[:4])])
-    cpu = make_onset_emphasis('normmusic', array, FS, device='cpu').estimate(audio)
-    gpu = make_onset_emphasis('normmusic', array, FS, device='cuda').estimate(audio)
+    cpu = make_onset_emphasis('normmusic', array, FS, device='cpu', **zones).estimate(audio)
+    gpu = make_onset_emphasis('normmusic', array, FS, device='cuda', **zones).estimate(audio)
     np.testing.assert_allclose(gpu.spectrum, cpu.spectrum, atol=2e-3)
     assert circular_error_deg(gpu.azimuths_deg, cpu.azimuths_deg).max() <= 0.1
