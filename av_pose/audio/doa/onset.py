@@ -108,7 +108,42 @@ def segment_onset_spectra(onset: DoaEstimator, batch: np.ndarray | torch.Tensor,
     return onset.grid.to_sectors(values).cpu().numpy().reshape(spectrogram.shape[0], segments, -1)
 
 
-class OnsetEmphasisDoa:
+class _OnsetFramesDoa:
+    """What the two onset estimators share: a `main` estimator and an `onset` one, 8 ms frames, one spectrum each.
+
+    Both on the same array and grid; the attributes a caller of a DoaEstimator reads (StreamingDoa, check_window,
+    the nodes) are the main estimator's.
+    """
+
+    def __init__(self, main: DoaEstimator, onset: DoaEstimator) -> None:
+        if onset.zones is not None:
+            raise UserInputError('the onset estimator takes one spectrum per frame, not zone voting')
+        if main.grid is not onset.grid or main.array is not onset.array:
+            raise UserInputError('the onset estimator must share the array and grid of the main one')
+        self.main = main
+        self.onset = onset
+        self._onset_bins = torch.as_tensor(onset.freq_bins, device=onset.device)
+        self.array, self.sample_rate, self.device, self.grid = main.array, main.sample_rate, main.device, main.grid
+        self.nfft, self.num_sources, self.speed_of_sound = main.nfft, main.num_sources, main.speed_of_sound
+        self.zones = main.zones
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest window, samples (the main estimator's)."""
+        return self.main.min_samples
+
+    def onset_frames(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The onset STFT B×C×F×N of B×C×T windows and each frame's power in the DOA band, B×N."""
+        spectrogram = self.onset.stft(batch)
+        return spectrogram, spectrogram.index_select(2, self._onset_bins).abs().square().sum((1, 2))
+
+    def release(self) -> None:
+        """Free both estimators' tensors."""
+        self.main.release()
+        self.onset.release()
+
+
+class OnsetEmphasisDoa(_OnsetFramesDoa):
     """The DOA of `whole` (any estimator without zone voting) with an onset-weighted spectrum added.
 
     Args:
@@ -117,42 +152,23 @@ class OnsetEmphasisDoa:
     """
 
     def __init__(self, whole: DoaEstimator, onset: DoaEstimator) -> None:
-        if whole.zones is not None or onset.zones is not None:
+        if whole.zones is not None:
             raise UserInputError('onset emphasis works on one spectrum per window, not with zone voting')
-        if whole.grid is not onset.grid or whole.array is not onset.array:
-            raise UserInputError('the onset estimator must share the array and grid of the whole-window one')
-        self.whole = whole
-        self.onset = onset
-        self._onset_bins = torch.as_tensor(onset.freq_bins, device=onset.device)
-        # what callers of a DoaEstimator read (StreamingDoa, check_window, the nodes)
-        self.array, self.sample_rate, self.device, self.grid = whole.array, whole.sample_rate, whole.device, whole.grid
-        self.nfft, self.num_sources, self.speed_of_sound = whole.nfft, whole.num_sources, whole.speed_of_sound
-        self.zones = None
-
-    @property
-    def min_samples(self) -> int:
-        """Shortest window, samples (the whole-window estimator's)."""
-        return self.whole.min_samples
+        super().__init__(whole, onset)
 
     @torch.no_grad()
     def estimate(self, audio: np.ndarray | torch.Tensor) -> DoaResult:
         """DOA of C×T or B×C×T audio windows (see the module docstring)."""
         batch = as_batch(audio, self.device)
-        whole = _unit_range(self.whole.grid_values(self.whole.stft(batch)))
-        spectrogram = self.onset.stft(batch)                                # B×C×F×N
-        band = spectrogram.index_select(2, self._onset_bins)
-        weights = onset_weights(band.abs().square().sum((1, 2)))            # B×N, power in the DOA band
+        whole = _unit_range(self.main.grid_values(self.main.stft(batch)))
+        spectrogram, power = self.onset_frames(batch)
+        weights = onset_weights(power)                                      # B×N
         onset = _unit_range(self.onset.grid_values(spectrogram * weights.sqrt()[:, None, None, :]))
         onset = torch.where(weights.sum(1, keepdim=True) > 0, onset, torch.zeros_like(onset))
-        return self.whole.result_from_grid(whole + onset)
-
-    def release(self) -> None:
-        """Free both estimators' tensors."""
-        self.whole.release()
-        self.onset.release()
+        return self.main.result_from_grid(whole + onset)
 
 
-class OnsetVotingDoa:
+class OnsetVotingDoa(_OnsetFramesDoa):
     """Zone voting (`av_pose.audio.doa.zones`) in which onsets vote too.
 
     Besides the zones' votes, every onset frame of the window (8 ms, its power in the DOA band `ONSET_FLOOR_DB` or
@@ -169,36 +185,22 @@ class OnsetVotingDoa:
     """
 
     def __init__(self, zoned: DoaEstimator, onset: DoaEstimator) -> None:
-        if zoned.zones is None or onset.zones is not None:
-            raise UserInputError('onset votes need a zone-voting estimator and a single-spectrum onset one')
-        if zoned.grid is not onset.grid or zoned.array is not onset.array:
-            raise UserInputError('the onset estimator must share the array and grid of the zone-voting one')
-        self.zoned = zoned
-        self.onset = onset
-        self._onset_bins = torch.as_tensor(onset.freq_bins, device=onset.device)
-        # what callers of a DoaEstimator read (StreamingDoa, check_window, the nodes)
-        self.array, self.sample_rate, self.device, self.grid = zoned.array, zoned.sample_rate, zoned.device, zoned.grid
-        self.nfft, self.num_sources, self.speed_of_sound = zoned.nfft, zoned.num_sources, zoned.speed_of_sound
-        self.zones = zoned.zones
-
-    @property
-    def min_samples(self) -> int:
-        """Shortest window, samples (one zone of the zone-voting estimator)."""
-        return self.zoned.min_samples
+        if zoned.zones is None:
+            raise UserInputError('onset votes need a zone-voting estimator')
+        super().__init__(zoned, onset)
 
     @torch.no_grad()
     def estimate(self, audio: np.ndarray | torch.Tensor) -> DoaResult:
         """DOA of C×T or B×C×T audio windows (see the class docstring)."""
         batch = as_batch(audio, self.device)
-        votes = self.zoned.zone_votes(self.zoned.band_of_audio(batch))
+        votes = self.main.zone_votes(self.main.band_of_audio(batch))
         toward, weight = self.onset_votes(batch)
         votes = self.zones.with_votes(votes, toward, weight)
-        return self.zoned.result_from_grid(votes.histogram, votes)
+        return self.main.result_from_grid(votes.histogram, votes)
 
     def onset_votes(self, batch: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """Votes of the onset frames of B×C×T windows: B×N×3 unit vectors and B×N weights (0: no onset)."""
-        spectrogram = self.onset.stft(batch)                                 # B×C×F×N
-        power = spectrogram.index_select(2, self._onset_bins).abs().square().sum((1, 2))
+        spectrogram, power = self.onset_frames(batch)
         strength = ((onset_rise_db(power) - ONSET_FLOOR_DB) / ONSET_VOTE_SPAN_DB).clamp(0.0, 1.0)  # B×N
         toward = np.zeros((*strength.shape, 3))
         weight = np.zeros(tuple(strength.shape))
@@ -210,11 +212,6 @@ class OnsetVotingDoa:
             toward[rows, columns] = peak_toward[:, 0]
             weight[rows, columns] = ONSET_VOTE_WEIGHT * peak_weight[:, 0] * strength[windows, frames].cpu().numpy()
         return toward, weight
-
-    def release(self) -> None:
-        """Free both estimators' tensors."""
-        self.zoned.release()
-        self.onset.release()
 
 
 def make_onset_emphasis(method: str, array: MicArray, sample_rate: float,
