@@ -287,14 +287,19 @@ class PoseNode(Node):
         self.calibration = result
 
     def _sensors(self, camera_frame: str) -> Sensors:
-        info, buffer = self._camera_info, self._audio.buffer
-        K = None if info is None or self._image_size is None else scaled_intrinsics(info, self._image_size)
-        return Sensors(K=K, array=self.config.array, sample_rate=None if buffer is None else int(buffer.sample_rate),
+        buffer = self._audio.buffer
+        return Sensors(K=self._intrinsics(), array=self.config.array,
+                       sample_rate=None if buffer is None else int(buffer.sample_rate),
                        T_cam_array=self._rig.mount(camera_frame, self._array_frame()),
                        planar_up=self._rig.planar_up(camera_frame))
 
     def _array_frame(self) -> str:
         return self.config.array_frame or self._audio.frame_id
+
+    def _intrinsics(self) -> np.ndarray | None:
+        """K scaled to the images' size, or None before CameraInfo and an image."""
+        info = self._camera_info
+        return None if info is None or self._image_size is None else scaled_intrinsics(info, self._image_size)
 
     # ------------------------------------------------------------------------------------------ outputs
     def _publish(self, step: OdometryStep, estimate: Any, frame: PendingFrame, key: KeyImage,
@@ -322,13 +327,12 @@ class PoseNode(Node):
             self._relative_pub.publish(pose_messages.pose_with_covariance(stamp, camera_frame, estimate.T_a_b,
                                                                           estimate.covariance))
         trajectory = self._trail.add(stamp, T[:3, 3])
-        K = None if self._camera_info is None or self._image_size is None else \
-            scaled_intrinsics(self._camera_info, self._image_size)
         T_odom_cam = T @ T_base_cam
+        T_cam_array = self._rig.mount(camera_frame, self._array_frame())
         self._markers_pub.publish(pose_messages.pose_markers(
-            stamp, cfg.odom_frame, trajectory, T_odom_cam, K, self._image_size,
+            stamp, cfg.odom_frame, trajectory, T_odom_cam, self._intrinsics(), self._image_size,
             [] if key.doa is None else sound_directions(key.doa.azimuths_deg, key.doa.confidence,
-                                                        T_odom_cam @ self._sensors(camera_frame).T_cam_array),
+                                                        T_odom_cam @ T_cam_array),
             lifetime_s=max(0.5, 3.0 * cfg.period_s)))
         self.published += 1
         self._latencies_ms.append(1e3 * (time.monotonic() - frame.arrival_s))
