@@ -282,7 +282,9 @@ def pixel_direction_deg(K: np.ndarray, u: float, v: float) -> tuple[float, float
     The pixel's ray is K⁻¹·[u, v, 1] in the optical frame (x right, y down, z forward); K is the 3×3 intrinsics.
     Azimuth in (−180, 180], counter-clockwise from forward.
     """
-    ray = R_CAM_ARRAY_DEFAULT.T @ np.linalg.solve(np.asarray(K, dtype=np.float64), np.array([u, v, 1.0]))
-    azimuth = float(np.degrees(np.arctan2(ray[1], ray[0])))
-    elevation = float(np.degrees(np.arctan2(ray[2], np.hypot(ray[0], ray[1]))))
-    return (azimuth if azimuth > -180.0 else 180.0), elevation
+    from av_pose.metrics.azimuth import wrap_signed_deg
+    from av_pose.metrics.spherical import az_el_from_direction  # imported here: av_pose.metrics imports geometry
+
+    ray = np.linalg.solve(np.asarray(K, dtype=np.float64), np.array([u, v, 1.0]))
+    azimuth, elevation = az_el_from_direction(R_CAM_ARRAY_DEFAULT.T @ ray)
+    return float(wrap_signed_deg(azimuth)), float(elevation)
