@@ -158,8 +158,6 @@ def plot_azimuth(result: dict, path: str | Path) -> Path:
 
     from av_pose.viz import save_png
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={'width_ratios': [3, 2]})
     for axis, table in zip(axes, ('azimuth', 'rotation')):
         names = list(result[table])
