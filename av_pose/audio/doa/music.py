@@ -259,11 +259,10 @@ class Music(DoaEstimator):
         residual = self.residuals(band_stft)  # F×B×G
         freqs = residual.shape[0]
         if self.normalize_frequencies:  # (1/r) / max_g(1/r) = min_g(r) / r
-            weights = residual.amin(-1).div_(freqs)  # F×B
+            torch.div(residual.amin(-1, keepdim=True).div_(freqs), residual, out=residual)  # w / r, w = min / F
         else:
-            weights = residual.new_full(residual.shape[:2], 1.0 / freqs)
-        inverse = residual.reciprocal_()
-        return torch.bmm(weights.t()[:, None, :], inverse.permute(1, 0, 2))[:, 0]  # B×G, Σ_f w·(1/r)
+            residual.reciprocal_().div_(freqs)
+        return residual.sum(0)  # B×G, Σ_f w·(1/r)
 
 
 class NormMusic(Music):

@@ -29,8 +29,9 @@ def pick_peaks(values: np.ndarray, is_peak: np.ndarray, num_peaks: int,
         if not found.any():
             break
         indices[found, k] = best[found]
-        candidates[too_close(best)] = -np.inf
-        candidates[rows, best] = -np.inf
+        if k + 1 < num_peaks:
+            candidates[too_close(best)] = -np.inf
+            candidates[rows, best] = -np.inf
     return indices
 
 
