@@ -18,11 +18,14 @@ from av_pose.models.slfm_losses import (
     iid_loss,
     iid_target,
     image_shift_target,
+    image_yaw_target,
     itd_target,
     reflect,
     rotation_sign_loss,
+    rotation_yaw_loss,
     slfm_losses,
     symmetry_loss,
+    visual_cue_name,
 )
 from av_pose.scene.generate import SynthConfig
 
@@ -167,6 +170,28 @@ def test_visual_sign_cue_follows_the_image_shift_and_the_hinge_only_fixes_the_si
     assert wrong == pytest.approx(2 * math.sin(math.radians(10.0)) / 3, abs=1e-6)
 
 
+def test_visual_yaw_cue_measures_the_turn_through_the_intrinsics_without_labels(scenes):
+    from av_pose.data.slfm_pairs import build_slfm_pairs
+
+    pairs = build_slfm_pairs(scenes, gaps_s=[1.0], window_s=0.5, stride=2, image_size=(64, 48), labelled=True)
+    batch = torch.utils.data.default_collate([pairs[i] for i in range(len(pairs))])
+    assert torch.isfinite(batch['K']).all() and float(batch['K'][0, 0, 2]) == pytest.approx(31.5, abs=1e-4)
+    yaw, std = image_yaw_target(batch['image_s'], batch['image_t'], batch['K'])
+    answered = torch.isfinite(std)
+    truth = torch.deg2rad(batch['rotation_deg'])
+    assert int(answered.sum()) >= 0.7 * len(pairs) and float(truth.abs().max()) > math.radians(5.0)
+    errors = torch.rad2deg((yaw - truth)[answered]).abs()
+    assert float(errors.median()) < 1.0 and float(errors.max()) < 4.0  # the turn's size, not only its sign
+    unknown = image_yaw_target(batch['image_s'][:2], batch['image_t'][:2], torch.full((2, 3, 3), float('nan')))[1]
+    assert torch.isinf(unknown).all()
+    sigma = torch.tensor([0.02, 0.02, math.inf])
+    phi, target = torch.tensor([0.1, 0.12, 3.0]), torch.tensor([0.1, 0.1, 0.0])
+    assert float(rotation_yaw_loss(phi, target, sigma)) == pytest.approx(1.0 / 3, rel=1e-3)  # 0, one σ, ignored
+    assert visual_cue_name(True) == 'sign' and visual_cue_name(False) == 'none' and visual_cue_name('yaw') == 'yaw'
+    with pytest.raises(UserInputError, match='visual cue'):
+        visual_cue_name('shift')
+
+
 def test_lower_median_is_torchs_median():
     values = np.array([3.0, 1.0, 4.0, 1.5, 9.0, 2.6])
     assert lower_median(values) == float(torch.median(torch.tensor(values))) == 2.6
@@ -238,10 +263,12 @@ def _fit(loss_fn, model, steps: int) -> list[float]:
     return losses
 
 
-def test_tiny_slfm_loss_decreases_without_labels(scenes):
+@pytest.mark.parametrize('visual_cue', ['sign', 'yaw'])
+def test_tiny_slfm_loss_decreases_without_labels(scenes, visual_cue):
     torch.manual_seed(0)
     batch = _batch(scenes, labelled=False)
-    losses = _fit(lambda model: slfm_losses(model, batch, 'itd', visual_cue=True), SlfmNet(AUDIO, VISUAL), steps=12)
+    losses = _fit(lambda model: slfm_losses(model, batch, 'itd', visual_cue=visual_cue), SlfmNet(AUDIO, VISUAL),
+                  steps=12)
     assert min(losses[-3:]) < 0.8 * losses[0]
 
 
@@ -284,7 +311,8 @@ def test_stages_run_binauralize_then_slfm_and_the_checkpoint_loads_strictly(scen
                              sign_calibration=scenes[:1])
     assert {'chance_zero', 'chance_random', 'slfm', 'normmusic', 'srp_phat', 'normmusic_free_field',
             'srp_phat_free_field'} == set(table['azimuth'])
-    assert {'chance_zero', 'chance_random', 'slfm', 'slfm_sign_calibrated'} == set(table['rotation'])
+    assert {'chance_zero', 'chance_random', 'slfm', 'slfm_sign_calibrated', 'image_shift'} == set(table['rotation'])
+    assert table['rotation']['image_shift']['mean_deg'] < 2.0 < table['rotation']['chance_zero']['mean_deg']
     # A static talker 1.5 m away in a room: SRP-PHAT on the two channels beats always guessing 0° (folded)
     assert table['azimuth']['srp_phat']['mean_deg'] < table['azimuth']['chance_zero']['mean_deg']
     assert table['settings']['slfm_rotation_sign'] in (1.0, -1.0)

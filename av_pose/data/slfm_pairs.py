@@ -8,6 +8,8 @@ no direction for a symmetric HRTF (L = R), so learn azimuth from two-channel arr
 
 Self-supervised items (`labelled=False`) hold exactly `SELF_SUPERVISED_KEYS`:
 - `image_s`, `image_t`: 3×H×W float32 in [0, 1], resized to `image_size` (W, H);
+- `K`: 3×3 float32 pinhole intrinsics of those resized images (pixels), the camera's calibration, not a label;
+  NaN where unknown (HM3D-SS);
 - `audio_s`, `audio_t`: 2×M float32 binaural windows at 16 kHz (`models.slfm.featurize_binaural`), `window_s`
   long and centred on each frame (SLfM used 2.55 s static clips; a rotating rig blurs longer windows, so 1 s).
 Labelled items add (`LABEL_KEYS`) `azimuth_s_deg`, `azimuth_t_deg`: the first active source's azimuth in each
@@ -29,7 +31,7 @@ from av_pose.errors import UserInputError
 from av_pose.metrics.azimuth import wrap_signed_deg
 from av_pose.models.slfm import SLFM_RATE, featurize_binaural
 
-SELF_SUPERVISED_KEYS = ('image_s', 'image_t', 'audio_s', 'audio_t')
+SELF_SUPERVISED_KEYS = ('image_s', 'image_t', 'K', 'audio_s', 'audio_t')
 LABEL_KEYS = ('azimuth_s_deg', 'azimuth_t_deg', 'rotation_deg')
 HM3D_PREFIX = 'hm3d-ss:'
 """A data entry `hm3d-ss:ROOT` reads HM3D-SS pairs (views 0 and 1, synthetic speech/music as dry sounds)."""
@@ -83,6 +85,8 @@ class SlfmPairs(Dataset):
         pairs: common-format pair datasets (each item has image_a/b, audio_a/b, T_a_b, azimuths_a/b_deg).
         arrays: per dataset, (number of channels, sample rate) of its audio.
         mounts: per dataset, a function scene_id → T_cam_array (4×4).
+        cameras: per dataset, a function scene_id → (K 3×3, (W, H)) of its images as stored, or None where the
+            intrinsics are unknown (default: unknown everywhere).
         image_size: (W, H) of the returned images.
         labelled: add `LABEL_KEYS` (supervised training and evaluation only).
         seed: with `random_direction`, which view is s is drawn per (epoch, index) from this seed.
@@ -90,12 +94,14 @@ class SlfmPairs(Dataset):
     """
 
     def __init__(self, pairs: Sequence[Dataset], arrays: Sequence[tuple[int, int]], mounts: Sequence,
-                 image_size: tuple[int, int], labelled: bool = False, seed: int = 0, random_direction: bool = False):
+                 image_size: tuple[int, int], labelled: bool = False, seed: int = 0, random_direction: bool = False,
+                 cameras: Sequence | None = None):
         if not pairs:
             raise UserInputError('SLfM: no pair datasets given')
         self.pairs = ConcatDataset(list(pairs))
         self.converters = [_ToBinaural(*array) for array in arrays]
         self.mounts = list(mounts)
+        self.cameras = list(cameras) if cameras is not None else [None] * len(self.mounts)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.labelled, self.seed, self.random_direction = bool(labelled), int(seed), bool(random_direction)
 
@@ -108,6 +114,16 @@ class SlfmPairs(Dataset):
             return image
         return functional.interpolate(image[None], size=(height, width), mode='bilinear', align_corners=False)[0]
 
+    def _intrinsics(self, part: int, scene_id: str) -> torch.Tensor:
+        """K of the resized images (pixel centres map as `_image`'s resize maps them), NaN where unknown."""
+        camera = self.cameras[part]
+        if camera is None:
+            return torch.full((3, 3), float('nan'))
+        K, (width, height) = camera(scene_id)
+        scale = np.diag([self.image_size[0] / width, self.image_size[1] / height, 1.0])
+        shift = np.array([[0.0, 0.0, 0.5 * (scale[0, 0] - 1.0)], [0.0, 0.0, 0.5 * (scale[1, 1] - 1.0)], [0, 0, 0]])
+        return torch.from_numpy((scale + shift) @ np.asarray(K, dtype=np.float64)).float()
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         epoch, index = key if isinstance(key, tuple) else (-1, key)
         part = int(np.searchsorted(self.pairs.cumulative_sizes, index, side='right'))
@@ -118,6 +134,7 @@ class SlfmPairs(Dataset):
             views.reverse()
         s, t = views
         out = {'image_s': self._image(item[f'image_{s}']), 'image_t': self._image(item[f'image_{t}']),
+               'K': self._intrinsics(part, item['scene_id']),
                'audio_s': convert(item[f'audio_{s}']), 'audio_t': convert(item[f'audio_{t}'])}
         if self.labelled:
             T_s_t = item['T_a_b'] if s == 'a' else item['T_b_a']
@@ -139,7 +156,7 @@ def build_slfm_pairs(entries: Sequence[str], gaps_s: Sequence[float], window_s: 
 
     folders = [folder for entry in entries if not str(entry).startswith(HM3D_PREFIX)
                for folder in find_scene_dirs(entry)]
-    pairs, arrays, mounts = [], [], []
+    pairs, arrays, mounts, cameras = [], [], [], []
     for gap in gaps_s:
         if folders:
             frames = FramePairDataset(folders, gap_s=gap, window_s=window_s, stride=stride)
@@ -148,16 +165,19 @@ def build_slfm_pairs(entries: Sequence[str], gaps_s: Sequence[float], window_s: 
             if len(channels) != 1 or len(rates) != 1:
                 raise UserInputError('SLfM: put scenes of different arrays or sample rates in separate folders')
             by_id = dict(zip(frames.scene_ids, (record.T_cam_array for record in frames.records)))
+            camera_by_id = dict(zip(frames.scene_ids, ((record.K, record.image_size) for record in frames.records)))
             pairs.append(frames)
             arrays.append((channels.pop(), rates.pop()))
             mounts.append(by_id.__getitem__)
+            cameras.append(camera_by_id.__getitem__)
     for entry in entries:
         if str(entry).startswith(HM3D_PREFIX):
             pairs.append(hm3d_ss_pairs(str(entry)[len(HM3D_PREFIX):], window_s, seed))
             arrays.append((2, SLFM_RATE))
             mounts.append(_hm3d_mount)
+            cameras.append(None)  # not stored with the pairs
     return SlfmPairs(pairs, arrays, mounts, image_size, labelled=labelled, seed=seed,
-                     random_direction=random_direction)
+                     random_direction=random_direction, cameras=cameras)
 
 
 

@@ -12,7 +12,9 @@
   uniform random in [−90°, 90°) (the network's range). With sources all round a two-microphone array the
   self-supervised loss cannot fix the sign of the rotation (`models.slfm_losses.geometric_loss`); given a labelled
   `sign_calibration` folder (the validation split), `slfm_sign_calibrated` also reports the rotation after the
-  one global sign that fits that folder best (one bit of supervision, stated in the result).
+  one global sign that fits that folder best (one bit of supervision, stated in the result). `image_shift` is the
+  classical yaw from the images' global shift and the camera's intrinsics (`models.slfm_losses.image_yaw_target`,
+  what the 'yaw' visual cue trains with), over the pairs it answers (its count says how many).
 
 `load_slfm_azimuth(path)` gives the batched azimuth predictor of a `slfm` or `slfm-supervised` checkpoint.
 """
@@ -28,6 +30,7 @@ from torch.utils.data import DataLoader
 from av_pose.errors import UserInputError
 from av_pose.metrics.azimuth import slfm_summary
 from av_pose.models.slfm import load_slfm_azimuth, load_slfm_model, predict_batches  # noqa: F401 (API)
+from av_pose.models.slfm_losses import image_yaw_target
 
 DOA_BASELINES = ('normmusic', 'srp_phat')
 DIRECTION_BANDS_DEG = ((0.0, 30.0), (30.0, 60.0), (60.0, 75.0), (75.0, 90.0))
@@ -83,8 +86,14 @@ def evaluate_azimuth(test: str | Sequence[str], slfm_checkpoint: str | Path | No
 
     loader = loader_of(test)
     dataset = loader.dataset
-    truth_s = np.concatenate([batch['azimuth_s_deg'].numpy() for batch in loader]).astype(np.float64)
-    rotation = np.concatenate([batch['rotation_deg'].numpy() for batch in loader]).astype(np.float64)
+    truth_s, rotation, image_yaw = [], [], []
+    for batch in loader:
+        truth_s.append(batch['azimuth_s_deg'].numpy())
+        rotation.append(batch['rotation_deg'].numpy())
+        yaw, std = image_yaw_target(batch['image_s'], batch['image_t'], batch['K'])
+        image_yaw.append(np.where(np.isfinite(std.numpy()), np.degrees(yaw.numpy()), np.nan))
+    truth_s, rotation, image_yaw = (np.concatenate(values).astype(np.float64)
+                                    for values in (truth_s, rotation, image_yaw))
     heard = np.isfinite(truth_s)
     if not heard.any():
         raise UserInputError(f'{test}: no test window hears a source')
@@ -92,6 +101,9 @@ def evaluate_azimuth(test: str | Sequence[str], slfm_checkpoint: str | Path | No
     predicted = {'chance_zero': np.zeros(heard.sum()), 'chance_random': rng.uniform(-180.0, 180.0, heard.sum())}
     rotations = {'chance_zero': slfm_summary(np.zeros_like(rotation), rotation, fold=False),
                  'chance_random': slfm_summary(rng.uniform(-90.0, 90.0, rotation.size), rotation, fold=False)}
+    shifted = np.isfinite(image_yaw)
+    if shifted.any():  # the classical estimate the 'yaw' visual cue teaches with; counts only the pairs it answers
+        rotations['image_shift'] = slfm_summary(image_yaw[shifted], rotation[shifted], fold=False)
     for name, model in models.items():
         predictions = predict_batches(model, loader, device)
         predicted[name] = predictions['theta_s_deg'][heard]

@@ -5,7 +5,8 @@
 - `slfm` (no labels): `SlfmNet` trained with 5·geometric + 1·binaural (IID) + 1·symmetry; `init:
   RUN/checkpoint-best.pt` of a binauralize run loads its audio encoder and visual network (strictly);
   `model.slfm.side_cue` picks the binaural target: 'iid' (SLfM) or 'itd' (microphones without a head between);
-  `model.slfm.visual_cue` adds a sign cue for the rotation from the images' phase correlation (`models.slfm_losses`).
+  `model.slfm.visual_cue` adds what the images alone say of the rotation (`models.slfm_losses.VISUAL_CUES`): its
+  sign from their phase correlation ('sign', or true), or also its size through the camera's intrinsics ('yaw').
   Score: minus the validation self-supervised loss (checkpoints are selected without labels); the labelled
   validation metrics (folded azimuth MAE, rotation MAE) are logged beside it.
 - `slfm-supervised` (the upper bound): the audio network alone, regressed on the labelled azimuths with
@@ -103,7 +104,9 @@ class SlfmStage(Stage):
         from av_pose.models.slfm import SlfmNet
 
         self.side_cue = config['model']['slfm']['side_cue']
-        self.visual_cue = bool(config['model']['slfm']['visual_cue'])
+        from av_pose.models.slfm_losses import visual_cue_name
+
+        self.visual_cue = visual_cue_name(config['model']['slfm']['visual_cue'])
         return SlfmNet(**_slfm_keywords(config))
 
     def initialise(self, model: nn.Module, path: str) -> None:
