@@ -72,6 +72,27 @@ def test_network_outputs_have_the_documented_shapes_and_ranges():
     assert features.shape == (3, 32)
 
 
+def test_audio_network_hears_the_doa_spectrum_of_the_head(scenes):
+    from av_pose.data.slfm_pairs import build_slfm_pairs
+    from av_pose.metrics.azimuth import fold_front_deg
+
+    pairs = build_slfm_pairs(scenes, gaps_s=[1.0], window_s=1.0, stride=2, image_size=(64, 48), labelled=True)
+    batch = torch.utils.data.default_collate([pairs[i] for i in range(len(pairs))])
+    torch.manual_seed(0)
+    model = SlfmNet({**AUDIO, 'doa': True}, VISUAL).eval()
+    spectrum = model.audio.doa_spectrum(batch['audio_s'])
+    assert spectrum.shape == (len(pairs), 360) and float(spectrum.min()) >= 0.0 and float(spectrum.max()) <= 1.0
+    heard = torch.isfinite(batch['azimuth_s_deg'])
+    peaks = spectrum.argmax(1).double() + 0.5
+    errors = np.abs(fold_front_deg(peaks[heard].numpy()) - fold_front_deg(batch['azimuth_s_deg'][heard].numpy()))
+    assert int(heard.sum()) >= 3 and float(np.median(errors)) < 10.0  # a talker 1.5 m away, head steering
+    mirrored = model.audio.doa_spectrum(batch['audio_s'].flip(1))  # ears swapped: the spectrum mirrored
+    assert float((mirrored - spectrum[:, (-torch.arange(360) - 1) % 360]).abs().max()) < 0.05
+    with torch.no_grad():
+        theta = model.audio(batch['audio_s'])
+    assert theta.shape == (len(pairs),) and set(model.state_dict()) >= {'audio.doa.0.weight', 'audio.head.1.weight'}
+
+
 def test_rotation_averages_both_orders_of_the_views():
     """`SlfmNet.rotation` = (φ(s→t) − φ(t→s)) / 2: exactly antisymmetric in the views, which the raw visual
     network (random weights here) is not."""

@@ -39,6 +39,8 @@ from av_pose.models.resnet import ResNet18
 SLFM_RATE = 16000
 """Sample rate (Hz) of the audio networks' input."""
 IMAGE_MEAN, IMAGE_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+DOA_ARRAY, DOA_BINS = 'binaural', 360
+"""The array whose steering `AudioAzimuthNet.doa_spectrum` uses, and its spectrum's 1° sectors."""
 
 
 def featurize_binaural(audio: np.ndarray | torch.Tensor, fs: int, device: torch.device | str = 'cpu'
@@ -98,17 +100,42 @@ class AudioAzimuthNet(nn.Module):
         width: the ResNet-18's first-layer channels (64 = ResNet-18; 16 for CPU configs).
         n_fft, win_length, hop_length: the STFT, samples at 16 kHz.
         ipd: add cos/sin of the interaural phase difference to SLfM's 4 input channels (`IpdBinauralEncoder`).
+        doa: also hear the window's NormMUSIC spectrum (`doa_spectrum`), projected to `doa_dim` and joined to the
+            encoder's embedding before the MLP (beyond SLfM; the AV pose model's spatial audio encoder has both).
     """
 
     def __init__(self, embed_dim: int = 512, hidden: int = 256, width: int = 64, n_fft: int = 512,
-                 win_length: int = 400, hop_length: int = 160, ipd: bool = False):
+                 win_length: int = 400, hop_length: int = 160, ipd: bool = False, doa: bool = False,
+                 doa_dim: int = 64):
         super().__init__()
         self.encoder = binaural_encoder(embed_dim, n_fft, win_length, hop_length, width, ipd)
-        self.head = nn.Sequential(nn.ReLU(), nn.Linear(embed_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.doa = nn.Sequential(nn.Linear(DOA_BINS, doa_dim), nn.ReLU()) if doa else None
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(embed_dim + (doa_dim if doa else 0), hidden), nn.ReLU(),
+                                  nn.Linear(hidden, 1))
+        self._doa_estimator = None
+
+    @torch.no_grad()
+    def doa_spectrum(self, binaural: torch.Tensor) -> torch.Tensor:
+        """B×2×M (16 kHz) → B×360 NormMUSIC spectrum, in [0, 1] per window, on the input's device.
+
+        Steered as the `binaural` preset (its spherical head) whatever the 2-channel array; 1° sectors
+        counter-clockwise from the array's +x.
+        """
+        from av_pose.audio.arrays import load_array
+        from av_pose.audio.doa import make_estimator
+
+        estimator = self._doa_estimator
+        if estimator is None or estimator.device != binaural.device:
+            estimator = self._doa_estimator = make_estimator('normmusic', load_array(DOA_ARRAY), SLFM_RATE,
+                                                             device=binaural.device)
+        return torch.from_numpy(estimator.estimate(binaural.float()).spectrum).to(binaural.device)
 
     def forward(self, binaural: torch.Tensor) -> torch.Tensor:
         """B×2×M → θ (B,) radians."""
-        return torch.tanh(self.head(self.encoder(binaural))[:, 0]) * math.pi
+        embedding = self.encoder(binaural)
+        if self.doa is not None:
+            embedding = torch.cat([embedding, self.doa(self.doa_spectrum(binaural))], 1)
+        return torch.tanh(self.head(embedding)[:, 0]) * math.pi
 
 
 class VisualRotationNet(nn.Module):

@@ -120,7 +120,8 @@ class SlfmStage(Stage):
         pretext = CrossViewBinauralizer(**{k: v for k, v in payload['build'].items() if k != 'kind'})
         pretext.load_state_dict(payload['model'])
         missing, unexpected = model.load_state_dict(pretext.encoder_state(), strict=False)
-        wanted = [k for k in missing if not k.startswith('audio.head.') and not k.startswith('visual.angle.')]
+        fresh = ('audio.head.', 'audio.doa.', 'visual.angle.')  # what the pretext does not have
+        wanted = [k for k in missing if not k.startswith(fresh)]
         if unexpected or wanted:
             raise UserInputError(f'{path}: the binauralize networks do not match model.slfm '
                                  f'(unexpected {unexpected[:3]}, missing {wanted[:3]})')
