@@ -24,9 +24,12 @@ train slfm-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/ch
 # SLfM's own left/right cue (the level ratio) in place of the time difference: usable now that the preset has a head
 train slfm-iid-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
   model.slfm.side_cue=iid
-# The size of the turn from the images' global shift and the camera's intrinsics besides its sign (visual_cue yaw)
-train slfm-yaw-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
-  model.slfm.visual_cue=yaw
+# Ablations: without the NormMUSIC spectrum in the audio network; and stop 24's model (the rotation's sign alone
+# from the images, no spectrum)
+train slfm-nodoa-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
+  model.slfm.audio.doa=false
+train slfm-sign-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
+  model.slfm.audio.doa=false model.slfm.visual_cue=sign
 # slfm: checkpoint-best (picked by the unlabelled validation loss); the rotation's global sign is also fitted on the
 # validation split (one bit of supervision, reported apart as slfm_sign_calibrated).
 mkdir -p docs/results/slfm
@@ -35,6 +38,9 @@ $av eval --azimuth --data "$data/test" --model "$runs/slfm-tiny/checkpoint-best.
   --device cpu --json "$runs/slfm-eval.json" --plot docs/results/slfm > docs/results/slfm/azimuth_eval.md
 $av eval --azimuth --data "$data/test" --model "$runs/slfm-iid-tiny/checkpoint-best.pt" --sign-calibration "$data/val" \
   --stride 10 --device cpu --json "$runs/slfm-iid-eval.json" > docs/results/slfm/azimuth_eval_iid.md
-$av eval --azimuth --data "$data/test" --model "$runs/slfm-yaw-tiny/checkpoint-best.pt" --sign-calibration "$data/val" \
-  --stride 10 --device cpu --json "$runs/slfm-yaw-eval.json" > docs/results/slfm/azimuth_eval_yaw.md
+for ablation in nodoa sign; do
+  $av eval --azimuth --data "$data/test" --model "$runs/slfm-$ablation-tiny/checkpoint-best.pt" \
+    --sign-calibration "$data/val" --stride 10 --device cpu --json "$runs/slfm-$ablation-eval.json" \
+    > docs/results/slfm/azimuth_eval_$ablation.md
+done
 cat docs/results/slfm/azimuth_eval.md
