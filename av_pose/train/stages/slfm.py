@@ -102,10 +102,9 @@ class SlfmStage(Stage):
     def build(self, config: dict) -> nn.Module:
         """See `Stage.build`."""
         from av_pose.models.slfm import SlfmNet
-
-        self.side_cue = config['model']['slfm']['side_cue']
         from av_pose.models.slfm_losses import visual_cue_name
 
+        self.side_cue = config['model']['slfm']['side_cue']
         self.visual_cue = visual_cue_name(config['model']['slfm']['visual_cue'])
         return SlfmNet(**_slfm_keywords(config))
 
