@@ -30,18 +30,12 @@ from av_pose.audio.binaural import SphericalHeadHrtf, multichannel_to_binaural
 from av_pose.errors import UserInputError
 from av_pose.metrics.azimuth import wrap_signed_deg
 from av_pose.models.slfm import SLFM_RATE, featurize_binaural
+from av_pose.pose.yaw import yaw_in_array_deg
 
 SELF_SUPERVISED_KEYS = ('image_s', 'image_t', 'K', 'audio_s', 'audio_t')
 LABEL_KEYS = ('azimuth_s_deg', 'azimuth_t_deg', 'rotation_deg')
 HM3D_PREFIX = 'hm3d-ss:'
 """A data entry `hm3d-ss:ROOT` reads HM3D-SS pairs (views 0 and 1, synthetic speech/music as dry sounds)."""
-
-
-def array_yaw_deg(T_a_b: np.ndarray, T_cam_array: np.ndarray) -> float:
-    """Yaw (degrees, CCW positive) of view b's array frame in view a's, from the camera pose T_a_b (4×4)."""
-    R_cam_array = np.asarray(T_cam_array, dtype=np.float64)[:3, :3]
-    R = R_cam_array.T @ np.asarray(T_a_b, dtype=np.float64)[:3, :3] @ R_cam_array
-    return float(np.degrees(np.arctan2(R[1, 0], R[0, 0])))
 
 
 def first_active_deg(azimuths_deg: torch.Tensor) -> float:
@@ -140,7 +134,7 @@ class SlfmPairs(Dataset):
             T_s_t = item['T_a_b'] if s == 'a' else item['T_b_a']
             out['azimuth_s_deg'] = torch.tensor(first_active_deg(item[f'azimuths_{s}_deg']), dtype=torch.float32)
             out['azimuth_t_deg'] = torch.tensor(first_active_deg(item[f'azimuths_{t}_deg']), dtype=torch.float32)
-            yaw = array_yaw_deg(T_s_t.numpy(), self.mounts[part](item['scene_id']))
+            yaw = yaw_in_array_deg(T_s_t.numpy()[:3, :3], self.mounts[part](item['scene_id']))
             out['rotation_deg'] = torch.tensor(yaw, dtype=torch.float32)
         return out
 

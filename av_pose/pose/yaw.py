@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from av_pose.geometry import rotation_from_ypr, so3_exp
+from av_pose.geometry import rotation_from_ypr, so3_exp, yaw_of
+from av_pose.metrics.azimuth import wrap_signed_deg
 
 
 def yaw_rotation_in_camera(yaw_deg: float, T_cam_array: np.ndarray) -> np.ndarray:
@@ -25,8 +26,7 @@ def yaw_in_array_deg(R_a_b: np.ndarray, T_cam_array: np.ndarray) -> float:
     The z-y-x yaw of the rotation conjugated into the array frame, R_caᵀ·R_a_b·R_ca.
     """
     R_cam_array = np.asarray(T_cam_array, dtype=np.float64)[:3, :3]
-    R = R_cam_array.T @ np.asarray(R_a_b, dtype=np.float64) @ R_cam_array
-    return float(np.degrees(np.arctan2(R[1, 0], R[0, 0])))
+    return float(np.degrees(yaw_of(R_cam_array.T @ np.asarray(R_a_b, dtype=np.float64) @ R_cam_array)))
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,9 @@ def yaw_update(R_a_b: np.ndarray, t_a_b: np.ndarray, covariance: np.ndarray, yaw
         delta[k] = step
         plus = yaw_in_array_deg(R_a_b @ so3_exp(delta), T_cam_array)
         minus = yaw_in_array_deg(R_a_b @ so3_exp(-delta), T_cam_array)
-        H[3 + k] = np.radians(_wrap_deg(plus - minus)) / (2.0 * step)
+        H[3 + k] = np.radians(wrap_signed_deg(plus - minus)) / (2.0 * step)
     prior_var = float(H @ covariance @ H)
-    innovation = np.radians(_wrap_deg(yaw_deg - yaw_in_array_deg(R_a_b, T_cam_array)))
+    innovation = np.radians(wrap_signed_deg(yaw_deg - yaw_in_array_deg(R_a_b, T_cam_array)))
     S = prior_var + float(np.radians(yaw_std_deg) ** 2)
     gain = covariance @ H / S
     correction = gain * innovation
@@ -76,6 +76,3 @@ def yaw_update(R_a_b: np.ndarray, t_a_b: np.ndarray, covariance: np.ndarray, yaw
                      innovation_sigma=float(abs(innovation) / np.sqrt(S)),
                      prior_yaw_std_deg=float(np.degrees(np.sqrt(max(prior_var, 0.0)))))
 
-
-def _wrap_deg(angle_deg: float) -> float:
-    return (angle_deg + 180.0) % 360.0 - 180.0
