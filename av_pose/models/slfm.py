@@ -128,7 +128,7 @@ class AudioAzimuthNet(nn.Module):
         if estimator is None or estimator.device != binaural.device:
             estimator = self._doa_estimator = make_estimator('normmusic', load_array(DOA_ARRAY), SLFM_RATE,
                                                              device=binaural.device)
-        return torch.from_numpy(estimator.estimate(binaural.float()).spectrum).to(binaural.device)
+        return estimator.sector_spectrum(binaural.float())
 
     def forward(self, binaural: torch.Tensor) -> torch.Tensor:
         """B×2×M → θ (B,) radians."""
