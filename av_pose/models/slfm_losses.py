@@ -66,6 +66,28 @@ def iid_target(binaural: torch.Tensor, n_fft: int = 512, hop_length: int = 160, 
     return (left_louder > 0.5).float()
 
 
+def gcc_phat_lag(binaural: torch.Tensor, max_lag: int = 16, subsample: bool = False) -> torch.Tensor:
+    """(B,) GCC-PHAT peak lag of the right channel behind the left, samples (> 0: the sound reached the left first).
+
+    binaural: B×2×M; the peak is searched within ±`max_lag` samples. `subsample`: refined by a parabola through
+    the peak and its two neighbours (else an integer).
+    """
+    samples = binaural.shape[-1]
+    left = torch.fft.rfft(binaural[:, 0].float(), n=2 * samples)
+    right = torch.fft.rfft(binaural[:, 1].float(), n=2 * samples)
+    cross = left.conj() * right  # peaks at lag τ > 0 when the right channel is the left one delayed
+    correlation = torch.fft.irfft(cross / cross.abs().clamp_min(1e-12), n=2 * samples)
+    lags = torch.cat([correlation[:, -max_lag - 1:], correlation[:, :max_lag + 2]], 1)  # lags −max−1 … max+1
+    peak = lags[:, 1:-1].argmax(1) + 1
+    lag = (peak - max_lag - 1).float()
+    if not subsample:
+        return lag
+    before, at, after = (lags.gather(1, (peak + step)[:, None])[:, 0] for step in (-1, 0, 1))
+    curvature = before - 2.0 * at + after
+    offset = torch.where(curvature < 0, 0.5 * (before - after) / curvature.clamp_max(-1e-12), 0.0)
+    return lag + offset.clamp(-0.5, 0.5)
+
+
 def itd_target(binaural: torch.Tensor, max_lag: int = 16) -> torch.Tensor:
     """(B,) side cue from the interaural time difference (GCC-PHAT peak lag): left first 1.0, right 0.0, lag 0 0.5.
 
@@ -76,17 +98,31 @@ def itd_target(binaural: torch.Tensor, max_lag: int = 16) -> torch.Tensor:
     without a head between the microphones: on rotation-only ShoeboxAV scenes of the `binaural` preset (two
     omnis) the IID sign agreed with the true side for 60–70 % of 1 s windows, this one for 91 %.
     """
-    samples = binaural.shape[-1]
-    left = torch.fft.rfft(binaural[:, 0].float(), n=2 * samples)
-    right = torch.fft.rfft(binaural[:, 1].float(), n=2 * samples)
-    cross = left.conj() * right  # peaks at lag τ > 0 when the right channel is the left one delayed
-    correlation = torch.fft.irfft(cross / cross.abs().clamp_min(1e-12), n=2 * samples)
-    lags = torch.cat([correlation[:, -max_lag:], correlation[:, :max_lag + 1]], 1)
-    lag = lags.argmax(1) - max_lag
-    return (torch.sign(lag).float() + 1.0) / 2.0
+    return (torch.sign(gcc_phat_lag(binaural, max_lag)) + 1.0) / 2.0
 
 
-SIDE_CUES = {'iid': iid_target, 'itd': itd_target}
+def itd_azimuth_target(binaural: torch.Tensor, head_radius_m: float = 0.0875, sample_rate: float = 16000.0,
+                       max_lag: int = 16) -> torch.Tensor:
+    """(B,) soft side cue (sin θ_itd + 1) / 2, θ_itd the azimuth a spherical head's ITD gives for the GCC-PHAT lag.
+
+    Woodworth's ITD of a head of radius a, (a/c)(θ + sin θ) for |θ| ≤ 90° (`av_pose.audio.binaural.woodworth_itd_s`,
+    the delays of `spherical_head_ears`, which render the `binaural` preset), inverted by Newton steps from the
+    sub-sample lag (the head shadow's low-pass delays the far ear a little more: 60° reads as about 64°).
+    Against a hard 0/1 side target, whose cross-entropy pulls every source towards ±90°, this one pulls a
+    frontal source towards the small angle its lag says. Derived from the audio and the head's radius alone (no label).
+    """
+    from av_pose.audio.arrays import SPEED_OF_SOUND_M_S
+
+    limit = math.pi / 2 + 1.0
+    x = (gcc_phat_lag(binaural, max_lag, subsample=True) / sample_rate * SPEED_OF_SOUND_M_S / head_radius_m)
+    x = x.clamp(-limit, limit)
+    theta = x / 2.0
+    for _ in range(6):  # θ + sin θ = x, monotonic on [−π/2, π/2]
+        theta = (theta - (theta + torch.sin(theta) - x) / (1.0 + torch.cos(theta))).clamp(-math.pi / 2, math.pi / 2)
+    return (torch.sin(theta) + 1.0) / 2.0
+
+
+SIDE_CUES = {'iid': iid_target, 'itd': itd_target, 'itd-azimuth': itd_azimuth_target}
 """Self-supervised left/right targets by name (`slfm_losses(side_cue=...)`)."""
 
 

@@ -4,7 +4,10 @@
   binaural audio and both images. Score: minus the validation L1.
 - `slfm` (no labels): `SlfmNet` trained with 5·geometric + 1·binaural (IID) + 1·symmetry; `init:
   RUN/checkpoint-best.pt` of a binauralize run loads its audio encoder and visual network (strictly);
-  `model.slfm.side_cue` picks the binaural target: 'iid' (SLfM) or 'itd' (microphones without a head between);
+  `model.slfm.side_cue` picks the binaural target (`models.slfm_losses.SIDE_CUES`): 'iid' (SLfM), 'itd' (the
+  side from the time difference, for microphones without a head between) or 'itd-azimuth' (the soft target
+  (sin θ + 1) / 2 of the azimuth a spherical head's time difference gives, which does not pull frontal sources
+  out to ±90°);
   `model.slfm.visual_cue` adds what the images alone say of the rotation (`models.slfm_losses.VISUAL_CUES`): its
   sign from their phase correlation ('sign', or true), or also its size through the camera's intrinsics ('yaw').
   Score: minus the validation self-supervised loss (checkpoints are selected without labels); the labelled
