@@ -8,7 +8,8 @@ data=${1:-data/slfm}
 runs=${2:-runs}
 av=${AV_POSE:-av-pose}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-for split_spec in "train 200 7100" "val 20 7200" "test 40 7300"; do
+# train800: 800 more training rooms for the data-scale runs at the end (stop 27)
+for split_spec in "train 200 7100" "val 20 7200" "test 40 7300" "train800 800 7400"; do
   set -- $split_spec
   [ -f "$data/$1/.done" ] && continue
   $av synth --out "$data/$1" --rotation-only --array binaural --sources 1 --image-size 128x96 --duration 10 \
@@ -42,5 +43,17 @@ for ablation in nodoa sign; do
   $av eval --azimuth --data "$data/test" --model "$runs/slfm-$ablation-tiny/checkpoint-best.pt" \
     --sign-calibration "$data/val" --stride 10 --device cpu --json "$runs/slfm-$ablation-eval.json" \
     > docs/results/slfm/azimuth_eval_$ablation.md
+done
+# Data scale (stop 27): the same configs on 1000 training rooms (train + train800; 2 binauralize and 6 slfm epochs,
+# about the optimizer steps ×3.8), and the soft time-difference side cue (side_cue itd-azimuth) on them.
+paths="data.train=[$data/train,$data/train800] data.val=[$data/val]"
+train slfm-supervised-1000-tiny config/train/slfm-supervised-tiny.yaml
+train slfm-binauralize-1000-tiny config/train/slfm-binauralize-tiny.yaml optim.epochs=2
+for cue in itd itd-azimuth; do
+  train "slfm-$cue-1000-tiny" config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-1000-tiny/checkpoint-best.pt" \
+    optim.epochs=6 model.slfm.side_cue=$cue
+  $av eval --azimuth --data "$data/test" --model "$runs/slfm-$cue-1000-tiny/checkpoint-best.pt" \
+    --supervised "$runs/slfm-supervised-1000-tiny/checkpoint-best.pt" --sign-calibration "$data/val" --stride 10 \
+    --device cpu --json "$runs/slfm-$cue-1000-eval.json" > "docs/results/slfm/azimuth_eval_1000_$cue.md"
 done
 cat docs/results/slfm/azimuth_eval.md
