@@ -101,7 +101,7 @@ def itd_target(binaural: torch.Tensor, max_lag: int = 16) -> torch.Tensor:
     return (torch.sign(gcc_phat_lag(binaural, max_lag)) + 1.0) / 2.0
 
 
-def itd_azimuth_target(binaural: torch.Tensor, head_radius_m: float = 0.0875, sample_rate: float = 16000.0,
+def itd_azimuth_target(binaural: torch.Tensor, head_radius_m: float | None = None, sample_rate: float = 16000.0,
                        max_lag: int = 16) -> torch.Tensor:
     """(B,) soft side cue (sin θ_itd + 1) / 2, θ_itd the azimuth a spherical head's ITD gives for the GCC-PHAT lag.
 
@@ -110,9 +110,12 @@ def itd_azimuth_target(binaural: torch.Tensor, head_radius_m: float = 0.0875, sa
     sub-sample lag (the head shadow's low-pass delays the far ear a little more: 60° reads as about 64°).
     Against a hard 0/1 side target, whose cross-entropy pulls every source towards ±90°, this one pulls a
     frontal source towards the small angle its lag says. Derived from the audio and the head's radius alone (no label).
+    `head_radius_m`: default the `binaural` preset's; `sample_rate`: the audio's (SLfM items are at 16 kHz).
     """
-    from av_pose.audio.arrays import SPEED_OF_SOUND_M_S
+    from av_pose.audio.arrays import PRESETS, SPEED_OF_SOUND_M_S
 
+    if head_radius_m is None:
+        head_radius_m = PRESETS['binaural'].head_radius_m
     limit = math.pi / 2 + 1.0
     x = (gcc_phat_lag(binaural, max_lag, subsample=True) / sample_rate * SPEED_OF_SOUND_M_S / head_radius_m)
     x = x.clamp(-limit, limit)
