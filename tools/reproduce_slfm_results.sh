@@ -22,15 +22,18 @@ mkdir -p "$runs"
 train slfm-supervised-tiny config/train/slfm-supervised-tiny.yaml
 train slfm-binauralize-tiny config/train/slfm-binauralize-tiny.yaml
 train slfm-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt"
+# stop 26's slfm-tiny: the hard side from the time difference's sign (stop 27 ships the soft itd-azimuth cue)
+train slfm-itd-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
+  model.slfm.side_cue=itd
 # SLfM's own left/right cue (the level ratio) in place of the time difference: usable now that the preset has a head
 train slfm-iid-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
   model.slfm.side_cue=iid
 # Ablations: without the NormMUSIC spectrum in the audio network; and stop 24's model (the rotation's sign alone
 # from the images, no spectrum)
 train slfm-nodoa-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
-  model.slfm.audio.doa=false
+  model.slfm.audio.doa=false model.slfm.side_cue=itd
 train slfm-sign-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
-  model.slfm.audio.doa=false model.slfm.visual_cue=sign
+  model.slfm.audio.doa=false model.slfm.visual_cue=sign model.slfm.side_cue=itd
 # slfm: checkpoint-best (picked by the unlabelled validation loss); the rotation's global sign is also fitted on the
 # validation split (one bit of supervision, reported apart as slfm_sign_calibrated).
 mkdir -p docs/results/slfm
@@ -39,7 +42,7 @@ $av eval --azimuth --data "$data/test" --model "$runs/slfm-tiny/checkpoint-best.
   --device cpu --json "$runs/slfm-eval.json" --plot docs/results/slfm > docs/results/slfm/azimuth_eval.md
 $av eval --azimuth --data "$data/test" --model "$runs/slfm-iid-tiny/checkpoint-best.pt" --sign-calibration "$data/val" \
   --stride 10 --device cpu --json "$runs/slfm-iid-eval.json" > docs/results/slfm/azimuth_eval_iid.md
-for ablation in nodoa sign; do
+for ablation in itd nodoa sign; do
   $av eval --azimuth --data "$data/test" --model "$runs/slfm-$ablation-tiny/checkpoint-best.pt" \
     --sign-calibration "$data/val" --stride 10 --device cpu --json "$runs/slfm-$ablation-eval.json" \
     > docs/results/slfm/azimuth_eval_$ablation.md
