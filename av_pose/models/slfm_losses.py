@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional
 
 from av_pose.errors import UserInputError
-from av_pose.models.slfm import SlfmNet
+from av_pose.models.slfm import SLFM_RATE, SlfmNet
 
 LOSS_WEIGHTS = {'geometric': 5.0, 'binaural': 1.0, 'symmetry': 1.0, 'visual_sign': 1.0, 'visual_yaw': 1.0}
 """SLfM's weights of the geometric, binaural (IID) and symmetry losses (and of the optional visual cues)."""
@@ -101,7 +101,7 @@ def itd_target(binaural: torch.Tensor, max_lag: int = 16) -> torch.Tensor:
     return (torch.sign(gcc_phat_lag(binaural, max_lag)) + 1.0) / 2.0
 
 
-def itd_azimuth_target(binaural: torch.Tensor, head_radius_m: float | None = None, sample_rate: float = 16000.0,
+def itd_azimuth_target(binaural: torch.Tensor, head_radius_m: float | None = None, sample_rate: float = SLFM_RATE,
                        max_lag: int = 16) -> torch.Tensor:
     """(B,) soft side cue (sin θ_itd + 1) / 2, θ_itd the azimuth a spherical head's ITD gives for the GCC-PHAT lag.
 
@@ -110,7 +110,7 @@ def itd_azimuth_target(binaural: torch.Tensor, head_radius_m: float | None = Non
     sub-sample lag (the head shadow's low-pass delays the far ear a little more: 60° reads as about 64°).
     Against a hard 0/1 side target, whose cross-entropy pulls every source towards ±90°, this one pulls a
     frontal source towards the small angle its lag says. Derived from the audio and the head's radius alone (no label).
-    `head_radius_m`: default the `binaural` preset's; `sample_rate`: the audio's (SLfM items are at 16 kHz).
+    `head_radius_m`: default the `binaural` preset's; `sample_rate`: the audio's (SLfM items are at `SLFM_RATE`).
     """
     from av_pose.audio.arrays import PRESETS, SPEED_OF_SOUND_M_S
 
