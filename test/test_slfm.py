@@ -14,6 +14,7 @@ from av_pose.geometry import azimuth_deg_in_frame, make_transform, rotation_from
 from av_pose.metrics.azimuth import lower_median, slfm_summary
 from av_pose.models.slfm import SLFM_RATE, CrossViewBinauralizer, SlfmNet, featurize_binaural
 from av_pose.models.slfm_losses import (
+    coherence_weight,
     geometric_loss,
     iid_loss,
     iid_target,
@@ -24,6 +25,7 @@ from av_pose.models.slfm_losses import (
     reflect,
     rotation_sign_loss,
     rotation_yaw_loss,
+    side_angle_loss,
     slfm_losses,
     symmetry_loss,
     visual_cue_name,
@@ -195,6 +197,42 @@ def test_itd_azimuth_target_reads_the_heads_azimuth_from_the_lag():
     assert float(centre[0]) == pytest.approx(0.5, abs=1e-6)
 
 
+def test_coherence_weight_trusts_a_clear_time_difference_only():
+    """A source heard through the head: weight 1; two unrelated noises, or the source under louder noise: 0."""
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal(16000).astype(np.float32)
+    clear = binauralize(noise, SphericalHeadHrtf(SLFM_RATE), 40.0)
+    unrelated = rng.standard_normal((2, 16000)).astype(np.float32)
+    buried = clear + 3.0 * unrelated * np.std(clear)
+    weight = coherence_weight(torch.from_numpy(np.stack([clear, unrelated, buried])))
+    assert weight.tolist() == [1.0, 0.0, 0.0]
+
+
+def test_cauchy_side_loss_settles_on_the_cues_common_reading_where_cross_entropy_takes_its_mean():
+    """A source at 70° whose soft cue reads 70° in 85 % of its windows and −70° in the rest (the wrong side).
+
+    Cross-entropy is least where (sin θ + 1) / 2 is the targets' mean (sin θ = 0.7·sin 70°: 41°); the Cauchy loss
+    stays within 2° of 70°, on either front/back image of the source (70° and 110° fold to the same side).
+    """
+    reading = torch.tensor([70.0] * 17 + [-70.0] * 3)
+    target = (torch.sin(torch.deg2rad(reading)) + 1.0) / 2.0
+    for loss_fn, start in ((iid_loss, 20.0), (side_angle_loss, 20.0), (side_angle_loss, 150.0)):
+        theta = torch.tensor(math.radians(start), dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.Adam([theta], lr=0.02)
+        for _ in range(600):
+            optimizer.zero_grad()
+            loss_fn(theta.expand(len(target)), target.double()).backward()
+            optimizer.step()
+        folded = math.degrees(math.asin(math.sin(theta.item())))
+        if loss_fn is iid_loss:
+            assert folded == pytest.approx(math.degrees(math.asin(0.7 * math.sin(math.radians(70.0)))), abs=1.0)
+        else:
+            assert folded == pytest.approx(70.0, abs=2.0)
+    lateral = torch.tensor([math.pi / 2, -math.pi / 2], requires_grad=True)
+    side_angle_loss(lateral, torch.tensor([0.5, 0.5])).backward()
+    assert torch.isfinite(lateral.grad).all()
+
+
 def test_visual_sign_cue_follows_the_image_shift_and_the_hinge_only_fixes_the_sign(scenes):
     from av_pose.scene.format import read_scene
 
@@ -301,12 +339,14 @@ def _fit(loss_fn, model, steps: int) -> list[float]:
     return losses
 
 
-@pytest.mark.parametrize('visual_cue', ['sign', 'yaw'])
-def test_tiny_slfm_loss_decreases_without_labels(scenes, visual_cue):
+@pytest.mark.parametrize('visual_cue, side', [('sign', ('itd', 'bce', 'none')), ('yaw', ('itd', 'bce', 'none')),
+                                              ('yaw', ('itd-azimuth', 'cauchy', 'coherence'))])
+def test_tiny_slfm_loss_decreases_without_labels(scenes, visual_cue, side):
     torch.manual_seed(0)
     batch = _batch(scenes, labelled=False)
-    losses = _fit(lambda model: slfm_losses(model, batch, 'itd', visual_cue=visual_cue), SlfmNet(AUDIO, VISUAL),
-                  steps=12)
+    side_cue, side_loss, side_weight = side
+    losses = _fit(lambda model: slfm_losses(model, batch, side_cue, visual_cue=visual_cue, side_loss=side_loss,
+                                            side_weight=side_weight), SlfmNet(AUDIO, VISUAL), steps=12)
     assert min(losses[-3:]) < 0.8 * losses[0]
 
 

@@ -7,7 +7,10 @@
   `model.slfm.side_cue` picks the binaural target (`models.slfm_losses.SIDE_CUES`): 'iid' (SLfM), 'itd' (the
   side from the time difference, for microphones without a head between) or 'itd-azimuth' (the soft target
   (sin θ + 1) / 2 of the azimuth a spherical head's time difference gives, which does not pull frontal sources
-  out to ±90°);
+  out to ±90°); `model.slfm.side_loss` how the azimuth meets it ('bce', SLfM's cross-entropy, or 'cauchy', a
+  robust loss on the folded azimuth with scale `side_scale_deg`, for the soft target: it settles on the cue's
+  common reading instead of its mean) and `side_weight` per window ('none', or 'coherence': by the GCC-PHAT
+  peak's height, so that reverberant and silent windows teach less);
   `model.slfm.visual_cue` adds what the images alone say of the rotation (`models.slfm_losses.VISUAL_CUES`): its
   sign from their phase correlation ('sign', or true), or also its size through the camera's intrinsics ('yaw').
   Score: minus the validation self-supervised loss (checkpoints are selected without labels); the labelled
@@ -107,8 +110,9 @@ class SlfmStage(Stage):
         from av_pose.models.slfm import SlfmNet
         from av_pose.models.slfm_losses import visual_cue_name
 
-        self.side_cue = config['model']['slfm']['side_cue']
-        self.visual_cue = visual_cue_name(config['model']['slfm']['visual_cue'])
+        slfm = config['model']['slfm']
+        self.cues = (slfm['side_cue'], visual_cue_name(slfm['visual_cue']), slfm['side_loss'], slfm['side_weight'],
+                     float(slfm['side_scale_deg']))
         return SlfmNet(**_slfm_keywords(config))
 
     def initialise(self, model: nn.Module, path: str) -> None:
@@ -136,7 +140,7 @@ class SlfmStage(Stage):
         """See `Stage.loss`."""
         from av_pose.models.slfm_losses import slfm_losses
 
-        return slfm_losses(_bare(model), batch, self.side_cue, self.visual_cue)
+        return slfm_losses(_bare(model), batch, *self.cues)
 
     @torch.no_grad()
     def validate(self, model: nn.Module, val_set: Dataset, config: dict, dist) -> dict[str, float]:
@@ -148,7 +152,7 @@ class SlfmStage(Stage):
         loader = DataLoader(val_set, batch_size=config['optim']['batch_size'])
         model.eval()
         total = sum(float(slfm_losses(_bare(model), self.to_device(
-            {k: batch[k] for k in SELF_SUPERVISED_KEYS}, dist.device), self.side_cue, self.visual_cue)[0])
+            {k: batch[k] for k in SELF_SUPERVISED_KEYS}, dist.device), *self.cues)[0])
             * len(batch['audio_s'])
             for batch in loader)
         loss = total / len(val_set)
