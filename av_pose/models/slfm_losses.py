@@ -66,14 +66,11 @@ def iid_target(binaural: torch.Tensor, n_fft: int = 512, hop_length: int = 160, 
     return (left_louder > 0.5).float()
 
 
-def gcc_phat_lag(binaural: torch.Tensor, max_lag: int = 16, subsample: bool = False
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B,) GCC-PHAT peak lag of the right channel behind the left (samples) and (B,) the peak's height.
+def gcc_phat_lag(binaural: torch.Tensor, max_lag: int = 16, subsample: bool = False) -> torch.Tensor:
+    """(B,) GCC-PHAT peak lag of the right channel behind the left, samples (> 0: the sound reached the left first).
 
-    A lag > 0: the sound reached the left first.
     binaural: B×2×M; the peak is searched within ±`max_lag` samples. `subsample`: refined by a parabola through
-    the peak and its two neighbours (else an integer). The height is the share of the phase-whitened cross-spectrum
-    that agrees with that one delay: 1 for a pure delay, near 0 for incoherent channels (`coherence_weight`).
+    the peak and its two neighbours (else an integer).
     """
     samples = binaural.shape[-1]
     left = torch.fft.rfft(binaural[:, 0].float(), n=2 * samples)
@@ -81,30 +78,14 @@ def gcc_phat_lag(binaural: torch.Tensor, max_lag: int = 16, subsample: bool = Fa
     cross = left.conj() * right  # peaks at lag τ > 0 when the right channel is the left one delayed
     correlation = torch.fft.irfft(cross / cross.abs().clamp_min(1e-12), n=2 * samples)
     lags = torch.cat([correlation[:, -max_lag - 1:], correlation[:, :max_lag + 2]], 1)  # lags −max−1 … max+1
-    height, peak = lags[:, 1:-1].max(1)
-    peak = peak + 1
+    peak = lags[:, 1:-1].argmax(1) + 1
     lag = (peak - max_lag - 1).float()
     if not subsample:
-        return lag, height
+        return lag
     before, at, after = (lags.gather(1, (peak + step)[:, None])[:, 0] for step in (-1, 0, 1))
     curvature = before - 2.0 * at + after
     offset = torch.where(curvature < 0, 0.5 * (before - after) / curvature.clamp_max(-1e-12), 0.0)
-    return lag + offset.clamp(-0.5, 0.5), height
-
-
-COHERENCE_RANGE = (0.05, 0.12)
-"""GCC-PHAT peak heights mapped to side-cue weights 0 and 1 by `coherence_weight` (1 s windows at 16 kHz)."""
-
-
-def coherence_weight(binaural: torch.Tensor, max_lag: int = 16) -> torch.Tensor:
-    """(B,) weight in [0, 1] of a window's time-difference side cue: its GCC-PHAT peak height through `COHERENCE_RANGE`.
-
-    On 354 held-out rotation-only ShoeboxAV windows (1 s, the `binaural` preset) the `itd-azimuth` reading was off
-    by a median of 21° in the quarter with the lowest peaks (under 0.08; 31 % of them more than 40° off) and of
-    3.8° in the highest quarter (over 0.13): reverberation and silence leave a flat correlation.
-    """
-    low, high = COHERENCE_RANGE
-    return ((gcc_phat_lag(binaural, max_lag)[1] - low) / (high - low)).clamp(0.0, 1.0)
+    return lag + offset.clamp(-0.5, 0.5)
 
 
 def itd_target(binaural: torch.Tensor, max_lag: int = 16) -> torch.Tensor:
@@ -117,7 +98,7 @@ def itd_target(binaural: torch.Tensor, max_lag: int = 16) -> torch.Tensor:
     without a head between the microphones: on rotation-only ShoeboxAV scenes of the `binaural` preset (two
     omnis) the IID sign agreed with the true side for 60–70 % of 1 s windows, this one for 91 %.
     """
-    return (torch.sign(gcc_phat_lag(binaural, max_lag)[0]) + 1.0) / 2.0
+    return (torch.sign(gcc_phat_lag(binaural, max_lag)) + 1.0) / 2.0
 
 
 def itd_azimuth_target(binaural: torch.Tensor, head_radius_m: float | None = None, sample_rate: float = SLFM_RATE,
@@ -136,7 +117,7 @@ def itd_azimuth_target(binaural: torch.Tensor, head_radius_m: float | None = Non
     if head_radius_m is None:
         head_radius_m = PRESETS['binaural'].head_radius_m
     limit = math.pi / 2 + 1.0
-    x = (gcc_phat_lag(binaural, max_lag, subsample=True)[0] / sample_rate * SPEED_OF_SOUND_M_S / head_radius_m)
+    x = (gcc_phat_lag(binaural, max_lag, subsample=True) / sample_rate * SPEED_OF_SOUND_M_S / head_radius_m)
     x = x.clamp(-limit, limit)
     theta = x / 2.0
     for _ in range(6):  # θ + sin θ = x, monotonic on [−π/2, π/2]
@@ -148,31 +129,20 @@ SIDE_CUES = {'iid': iid_target, 'itd': itd_target, 'itd-azimuth': itd_azimuth_ta
 """Self-supervised left/right targets by name (`slfm_losses(side_cue=...)`)."""
 
 
-def _weighted_mean(terms: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    if weight is None:
-        return terms.mean()
-    weight = weight.to(terms.dtype)
-    return (terms * weight).sum() / weight.sum().clamp_min(1e-6)
-
-
-def iid_loss(theta: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """BCE between p = (sin θ + 1) / 2 (left probability) and a side target in [0, 1], (weighted) batch mean."""
+def iid_loss(theta: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """BCE between p = (sin θ + 1) / 2 (left probability) and a side target in [0, 1], mean over the batch."""
     probability = ((torch.sin(theta) + 1.0) / 2.0).clamp(1e-6, 1.0 - 1e-6)
-    return _weighted_mean(functional.binary_cross_entropy(probability, target.to(probability.dtype),
-                                                          reduction='none'), weight)
+    return functional.binary_cross_entropy(probability, target.to(probability.dtype))
 
 
 SIDE_LOSSES = ('bce', 'cauchy')
 """How the audio network's azimuth meets the side target (`slfm_losses(side_loss=...)`)."""
-SIDE_WEIGHTS = ('none', 'coherence')
-"""Per-window weights of the side loss (`slfm_losses(side_weight=...)`): equal, or `coherence_weight`."""
 SIDE_SCALE_DEG = 10.0
 """Default scale of the 'cauchy' side loss: folded azimuth residuals well beyond it are read as cue outliers."""
 
 
-def side_angle_loss(theta: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
-                    scale_deg: float = SIDE_SCALE_DEG) -> torch.Tensor:
-    """(Weighted) batch mean of log(1 + (r / scale)²), r = front-folded θ − the azimuth asin(2·target − 1).
+def side_angle_loss(theta: torch.Tensor, target: torch.Tensor, scale_deg: float = SIDE_SCALE_DEG) -> torch.Tensor:
+    """Batch mean of log(1 + (r / scale)²), r = front-folded θ − the azimuth asin(2·target − 1).
 
     A robust (Cauchy) alternative to `iid_loss`: cross-entropy against a soft target is least at the target's
     conditional mean, so the windows where the cue reads the wrong side (reverberation; 14 % of held-out windows
@@ -181,7 +151,7 @@ def side_angle_loss(theta: torch.Tensor, target: torch.Tensor, weight: torch.Ten
     """
     reading = torch.asin((2.0 * target.to(theta.dtype) - 1.0).clamp(-1.0, 1.0))
     folded = torch.atan2(torch.sin(theta), torch.cos(theta).abs())
-    return _weighted_mean(torch.log1p(((folded - reading) / math.radians(scale_deg)) ** 2), weight)
+    return torch.log1p(((folded - reading) / math.radians(scale_deg)) ** 2).mean()
 
 
 def image_shift_target(image_s: torch.Tensor, image_t: torch.Tensor) -> torch.Tensor:
@@ -251,14 +221,13 @@ def symmetry_loss(theta: torch.Tensor, theta_swapped: torch.Tensor, phi_st: torc
 
 
 def slfm_losses(model: SlfmNet, batch: Mapping[str, torch.Tensor], side_cue: str = 'iid',
-                visual_cue: bool | str = 'none', side_loss: str = 'bce', side_weight: str = 'none',
+                visual_cue: bool | str = 'none', side_loss: str = 'bce',
                 side_scale_deg: float = SIDE_SCALE_DEG) -> tuple[torch.Tensor, dict[str, float]]:
     """SLfM's self-supervised loss of a batch {audio_s, audio_t (B×2×M, 16 kHz), image_s, image_t[, K]}.
 
     Returns (5·geometric + 1·binaural + 1·symmetry, the parts as floats). Uses no labels. `side_cue` names the
     binaural target (`SIDE_CUES`): 'iid' as SLfM, 'itd' for microphone pairs without a head between them.
-    `side_loss` (`SIDE_LOSSES`): 'bce' (`iid_loss`, SLfM's) or 'cauchy' (`side_angle_loss` at `side_scale_deg`);
-    `side_weight` (`SIDE_WEIGHTS`): 'none' or 'coherence' (`coherence_weight` per window).
+    `side_loss` (`SIDE_LOSSES`): 'bce' (`iid_loss`, SLfM's) or 'cauchy' (`side_angle_loss` at `side_scale_deg`).
     `visual_cue` (`VISUAL_CUES`; beyond SLfM; True means 'sign'):
     - 'sign' adds 1·`rotation_sign_loss` against `image_shift_target`: with sources all round a
       front/back-symmetric pair, the geometric loss has the same value for φ and −φ and its gradient for φ
@@ -275,8 +244,6 @@ def slfm_losses(model: SlfmNet, batch: Mapping[str, torch.Tensor], side_cue: str
         raise UserInputError(f'unknown side cue {side_cue!r}: use one of {", ".join(SIDE_CUES)}')
     if side_loss not in SIDE_LOSSES:
         raise UserInputError(f'unknown side loss {side_loss!r}: use one of {", ".join(SIDE_LOSSES)}')
-    if side_weight not in SIDE_WEIGHTS:
-        raise UserInputError(f'unknown side weight {side_weight!r}: use one of {", ".join(SIDE_WEIGHTS)}')
     audio = torch.cat([batch['audio_s'], batch['audio_t']])
     swapped = audio.flip(1)
     thetas = model.audio(torch.cat([audio, swapped]))
@@ -286,10 +253,9 @@ def slfm_losses(model: SlfmNet, batch: Mapping[str, torch.Tensor], side_cue: str
                         torch.cat([batch['image_t'], batch['image_s']]))
     phi_st, phi_ts = phis[:count], phis[count:]
     side = SIDE_CUES[side_cue](audio)
-    weight = coherence_weight(audio) if side_weight == 'coherence' else None
     parts = {'geometric': 0.5 * (geometric_loss(theta_s, theta_t, phi_st) + geometric_loss(theta_t, theta_s, phi_ts)),
-             'binaural': (iid_loss(thetas[:2 * count], side, weight) if side_loss == 'bce' else
-                          side_angle_loss(thetas[:2 * count], side, weight, side_scale_deg)),
+             'binaural': (iid_loss(thetas[:2 * count], side) if side_loss == 'bce' else
+                          side_angle_loss(thetas[:2 * count], side, side_scale_deg)),
              'symmetry': symmetry_loss(thetas[:2 * count], thetas[2 * count:], phi_st, phi_ts)}
     if visual_cue != 'none':
         shift = image_shift_target(batch['image_s'], batch['image_t'])

@@ -9,8 +9,7 @@
   (sin θ + 1) / 2 of the azimuth a spherical head's time difference gives, which does not pull frontal sources
   out to ±90°); `model.slfm.side_loss` how the azimuth meets it ('bce', SLfM's cross-entropy, or 'cauchy', a
   robust loss on the folded azimuth with scale `side_scale_deg`, for the soft target: it settles on the cue's
-  common reading instead of its mean) and `side_weight` per window ('none', or 'coherence': by the GCC-PHAT
-  peak's height, so that reverberant and silent windows teach less);
+  common reading instead of its mean);
   `model.slfm.visual_cue` adds what the images alone say of the rotation (`models.slfm_losses.VISUAL_CUES`): its
   sign from their phase correlation ('sign', or true), or also its size through the camera's intrinsics ('yaw').
   Score: minus the validation self-supervised loss (checkpoints are selected without labels); the labelled
@@ -111,7 +110,7 @@ class SlfmStage(Stage):
         from av_pose.models.slfm_losses import visual_cue_name
 
         slfm = config['model']['slfm']
-        self.cues = (slfm['side_cue'], visual_cue_name(slfm['visual_cue']), slfm['side_loss'], slfm['side_weight'],
+        self.cues = (slfm['side_cue'], visual_cue_name(slfm['visual_cue']), slfm['side_loss'],
                      float(slfm['side_scale_deg']))
         return SlfmNet(**_slfm_keywords(config))
 
