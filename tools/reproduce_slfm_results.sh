@@ -22,18 +22,26 @@ mkdir -p "$runs"
 train slfm-supervised-tiny config/train/slfm-supervised-tiny.yaml
 train slfm-binauralize-tiny config/train/slfm-binauralize-tiny.yaml
 train slfm-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt"
-# stop 26's slfm-tiny: the hard side from the time difference's sign (stop 27 ships the soft itd-azimuth cue)
+# stop 27's slfm-tiny: the same soft side target met by SLfM's cross-entropy (stop 28 ships the Cauchy side loss),
+# and the Cauchy loss at other scales
+train slfm-itd-azimuth-bce-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
+  model.slfm.side_loss=bce
+for scale in 5 20; do
+  train "slfm-cauchy$scale-tiny" config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
+    model.slfm.side_scale_deg=$scale
+done
+# stop 26's slfm-tiny: the hard side from the time difference's sign
 train slfm-itd-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
-  model.slfm.side_cue=itd
+  model.slfm.side_cue=itd model.slfm.side_loss=bce
 # SLfM's own left/right cue (the level ratio) in place of the time difference: usable now that the preset has a head
 train slfm-iid-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
-  model.slfm.side_cue=iid
+  model.slfm.side_cue=iid model.slfm.side_loss=bce
 # Ablations: without the NormMUSIC spectrum in the audio network; and stop 24's model (the rotation's sign alone
 # from the images, no spectrum)
 train slfm-nodoa-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
-  model.slfm.audio.doa=false model.slfm.side_cue=itd
+  model.slfm.audio.doa=false model.slfm.side_cue=itd model.slfm.side_loss=bce
 train slfm-sign-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
-  model.slfm.audio.doa=false model.slfm.visual_cue=sign model.slfm.side_cue=itd
+  model.slfm.audio.doa=false model.slfm.visual_cue=sign model.slfm.side_cue=itd model.slfm.side_loss=bce
 # slfm: checkpoint-best (picked by the unlabelled validation loss); the rotation's global sign is also fitted on the
 # validation split (one bit of supervision, reported apart as slfm_sign_calibrated).
 mkdir -p docs/results/slfm
@@ -42,21 +50,23 @@ $av eval --azimuth --data "$data/test" --model "$runs/slfm-tiny/checkpoint-best.
   --device cpu --json "$runs/slfm-eval.json" --plot docs/results/slfm > docs/results/slfm/azimuth_eval.md
 $av eval --azimuth --data "$data/test" --model "$runs/slfm-iid-tiny/checkpoint-best.pt" --sign-calibration "$data/val" \
   --stride 10 --device cpu --json "$runs/slfm-iid-eval.json" > docs/results/slfm/azimuth_eval_iid.md
-for ablation in itd nodoa sign; do
+for ablation in itd-azimuth-bce cauchy5 cauchy20 itd nodoa sign; do
   $av eval --azimuth --data "$data/test" --model "$runs/slfm-$ablation-tiny/checkpoint-best.pt" \
     --sign-calibration "$data/val" --stride 10 --device cpu --json "$runs/slfm-$ablation-eval.json" \
     > docs/results/slfm/azimuth_eval_$ablation.md
 done
 # Data scale (stop 27): the same configs on 1000 training rooms (train + train800; 2 binauralize and 6 slfm epochs,
-# about the optimizer steps ×3.8), and the soft time-difference side cue (side_cue itd-azimuth) on them.
+# about the optimizer steps ×3.8): the hard and the soft time-difference side cue with cross-entropy (stop 27) and
+# the shipped Cauchy side loss (stop 28).
 paths="data.train=[$data/train,$data/train800] data.val=[$data/val]"
 train slfm-supervised-1000-tiny config/train/slfm-supervised-tiny.yaml
 train slfm-binauralize-1000-tiny config/train/slfm-binauralize-tiny.yaml optim.epochs=2
-for cue in itd itd-azimuth; do
-  train "slfm-$cue-1000-tiny" config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-1000-tiny/checkpoint-best.pt" \
-    optim.epochs=6 model.slfm.side_cue=$cue
-  $av eval --azimuth --data "$data/test" --model "$runs/slfm-$cue-1000-tiny/checkpoint-best.pt" \
+for variant in "itd itd bce" "itd-azimuth itd-azimuth bce" "cauchy itd-azimuth cauchy"; do
+  set -- $variant
+  train "slfm-$1-1000-tiny" config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-1000-tiny/checkpoint-best.pt" \
+    optim.epochs=6 model.slfm.side_cue=$2 model.slfm.side_loss=$3
+  $av eval --azimuth --data "$data/test" --model "$runs/slfm-$1-1000-tiny/checkpoint-best.pt" \
     --supervised "$runs/slfm-supervised-1000-tiny/checkpoint-best.pt" --sign-calibration "$data/val" --stride 10 \
-    --device cpu --json "$runs/slfm-$cue-1000-eval.json" > "docs/results/slfm/azimuth_eval_1000_$cue.md"
+    --device cpu --json "$runs/slfm-$1-1000-eval.json" > "docs/results/slfm/azimuth_eval_1000_$1.md"
 done
 cat docs/results/slfm/azimuth_eval.md
