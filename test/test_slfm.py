@@ -360,6 +360,7 @@ def test_stages_run_binauralize_then_slfm_and_the_checkpoint_loads_strictly(scen
     train(load_config(None, ['stage=binauralize', *common]), tmp_path / 'bin', progress=False, stop_after_steps=2)
     pretext = torch.load(tmp_path / 'bin' / 'checkpoint-last.pt', weights_only=True)
     metrics = train(load_config(None, ['stage=slfm', f'init={tmp_path / "bin" / "checkpoint-last.pt"}', *common,
+                                       'model.slfm.side_cue=itd-azimuth', 'model.slfm.side_loss=cauchy',
                                        'optim.lr=1e-12', 'optim.lr_min=1e-14']), tmp_path / 'slfm', progress=False)
     assert {'loss', 'azimuth_mae_deg', 'rotation_mae_deg', 'score'} <= set(metrics)
     state = torch.load(tmp_path / 'slfm' / 'checkpoint-last.pt', weights_only=True)['model']
