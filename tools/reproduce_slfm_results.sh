@@ -8,8 +8,9 @@ data=${1:-data/slfm}
 runs=${2:-runs}
 av=${AV_POSE:-av-pose}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-# train800: 800 more training rooms for the data-scale runs at the end (stop 27)
-for split_spec in "train 200 7100" "val 20 7200" "test 40 7300" "train800 800 7400"; do
+# train800: 800 more training rooms for the data-scale runs at the end (stop 27); val80: 80 more validation rooms
+# to choose between runs (stop 28; the 20-room val split picks each run's checkpoint, unlabelled)
+for split_spec in "train 200 7100" "val 20 7200" "test 40 7300" "train800 800 7400" "val80 80 7250"; do
   set -- $split_spec
   [ -f "$data/$1/.done" ] && continue
   $av synth --out "$data/$1" --rotation-only --array binaural --sources 1 --image-size 128x96 --duration 10 \
@@ -30,6 +31,8 @@ for scale in 5 20; do
   train "slfm-cauchy$scale-tiny" config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
     model.slfm.side_scale_deg=$scale
 done
+# the shipped config again with another seed (run-to-run spread)
+train slfm-seed1-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" seed=1
 # stop 26's slfm-tiny: the hard side from the time difference's sign
 train slfm-itd-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
   model.slfm.side_cue=itd model.slfm.side_loss=bce
@@ -42,6 +45,11 @@ train slfm-nodoa-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-t
   model.slfm.audio.doa=false model.slfm.side_cue=itd model.slfm.side_loss=bce
 train slfm-sign-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
   model.slfm.audio.doa=false model.slfm.visual_cue=sign model.slfm.side_cue=itd model.slfm.side_loss=bce
+# Choosing between the side losses on the 80 extra validation rooms (labelled, never the test split)
+for run in tiny seed1-tiny cauchy5-tiny cauchy20-tiny itd-azimuth-bce-tiny; do
+  $av eval --azimuth --data "$data/val80" --model "$runs/slfm-$run/checkpoint-best.pt" --stride 10 --device cpu \
+    > "docs/results/slfm/validation80_${run%-tiny}.md"
+done
 # slfm: checkpoint-best (picked by the unlabelled validation loss); the rotation's global sign is also fitted on the
 # validation split (one bit of supervision, reported apart as slfm_sign_calibrated).
 mkdir -p docs/results/slfm
@@ -50,7 +58,7 @@ $av eval --azimuth --data "$data/test" --model "$runs/slfm-tiny/checkpoint-best.
   --device cpu --json "$runs/slfm-eval.json" --plot docs/results/slfm > docs/results/slfm/azimuth_eval.md
 $av eval --azimuth --data "$data/test" --model "$runs/slfm-iid-tiny/checkpoint-best.pt" --sign-calibration "$data/val" \
   --stride 10 --device cpu --json "$runs/slfm-iid-eval.json" > docs/results/slfm/azimuth_eval_iid.md
-for ablation in itd-azimuth-bce cauchy5 cauchy20 itd nodoa sign; do
+for ablation in itd-azimuth-bce cauchy5 cauchy20 seed1 itd nodoa sign; do
   $av eval --azimuth --data "$data/test" --model "$runs/slfm-$ablation-tiny/checkpoint-best.pt" \
     --sign-calibration "$data/val" --stride 10 --device cpu --json "$runs/slfm-$ablation-eval.json" \
     > docs/results/slfm/azimuth_eval_$ablation.md
