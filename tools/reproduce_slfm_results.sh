@@ -55,7 +55,7 @@ done
 mkdir -p docs/results/slfm
 $av eval --azimuth --data "$data/test" --model "$runs/slfm-tiny/checkpoint-best.pt" \
   --supervised "$runs/slfm-supervised-tiny/checkpoint-best.pt" --sign-calibration "$data/val" --stride 10 \
-  --device cpu --json "$runs/slfm-eval.json" --plot docs/results/slfm > docs/results/slfm/azimuth_eval.md
+  --device cpu --json "$runs/slfm-eval.json" > docs/results/slfm/azimuth_eval.md
 $av eval --azimuth --data "$data/test" --model "$runs/slfm-iid-tiny/checkpoint-best.pt" --sign-calibration "$data/val" \
   --stride 10 --device cpu --json "$runs/slfm-iid-eval.json" > docs/results/slfm/azimuth_eval_iid.md
 for ablation in itd-azimuth-bce cauchy5 cauchy20 seed1 itd nodoa sign; do
@@ -65,7 +65,8 @@ for ablation in itd-azimuth-bce cauchy5 cauchy20 seed1 itd nodoa sign; do
 done
 # Data scale (stop 27): the same configs on 1000 training rooms (train + train800; 2 binauralize and 6 slfm epochs,
 # about the optimizer steps ×3.8): the hard and the soft time-difference side cue with cross-entropy (stop 27) and
-# the shipped Cauchy side loss (stop 28).
+# the Cauchy side loss (stop 28). The shipped slfm-tiny is slfm-cauchy-1000-tiny (tools/ship_slfm.py RUN); its
+# table is azimuth_eval_1000_cauchy.md and the plot azimuth_errors.png.
 paths="data.train=[$data/train,$data/train800] data.val=[$data/val]"
 train slfm-supervised-1000-tiny config/train/slfm-supervised-tiny.yaml
 train slfm-binauralize-1000-tiny config/train/slfm-binauralize-tiny.yaml optim.epochs=2
@@ -73,8 +74,11 @@ for variant in "itd itd bce" "itd-azimuth itd-azimuth bce" "cauchy itd-azimuth c
   set -- $variant
   train "slfm-$1-1000-tiny" config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-1000-tiny/checkpoint-best.pt" \
     optim.epochs=6 model.slfm.side_cue=$2 model.slfm.side_loss=$3
+  plot=(); [ "$1" = cauchy ] && plot=(--plot docs/results/slfm)
   $av eval --azimuth --data "$data/test" --model "$runs/slfm-$1-1000-tiny/checkpoint-best.pt" \
     --supervised "$runs/slfm-supervised-1000-tiny/checkpoint-best.pt" --sign-calibration "$data/val" --stride 10 \
-    --device cpu --json "$runs/slfm-$1-1000-eval.json" > "docs/results/slfm/azimuth_eval_1000_$1.md"
+    --device cpu --json "$runs/slfm-$1-1000-eval.json" "${plot[@]}" > "docs/results/slfm/azimuth_eval_1000_$1.md"
+  $av eval --azimuth --data "$data/val80" --model "$runs/slfm-$1-1000-tiny/checkpoint-best.pt" --stride 10 \
+    --device cpu > "docs/results/slfm/validation80_$1-1000.md"
 done
 cat docs/results/slfm/azimuth_eval.md
