@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates the SLfM figures (docs/results.md, "Learned sound azimuth"): rotation-only binaural ShoeboxAV scenes,
-# the three tiny CPU runs (binauralize → slfm, and the supervised upper bound) and the held-out evaluation.
+# Regenerates the SLfM figures (docs/results.md, "SLfM"): rotation-only binaural ShoeboxAV scenes, the tiny CPU runs
+# (binauralize → slfm, their ablations, the supervised network with labels; 200 and 1000 training rooms), the
+# choice between runs on the val80 rooms and the held-out evaluation. The shipped weights: slfm-cauchy-1000-tiny.
 # Usage: tools/reproduce_slfm_results.sh [DATA_DIR] [RUNS_DIR]   (defaults data/slfm, runs)
 # A finished run (RUNS_DIR/NAME/done) is skipped, a stopped one resumes. Logs: RUNS_DIR/NAME.log.
 set -euo pipefail
