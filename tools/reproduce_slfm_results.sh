@@ -82,4 +82,4 @@ for variant in "itd itd bce" "itd-azimuth itd-azimuth bce" "cauchy itd-azimuth c
   $av eval --azimuth --data "$data/val80" --model "$runs/slfm-$1-1000-tiny/checkpoint-best.pt" --stride 10 \
     --device cpu > "docs/results/slfm/validation80_$1-1000.md"
 done
-cat docs/results/slfm/azimuth_eval.md
+cat docs/results/slfm/azimuth_eval_1000_cauchy.md
