@@ -110,8 +110,8 @@ class SlfmStage(Stage):
         from av_pose.models.slfm_losses import visual_cue_name
 
         slfm = config['model']['slfm']
-        self.cues = (slfm['side_cue'], visual_cue_name(slfm['visual_cue']), slfm['side_loss'],
-                     float(slfm['side_scale_deg']))
+        self.cues = {'side_cue': slfm['side_cue'], 'visual_cue': visual_cue_name(slfm['visual_cue']),
+                     'side_loss': slfm['side_loss'], 'side_scale_deg': float(slfm['side_scale_deg'])}
         return SlfmNet(**_slfm_keywords(config))
 
     def initialise(self, model: nn.Module, path: str) -> None:
@@ -139,7 +139,7 @@ class SlfmStage(Stage):
         """See `Stage.loss`."""
         from av_pose.models.slfm_losses import slfm_losses
 
-        return slfm_losses(_bare(model), batch, *self.cues)
+        return slfm_losses(_bare(model), batch, **self.cues)
 
     @torch.no_grad()
     def validate(self, model: nn.Module, val_set: Dataset, config: dict, dist) -> dict[str, float]:
@@ -151,7 +151,7 @@ class SlfmStage(Stage):
         loader = DataLoader(val_set, batch_size=config['optim']['batch_size'])
         model.eval()
         total = sum(float(slfm_losses(_bare(model), self.to_device(
-            {k: batch[k] for k in SELF_SUPERVISED_KEYS}, dist.device), *self.cues)[0])
+            {k: batch[k] for k in SELF_SUPERVISED_KEYS}, dist.device), **self.cues)[0])
             * len(batch['audio_s'])
             for batch in loader)
         loss = total / len(val_set)
