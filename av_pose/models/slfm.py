@@ -102,12 +102,15 @@ class AudioAzimuthNet(nn.Module):
         ipd: add cos/sin of the interaural phase difference to SLfM's 4 input channels (`IpdBinauralEncoder`).
         doa: also hear the window's NormMUSIC spectrum (`doa_spectrum`), projected to `doa_dim` and joined to the
             encoder's embedding before the MLP (beyond SLfM; the AV pose model's spatial audio encoder has both).
+        doa_onset: that spectrum with onset emphasis (`audio.doa.onset.OnsetEmphasisDoa`: plus the spectrum of the
+            8 ms frames where the direct sound leads the echoes).
     """
 
     def __init__(self, embed_dim: int = 512, hidden: int = 256, width: int = 64, n_fft: int = 512,
                  win_length: int = 400, hop_length: int = 160, ipd: bool = False, doa: bool = False,
-                 doa_dim: int = 64):
+                 doa_dim: int = 64, doa_onset: bool = False):
         super().__init__()
+        self.doa_onset = bool(doa_onset)
         self.encoder = binaural_encoder(embed_dim, n_fft, win_length, hop_length, width, ipd)
         self.doa = nn.Sequential(nn.Linear(DOA_BINS, doa_dim), nn.ReLU()) if doa else None
         self.head = nn.Sequential(nn.ReLU(), nn.Linear(embed_dim + (doa_dim if doa else 0), hidden), nn.ReLU(),
@@ -127,7 +130,7 @@ class AudioAzimuthNet(nn.Module):
         estimator = self._doa_estimator
         if estimator is None or estimator.device != binaural.device:
             estimator = self._doa_estimator = make_estimator('normmusic', load_array(DOA_ARRAY), SLFM_RATE,
-                                                             device=binaural.device)
+                                                             onset_emphasis=self.doa_onset, device=binaural.device)
         return estimator.sector_spectrum(binaural.float())
 
     def forward(self, binaural: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,7 @@ Radians throughout; every input is a (B,) tensor unless stated. Conventions (θ,
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 
@@ -88,6 +89,43 @@ def gcc_phat_lag(binaural: torch.Tensor, max_lag: int = 16, subsample: bool = Fa
     return lag + offset.clamp(-0.5, 0.5)
 
 
+ONSET_GCC_NFFT = 512
+"""Frame length (samples at 16 kHz, 32 ms) of `onset_gcc_phat_lag`'s per-frame cross-spectra."""
+ONSET_GCC_BAND_HZ = (200.0, 4000.0)
+"""Band of `onset_gcc_phat_lag`, Hz: below 200 Hz a room's modes, above 4 kHz little speech or music energy."""
+
+
+def onset_gcc_phat_lag(binaural: torch.Tensor, max_lag: int = 16, nfft: int = ONSET_GCC_NFFT,
+                       band_hz: tuple[float, float] = ONSET_GCC_BAND_HZ, upsample: int = 4) -> torch.Tensor:
+    """(B,) GCC-PHAT lag (samples, > 0: left first) that listens at onsets, where the direct sound leads the echoes.
+
+    Each `nfft`-sample frame's cross-spectrum is PHAT-normalised within `band_hz`; the frames' mean is added to
+    their onset-weighted sum (`audio.doa.onset.onset_weights`: frames whose band power rises 6 dB or more over the
+    three before them, the precedence effect), and the peak of the correlation, `upsample`× interpolated, is
+    refined by a parabola within ±`max_lag` samples. binaural: B×2×M at 16 kHz.
+    """
+    from av_pose.audio.doa.onset import onset_weights
+
+    batch, channels, samples = binaural.shape
+    window = torch.hann_window(nfft, device=binaural.device)
+    spec = torch.stft(binaural.reshape(batch * channels, samples).float(), nfft, nfft // 2, nfft, window,
+                      return_complex=True).reshape(batch, channels, nfft // 2 + 1, -1)
+    freqs = torch.fft.rfftfreq(nfft, 1.0 / SLFM_RATE).to(binaural.device)
+    band = ((freqs >= band_hz[0]) & (freqs < band_hz[1])).to(spec.real.dtype)[None, :, None]
+    cross = spec[:, 0].conj() * spec[:, 1]                                  # B×F×N
+    cross = cross / cross.abs().clamp_min(1e-12) * band
+    weights = onset_weights(spec.abs().square().mul(band[:, None]).sum((1, 2)))   # B×N
+    combined = cross.mean(2) + (cross * weights[:, None, :]).sum(2)
+    correlation = torch.fft.irfft(combined, n=nfft * upsample)
+    reach = max_lag * upsample
+    lags = torch.cat([correlation[:, -reach - 1:], correlation[:, :reach + 2]], 1)
+    peak = lags[:, 1:-1].argmax(1) + 1
+    before, at, after = (lags.gather(1, (peak + step)[:, None])[:, 0] for step in (-1, 0, 1))
+    curvature = before - 2.0 * at + after
+    offset = torch.where(curvature < 0, 0.5 * (before - after) / curvature.clamp_max(-1e-12), 0.0)
+    return ((peak - reach - 1).float() + offset.clamp(-0.5, 0.5)) / upsample
+
+
 def itd_target(binaural: torch.Tensor, max_lag: int = 16) -> torch.Tensor:
     """(B,) side cue from the interaural time difference (GCC-PHAT peak lag): left first 1.0, right 0.0, lag 0 0.5.
 
@@ -125,7 +163,46 @@ def itd_azimuth_target(binaural: torch.Tensor, head_radius_m: float | None = Non
     return (torch.sin(theta) + 1.0) / 2.0
 
 
-SIDE_CUES = {'iid': iid_target, 'itd': itd_target, 'itd-azimuth': itd_azimuth_target}
+@functools.lru_cache(maxsize=4)
+def head_lag_table(head_radius_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lags (91,) samples, azimuths (91,) radians 0°…90°): what `onset_gcc_phat_lag` reads from the spherical head.
+
+    White noise rendered by the head itself (`audio.binaural.SphericalHeadHrtf`, radius `head_radius_m`, at
+    `SLFM_RATE`) from each whole degree, read by the same estimator; made non-decreasing. Within its band the head
+    shadow's low-pass stretches the lag beyond Woodworth's formula (60° reads as 70° through it), so the lag is
+    turned into an azimuth through the head's own readings, no labels involved.
+    """
+    from av_pose.audio.binaural import SphericalHeadHrtf, binauralize
+
+    noise = np.random.default_rng(0).standard_normal(SLFM_RATE).astype(np.float32)
+    hrtf = SphericalHeadHrtf(SLFM_RATE, head_radius_m)
+    azimuths = np.arange(91.0)
+    audio = torch.from_numpy(np.stack([binauralize(noise, hrtf, azimuth) for azimuth in azimuths]))
+    lags = np.maximum.accumulate(onset_gcc_phat_lag(audio).numpy().astype(np.float64)) + 1e-6 * azimuths
+    return lags, np.radians(azimuths)
+
+
+def itd_onset_azimuth_target(binaural: torch.Tensor, head_radius_m: float | None = None) -> torch.Tensor:
+    """(B,) soft side cue (sin θ + 1) / 2 of the onset-weighted lag (`onset_gcc_phat_lag`) of B×2×M at `SLFM_RATE`.
+
+    θ comes through the head's own readings (`head_lag_table`; `head_radius_m` default the `binaural` preset's).
+
+    Folded reading against the truth on rotation-only ShoeboxAV rooms (mean / median, share more than 40° off): 80
+    validation rooms 15.0° / 6.8°, 10.2 % (the whole window's `itd_azimuth_target`: 17.7° / 8.1°, 12.9 %); the 40
+    test rooms 16.1° / 5.7°, 10.7 % (17.3° / 7.1°, 14.7 %). In the free field it reads the head's azimuth exactly.
+    """
+    from av_pose.audio.arrays import PRESETS
+
+    if head_radius_m is None:
+        head_radius_m = PRESETS['binaural'].head_radius_m
+    lags, azimuths = head_lag_table(float(head_radius_m))
+    lag = onset_gcc_phat_lag(binaural).cpu().numpy().astype(np.float64)
+    theta = np.sign(lag) * np.interp(np.abs(lag), lags, azimuths)
+    return torch.from_numpy((np.sin(theta) + 1.0) / 2.0).to(binaural.device, torch.float32)
+
+
+SIDE_CUES = {'iid': iid_target, 'itd': itd_target, 'itd-azimuth': itd_azimuth_target,
+             'itd-onset-azimuth': itd_onset_azimuth_target}
 """Self-supervised left/right targets by name (`slfm_losses(side_cue=...)`)."""
 
 

@@ -275,22 +275,22 @@ class DoaEstimator(ABC):
     @torch.no_grad()
     def sector_spectrum(self, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
         """`DoaResult.spectrum` of C×T or B×C×T audio windows without the peaks: B×360 in [0, 1], on the device."""
-        return self._unit_sectors(self._finite(self.grid_spectrum(self.band_of_audio(audio))))
+        return self.unit_sectors(self.grid_spectrum(self.band_of_audio(audio)))
 
     @staticmethod
     def _finite(values: torch.Tensor) -> torch.Tensor:
         return torch.nan_to_num(values.float(), nan=0.0, posinf=0.0).clamp_min(0.0)
 
-    def _unit_sectors(self, values: torch.Tensor) -> torch.Tensor:
-        """B×G non-negative grid values → B×360 sector values scaled to [0, 1] per row."""
-        sectors = self.grid.to_sectors(values)
+    def unit_sectors(self, values: torch.Tensor) -> torch.Tensor:
+        """B×G grid values → B×360 sector values scaled to [0, 1] per row (non-finite and negative values as 0)."""
+        sectors = self.grid.to_sectors(self._finite(values))
         low, high = sectors.amin(1, keepdim=True), sectors.amax(1, keepdim=True)
         return (sectors - low) / (high - low).clamp_min(1e-12)
 
     def result_from_grid(self, values: torch.Tensor, votes: Votes | None = None) -> DoaResult:
         """Sector spectrum, peaks and confidences from B×G grid values (with `votes`: their histogram)."""
         values = self._finite(values)
-        spectrum = self._unit_sectors(values).cpu().numpy().astype(np.float32)
+        spectrum = self.unit_sectors(values).cpu().numpy().astype(np.float32)
         peaks = self.grid.find_peaks(values.cpu().numpy().astype(np.float64), self.num_sources,
                                      self.min_separation_deg)
         if votes is not None:

@@ -157,15 +157,23 @@ class OnsetEmphasisDoa(_OnsetFramesDoa):
         super().__init__(whole, onset)
 
     @torch.no_grad()
-    def estimate(self, audio: np.ndarray | torch.Tensor) -> DoaResult:
-        """DOA of C×T or B×C×T audio windows (see the module docstring)."""
+    def emphasised_grid_values(self, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """B×G grid values of C×T or B×C×T audio windows: the whole window's plus the onset-weighted, each in [0, 1]."""
         batch = as_batch(audio, self.device)
         whole = _unit_range(self.main.grid_values(self.main.stft(batch)))
         spectrogram, power = self.onset_frames(batch)
         weights = onset_weights(power)                                      # B×N
         onset = _unit_range(self.onset.grid_values(spectrogram * weights.sqrt()[:, None, None, :]))
         onset = torch.where(weights.sum(1, keepdim=True) > 0, onset, torch.zeros_like(onset))
-        return self.main.result_from_grid(whole + onset)
+        return whole + onset
+
+    def estimate(self, audio: np.ndarray | torch.Tensor) -> DoaResult:
+        """DOA of C×T or B×C×T audio windows (see the module docstring)."""
+        return self.main.result_from_grid(self.emphasised_grid_values(audio))
+
+    def sector_spectrum(self, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """B×360 sector spectrum in [0, 1] of C×T or B×C×T audio windows (`DoaEstimator.sector_spectrum`)."""
+        return self.main.unit_sectors(self.emphasised_grid_values(audio))
 
 
 class OnsetVotingDoa(_OnsetFramesDoa):
