@@ -46,8 +46,14 @@ train slfm-nodoa-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-t
   model.slfm.audio.doa=false model.slfm.side_cue=itd model.slfm.side_loss=bce
 train slfm-sign-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
   model.slfm.audio.doa=false model.slfm.visual_cue=sign model.slfm.side_cue=itd model.slfm.side_loss=bce
+# Stop 29: the side target from the onset-weighted time difference (read through the head's own lag table), and
+# the audio network's NormMUSIC spectrum with onset emphasis
+train slfm-onset-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
+  model.slfm.side_cue=itd-onset-azimuth
+train slfm-doaonset-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
+  model.slfm.audio.doa_onset=true
 # Choosing between the side losses on the 80 extra validation rooms (labelled, never the test split)
-for run in tiny seed1-tiny cauchy5-tiny cauchy20-tiny itd-azimuth-bce-tiny; do
+for run in tiny seed1-tiny cauchy5-tiny cauchy20-tiny itd-azimuth-bce-tiny onset-tiny doaonset-tiny; do
   $av eval --azimuth --data "$data/val80" --model "$runs/slfm-$run/checkpoint-best.pt" --stride 10 --device cpu \
     > "docs/results/slfm/validation80_${run%-tiny}.md"
 done
@@ -59,7 +65,7 @@ $av eval --azimuth --data "$data/test" --model "$runs/slfm-tiny/checkpoint-best.
   --device cpu --json "$runs/slfm-eval.json" > docs/results/slfm/azimuth_eval.md
 $av eval --azimuth --data "$data/test" --model "$runs/slfm-iid-tiny/checkpoint-best.pt" --sign-calibration "$data/val" \
   --stride 10 --device cpu --json "$runs/slfm-iid-eval.json" > docs/results/slfm/azimuth_eval_iid.md
-for ablation in itd-azimuth-bce cauchy5 cauchy20 seed1 itd nodoa sign; do
+for ablation in itd-azimuth-bce cauchy5 cauchy20 seed1 itd nodoa sign onset doaonset; do
   $av eval --azimuth --data "$data/test" --model "$runs/slfm-$ablation-tiny/checkpoint-best.pt" \
     --sign-calibration "$data/val" --stride 10 --device cpu --json "$runs/slfm-$ablation-eval.json" \
     > docs/results/slfm/azimuth_eval_$ablation.md
@@ -71,10 +77,12 @@ done
 paths="data.train=[$data/train,$data/train800] data.val=[$data/val]"
 train slfm-supervised-1000-tiny config/train/slfm-supervised-tiny.yaml
 train slfm-binauralize-1000-tiny config/train/slfm-binauralize-tiny.yaml optim.epochs=2
-for variant in "itd itd bce" "itd-azimuth itd-azimuth bce" "cauchy itd-azimuth cauchy"; do
+# Stop 29: the onset-weighted side target ("onset") and the onset-emphasised spectrum ("doaonset") on 1000 rooms.
+for variant in "itd itd bce" "itd-azimuth itd-azimuth bce" "cauchy itd-azimuth cauchy" \
+               "onset itd-onset-azimuth cauchy" "doaonset itd-azimuth cauchy model.slfm.audio.doa_onset=true"; do
   set -- $variant
   train "slfm-$1-1000-tiny" config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-1000-tiny/checkpoint-best.pt" \
-    optim.epochs=6 model.slfm.side_cue=$2 model.slfm.side_loss=$3
+    optim.epochs=6 model.slfm.side_cue=$2 model.slfm.side_loss=$3 "${@:4}"
   plot=(); [ "$1" = cauchy ] && plot=(--plot docs/results/slfm)
   $av eval --azimuth --data "$data/test" --model "$runs/slfm-$1-1000-tiny/checkpoint-best.pt" \
     --supervised "$runs/slfm-supervised-1000-tiny/checkpoint-best.pt" --sign-calibration "$data/val" --stride 10 \
@@ -83,3 +91,7 @@ for variant in "itd itd bce" "itd-azimuth itd-azimuth bce" "cauchy itd-azimuth c
     --device cpu > "docs/results/slfm/validation80_$1-1000.md"
 done
 cat docs/results/slfm/azimuth_eval_1000_cauchy.md
+# Stop 29: the floor of the SLfM protocol for any reading of a two-ear head (the cone of confusion; no network)
+for split in test val80; do
+  "${PYTHON:-python}" "$(dirname "$0")/slfm_lateral_floor.py" "$data/$split" --json "docs/results/slfm/lateral_floor_$split.json" > /dev/null
+done
