@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates the SLfM figures (docs/results.md, "SLfM"): rotation-only binaural ShoeboxAV scenes, the tiny CPU runs
 # (binauralize → slfm, their ablations, the supervised network with labels; 200 and 1000 training rooms), the
-# choice between runs on the val80 rooms and the held-out evaluation. The shipped weights: slfm-cauchy-1000-tiny.
+# choice between runs on the val80 rooms and the held-out evaluation. The shipped weights: slfm-onset-1000-tiny
+# (stop 29; stop 28 shipped slfm-cauchy-1000-tiny).
 # Usage: tools/reproduce_slfm_results.sh [DATA_DIR] [RUNS_DIR]   (defaults data/slfm, runs)
 # A finished run (RUNS_DIR/NAME/done) is skipped, a stopped one resumes. Logs: RUNS_DIR/NAME.log.
 set -euo pipefail
@@ -23,17 +24,19 @@ source "$(dirname "$0")/train_runs.sh"  # train NAME CONFIG [overrides...]
 mkdir -p "$runs"
 train slfm-supervised-tiny config/train/slfm-supervised-tiny.yaml
 train slfm-binauralize-tiny config/train/slfm-binauralize-tiny.yaml
-train slfm-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt"
+# The 200-room runs of stops 27–28 name their side cue (itd-azimuth): the config's default is stop 29's onset cue
+az=model.slfm.side_cue=itd-azimuth
+train slfm-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" $az
 # stop 27's slfm-tiny: the same soft side target met by SLfM's cross-entropy (stop 28 ships the Cauchy side loss),
 # and the Cauchy loss at other scales
 train slfm-itd-azimuth-bce-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
-  model.slfm.side_loss=bce
+  model.slfm.side_loss=bce $az
 for scale in 5 20; do
   train "slfm-cauchy$scale-tiny" config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
-    model.slfm.side_scale_deg=$scale
+    model.slfm.side_scale_deg=$scale $az
 done
 # the shipped config again with another seed (run-to-run spread)
-train slfm-seed1-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" seed=1
+train slfm-seed1-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" seed=1 $az
 # stop 26's slfm-tiny: the hard side from the time difference's sign
 train slfm-itd-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
   model.slfm.side_cue=itd model.slfm.side_loss=bce
@@ -51,7 +54,7 @@ train slfm-sign-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-ti
 train slfm-onset-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
   model.slfm.side_cue=itd-onset-azimuth
 train slfm-doaonset-tiny config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-tiny/checkpoint-best.pt" \
-  model.slfm.audio.doa_onset=true
+  model.slfm.audio.doa_onset=true $az
 # Choosing between the side losses on the 80 extra validation rooms (labelled, never the test split)
 for run in tiny seed1-tiny cauchy5-tiny cauchy20-tiny itd-azimuth-bce-tiny onset-tiny doaonset-tiny; do
   $av eval --azimuth --data "$data/val80" --model "$runs/slfm-$run/checkpoint-best.pt" --stride 10 --device cpu \
@@ -72,8 +75,8 @@ for ablation in itd-azimuth-bce cauchy5 cauchy20 seed1 itd nodoa sign onset doao
 done
 # Data scale (stop 27): the same configs on 1000 training rooms (train + train800; 2 binauralize and 6 slfm epochs,
 # about the optimizer steps ×3.8): the hard and the soft time-difference side cue with cross-entropy (stop 27) and
-# the Cauchy side loss (stop 28). The shipped slfm-tiny is slfm-cauchy-1000-tiny (tools/ship_slfm.py RUN); its
-# table is azimuth_eval_1000_cauchy.md and the plot azimuth_errors.png.
+# the Cauchy side loss (stop 28). The shipped slfm-tiny is slfm-onset-1000-tiny (tools/ship_slfm.py RUN; stop 28's
+# was slfm-cauchy-1000-tiny); its table is azimuth_eval_1000_onset.md and the plot azimuth_errors.png.
 paths="data.train=[$data/train,$data/train800] data.val=[$data/val]"
 train slfm-supervised-1000-tiny config/train/slfm-supervised-tiny.yaml
 train slfm-binauralize-1000-tiny config/train/slfm-binauralize-tiny.yaml optim.epochs=2
@@ -83,14 +86,14 @@ for variant in "itd itd bce" "itd-azimuth itd-azimuth bce" "cauchy itd-azimuth c
   set -- $variant
   train "slfm-$1-1000-tiny" config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-1000-tiny/checkpoint-best.pt" \
     optim.epochs=6 model.slfm.side_cue=$2 model.slfm.side_loss=$3 "${@:4}"
-  plot=(); [ "$1" = cauchy ] && plot=(--plot docs/results/slfm)
+  plot=(); [ "$1" = onset ] && plot=(--plot docs/results/slfm)
   $av eval --azimuth --data "$data/test" --model "$runs/slfm-$1-1000-tiny/checkpoint-best.pt" \
     --supervised "$runs/slfm-supervised-1000-tiny/checkpoint-best.pt" --sign-calibration "$data/val" --stride 10 \
     --device cpu --json "$runs/slfm-$1-1000-eval.json" "${plot[@]}" > "docs/results/slfm/azimuth_eval_1000_$1.md"
   $av eval --azimuth --data "$data/val80" --model "$runs/slfm-$1-1000-tiny/checkpoint-best.pt" --stride 10 \
     --device cpu > "docs/results/slfm/validation80_$1-1000.md"
 done
-cat docs/results/slfm/azimuth_eval_1000_cauchy.md
+cat docs/results/slfm/azimuth_eval_1000_onset.md
 # Stop 29: the floor of the SLfM protocol for any reading of a two-ear head (the cone of confusion; no network)
 for split in test val80; do
   "${PYTHON:-python}" "$(dirname "$0")/slfm_lateral_floor.py" "$data/$split" --json "docs/results/slfm/lateral_floor_$split.json" > /dev/null

@@ -42,6 +42,7 @@ def window_directions(folder: str, stride: int) -> tuple[np.ndarray, np.ndarray,
 
 
 def main() -> None:
+    """Print (and with --json write) the floor of one split as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('data')
     parser.add_argument('--stride', type=int, default=10)
