@@ -78,6 +78,14 @@ def gcc_phat_lag(binaural: torch.Tensor, max_lag: int = 16, subsample: bool = Fa
     right = torch.fft.rfft(binaural[:, 1].float(), n=2 * samples)
     cross = left.conj() * right  # peaks at lag τ > 0 when the right channel is the left one delayed
     correlation = torch.fft.irfft(cross / cross.abs().clamp_min(1e-12), n=2 * samples)
+    return _correlation_peak(correlation, max_lag, subsample)
+
+
+def _correlation_peak(correlation: torch.Tensor, max_lag: int, subsample: bool = True) -> torch.Tensor:
+    """(B,) lag (in correlation samples) of the peak of a B×L circular correlation within ±`max_lag`.
+
+    With `subsample`, refined by a parabola through the peak and its two neighbours (else an integer).
+    """
     lags = torch.cat([correlation[:, -max_lag - 1:], correlation[:, :max_lag + 2]], 1)  # lags −max−1 … max+1
     peak = lags[:, 1:-1].argmax(1) + 1
     lag = (peak - max_lag - 1).float()
@@ -92,7 +100,8 @@ def gcc_phat_lag(binaural: torch.Tensor, max_lag: int = 16, subsample: bool = Fa
 ONSET_GCC_NFFT = 512
 """Frame length (samples at 16 kHz, 32 ms) of `onset_gcc_phat_lag`'s per-frame cross-spectra."""
 ONSET_GCC_BAND_HZ = (200.0, 4000.0)
-"""Band of `onset_gcc_phat_lag`, Hz: below 200 Hz a room's modes, above 4 kHz little speech or music energy."""
+"""Band of `onset_gcc_phat_lag`, Hz. With the frame length, the setting whose reading was closest to the truth on
+the 80 validation rooms among 100–3000, 200–4000, 300–2000, 500–4000 Hz and the full band, 512 and 1024 samples."""
 
 
 def onset_gcc_phat_lag(binaural: torch.Tensor, max_lag: int = 16, nfft: int = ONSET_GCC_NFFT,
@@ -116,14 +125,7 @@ def onset_gcc_phat_lag(binaural: torch.Tensor, max_lag: int = 16, nfft: int = ON
     cross = cross / cross.abs().clamp_min(1e-12) * band
     weights = onset_weights(spec.abs().square().mul(band[:, None]).sum((1, 2)))   # B×N
     combined = cross.mean(2) + (cross * weights[:, None, :]).sum(2)
-    correlation = torch.fft.irfft(combined, n=nfft * upsample)
-    reach = max_lag * upsample
-    lags = torch.cat([correlation[:, -reach - 1:], correlation[:, :reach + 2]], 1)
-    peak = lags[:, 1:-1].argmax(1) + 1
-    before, at, after = (lags.gather(1, (peak + step)[:, None])[:, 0] for step in (-1, 0, 1))
-    curvature = before - 2.0 * at + after
-    offset = torch.where(curvature < 0, 0.5 * (before - after) / curvature.clamp_max(-1e-12), 0.0)
-    return ((peak - reach - 1).float() + offset.clamp(-0.5, 0.5)) / upsample
+    return _correlation_peak(torch.fft.irfft(combined, n=nfft * upsample), max_lag * upsample) / upsample
 
 
 def itd_target(binaural: torch.Tensor, max_lag: int = 16) -> torch.Tensor:
