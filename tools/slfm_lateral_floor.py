@@ -19,9 +19,10 @@ import json
 import numpy as np
 
 from av_pose.data.pairs import FramePairDataset, find_scene_dirs
-from av_pose.eval.azimuth import DIRECTION_BANDS_DEG
+from av_pose.eval.azimuth import by_direction
 from av_pose.geometry import invert_transform, transform_points
 from av_pose.metrics.azimuth import fold_front_deg, slfm_summary
+from av_pose.metrics.spherical import az_el_from_direction
 
 
 def window_directions(folder: str, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -36,8 +37,8 @@ def window_directions(folder: str, stride: int) -> tuple[np.ndarray, np.ndarray,
         if not len(positions):
             continue
         d = transform_points(invert_transform(record.pose_at(t) @ record.T_cam_array), positions[:1])[0]
-        d = d / np.linalg.norm(d)
-        rows.append((np.degrees(np.arctan2(d[1], d[0])), np.degrees(np.arcsin(d[1])), np.degrees(np.arcsin(d[2]))))
+        azimuth, elevation = az_el_from_direction(d)
+        rows.append((float(azimuth), float(np.degrees(np.arcsin(d[1] / np.linalg.norm(d)))), float(elevation)))
     return tuple(np.array(column) for column in zip(*rows))
 
 
@@ -54,15 +55,13 @@ def main() -> None:
     best = np.zeros_like(lateral)
     for value in np.unique(bins):
         best[bins == value] = np.median(folded[bins == value])
-    side = np.abs(folded)
+    readings = {'lateral': lateral, 'best_of_lateral': best}
+    bands = by_direction(readings, azimuth)
     result = {'windows': int(len(azimuth)), 'elevation_abs_mean_deg': float(np.abs(elevation).mean()),
               'elevation_abs_p90_deg': float(np.percentile(np.abs(elevation), 90))}
-    for name, reading in (('lateral', lateral), ('best_of_lateral', best)):
+    for name, reading in readings.items():
         result[name] = slfm_summary(reading, azimuth)
-        result[f'{name}_by_direction'] = {
-            f'{low:g}-{high:g}': slfm_summary(reading[mask], azimuth[mask])
-            for low, high in DIRECTION_BANDS_DEG
-            if (mask := (side >= low) & ((side < high) | (high >= 90.0))).any()}
+        result[f'{name}_by_direction'] = bands[name]
     text = json.dumps(result, indent=1)
     if args.json:
         with open(args.json, 'w') as handle:
