@@ -173,15 +173,17 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
                            map_config: SourceMapConfig | None = None,
                            zone_frames: int = ZONE_FRAMES,
                            planar_up: Sequence[float] | None = None,
-                           onset_emphasis: bool = False) -> list[SourceSnapshotScore]:
+                           onset_emphasis: bool = False,
+                           zone_net: str | None = None) -> list[SourceSnapshotScore]:
     """Scores of one scene for every pose source and snapshot time (the scene end is always added).
 
     `planar_up`: the estimators' odometry treats the rig as a ground robot with this up axis (`Sensors.planar_up`).
-    `onset_emphasis`: the front end's onsets vote too (`source_doa_estimator`).
+    `onset_emphasis`: the front end's onsets vote too; `zone_net`: a learned reading of the zones instead of their
+    votes (both: `source_doa_estimator`).
     """
     estimator = source_doa_estimator(record.array(), record.sample_rate,
                                      num_peaks or len(record.point_source_indices()) + 1, zone_frames,
-                                     onset_emphasis=onset_emphasis)
+                                     onset_emphasis=onset_emphasis, zone_net=zone_net)
     try:
         doa = stream_scene_doa(record, estimator, window_s=window_s, update_s=0.1)
     finally:

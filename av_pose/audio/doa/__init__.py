@@ -12,18 +12,20 @@ from av_pose.errors import UserInputError
 METHODS: dict[str, type[DoaEstimator]] = {
     cls.name: cls for cls in (NormMusic, Music, SrpPhat, PseudoIntensity)
 }
-LEARNED_METHODS: dict[str, str] = {'slfm': 'av_pose.models.slfm_doa:SlfmDoaEstimator'}
-"""Learned azimuth methods with the same interface, imported on use (`model=` names their weights)."""
+LEARNED_METHODS: dict[str, str] = {'slfm': 'av_pose.models.slfm_doa:SlfmDoaEstimator',
+                                   'zone-net': 'av_pose.models.zone_net_doa:ZoneNetDoa'}
+"""Learned methods with the same interface, imported on use (`model=` names their weights)."""
 ALL_METHODS = (*METHODS, *LEARNED_METHODS)
 
 
 def make_estimator(method: str, array: MicArray, sample_rate: float, onset_emphasis: bool = False,
                    **options) -> DoaEstimator:
-    """Build the estimator registered as `method` (normmusic, music, srp_phat, intensity, or learned: slfm).
+    """Build the estimator registered as `method` (normmusic, music, srp_phat, intensity; learned: slfm, zone-net).
 
     `options` are DoaEstimator's keyword arguments (nfft, freq_range_hz or freq_bins, num_sources,
     min_separation_deg, grid, speed_of_sound or temperature_c, device) and, for music / normmusic, subspace;
-    `slfm` takes `model` (a shipped name or a checkpoint path), `num_sources` 1 and `device`.
+    `slfm` takes `model` (a shipped name or a checkpoint path), `num_sources` 1 and `device`; `zone-net` takes
+    `model`, `num_sources` (1–8), `zone_frames` and NormMUSIC's options (`av_pose.models.zone_net_doa`).
     `onset_emphasis`: the method's spectrum plus an onset-weighted one (`av_pose.audio.doa.onset.OnsetEmphasisDoa`),
     or with zone voting the onset frames' votes beside the zones' (`OnsetVotingDoa`); both estimate like a
     DoaEstimator; spectral methods only.
@@ -37,8 +39,7 @@ def make_estimator(method: str, array: MicArray, sample_rate: float, onset_empha
 
         module_name, _, attribute = LEARNED_METHODS[method].partition(':')
         learned = getattr(importlib.import_module(module_name), attribute)
-        keep = {key: options[key] for key in ('model', 'device', 'num_sources') if options.get(key) is not None}
-        return learned(array, sample_rate, **keep)
+        return learned(array, sample_rate, **{key: value for key, value in options.items() if value is not None})
     options.pop('model', None)
     try:
         cls = METHODS[method]

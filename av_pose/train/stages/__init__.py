@@ -20,6 +20,7 @@ STAGES: dict[str, str] = {
     'binauralize': 'av_pose.train.stages.slfm:BinauralizeStage',
     'slfm': 'av_pose.train.stages.slfm:SlfmStage',
     'slfm-supervised': 'av_pose.train.stages.slfm:SlfmSupervisedStage',
+    'zone-net': 'av_pose.train.stages.zone_net:ZoneNetStage',
 }
 
 

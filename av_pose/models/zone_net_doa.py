@@ -1,0 +1,124 @@
+"""ZoneNet as a DOA method (`method: zone-net`): NormMUSIC zone spectra read by a small learned network.
+
+The same outputs as the spectrum-based estimators (`DoaResult`): the spectrum is the network's per-sector source
+probability (B×360, not min-max normalised: 0.8 means 0.8), the sources are its peaks of at least `threshold`,
+strongest first and `min_separation_deg` apart, each with its probability as the confidence. The zone spectra
+come from `normmusic` with zone voting (`zone_frames` STFT frames per zone) on the same array and band, so any
+planar array preset works; shipped weights were trained on ShoeboxAV scenes of the ReSpeaker 4 and UMA-8.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from av_pose.audio.arrays import MicArray
+from av_pose.audio.doa.base import FREQUENCY_INNERMOST, DoaEstimator, DoaResult
+from av_pose.audio.doa.grid import DirectionGrid
+from av_pose.audio.stft import as_batch
+from av_pose.errors import UserInputError
+from av_pose.models.zone_net import MAX_SOURCES, SECTORS, load_zone_net, sector_inputs
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+SHIPPED_ZONE_NETS = {'zone-net-tiny': 'weights/zone-net-tiny.pt'}
+DEFAULT_ZONE_NET = 'zone-net-tiny'
+THRESHOLD = 0.5
+"""Default least probability of a reported source."""
+
+
+def resolve_zone_net(name_or_path: str | None) -> Path:
+    """A shipped ZoneNet name (default `zone-net-tiny`) or a checkpoint path → the checkpoint file."""
+    spec = name_or_path or DEFAULT_ZONE_NET
+    path = PACKAGE_DIR / SHIPPED_ZONE_NETS[spec] if spec in SHIPPED_ZONE_NETS else Path(spec).expanduser()
+    if not path.is_file():
+        raise UserInputError(f'zone-net model {spec!r}: no such file (shipped: {", ".join(SHIPPED_ZONE_NETS)}; '
+                             'or a checkpoint path from `av-pose train config/train/zone-net-tiny.yaml`)')
+    return path
+
+
+def zone_spectra(zoned: DoaEstimator, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """B×C×N audio windows → (B×Z×2×360 zone inputs, B×2×360 whole-window inputs) of `ZoneNet`.
+
+    `zoned` is a DoaEstimator with zone voting on a `DirectionGrid`; its grid spectra are pooled to 1° sectors
+    (`Grid.to_sectors`) and turned into network channels by `sector_inputs`.
+    """
+    band = zoned.band_of_audio(audio)
+    batch = band.shape[0]
+    zones = zoned.zones.split(band, zoned.buffer, zoned.band_memory_order == FREQUENCY_INNERMOST)
+    zone_values = zoned.grid.to_sectors(zoned.grid_spectrum(zones).float())
+    whole = zoned.grid.to_sectors(zoned.grid_spectrum(band).float())
+    return sector_inputs(zone_values.reshape(batch, -1, SECTORS)), sector_inputs(whole)
+
+
+def make_zone_estimator(array: MicArray, sample_rate: float, zone_frames: int,
+                        device: str | torch.device = 'cpu', **options: object) -> DoaEstimator:
+    """The NormMUSIC zone estimator whose spectra ZoneNet reads (training and inference alike)."""
+    from av_pose.audio.doa import make_estimator
+
+    grid = options.pop('grid', None)
+    if grid is not None and not isinstance(grid, DirectionGrid):
+        raise UserInputError('method zone-net reads azimuth sectors: use the default horizontal grid')
+    return make_estimator('normmusic', array, sample_rate, zone_frames=zone_frames, device=device, **options)
+
+
+class ZoneNetDoa:
+    """Several sources per window from a learned reading of NormMUSIC zone spectra; DoaEstimator's interface.
+
+    Args:
+        array: Any planar array preset or YAML array (azimuths in its frame, REP-103).
+        sample_rate: Audio rate, Hz.
+        model: Shipped name or checkpoint path (default the shipped `zone-net-tiny`).
+        num_sources: Most sources reported per window (1 … 8).
+        threshold: Least probability of a reported source, in (0, 1).
+        min_separation_deg: Least angle between two reported sources, degrees.
+        device: 'cpu', 'cuda' or 'auto'. Other keywords (nfft, freq_range_hz, speed_of_sound, ...) go to NormMUSIC;
+            the zones are as long as the network was trained with (its checkpoint says), whatever `zone_frames` says.
+    """
+
+    name = 'zone-net'
+
+    def __init__(self, array: MicArray, sample_rate: float, *, model: str | None = None, num_sources: int = 4,
+                 threshold: float = THRESHOLD, min_separation_deg: float = 15.0,
+                 device: str | torch.device = 'cpu', **options: object) -> None:
+        if not 1 <= int(num_sources) <= MAX_SOURCES:
+            raise UserInputError(f'method zone-net reports 1 to {MAX_SOURCES} sources, not {num_sources}')
+        if not 0.0 < float(threshold) < 1.0:
+            raise UserInputError(f'zone-net threshold must be in (0, 1), got {threshold}')
+        for ignored in ('zone_frames', 'zone_sources', 'zone_width_deg', 'min_zone_share'):
+            options.pop(ignored, None)
+        self.model_path = resolve_zone_net(model)
+        self.net, build = load_zone_net(self.model_path, 'cpu')
+        self.zoned = make_zone_estimator(array, sample_rate, int(build['zone_frames']), device, **options)
+        self.net = self.net.to(self.zoned.device)
+        self.array, self.sample_rate, self.device = array, float(sample_rate), self.zoned.device
+        self.num_sources, self.threshold = int(num_sources), float(threshold)
+        self.min_separation_deg = float(min_separation_deg)
+        self.nfft, self.speed_of_sound, self.zones = self.zoned.nfft, self.zoned.speed_of_sound, self.zoned.zones
+        self.grid = DirectionGrid()
+        self._sectors = DirectionGrid(step_deg=1.0, offset_deg=0.5)
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest window taken, samples: one zone of STFT frames."""
+        return self.zoned.min_samples
+
+    @torch.no_grad()
+    def probabilities(self, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """C×N or B×C×N audio → B×360 per-sector source probabilities."""
+        zones, whole = zone_spectra(self.zoned, as_batch(audio, self.device))
+        return torch.sigmoid(self.net(zones, whole))
+
+    def estimate(self, audio: np.ndarray | torch.Tensor) -> DoaResult:
+        """DOA of C×N or B×C×N audio windows (class docstring)."""
+        probability = self.probabilities(audio).cpu().numpy().astype(np.float64)
+        peaks = self._sectors.find_peaks(probability, self.num_sources, self.min_separation_deg)
+        keep = np.nan_to_num(peaks.heights, nan=0.0) >= self.threshold
+        nan = np.full(keep.shape, np.nan)
+        return DoaResult(probability.astype(np.float32), np.where(keep, peaks.azimuths_deg % 360.0, nan),
+                         np.where(keep, peaks.heights, nan), np.where(keep, 0.0, nan))
+
+    def release(self) -> None:
+        """Drop the network and NormMUSIC's workspace."""
+        self.zoned.release()
+        self.net = None

@@ -1,0 +1,89 @@
+"""ZoneNet: the learned reading of NormMUSIC zone spectra (method zone-net), its training stage and its conventions."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from av_pose.audio.arrays import MicArray, load_array
+from av_pose.audio.doa import make_estimator
+from av_pose.errors import UserInputError
+from av_pose.models.zone_net import ZoneNet, bump_targets, load_zone_net
+from av_pose.models.zone_net_doa import make_zone_estimator, zone_spectra
+from av_pose.train.stages.zone_net import apply_symmetry, array_symmetries, peak_match_counts
+
+from room_sim import circular_error_deg
+
+FS = 16000
+
+
+def plane_waves(array: MicArray, azimuths_deg: list[float], seconds: float = 0.5, seed: int = 0) -> np.ndarray:
+    """C×N free-field audio: independent white noises arriving from `azimuths_deg` (horizontal plane waves)."""
+    rng = np.random.default_rng(seed)
+    samples = int(seconds * FS)
+    freqs = np.fft.rfftfreq(samples, 1.0 / FS)
+    audio = np.zeros((array.num_channels, samples))
+    for azimuth in np.radians(azimuths_deg):
+        advance_s = array.positions_m @ np.array([np.cos(azimuth), np.sin(azimuth), 0.0]) / 343.0
+        spectrum = np.fft.rfft(rng.standard_normal(samples))
+        audio += np.fft.irfft(spectrum * np.exp(2j * np.pi * freqs * advance_s[:, None]), n=samples)
+    return audio.astype(np.float32)
+
+
+def test_array_symmetries_are_the_rotations_and_mirrors_that_keep_the_microphones():
+    assert array_symmetries(load_array('respeaker4')) == [(d, m) for m in (False, True) for d in (0, 90, 180, 270)]
+    assert array_symmetries(load_array('uma8')) == [(d, m) for m in (False, True) for d in range(0, 360, 60)]
+    lopsided = MicArray('lopsided', np.array([[0.03, 0.0, 0.0], [-0.02, 0.01, 0.0], [0.0, -0.04, 0.0]]))
+    assert array_symmetries(lopsided) == [(0, False)]
+
+
+@pytest.mark.parametrize('degrees, mirrored', [(90, False), (270, False), (0, True), (180, True)])
+def test_a_symmetry_moves_the_spectra_and_the_azimuths_alike(degrees, mirrored):
+    """Free field: the inputs heard from turned sources equal the turned inputs (the augmentation's convention)."""
+    array = load_array('respeaker4')
+    estimator = make_zone_estimator(array, FS, 4)
+    azimuths = np.array([30.0, 100.0])
+    heard = zone_spectra(estimator, torch.as_tensor(plane_waves(array, list(azimuths)))[None])
+    turned_azimuths = np.mod((-azimuths if mirrored else azimuths) + degrees, 360.0)
+    turned = zone_spectra(estimator, torch.as_tensor(plane_waves(array, list(turned_azimuths)))[None])
+    zones, whole, moved = apply_symmetry(*heard, torch.as_tensor(azimuths), degrees, mirrored)
+    np.testing.assert_allclose(moved.numpy(), turned_azimuths)
+    assert (zones - turned[0]).abs().max() < 0.02 and (whole - turned[1]).abs().max() < 0.02
+    # and a lone source's spectrum peaks in its sector: sector i holds azimuths [i°, i + 1°)
+    alone = zone_spectra(estimator, torch.as_tensor(plane_waves(array, [turned_azimuths[0]]))[None])[1]
+    assert circular_error_deg(int(alone[0, 0].argmax()) + 0.5, turned_azimuths[0]) <= 1.0
+
+
+def test_targets_bump_at_active_sources_only():
+    targets = bump_targets(np.array([[10.2, np.nan], [359.6, 180.0]]))
+    assert targets.shape == (2, 360)
+    assert targets[0].argmax() == 10 and targets[0, 10] > 0.98 and targets[0, 100] < 1e-6
+    assert targets[1, 359] > 0.98 and targets[1, 0] > 0.8 and targets[1, 180] > 0.95 and targets[1, 90] < 1e-6
+    assert bump_targets(np.full((1, 2), np.nan)).max() == 0.0
+
+
+def test_peak_matching_counts_one_to_one_within_ten_degrees():
+    probability = np.zeros((1, 360))
+    probability[0, [20, 120, 240]] = [0.9, 0.8, 0.3]  # the third is below the threshold
+    matched, reported, active = peak_match_counts(probability, np.array([[25.0, 131.0, np.nan]]), threshold=0.5)
+    assert (matched, reported, active) == (1, 2, 2)  # 120.5° is 10.5° from 131°
+
+
+def test_checkpoints_load_strictly_and_bad_ones_are_one_line(tmp_path):
+    model = ZoneNet(width=8, harmonics=2)
+    torch.save({'model': model.state_dict(), 'build': {'kind': 'zone-net', 'width': 8, 'harmonics': 2,
+                                                       'zone_frames': 4}}, tmp_path / 'ok.pt')
+    loaded, build = load_zone_net(tmp_path / 'ok.pt')
+    assert build['zone_frames'] == 4 and not loaded.training
+    torch.save({'model': model.state_dict(), 'build': {'kind': 'zone-net', 'width': 16, 'harmonics': 2}},
+               tmp_path / 'wrong.pt')
+    with pytest.raises(UserInputError, match='does not fit.*mis-shaped'):
+        load_zone_net(tmp_path / 'wrong.pt')
+    torch.save({'model': model.state_dict(), 'build': {'kind': 'slfm'}}, tmp_path / 'other.pt')
+    with pytest.raises(UserInputError, match='not a zone-net checkpoint'):
+        load_zone_net(tmp_path / 'other.pt')
+    (tmp_path / 'junk.pt').write_bytes(b'not a checkpoint')
+    with pytest.raises(UserInputError, match='cannot read'):
+        load_zone_net(tmp_path / 'junk.pt')
+    with pytest.raises(UserInputError, match='no such file'):
+        make_estimator('zone-net', load_array('respeaker4'), FS, model=str(tmp_path / 'missing.pt'))
