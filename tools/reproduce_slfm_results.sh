@@ -75,7 +75,7 @@ for ablation in itd-azimuth-bce cauchy5 cauchy20 seed1 itd nodoa sign onset doao
 done
 # Data scale (stop 27): the same configs on 1000 training rooms (train + train800; 2 binauralize and 6 slfm epochs,
 # about the optimizer steps ×3.8): the hard and the soft time-difference side cue with cross-entropy (stop 27) and
-# the Cauchy side loss (stop 28). The shipped slfm-tiny is slfm-onset-1000-tiny (tools/ship_slfm.py RUN; stop 28's
+# the Cauchy side loss (stop 28). The shipped slfm-tiny is slfm-onset-1000-tiny (tools/ship_run.py RUN slfm-tiny; stop 28's
 # was slfm-cauchy-1000-tiny); its table is azimuth_eval_1000_onset.md and the plot azimuth_errors.png.
 paths="data.train=[$data/train,$data/train800] data.val=[$data/val]"
 train slfm-supervised-1000-tiny config/train/slfm-supervised-tiny.yaml

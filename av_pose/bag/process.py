@@ -77,6 +77,8 @@ class BagProcessOptions:
     sources: bool = False
     source_peaks: int = 3
     source_zone_frames: int = ZONE_FRAMES
+    source_zone_net: str | None = None
+    """A ZoneNet (shipped name or checkpoint path) reads the zone spectra instead of their votes."""
     sources_rate_hz: float = 1.0
     planar_up: tuple[float, float, float] | None = None
     """The rig moves on a level floor with this up axis (camera frame; `Sensors.planar_up`); None: free motion."""
@@ -310,7 +312,8 @@ def _map_sources(recording: BagRecording, tracks: Mapping[str, OdometryTrack], o
     from av_pose.eval.sources import map_sources, mapped_source_json, recording_doa
     from av_pose.geometry import interpolate_poses, invert_transform
 
-    doa = recording_doa(recording, options.source_peaks, zone_frames=options.source_zone_frames)  # its own window
+    doa = recording_doa(recording, options.source_peaks, zone_frames=options.source_zone_frames,  # its own window
+                        zone_net=options.source_zone_net)
     if len(doa.times_s) == 0:
         return {}
     T_cam_array = np.asarray(recording.T_cam_array, dtype=np.float64)

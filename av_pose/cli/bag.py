@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--zone-frames', type=int, default=None, metavar='N',
                         help='with --sources: STFT frames per zone of the multi-source zone voting (default 4; '
                         '0 = one NormMUSIC spectrum per window), as av-pose eval --sources')
+    parser.add_argument('--zone-net', nargs='?', const='zone-net-tiny', default=None, metavar='MODEL',
+                        help='with --sources: the zone spectra read by a learned network instead of their votes '
+                        '(method zone-net; a shipped name or a checkpoint path, default zone-net-tiny)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     topics = parser.add_argument_group('topics and frames (defaults: what av-pose scene-to-bag writes)')
     for name, default in TOPIC_OPTIONS:
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                                 scale=args.translation_scale, speed_mps=args.speed, copy_inputs=not args.no_inputs,
                                 progress=not args.quiet, sources=args.sources,
                                 planar_up=planar_up_from_args(args.planar_motion),
-                                sources_rate_hz=args.sources_rate,
+                                sources_rate_hz=args.sources_rate, source_zone_net=args.zone_net,
                                 **({} if args.zone_frames is None else {'source_zone_frames': args.zone_frames}))
     names = list(dict.fromkeys(args.model or default_models()))
     estimators = {name: make_pose_estimator(name, device=args.device) for name in names}

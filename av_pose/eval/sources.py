@@ -86,7 +86,7 @@ def map_sources(doa: SceneDoaTrack, array_pose: Callable[[float], np.ndarray], s
 
 
 def recording_doa(recording, num_peaks: int = 3, window_s: float = WINDOW_S, update_s: float = 0.1,
-                  zone_frames: int = ZONE_FRAMES) -> SceneDoaTrack:
+                  zone_frames: int = ZONE_FRAMES, zone_net: str | None = None) -> SceneDoaTrack:
     """The tracking front end (`source_doa_estimator`) over any recording with `audio()` (a scene or a bag).
 
     The ground-truth fields are NaN (a bag does not know its sources).
@@ -94,7 +94,7 @@ def recording_doa(recording, num_peaks: int = 3, window_s: float = WINDOW_S, upd
     from av_pose.audio.offline import track_doa
 
     array = recording.mic_array
-    estimator = source_doa_estimator(array, recording.sample_rate, num_peaks, zone_frames)
+    estimator = source_doa_estimator(array, recording.sample_rate, num_peaks, zone_frames, zone_net=zone_net)
     try:
         doa = track_doa(estimator, recording.audio(), window_s, update_s)
     finally:
