@@ -353,15 +353,16 @@ def test_one_source_gives_one_confirmed_track_with_tf_frame(data_stamped_run):
 ZONE_SOURCES_DEG = (20.0, 110.0, 200.0, 290.0)
 
 
-@pytest.mark.parametrize('onset_emphasis', [False, True], ids=['zones', 'zones_and_onsets'])
-def test_four_turn_taking_sources_give_four_tracks_with_zone_voting(onset_emphasis):
+@pytest.mark.parametrize('front_end', [{'zone_frames': 4}, {'zone_frames': 4, 'onset_emphasis': True},
+                                       {'method': 'zone-net', 'window_s': 0.5}],
+                         ids=['zones', 'zones_and_onsets', 'zone_net'])
+def test_four_turn_taking_sources_give_four_tracks_from_the_zones(front_end):
     """4 white-noise talkers taking turns every 0.15 s around the 4-mic array: zone voting reports all four, with
-    the onset frames' votes too."""
+    the onset frames' votes too, and so does the shipped ZoneNet reading the zones."""
     audio = simulate(load_array('respeaker4'), FS, list(ZONE_SOURCES_DEG), rt60_s=0.3, snr_db=20.0, duration_s=5.0,
                      gains=turn_taking_gains(4, 5 * FS, FS))
     domain, ns = unique_domain_id(), unique_namespace()
-    params = {'array': 'respeaker4', 'max_sources': 4, 'zone_frames': 4, 'frame_id': 'array_link',
-              'onset_emphasis': onset_emphasis}
+    params = {'array': 'respeaker4', 'max_sources': 4, 'frame_id': 'array_link', **front_end}
     with RosClient(domain) as client, NodeProcess(NODE, domain, ns, params=params) as node:
         outputs = Outputs(client, ns)
         audio_pub = client.node.create_publisher(AudioDataStamped, f'{ns}/audio', 10)

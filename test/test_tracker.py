@@ -311,6 +311,21 @@ def test_cli_eval_tracks_with_onset_votes(short_scene, tmp_path, capsys):
     assert json.loads(out.read_text())['all']['coverage'] > 0.75
 
 
+def test_cli_eval_tracks_with_the_shipped_zone_net(short_scene, tmp_path, capsys):
+    """The learned reading of the zones (method zone-net). Measured on this scene: coverage 0.72 (zone voting 0.89),
+    median error 1.6°, no id switch, no false track."""
+    from av_pose.cli import main
+
+    out = tmp_path / 'tracks.json'
+    assert main(['eval', '--tracks', '--zone-net', '--data', str(short_scene.directory), '--json', str(out),
+                 '--no-progress']) == 0
+    assert 'zone spectra read by zone-net (zone-net-tiny)' in capsys.readouterr().out
+    summary = json.loads(out.read_text())['all']
+    assert summary['coverage'] > 0.6 and summary['id_switches'] == 0 and summary['false_track_ids'] == 0
+    assert main(['eval', '--tracks', '--zone-net', '--onset-emphasis', '--data', str(short_scene.directory)]) == 2
+    assert '--zone-net reads zones as long as it was trained with' in capsys.readouterr().err
+
+
 def test_a_heard_track_reports_its_peak_and_a_coasting_one_none():
     """`measured_azimuth_deg` is the peak associated at this update, in the array frame (the rig yaw removed and
     put back), NaN while coasting; the map fits these rather than the smoothed `azimuth_deg`."""

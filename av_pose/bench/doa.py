@@ -159,6 +159,38 @@ def onset_emphasis_cost(device: str, rng: np.random.Generator, clips: int = 32, 
             'onset_ms_per_clip': 1e3 * best['onset'] / clips, 'cost_ratio': best['onset'] / best['plain']}
 
 
+def zone_net_cost(device: str, rng: np.random.Generator, rounds: int = 3) -> dict | None:
+    """Time of the shipped ZoneNet (`method: zone-net`) against zone voting, per 0.5 s 4-mic 16 kHz window.
+
+    Both from audio, the tracking front end's windows, one at a time and 64 in a batch; best of `rounds`. None
+    when the shipped weights are missing.
+    """
+    import torch
+
+    from av_pose.audio.doa import make_estimator
+    from av_pose.models.zone_net_doa import DEFAULT_ZONE_NET, PACKAGE_DIR, SHIPPED_ZONE_NETS
+
+    if not (PACKAGE_DIR / SHIPPED_ZONE_NETS[DEFAULT_ZONE_NET]).is_file():
+        return None
+    array, fs = _bench_array('respeaker4'), 16000
+    batch = torch.as_tensor(rng.standard_normal((64, array.num_channels, fs // 2)), dtype=torch.float32,
+                            device=device)
+    voting = make_estimator('normmusic', array, fs, num_sources=3, zone_frames=4, device=device)
+    learned = make_estimator('zone-net', array, fs, num_sources=3, device=device)
+    synchronize = torch.cuda.synchronize if batch.is_cuda else None
+    best = best_times({'voting_1': lambda: voting.estimate(batch[:1]), 'learned_1': lambda: learned.estimate(batch[:1]),
+                       'voting_64': lambda: voting.estimate(batch), 'learned_64': lambda: learned.estimate(batch)},
+                      rounds, synchronize)
+    voting.release()
+    learned.release()
+    result = {'array': array.name, 'sample_rate': fs, 'window_s': 0.5}
+    for size in (1, 64):
+        result[f'batch_{size}'] = {'zone_voting_ms_per_window': 1e3 * best[f'voting_{size}'] / size,
+                                   'zone_net_ms_per_window': 1e3 * best[f'learned_{size}'] / size,
+                                   'cost_ratio': best[f'learned_{size}'] / best[f'voting_{size}']}
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     """Execute `av-pose bench doa` and print JSON."""
     import torch
@@ -190,12 +222,18 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(f'onset emphasis: {onset["onset_ms_per_clip"]:.2f} ms/clip against {onset["plain_ms_per_clip"]:.2f} '
               f'(x{onset["cost_ratio"]:.1f}), respeaker4 16 kHz from audio')
+    zone_net = zone_net_cost(str(device), rng)
+    if zone_net is not None and not args.json:
+        for size in (1, 64):
+            cost = zone_net[f'batch_{size}']
+            print(f'zone-net: {cost["zone_net_ms_per_window"]:.2f} ms/window against zone voting\'s '
+                  f'{cost["zone_voting_ms_per_window"]:.2f} (x{cost["cost_ratio"]:.1f}), batch {size}, 0.5 s windows')
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
     result = {'device': f'{device.type}:{name}', 'torch_threads': torch.get_num_threads(),
               'speedup_vs_pyroomacoustics': min(r['speedup'] for r in rows),
               'max_peak_diff_deg': max(r['max_peak_diff_deg'] for r in rows),
               'realtime_factor': stream['realtime_factor'], 'streaming': stream, 'configs': rows,
-              'many_streams': batched, 'onset_emphasis': onset,
+              'many_streams': batched, 'onset_emphasis': onset, 'zone_net': zone_net,
               'targets': {'speedup_vs_pyroomacoustics': '>= 30', 'max_peak_diff_deg': '<= 1',
                           'realtime_factor': '<= 0.05'}}
     result['targets_met'] = bool(result['speedup_vs_pyroomacoustics'] >= 30 and result['max_peak_diff_deg'] <= 1

@@ -8,9 +8,11 @@ whole NormMUSIC spectra instead and says, per 1° sector, how likely a point sou
 - input: the Z zone spectra and the whole window's spectrum, each on 360 one-degree sectors (bin i is the
   azimuth sector [i°, i+1°) counter-clockwise from the array's +x, REP-103), as two channels each: the spectrum
   over its maximum, and its log minus its mean (clipped to ±5, halved);
+- with `onsets`, also the window's onset-weighted NormMUSIC spectrum (8 ms frames whose power rises ≥ 6 dB,
+  `av_pose.audio.doa.onset`: mostly direct sound; flat where the window has no onset);
 - each zone through the same circular convolutions, then mean and max over the zones (so any number of zones,
-  in any order), joined to the whole window's features and to cos/sin of k·azimuth (k = 1 … `harmonics`: what
-  the array's own geometry does to the spectra is fixed in its frame);
+  in any order), joined to the whole window's (and the onsets') features and to cos/sin of k·azimuth (k = 1 …
+  `harmonics`: what the array's own geometry does to the spectra is fixed in its frame);
 - dilated circular convolutions → one logit per sector. Trained (`av-pose train`, stage `zone-net`) against a
   Gaussian bump (σ `TARGET_SIGMA_DEG`) at every active point source's true azimuth.
 
@@ -66,33 +68,41 @@ class ZoneNet(nn.Module):
     Args:
         width: Channels of the convolutions.
         harmonics: Azimuth harmonics given as fixed input channels (0: none, the net is then rotation-equivariant).
+        onsets: Also read the onset-weighted spectrum.
     """
 
-    def __init__(self, width: int = 32, harmonics: int = 4) -> None:
+    def __init__(self, width: int = 32, harmonics: int = 4, onsets: bool = False) -> None:
         super().__init__()
         if width < 2 or harmonics < 0:
             raise UserInputError(f'zone-net: width must be >= 2 and harmonics >= 0, got {width}, {harmonics}')
-        self.config = {'width': int(width), 'harmonics': int(harmonics)}
+        self.config = {'width': int(width), 'harmonics': int(harmonics), 'onsets': bool(onsets)}
         self.zone = nn.Sequential(CircularConv1d(2, width, 9), nn.ReLU(), CircularConv1d(width, width, 9), nn.ReLU())
         self.whole = nn.Sequential(CircularConv1d(2, width // 2, 9), nn.ReLU())
+        self.onset = nn.Sequential(CircularConv1d(2, width // 2, 9), nn.ReLU()) if onsets else None
         azimuth = (torch.arange(SECTORS) + 0.5) * (2 * math.pi / SECTORS)
         position = [f(k * azimuth) for k in range(1, harmonics + 1) for f in (torch.cos, torch.sin)]
         self.register_buffer('position', torch.stack(position) if position else torch.zeros(0, SECTORS),
                              persistent=False)
-        channels = 2 * width + width // 2 + 2 * harmonics
+        channels = 2 * width + (2 if onsets else 1) * (width // 2) + 2 * harmonics
         layers: list[nn.Module] = []
         for dilation in (1, 2, 4, 8):
             layers += [CircularConv1d(channels, width, 5, dilation), nn.ReLU()]
             channels = width
         self.body = nn.Sequential(*layers, CircularConv1d(width, 1, 5))
 
-    def forward(self, zones: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
-        """Zone inputs B×Z×2×360 and whole-window inputs B×2×360 (`sector_inputs`) → B×360 logits."""
+    def forward(self, zones: torch.Tensor, whole: torch.Tensor, onset: torch.Tensor | None = None) -> torch.Tensor:
+        """Network inputs (`sector_inputs`) → B×360 logits.
+
+        Zones B×Z×2×360, the whole window B×2×360 and, with `onsets`, the onset spectrum B×2×360.
+        """
         batch, count = zones.shape[:2]
         encoded = self.zone(zones.reshape(batch * count, *zones.shape[2:])).reshape(batch, count, -1, SECTORS)
-        joined = torch.cat([encoded.mean(1), encoded.amax(1), self.whole(whole),
-                            self.position.expand(batch, -1, -1)], 1)
-        return self.body(joined)[:, 0]
+        parts = [encoded.mean(1), encoded.amax(1), self.whole(whole)]
+        if self.onset is not None:
+            if onset is None:
+                raise UserInputError('this zone-net reads the onset spectrum too: give `onset`')
+            parts.append(self.onset(onset))
+        return self.body(torch.cat([*parts, self.position.expand(batch, -1, -1)], 1))[:, 0]
 
 
 def bump_targets(azimuths_deg: np.ndarray, sigma_deg: float = TARGET_SIGMA_DEG) -> np.ndarray:
@@ -118,6 +128,6 @@ def load_zone_net(path: str | Path, device: str | torch.device = 'cpu') -> tuple
     build = payload.get('build', {}) if isinstance(payload, dict) else {}
     if build.get('kind') != 'zone-net':
         raise UserInputError(f'{path}: not a zone-net checkpoint (kind {build.get("kind")!r})')
-    model = ZoneNet(**{k: build[k] for k in ('width', 'harmonics') if k in build})
+    model = ZoneNet(**{k: build[k] for k in ('width', 'harmonics', 'onsets') if k in build})
     load_strict(model, payload['model'], str(path))
     return model.to(device).eval(), build

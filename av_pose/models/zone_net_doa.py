@@ -16,6 +16,7 @@ import torch
 from av_pose.audio.arrays import MicArray
 from av_pose.audio.doa.base import FREQUENCY_INNERMOST, DoaEstimator, DoaResult
 from av_pose.audio.doa.grid import DirectionGrid
+from av_pose.audio.doa.onset import OnsetVotingDoa
 from av_pose.audio.stft import as_batch
 from av_pose.errors import UserInputError
 from av_pose.models.zone_net import MAX_SOURCES, SECTORS, load_zone_net, sector_inputs
@@ -37,29 +38,34 @@ def resolve_zone_net(name_or_path: str | None) -> Path:
     return path
 
 
-def zone_spectra(zoned: DoaEstimator, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """B×C×N audio windows → (B×Z×2×360 zone inputs, B×2×360 whole-window inputs) of `ZoneNet`.
+def zone_spectra(zoned: DoaEstimator | OnsetVotingDoa, audio: torch.Tensor) -> dict[str, torch.Tensor]:
+    """B×C×N audio windows → the inputs of `ZoneNet`: 'zones' B×Z×2×360, 'whole' B×2×360 and 'onset' B×2×360.
 
-    `zoned` is a DoaEstimator with zone voting on a `DirectionGrid`; its grid spectra are pooled to 1° sectors
-    (`Grid.to_sectors`) and turned into network channels by `sector_inputs`.
+    `zoned` (`make_zone_estimator`) is NormMUSIC with zone voting on a `DirectionGrid`; its grid spectra are pooled
+    to 1° sectors (`Grid.to_sectors`) and turned into network channels by `sector_inputs`. 'onset' (the
+    onset-weighted spectrum) only when `zoned` hears onsets too.
     """
-    band = zoned.band_of_audio(audio)
+    main = zoned.main if isinstance(zoned, OnsetVotingDoa) else zoned
+    band = main.band_of_audio(audio)
     batch = band.shape[0]
-    zones = zoned.zones.split(band, zoned.buffer, zoned.band_memory_order == FREQUENCY_INNERMOST)
-    zone_values = zoned.grid.to_sectors(zoned.grid_spectrum(zones).float())
-    whole = zoned.grid.to_sectors(zoned.grid_spectrum(band).float())
-    return sector_inputs(zone_values.reshape(batch, -1, SECTORS)), sector_inputs(whole)
+    zones = main.zones.split(band, main.buffer, main.band_memory_order == FREQUENCY_INNERMOST)
+    inputs = {'zones': sector_inputs(main.grid.to_sectors(main.grid_spectrum(zones).float()).reshape(batch, -1,
+                                                                                                    SECTORS)),
+              'whole': sector_inputs(main.grid.to_sectors(main.grid_spectrum(band).float()))}
+    if main is not zoned:
+        inputs['onset'] = sector_inputs(main.grid.to_sectors(zoned.onset_grid_values(audio).float()))
+    return inputs
 
 
-def make_zone_estimator(array: MicArray, sample_rate: float, zone_frames: int,
-                        device: str | torch.device = 'cpu', **options: object) -> DoaEstimator:
-    """The NormMUSIC zone estimator whose spectra ZoneNet reads (training and inference alike)."""
+def make_zone_estimator(array: MicArray, sample_rate: float, zone_frames: int, onsets: bool = False,
+                        device: str | torch.device = 'cpu', **options: object) -> DoaEstimator | OnsetVotingDoa:
+    """The NormMUSIC zone estimator (with onset frames for `onsets`) whose spectra ZoneNet reads (train and serve)."""
     from av_pose.audio.doa import make_estimator
 
     grid = options.pop('grid', None)
     if grid is not None and not isinstance(grid, DirectionGrid):
         raise UserInputError('method zone-net reads azimuth sectors: use the default horizontal grid')
-    return make_estimator('normmusic', array, sample_rate, zone_frames=zone_frames, device=device, **options)
+    return make_estimator('normmusic', array, sample_rate, onsets, zone_frames=zone_frames, device=device, **options)
 
 
 class ZoneNetDoa:
@@ -89,7 +95,8 @@ class ZoneNetDoa:
             options.pop(ignored, None)
         self.model_path = resolve_zone_net(model)
         self.net, build = load_zone_net(self.model_path, 'cpu')
-        self.zoned = make_zone_estimator(array, sample_rate, int(build['zone_frames']), device, **options)
+        self.zoned = make_zone_estimator(array, sample_rate, int(build['zone_frames']), self.net.onset is not None,
+                                         device, **options)
         self.net = self.net.to(self.zoned.device)
         self.array, self.sample_rate, self.device = array, float(sample_rate), self.zoned.device
         self.num_sources, self.threshold = int(num_sources), float(threshold)
@@ -106,8 +113,7 @@ class ZoneNetDoa:
     @torch.no_grad()
     def probabilities(self, audio: np.ndarray | torch.Tensor) -> torch.Tensor:
         """C×N or B×C×N audio → B×360 per-sector source probabilities."""
-        zones, whole = zone_spectra(self.zoned, as_batch(audio, self.device))
-        return torch.sigmoid(self.net(zones, whole))
+        return torch.sigmoid(self.net(**zone_spectra(self.zoned, as_batch(audio, self.device))))
 
     def estimate(self, audio: np.ndarray | torch.Tensor) -> DoaResult:
         """DOA of C×N or B×C×N audio windows (class docstring)."""

@@ -137,6 +137,13 @@ class _OnsetFramesDoa:
         spectrogram = self.onset.stft(batch)
         return spectrogram, spectrogram.index_select(2, self._onset_bins).abs().square().sum((1, 2))
 
+    def onset_grid_values(self, batch: torch.Tensor) -> torch.Tensor:
+        """B×G onset-weighted grid values in [0, 1] of B×C×T windows; 0 for a window without an onset."""
+        spectrogram, power = self.onset_frames(batch)
+        weights = onset_weights(power)                                      # B×N
+        onset = _unit_range(self.onset.grid_values(spectrogram * weights.sqrt()[:, None, None, :]))
+        return torch.where(weights.sum(1, keepdim=True) > 0, onset, torch.zeros_like(onset))
+
     def release(self) -> None:
         """Free both estimators' tensors."""
         self.main.release()
@@ -161,11 +168,7 @@ class OnsetEmphasisDoa(_OnsetFramesDoa):
         """B×G grid values of C×T or B×C×T audio windows: the whole window's plus the onset-weighted, each in [0, 1]."""
         batch = as_batch(audio, self.device)
         whole = _unit_range(self.main.grid_values(self.main.stft(batch)))
-        spectrogram, power = self.onset_frames(batch)
-        weights = onset_weights(power)                                      # B×N
-        onset = _unit_range(self.onset.grid_values(spectrogram * weights.sqrt()[:, None, None, :]))
-        onset = torch.where(weights.sum(1, keepdim=True) > 0, onset, torch.zeros_like(onset))
-        return whole + onset
+        return whole + self.onset_grid_values(batch)
 
     def estimate(self, audio: np.ndarray | torch.Tensor) -> DoaResult:
         """DOA of C×T or B×C×T audio windows (see the module docstring)."""

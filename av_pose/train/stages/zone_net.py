@@ -27,7 +27,13 @@ from av_pose.train.stages import Stage
 
 MATCH_DEG = 10.0
 FEATURE_BATCH = 64
-NET_KEYS = ('width', 'harmonics')
+NET_KEYS = ('width', 'harmonics', 'onsets')
+INPUTS = ('zones', 'whole', 'onset')
+
+
+def network_inputs(batch: dict) -> dict[str, torch.Tensor]:
+    """The entries of a batch that `ZoneNet.forward` takes."""
+    return {name: batch[name] for name in INPUTS if name in batch}
 
 
 def array_symmetries(array: MicArray, tolerance_m: float = 1e-4) -> list[tuple[int, bool]]:
@@ -49,18 +55,18 @@ def array_symmetries(array: MicArray, tolerance_m: float = 1e-4) -> list[tuple[i
     return found
 
 
-def apply_symmetry(zones: torch.Tensor, whole: torch.Tensor, azimuths_deg: torch.Tensor, degrees: int,
-                   mirrored: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sector inputs (…×360) and azimuths as heard by the array turned by (degrees, mirrored)."""
+def apply_symmetry(inputs: dict[str, torch.Tensor], azimuths_deg: torch.Tensor, degrees: int,
+                   mirrored: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Network inputs (name → …×360 sector tensors) and azimuths as heard by the array turned by (degrees, mirrored)."""
     if mirrored:  # sector i (centre i + 0.5°) ↔ sector 359 − i
-        zones, whole, azimuths_deg = zones.flip(-1), whole.flip(-1), -azimuths_deg
-    return (zones.roll(degrees, -1), whole.roll(degrees, -1), torch.remainder(azimuths_deg + degrees, 360.0))
+        inputs, azimuths_deg = {k: v.flip(-1) for k, v in inputs.items()}, -azimuths_deg
+    return {k: v.roll(degrees, -1) for k, v in inputs.items()}, torch.remainder(azimuths_deg + degrees, 360.0)
 
 
 class ZoneWindows(Dataset):
-    """{'zones': Z×2×360, 'whole': 2×360, 'azimuths_deg': (8,) NaN-padded} for windows of ShoeboxAV scenes."""
+    """{'zones': Z×2×360, 'whole': 2×360, ['onset': 2×360,] 'azimuths_deg': (8,) NaN-padded} for ShoeboxAV windows."""
 
-    def __init__(self, entries: list[str], window_s: float, stride: int, zone_frames: int, seed: int,
+    def __init__(self, entries: list[str], window_s: float, stride: int, zone_frames: int, onsets: bool, seed: int,
                  augment: bool, progress: bool = True) -> None:
         from av_pose.data.pairs import find_scene_dirs
         from av_pose.models.zone_net_doa import make_zone_estimator, zone_spectra
@@ -69,7 +75,8 @@ class ZoneWindows(Dataset):
         folders = [folder for entry in entries for folder in find_scene_dirs(entry)]
         if not folders:
             raise UserInputError(f'zone-net: no scenes under {", ".join(map(str, entries))}')
-        zones, whole, truth, symmetries, self.groups = [], [], [], [], []
+        inputs: dict[str, list[torch.Tensor]] = {}
+        truth, symmetries, self.groups = [], [], []
         estimators: dict[tuple, object] = {}
         group_of: dict[tuple, int] = {}
         for folder in tqdm(folders, desc='zone spectra', unit='scene', disable=not progress):
@@ -77,7 +84,7 @@ class ZoneWindows(Dataset):
             array = record.array()
             key = (array.name, record.sample_rate)
             if key not in estimators:
-                estimators[key] = make_zone_estimator(array, record.sample_rate, zone_frames)
+                estimators[key] = make_zone_estimator(array, record.sample_rate, zone_frames, onsets)
                 group_of[key] = len(self.groups)
                 self.groups.append(array_symmetries(array))
             centres = [t for t in record.frame_times_s[::stride]
@@ -87,16 +94,16 @@ class ZoneWindows(Dataset):
                 raise UserInputError(f'{folder}: zone-net trains on at most {MAX_SOURCES} point sources')
             for start in range(0, len(centres), FEATURE_BATCH):
                 batch = np.stack([record.audio_window(t, window_s)[0] for t in centres[start:start + FEATURE_BATCH]])
-                z, w = zone_spectra(estimators[key], torch.as_tensor(batch))
-                zones.append(z.half())
-                whole.append(w.half())
+                for name, values in zone_spectra(estimators[key], torch.as_tensor(batch)).items():
+                    inputs.setdefault(name, []).append(values.half())
             azimuths = np.full((len(centres), MAX_SOURCES), np.nan, dtype=np.float32)
             azimuths[:, :len(points)] = np.stack([record.source_azimuths_deg(t)[points] for t in centres])
             truth.append(torch.as_tensor(azimuths))
             symmetries += [group_of[key]] * len(centres)
         for estimator in estimators.values():
             estimator.release()
-        self.zones, self.whole, self.truth = torch.cat(zones), torch.cat(whole), torch.cat(truth)
+        self.inputs = {name: torch.cat(values) for name, values in inputs.items()}
+        self.truth = torch.cat(truth)
         self.symmetry = np.asarray(symmetries)
         self.seed, self.augment = seed, augment
 
@@ -105,12 +112,12 @@ class ZoneWindows(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict:
         epoch, index = key if isinstance(key, tuple) else (-1, key)
-        zones, whole, azimuths = self.zones[index].float(), self.whole[index].float(), self.truth[index]
+        inputs, azimuths = {k: v[index].float() for k, v in self.inputs.items()}, self.truth[index]
         if self.augment:
             group = self.groups[self.symmetry[index]]
             degrees, mirrored = group[np.random.default_rng([self.seed, epoch + 1, index]).integers(len(group))]
-            zones, whole, azimuths = apply_symmetry(zones, whole, azimuths, degrees, mirrored)
-        return {'zones': zones, 'whole': whole, 'azimuths_deg': azimuths}
+            inputs, azimuths = apply_symmetry(inputs, azimuths, degrees, mirrored)
+        return {**inputs, 'azimuths_deg': azimuths}
 
 
 def peak_match_counts(probability: np.ndarray, azimuths_deg: np.ndarray, threshold: float,
@@ -147,7 +154,8 @@ class ZoneNetStage(Stage):
         data, options = config['data'], config['model']['zone_net']
         if not data['train'] or not data['val']:
             raise UserInputError('data.train and data.val: give folders of ShoeboxAV scenes for the zone-net stage')
-        common = dict(window_s=data['window_s'], zone_frames=options['zone_frames'], seed=int(config['seed']))
+        common = dict(window_s=data['window_s'], zone_frames=options['zone_frames'], onsets=options['onsets'],
+                      seed=int(config['seed']))
         return (ZoneWindows(data['train'], stride=data['stride'], augment=True, **common),
                 ZoneWindows(data['val'], stride=data['val_stride'], augment=False, **common))
 
@@ -156,7 +164,7 @@ class ZoneNetStage(Stage):
         target = torch.as_tensor(bump_targets(batch['azimuths_deg'].cpu().numpy()), dtype=torch.float32,
                                  device=batch['zones'].device)
         pos_weight = torch.tensor(float(self.pos_weight), device=target.device)
-        logits = model(batch['zones'], batch['whole'])
+        logits = model(**network_inputs(batch))
         return functional.binary_cross_entropy_with_logits(logits.float(), target, pos_weight=pos_weight), {}
 
     @torch.no_grad()
@@ -166,7 +174,7 @@ class ZoneNetStage(Stage):
         counts = np.zeros(3)
         for batch in DataLoader(val_set, batch_size=config['optim']['batch_size']):
             batch = self.to_device(batch, dist.device)
-            probability = torch.sigmoid(model(batch['zones'], batch['whole']).float()).cpu().numpy()
+            probability = torch.sigmoid(model(**network_inputs(batch)).float()).cpu().numpy()
             counts += peak_match_counts(probability.astype(np.float64), batch['azimuths_deg'].cpu().numpy(),
                                         config['model']['zone_net']['threshold'])
         model.train()
