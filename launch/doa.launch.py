@@ -4,7 +4,7 @@
 
 Arguments follow nav2_bringup: namespace, use_sim_time, params_file, log_level, use_respawn; plus the audio
 topics, remapped onto the node's relative `audio` and `audio_info` inputs, and `sources` (track several sound
-sources: `sources_params_file`, config/sources.yaml by default, is passed after params_file, so its zone-voting
+sources: `sources_params_file`, config/sources.yaml by default, is passed after params_file, so its ZoneNet
 settings win). `use_sim_time` is passed last, so the launch argument wins over a `use_sim_time` in either file.
 """
 import os
@@ -62,7 +62,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('sources', default_value='false',
                               description='Track several sound sources: pass sources_params_file after params_file'),
         DeclareLaunchArgument('sources_params_file', default_value=os.path.join(share_dir, 'config', 'sources.yaml'),
-                              description='doa_node parameters for several sources (zone voting), used with '
+                              description='doa_node parameters for several sources (ZoneNet), used with '
                                           'sources:=true; its keys win over params_file'),
     ]
 

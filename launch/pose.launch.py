@@ -95,7 +95,7 @@ def generate_launch_description() -> LaunchDescription:
                               description='Track several sound sources (doa_node with sources_params_file) and '
                                           'start source_map_node: a world map of them'),
         DeclareLaunchArgument('sources_params_file', default_value=os.path.join(share_dir, 'config', 'sources.yaml'),
-                              description='doa_node parameters for several sources (zone voting), used with '
+                              description='doa_node parameters for several sources (ZoneNet), used with '
                                           'sources:=true; its keys win over params_file'),
         DeclareLaunchArgument('odom_topic', default_value='pose/odometry',
                               description='nav_msgs/Odometry for the source map (pose_node\'s by default; '

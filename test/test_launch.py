@@ -148,16 +148,16 @@ def test_params_file_lists_every_parameter_with_its_default(node_name):
 
 
 def test_sources_file_sets_valid_several_source_doa_settings():
-    """config/sources.yaml (pose.launch.py's default) over av_pose.yaml gives a doa_node that votes for 3 sources."""
+    """config/sources.yaml (pose.launch.py's default) over av_pose.yaml gives a doa_node with ZoneNet, 3 sources."""
     data = yaml.safe_load(SOURCES_FILE.read_text())
     assert set(data) == {'/**/doa_node'}
     overrides = data['/**/doa_node']['ros__parameters']
     assert set(overrides) <= set(doa_node.PARAMETERS)
     values = {**yaml.safe_load(PARAMS_FILE.read_text())['/**/doa_node']['ros__parameters'], **overrides}
     config = doa_node.config_from_parameters(values)
-    assert (config.max_sources, config.zone_frames, config.window_s) == (3, 4, 0.5), config
-    assert (overrides['max_sources'], overrides['zone_frames']) != (doa_node.PARAMETERS['max_sources'][0],
-                                                                     doa_node.PARAMETERS['zone_frames'][0])
+    assert (config.method, config.max_sources, config.window_s) == ('zone-net', 3, 0.5), config
+    assert (overrides['method'], overrides['max_sources']) != (doa_node.PARAMETERS['method'][0],
+                                                               doa_node.PARAMETERS['max_sources'][0])
 
 
 def test_ekf_example_fuses_the_node_twist():

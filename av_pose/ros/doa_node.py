@@ -67,7 +67,8 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'array': AUDIO_PARAMETERS['array'],
     'method': ('normmusic', f'DOA method: {" | ".join(ALL_METHODS)} (intensity needs an foa array; slfm, the '
                'learned azimuth, a 2-channel array)'),
-    'model': ('', 'With method slfm: a shipped model name or a checkpoint path; empty = the shipped slfm-tiny'),
+    'model': ('', 'With method slfm or zone-net: a shipped model name or a checkpoint path; empty = the shipped '
+                  'slfm-tiny or zone-net-tiny'),
     'window_s': (1.0, 'Analysis window length, seconds of audio'),
     'update_rate_hz': (10.0, 'Estimates per second of audio time'),
     'max_sources': (1, 'Number of sources to report (fewer than the number of microphones; up to 8 with '
