@@ -4,7 +4,7 @@
 # tracker scored on the tracking sets of tools/reproduce_sources_results.sh with zone voting and with ZoneNet.
 # Usage: tools/reproduce_zone_net_results.sh [DATA_DIR] [RUNS_DIR] [SOURCE_SETS]
 #   (defaults data/zone_net, runs, /tmp/av_pose_sources/scenes: run tools/reproduce_sources_results.sh first)
-# Rendering ~30 min, training ~60 min, evaluation ~20 min on 2 cores. The shipped zone-net-tiny is zone-net-tiny
+# Rendering ~30 min, training 2 × 25 min, evaluation ~20 min on 2 cores. The shipped zone-net-tiny is zone-net-tiny
 # (tools/ship_run.py RUNS_DIR/zone-net-tiny zone-net-tiny).
 set -euo pipefail
 data=${1:-data/zone_net}
@@ -30,10 +30,14 @@ paths="data.train=[$data/train] data.val=[$data/val]"
 source "$(dirname "$0")/train_runs.sh"  # train NAME CONFIG [overrides...]
 mkdir -p "$runs" docs/results/sources
 train zone-net-tiny config/train/zone-net-tiny.yaml
+train zone-net-no-onsets-tiny config/train/zone-net-tiny.yaml model.zone_net.onsets=false  # the ablation
 for set_dir in "$sets"/*_s[234]; do
   name=$(basename "$set_dir")
   $av eval --tracks --zone-net "$runs/zone-net-tiny/checkpoint-best.pt" --data "$set_dir" --no-progress \
     --json "docs/results/sources/tracks_${name}_zone_net.json" > "docs/results/sources/tracks_${name}_zone_net.md"
+  $av eval --tracks --zone-net "$runs/zone-net-no-onsets-tiny/checkpoint-best.pt" --data "$set_dir" --no-progress \
+    --json "docs/results/sources/tracks_${name}_zone_net_no_onsets.json" \
+    > "docs/results/sources/tracks_${name}_zone_net_no_onsets.md"
   case $name in heldout_*) continue;; esac
   $av eval --sources --zone-net "$runs/zone-net-tiny/checkpoint-best.pt" --data "$set_dir" --no-progress \
     --json "docs/results/sources/sources_${name}_zone_net.json" > "docs/results/sources/sources_${name}_zone_net.md"
