@@ -80,9 +80,11 @@ done
 paths="data.train=[$data/train,$data/train800] data.val=[$data/val]"
 train slfm-supervised-1000-tiny config/train/slfm-supervised-tiny.yaml
 train slfm-binauralize-1000-tiny config/train/slfm-binauralize-tiny.yaml optim.epochs=2
-# Stop 29: the onset-weighted side target ("onset") and the onset-emphasised spectrum ("doaonset") on 1000 rooms.
+# Stop 29: the onset-weighted side target ("onset") and the onset-emphasised spectrum ("doaonset") on 1000 rooms;
+# stop 30: both at once ("onsetboth").
 for variant in "itd itd bce" "itd-azimuth itd-azimuth bce" "cauchy itd-azimuth cauchy" \
-               "onset itd-onset-azimuth cauchy" "doaonset itd-azimuth cauchy model.slfm.audio.doa_onset=true"; do
+               "onset itd-onset-azimuth cauchy" "doaonset itd-azimuth cauchy model.slfm.audio.doa_onset=true" \
+               "onsetboth itd-onset-azimuth cauchy model.slfm.audio.doa_onset=true"; do
   set -- $variant
   train "slfm-$1-1000-tiny" config/train/slfm-tiny.yaml init="$runs/slfm-binauralize-1000-tiny/checkpoint-best.pt" \
     optim.epochs=6 model.slfm.side_cue=$2 model.slfm.side_loss=$3 "${@:4}"
