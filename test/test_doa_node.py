@@ -153,6 +153,7 @@ def test_front_end_options_reach_the_estimator():
     assert cfg.grid == 'sphere' and cfg.freq_bins == (20, 30, 40) and cfg.speed_of_sound == 340.0
     assert config_from_parameters(_params()).freq_bins is None  # [0]: freq_range_hz is used
     assert config_from_parameters(_params(track_revive_s=0)).tracker.revive_s == 0.0  # revival off
+    assert config_from_parameters(_params(track_measurement_std_deg=6)).tracker.measurement_std_deg == 6.0
     voting = config_from_parameters(_params(zone_frames=4, onset_emphasis=True))  # the onsets vote with the zones
     assert (voting.zone_frames, voting.onset_emphasis) == (4, True)
 

@@ -164,3 +164,13 @@ def test_stage_items_carry_the_scene_truth_and_a_trained_net_serves(two_source_s
                                num_sources=3)
     result = estimator.estimate(record.audio_window(2.0, 0.5)[0])
     assert result.spectrum.shape == (1, 360) and result.azimuths_deg.shape == (1, 3)
+
+
+def test_the_tracker_assumes_zone_nets_surer_peaks_unless_told_otherwise():
+    from av_pose.sources.frontend import ZONE_NET_MEASUREMENT_STD_DEG, front_end_tracker_config
+    from av_pose.sources.tracker import TrackerConfig
+
+    assert front_end_tracker_config(None) is None  # zone voting: the tracker's defaults
+    assert front_end_tracker_config('zone-net-tiny').measurement_std_deg == ZONE_NET_MEASUREMENT_STD_DEG == 6.0
+    given = TrackerConfig(measurement_std_deg=4.0)
+    assert front_end_tracker_config('zone-net-tiny', given) is given

@@ -311,6 +311,7 @@ def _map_sources(recording: BagRecording, tracks: Mapping[str, OdometryTrack], o
     """
     from av_pose.eval.sources import map_sources, mapped_source_json, recording_doa
     from av_pose.geometry import interpolate_poses, invert_transform
+    from av_pose.sources.frontend import front_end_tracker_config
 
     doa = recording_doa(recording, options.source_peaks, zone_frames=options.source_zone_frames,  # its own window
                         zone_net=options.source_zone_net)
@@ -333,7 +334,8 @@ def _map_sources(recording: BagRecording, tracks: Mapping[str, OdometryTrack], o
     result = {}
     for name, (array_pose, frame, T_frame_M) in poses.items():
         tracked: list[tuple[float, list]] = []
-        snapshots = map_sources(doa, array_pose, times, on_tracks=lambda t, found, out=tracked: out.append((t, found)))
+        snapshots = map_sources(doa, array_pose, times, front_end_tracker_config(options.source_zone_net),
+                                on_tracks=lambda t, found, out=tracked: out.append((t, found)))
         result[name] = [mapped_source_json(s) for s in snapshots[end]]
         if outputs is not None:
             outputs.source_maps(ros_name(name), frame, T_frame_M, snapshots)

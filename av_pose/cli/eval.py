@@ -237,7 +237,10 @@ def _run_sources(args: argparse.Namespace) -> int:
 def _front_end(args: argparse.Namespace) -> str:
     """The DOA front end of --tracks / --sources in words."""
     if args.zone_net:
-        return f'NormMUSIC zone spectra read by zone-net ({args.zone_net})'
+        from av_pose.sources.frontend import ZONE_NET_MEASUREMENT_STD_DEG
+
+        return (f'NormMUSIC zone spectra read by zone-net ({args.zone_net}; the tracker takes its peaks\' 1-σ as '
+                f'{ZONE_NET_MEASUREMENT_STD_DEG:g}°)')
     if not args.zone_frames:
         return 'NormMUSIC, one spectrum per window'
     onsets = ' and onset frames' if args.onset_emphasis else ''

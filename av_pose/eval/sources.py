@@ -27,7 +27,7 @@ from scipy.optimize import linear_sum_assignment
 from av_pose.geometry import interpolate_poses, yaw_of
 from av_pose.scene.doa_eval import SceneDoaTrack, stream_scene_doa
 from av_pose.scene.format import SceneRecord
-from av_pose.sources.frontend import WINDOW_S, ZONE_FRAMES, source_doa_estimator
+from av_pose.sources.frontend import WINDOW_S, ZONE_FRAMES, front_end_tracker_config, source_doa_estimator
 from av_pose.sources.source_map import MappedSource, SourceMap, SourceMapConfig
 from av_pose.sources.tracker import SourceTracker, Track, TrackerConfig
 
@@ -196,7 +196,8 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
                 return record.pose_at(t) @ record.T_cam_array
         else:
             array_pose = estimated_array_poses(record, name, planar_up=planar_up)
-        snapshots = map_sources(doa, array_pose, times, tracker_config, map_config)
+        snapshots = map_sources(doa, array_pose, times, front_end_tracker_config(zone_net, tracker_config),
+                                map_config)
         scores += [score_snapshot(record, name, t, snapshots[t]) for t in times]
     return scores
 

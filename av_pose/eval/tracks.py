@@ -39,7 +39,7 @@ from av_pose.geometry import yaw_of
 from av_pose.metrics.azimuth import azimuth_abs_error_deg
 from av_pose.scene.doa_eval import SceneDoaTrack, stream_scene_doa
 from av_pose.scene.format import SceneRecord
-from av_pose.sources.frontend import WINDOW_S, ZONE_FRAMES, source_doa_estimator
+from av_pose.sources.frontend import WINDOW_S, ZONE_FRAMES, front_end_tracker_config, source_doa_estimator
 from av_pose.sources.tracker import SourceTracker, TrackerConfig
 
 TARGETS = {'coverage': 0.90, 'id_switches_per_source_min': 1.0, 'linger_max_s': 2.0, 'median_error_deg': 3.0}
@@ -79,7 +79,8 @@ def run_scene_tracks(record: SceneRecord, num_peaks: int | None = None, config: 
     """Stream DOA over the scene and track its peaks.
 
     K = `num_peaks` or (point sources + 1), capped as `source_doa_estimator` does; `zone_frames` 0 turns zone
-    voting off; `onset_emphasis` adds the onsets' votes; `zone_net` reads the zones with that learned network.
+    voting off; `onset_emphasis` adds the onsets' votes; `zone_net` reads the zones with that learned network (and
+    the tracker then assumes its peaks' noise, `front_end_tracker_config`, unless `config` is given).
     `doa` replaces the DOA front end (e.g. `simulated_scene_doa`, to score the tracker alone).
     """
     points = record.point_source_indices()
@@ -92,7 +93,7 @@ def run_scene_tracks(record: SceneRecord, num_peaks: int | None = None, config: 
             estimator.release()
     yaws = np.array([array_yaw_deg(record, t) for t in doa.times_s]) if compensate_rotation else None
     end_s = np.array([record.sources[i].get('end_s', np.inf) for i in points], dtype=float)
-    return track_scene_doa(record.name, doa, points, end_s, yaws, config)
+    return track_scene_doa(record.name, doa, points, end_s, yaws, front_end_tracker_config(zone_net, config))
 
 
 def simulated_scene_doa(record: SceneRecord, seed: int = 0, sigma_deg: float = 3.0, miss_rate: float = 0.2,
