@@ -38,6 +38,8 @@ def test_array_symmetries_are_the_rotations_and_mirrors_that_keep_the_microphone
     assert array_symmetries(load_array('uma8')) == [(d, m) for m in (False, True) for d in range(0, 360, 60)]
     lopsided = MicArray('lopsided', np.array([[0.03, 0.0, 0.0], [-0.02, 0.01, 0.0], [0.0, -0.04, 0.0]]))
     assert array_symmetries(lopsided) == [(0, False)]
+    triangle = MicArray('triangle', 0.03 * np.array([[np.cos(a), np.sin(a), 0.0] for a in np.radians([0, 120, 240])]))
+    assert array_symmetries(triangle) == [(d, m) for m in (False, True) for d in (0, 120, 240)]  # 3 × 3 positions
 
 
 @pytest.mark.parametrize('degrees, mirrored', [(90, False), (270, False), (0, True), (180, True)])

@@ -41,8 +41,7 @@ def array_symmetries(array: MicArray, tolerance_m: float = 1e-4) -> list[tuple[i
 
     Mirrored means y → −y (azimuth θ → −θ), applied before the rotation. (0, False) is always first.
     """
-    xy = np.asarray(array.positions_m, dtype=np.float64)
-    xy = (xy if xy.shape[0] == 3 else xy.T)[:2].T  # M×2
+    xy = np.asarray(array.positions_m, dtype=np.float64)[:, :2]  # M×2
     found = []
     for mirrored in (False, True):
         base = xy * ([1.0, -1.0] if mirrored else [1.0, 1.0])
