@@ -168,9 +168,12 @@ def zone_net_cost(device: str, rng: np.random.Generator, rounds: int = 3) -> dic
     import torch
 
     from av_pose.audio.doa import make_estimator
-    from av_pose.models.zone_net_doa import DEFAULT_ZONE_NET, PACKAGE_DIR, SHIPPED_ZONE_NETS
+    from av_pose.errors import UserInputError
+    from av_pose.models.zone_net_doa import resolve_zone_net
 
-    if not (PACKAGE_DIR / SHIPPED_ZONE_NETS[DEFAULT_ZONE_NET]).is_file():
+    try:
+        resolve_zone_net(None)
+    except UserInputError:
         return None
     array, fs = _bench_array('respeaker4'), 16000
     batch = torch.as_tensor(rng.standard_normal((64, array.num_channels, fs // 2)), dtype=torch.float32,

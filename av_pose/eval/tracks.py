@@ -254,14 +254,19 @@ def aggregate_scores(scores: list[TrackScore]) -> TrackScore:
     return total
 
 
-def _matched_resolvable(peaks_deg: np.ndarray, truth_deg: np.ndarray, resolvable: np.ndarray, gate_deg: float) -> int:
-    """Resolvable sources matched one-to-one by a peak within the gate."""
+def matched_sources(peaks_deg: np.ndarray, truth_deg: np.ndarray, gate_deg: float,
+                    counted: np.ndarray | None = None) -> int:
+    """Sources (azimuths `truth_deg`, all active) matched one-to-one by a peak within the gate (NaN peaks: none).
+
+    `counted` (bool per source; default all) says which sources' matches are counted.
+    """
     peaks_deg = peaks_deg[np.isfinite(peaks_deg)]
     if not len(peaks_deg) or not len(truth_deg):
         return 0
+    counted = np.ones(len(truth_deg), dtype=bool) if counted is None else counted
     cost = azimuth_abs_error_deg(peaks_deg[:, None], truth_deg[None, :])
     rows, cols = linear_sum_assignment(np.where(cost <= gate_deg, cost, 1e6))
-    return int(sum(resolvable[c] for r, c in zip(rows, cols) if cost[r, c] <= gate_deg))
+    return int(sum(counted[c] for r, c in zip(rows, cols) if cost[r, c] <= gate_deg))
 
 
 def _clear_mot_pairs(cost: np.ndarray, track_ids: np.ndarray, active: np.ndarray, previous: dict[int, int],
@@ -311,7 +316,7 @@ def score_scene_tracks(run: SceneTracks, gate_deg: float = 10.0, min_separation_
         score.track_windows += len(rows)
         confirmed_ids.update(rows[:, 1].astype(int).tolist())
         matched_rows = set()
-        score.peak_covered += _matched_resolvable(run.peaks_deg[w], truth[w, active], resolvable, gate_deg)
+        score.peak_covered += matched_sources(run.peaks_deg[w], truth[w, active], gate_deg, resolvable)
         current: dict[int, int] = {}
         if len(active) and len(rows):
             cost = azimuth_abs_error_deg(rows[:, 2][:, None], truth[w, active][None, :])

@@ -38,6 +38,8 @@ MAX_SOURCES = 8
 TARGET_SIGMA_DEG = 3.0
 """Width of the training target's bump around each source, degrees."""
 LOG_CLIP = 5.0
+PEAK_SEPARATION_DEG = 15.0
+"""Least angle between two sources read from the probabilities, degrees."""
 
 
 def sector_inputs(values: torch.Tensor) -> torch.Tensor:
@@ -103,6 +105,21 @@ class ZoneNet(nn.Module):
                 raise UserInputError('this zone-net reads the onset spectrum too: give `onset`')
             parts.append(self.onset(onset))
         return self.body(torch.cat([*parts, self.position.expand(batch, -1, -1)], 1))[:, 0]
+
+
+def sector_peaks(probability: np.ndarray, count: int, threshold: float,
+                 min_separation_deg: float = PEAK_SEPARATION_DEG) -> tuple[np.ndarray, np.ndarray]:
+    """The sources in B×360 per-sector probabilities: B×count azimuths and their probabilities.
+
+    Azimuths in degrees [0, 360), refined between sectors, strongest first, at least `min_separation_deg` apart;
+    NaN below `threshold` or where fewer peaks exist.
+    """
+    from av_pose.audio.doa.grid import DirectionGrid
+
+    peaks = DirectionGrid(step_deg=1.0, offset_deg=0.5).find_peaks(np.asarray(probability, dtype=np.float64), count,
+                                                                   min_separation_deg)
+    keep = np.nan_to_num(peaks.heights, nan=0.0) >= threshold
+    return np.where(keep, peaks.azimuths_deg, np.nan), np.where(keep, peaks.heights, np.nan)
 
 
 def bump_targets(azimuths_deg: np.ndarray, sigma_deg: float = TARGET_SIGMA_DEG) -> np.ndarray:

@@ -19,7 +19,14 @@ from av_pose.audio.doa.grid import DirectionGrid
 from av_pose.audio.doa.onset import OnsetVotingDoa
 from av_pose.audio.stft import as_batch
 from av_pose.errors import UserInputError
-from av_pose.models.zone_net import MAX_SOURCES, SECTORS, load_zone_net, sector_inputs
+from av_pose.models.zone_net import (
+    MAX_SOURCES,
+    PEAK_SEPARATION_DEG,
+    SECTORS,
+    load_zone_net,
+    sector_inputs,
+    sector_peaks,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 SHIPPED_ZONE_NETS = {'zone-net-tiny': 'weights/zone-net-tiny.pt'}
@@ -85,7 +92,7 @@ class ZoneNetDoa:
     name = 'zone-net'
 
     def __init__(self, array: MicArray, sample_rate: float, *, model: str | None = None, num_sources: int = 4,
-                 threshold: float = THRESHOLD, min_separation_deg: float = 15.0,
+                 threshold: float = THRESHOLD, min_separation_deg: float = PEAK_SEPARATION_DEG,
                  device: str | torch.device = 'cpu', **options: object) -> None:
         if not 1 <= int(num_sources) <= MAX_SOURCES:
             raise UserInputError(f'method zone-net reports 1 to {MAX_SOURCES} sources, not {num_sources}')
@@ -102,8 +109,7 @@ class ZoneNetDoa:
         self.num_sources, self.threshold = int(num_sources), float(threshold)
         self.min_separation_deg = float(min_separation_deg)
         self.nfft, self.speed_of_sound, self.zones = self.zoned.nfft, self.zoned.speed_of_sound, self.zoned.zones
-        self.grid = DirectionGrid()
-        self._sectors = DirectionGrid(step_deg=1.0, offset_deg=0.5)
+        self.grid = self.zoned.grid
 
     @property
     def min_samples(self) -> int:
@@ -117,12 +123,9 @@ class ZoneNetDoa:
 
     def estimate(self, audio: np.ndarray | torch.Tensor) -> DoaResult:
         """DOA of C×N or B×C×N audio windows (class docstring)."""
-        probability = self.probabilities(audio).cpu().numpy().astype(np.float64)
-        peaks = self._sectors.find_peaks(probability, self.num_sources, self.min_separation_deg)
-        keep = np.nan_to_num(peaks.heights, nan=0.0) >= self.threshold
-        nan = np.full(keep.shape, np.nan)
-        return DoaResult(probability.astype(np.float32), np.where(keep, peaks.azimuths_deg % 360.0, nan),
-                         np.where(keep, peaks.heights, nan), np.where(keep, 0.0, nan))
+        probability = self.probabilities(audio).cpu().numpy()
+        azimuths, confidence = sector_peaks(probability, self.num_sources, self.threshold, self.min_separation_deg)
+        return DoaResult(probability, azimuths, confidence, np.where(np.isfinite(azimuths), 0.0, np.nan))
 
     def release(self) -> None:
         """Drop the network and NormMUSIC's workspace."""

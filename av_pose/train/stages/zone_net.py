@@ -21,8 +21,7 @@ from tqdm import tqdm
 
 from av_pose.audio.arrays import MicArray
 from av_pose.errors import UserInputError
-from av_pose.metrics.azimuth import azimuth_abs_error_deg
-from av_pose.models.zone_net import MAX_SOURCES, SECTORS, ZoneNet, bump_targets
+from av_pose.models.zone_net import MAX_SOURCES, SECTORS, ZoneNet, bump_targets, sector_peaks
 from av_pose.train.stages import Stage
 
 MATCH_DEG = 10.0
@@ -119,21 +118,16 @@ class ZoneWindows(Dataset):
         return {**inputs, 'azimuths_deg': azimuths}
 
 
-def peak_match_counts(probability: np.ndarray, azimuths_deg: np.ndarray, threshold: float,
-                      min_separation_deg: float = 15.0) -> tuple[int, int, int]:
-    """(matched, reported peaks, active sources) of B×360 probabilities against B×S azimuths (NaN inactive)."""
-    from av_pose.audio.doa.grid import DirectionGrid
+def peak_match_counts(probability: np.ndarray, azimuths_deg: np.ndarray, threshold: float) -> tuple[int, int, int]:
+    """(matched, reported peaks, active sources) of B×360 probabilities against B×S azimuths (NaN inactive).
 
-    peaks = DirectionGrid(step_deg=1.0, offset_deg=0.5).find_peaks(probability, MAX_SOURCES, min_separation_deg)
-    found = np.where(np.nan_to_num(peaks.heights, nan=0.0) >= threshold, peaks.azimuths_deg, np.nan)
-    matched = 0
-    for row_found, row_truth in zip(found, azimuths_deg):
-        error = azimuth_abs_error_deg(row_found[:, None], row_truth[None, :])
-        error = np.where(np.isfinite(error), error, np.inf)
-        while np.isfinite(error).any() and error.min() <= MATCH_DEG:
-            i, j = np.unravel_index(error.argmin(), error.shape)
-            matched += 1
-            error[i, :], error[:, j] = np.inf, np.inf
+    A peak matches one source within `MATCH_DEG`, one-to-one (`eval.tracks.matched_sources`).
+    """
+    from av_pose.eval.tracks import matched_sources
+
+    found, _ = sector_peaks(probability, MAX_SOURCES, threshold)
+    matched = sum(matched_sources(row_found, row_truth[np.isfinite(row_truth)], MATCH_DEG)
+                  for row_found, row_truth in zip(found, azimuths_deg))
     return matched, int(np.isfinite(found).sum()), int(np.isfinite(azimuths_deg).sum())
 
 
@@ -174,7 +168,7 @@ class ZoneNetStage(Stage):
         for batch in DataLoader(val_set, batch_size=config['optim']['batch_size']):
             batch = self.to_device(batch, dist.device)
             probability = torch.sigmoid(model(**network_inputs(batch)).float()).cpu().numpy()
-            counts += peak_match_counts(probability.astype(np.float64), batch['azimuths_deg'].cpu().numpy(),
+            counts += peak_match_counts(probability, batch['azimuths_deg'].cpu().numpy(),
                                         config['model']['zone_net']['threshold'])
         model.train()
         matched, reported, active = (float(count) for count in counts)
