@@ -57,6 +57,7 @@ from av_pose.ros.node_common import (
     run_node,
     text,
 )
+from av_pose.sources.frontend import peak_std_deg
 from av_pose.sources.tracker import SourceTracker, TrackerConfig
 
 NODE_NAME = 'doa_node'
@@ -94,8 +95,8 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'track_gate_deg': (12.0, 'A peak further than this from a track cannot update it, degrees'),
     'track_confirm_hits': (3, 'Hits within the first 5 updates that confirm a new track'),
     'track_coast_s': (1.0, 'A confirmed track not heard for this long dies, seconds'),
-    'track_measurement_std_deg': (3.0, "The 1-sigma of a DOA peak the tracker assumes, degrees (zone voting's; 6 "
-                                  'for method zone-net, whose peaks are surer: config/sources.yaml)'),
+    'track_measurement_std_deg': (0.0, 'The 1-sigma of a DOA peak the tracker assumes, degrees; 0 = the method\'s '
+                                  'own (6 for zone-net, whose peaks are surer; 3 for the others)'),
     'track_revive_s': (15.0, 'A track confirmed within 30 deg of one that died less than this ago takes its id back '
                        '(a talker who pauses keeps one id), seconds; 0 = off'),
     'compensate_rotation': (False, "Remove the rig's own rotation from the tracks using odom (nav_msgs/Odometry) "
@@ -169,7 +170,8 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
     tracker = TrackerConfig(gate_deg=positive(values, 'track_gate_deg'),
                             confirm_hits=integer(values, 'track_confirm_hits', 1),
                             coast_s=positive(values, 'track_coast_s'),
-                            measurement_std_deg=positive(values, 'track_measurement_std_deg'),
+                            measurement_std_deg=number_in(values, 'track_measurement_std_deg', 0.0, 45.0)
+                            or peak_std_deg(method),
                             revive_s=number_in(values, 'track_revive_s', 0.0, 60.0),
                             ) if boolean(values, 'track_sources') else None
     prefix = text(values, 'track_frame_prefix') if boolean(values, 'publish_track_frames') else None

@@ -27,11 +27,16 @@ spoiled the map (docs/results.md, stops 23–24); ZoneNet's peaks are surer. On 
 coverage +1 point, no longer linger; the map within noise (stop 30)."""
 
 
+def peak_std_deg(method: str) -> float:
+    """The 1-σ of a DOA peak of `method` that the tracker assumes, degrees: 6 for zone-net, else 3."""
+    return ZONE_NET_MEASUREMENT_STD_DEG if method == 'zone-net' else TrackerConfig.measurement_std_deg
+
+
 def front_end_tracker_config(zone_net: str | None, config: TrackerConfig | None = None) -> TrackerConfig | None:
     """`config` when given, else the tracker settings that suit the front end (None: `TrackerConfig`'s defaults)."""
     if config is not None or zone_net is None:
         return config
-    return TrackerConfig(measurement_std_deg=ZONE_NET_MEASUREMENT_STD_DEG)
+    return TrackerConfig(measurement_std_deg=peak_std_deg('zone-net'))
 
 
 def source_doa_estimator(array: MicArray, sample_rate: float, num_peaks: int, zone_frames: int = ZONE_FRAMES,
