@@ -132,3 +132,17 @@ def test_scene_folders_with_the_same_name_keep_their_own_arrays(tmp_path):
     items = [dataset[i] for i in range(len(dataset))]
     assert {tuple(item['doa_a'].shape) for item in items} == {(360,)}
     assert all(bool(item['audio_ok']) for item in items)
+
+
+def test_scene_folders_are_found_through_links_each_once(tmp_path, scenes_root):
+    """A data folder assembled from links to rendered sets (and a link back up the tree) finds each scene once."""
+    from av_pose.data.pairs import find_scene_dirs
+
+    data = tmp_path / 'data'
+    (data / 'train').mkdir(parents=True)
+    (data / 'train' / 'set_a').symlink_to(scenes_root, target_is_directory=True)
+    (data / 'train' / 'again').symlink_to(scenes_root, target_is_directory=True)
+    (data / 'train' / 'loop').symlink_to(data, target_is_directory=True)
+    found = find_scene_dirs(data)
+    assert sorted(p.name for p in found) == ['scene_a', 'scene_b']
+    assert len(FramePairDataset(data, gap_s=1.0)) == 10 + 5

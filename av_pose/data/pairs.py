@@ -19,6 +19,7 @@ The default collate of torch.utils.data.DataLoader batches these dicts.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -95,14 +96,27 @@ def unique_scene_ids(records: Sequence) -> list[str]:
 
 
 def find_scene_dirs(root: str | Path | Iterable[str | Path]) -> list[Path]:
-    """Scene folders: `root` if it holds scene.json, else every folder below it that does (sorted), or the list."""
+    """Scene folders: `root` if it holds scene.json, else every folder below it that does (sorted), or the list.
+
+    Symbolic links to folders are followed (a data folder assembled from links to rendered sets), each real folder
+    once.
+    """
     if isinstance(root, (str, Path)):
         root = Path(root)
         if (root / SCENE_JSON).is_file():
             return [root]
         if not root.is_dir():
             raise UserInputError(f'{root}: no such scene folder')
-        return sorted(p.parent for p in root.rglob(SCENE_JSON))
+        found, seen = [], set()
+        for folder, subfolders, files in os.walk(root, followlinks=True):
+            real = os.path.realpath(folder)
+            if real in seen:  # a link back up the tree, or a second link to the same folder
+                subfolders.clear()
+                continue
+            seen.add(real)
+            if SCENE_JSON in files:
+                found.append(Path(folder))
+        return sorted(found)
     return [Path(p) for p in root]
 
 
