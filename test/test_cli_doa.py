@@ -150,3 +150,26 @@ def test_zones_find_four_turn_taking_sources_on_four_microphones(tmp_path, capsy
         assert len(found) == 4 and circular_error_deg(found[:, None], np.array(azimuths)[None]).min(0).max() <= 5.0
     code, _, err = run_in_process(capsys, 'doa', str(path), '--array', 'respeaker4', '--sources', '4')
     assert code == 2 and 'num_sources must be in [1, 3]' in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_zone_net_threshold_trades_found_sources_for_sureness(tmp_path, capsys):
+    """--method zone-net --threshold P reports only peaks at least P probable: fewer as P rises, all four at 0.5."""
+    path = tmp_path / 'four.wav'
+    azimuths = [20.0, 110.0, 200.0, 290.0]
+    audio = simulate(PRESETS['respeaker4'], 16000, azimuths, duration_s=2.0,
+                     gains=turn_taking_gains(4, 2 * 16000, 16000))
+    write_wav(path, audio / np.abs(audio).max(), 16000)
+    found = {}
+    for threshold in ('0.5', '0.995'):
+        code, out, err = run_in_process(capsys, 'doa', str(path), '--array', 'respeaker4', '--method', 'zone-net',
+                                        '--sources', '4', '--window', '1.0', '--hop', '0.5', '--json',
+                                        '--threshold', threshold)
+        assert code == 0, err
+        windows = json.loads(out)['windows']
+        assert all(c >= float(threshold) for w in windows for c in w['confidence']), windows
+        found[threshold] = [np.array(w['azimuths_deg']) for w in windows]
+    for peaks in found['0.5']:
+        assert len(peaks) == 4 and circular_error_deg(peaks[:, None], np.array(azimuths)[None]).min(0).max() <= 5.0
+    assert sum(map(len, found['0.995'])) < sum(map(len, found['0.5']))
+    code, _, err = run_in_process(capsys, 'doa', str(path), '--array', 'respeaker4', '--threshold', '0.7')
+    assert code == 2 and '--threshold is the source probability of --method zone-net' in err, err

@@ -139,6 +139,7 @@ def test_config_from_parameters_accepts_defaults_and_ints():
     ({'track_confirm_hits': 9}, 'confirm_hits'),
     ({'zone_frames': -1}, 'zone_frames must be an integer'),
     ({'track_revive_s': -1.0}, 'track_revive_s must be a number in'),
+    ({'method': 'zone-net', 'zone_net_threshold': 1.0}, 'zone_net_threshold must be a number in'),
     ({'method': 'slfm', 'array': 'binaural', 'zone_frames': 4}, 'zone_frames needs a spectral method'),
     ({'onset_emphasis': True, 'method': 'slfm', 'array': 'binaural'}, 'onset_emphasis needs a spectral method'),
 ])
@@ -156,8 +157,8 @@ def test_front_end_options_reach_the_estimator():
     assert config_from_parameters(_params(track_measurement_std_deg=6)).tracker.measurement_std_deg == 6.0
     assert config_from_parameters(_params()).tracker.measurement_std_deg == 3.0  # 0: normmusic's own
     assert config_from_parameters(_params(method='zone-net')).tracker.measurement_std_deg == 6.0
-    told = config_from_parameters(_params(method='zone-net', track_measurement_std_deg=4))
-    assert told.tracker.measurement_std_deg == 4.0
+    told = config_from_parameters(_params(method='zone-net', track_measurement_std_deg=4, zone_net_threshold=0.7))
+    assert told.tracker.measurement_std_deg == 4.0 and told.zone_net_threshold == 0.7
     voting = config_from_parameters(_params(zone_frames=4, onset_emphasis=True))  # the onsets vote with the zones
     assert (voting.zone_frames, voting.onset_emphasis) == (4, True)
 

@@ -16,9 +16,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--array', required=True, help='preset (respeaker4, respeaker6, uma8, binaural, foa) '
                         'or YAML file with positions_m')
     parser.add_argument('--method', default='normmusic',
-                        help='normmusic | music | srp_phat | intensity (FOA) | slfm (learned, 2-channel arrays)')
+                        help='normmusic | music | srp_phat | intensity (FOA) | slfm (learned, 2-channel arrays) | '
+                        'zone-net (learned reading of NormMUSIC zone spectra, several sources)')
     parser.add_argument('--model', default=None, metavar='NAME_OR_PATH',
-                        help='with --method slfm: a shipped model (default slfm-tiny) or a checkpoint path')
+                        help='with --method slfm or zone-net: a shipped model (default slfm-tiny, zone-net-tiny) or '
+                        'a checkpoint path')
+    parser.add_argument('--threshold', type=float, default=None, metavar='P',
+                        help='with --method zone-net: least probability of a reported source (default 0.5; higher: '
+                        'fewer false sources and fewer found)')
     parser.add_argument('--window', type=float, default=1.0, help='window length, seconds (default 1.0)')
     parser.add_argument('--hop', type=float, default=0.1, help='hop between windows, seconds (default 0.1)')
     parser.add_argument('--sources', type=int, default=1, help='number of sources to report (default 1)')
@@ -72,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
                              f'{audio.shape[1] / sample_rate:.2f} s recording')
     if args.freq_bins is not None and args.freq_range is not None:
         raise UserInputError('give --freq-range or --freq-bins, not both')
+    if args.threshold is not None and args.method != 'zone-net':
+        raise UserInputError('--threshold is the source probability of --method zone-net')
     grid = None
     if args.grid == 'sphere':
         if not resolves_elevation(array):
@@ -86,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
                                freq_bins=None if args.freq_bins is None else parse_freq_bins(args.freq_bins),
                                speed_of_sound=args.speed_of_sound, temperature_c=args.temperature, grid=grid,
                                device=args.device, model=args.model,
-                               **({'zone_frames': args.zones} if args.zones else {}))
+                               **({'zone_frames': args.zones} if args.zones else {}),
+                               **({'threshold': args.threshold} if args.threshold is not None else {}))
     track = track_doa(estimator, audio, args.window, args.hop, progress=not args.json)
     show_elevation = grid is not None
     if args.plot:

@@ -70,6 +70,8 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                'learned azimuth, a 2-channel array)'),
     'model': ('', 'With method slfm or zone-net: a shipped model name or a checkpoint path; empty = the shipped '
                   'slfm-tiny or zone-net-tiny'),
+    'zone_net_threshold': (0.5, 'With method zone-net: least probability of a reported source, 0.01-0.99; higher: '
+                           'fewer false tracks, fewer sources found (docs/sound_sources.md)'),
     'window_s': (1.0, 'Analysis window length, seconds of audio'),
     'update_rate_hz': (10.0, 'Estimates per second of audio time'),
     'max_sources': (1, 'Number of sources to report (fewer than the number of microphones; up to 8 with '
@@ -133,6 +135,7 @@ class DoaNodeConfig:
     compensate_rotation: bool = False
     base_frame: str = ''
     track_frame_prefix: str | None = None
+    zone_net_threshold: float = 0.5
 
 
 def _band(values: dict[str, Any]) -> tuple[float, float]:
@@ -187,7 +190,8 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
                          frame_id=text(values, 'frame_id'), device=resolve_device(device).type,
                          audio_msg_type=audio_msg_type, fallback=fallback, tracker=tracker,
                          compensate_rotation=boolean(values, 'compensate_rotation'),
-                         base_frame=text(values, 'base_frame'), track_frame_prefix=prefix)
+                         base_frame=text(values, 'base_frame'), track_frame_prefix=prefix,
+                         zone_net_threshold=number_in(values, 'zone_net_threshold', 0.01, 0.99))
 
 
 class DoaNode(Node):
@@ -222,9 +226,10 @@ class DoaNode(Node):
         band = {'freq_bins': cfg.freq_bins} if cfg.freq_bins else {'freq_range_hz': cfg.freq_range_hz}
         grid = SphereGrid(points=cfg.sphere_points) if cfg.grid == 'sphere' else None
         zones = {'zone_frames': cfg.zone_frames} if cfg.zone_frames else {}
+        learned = {'threshold': cfg.zone_net_threshold} if cfg.method == 'zone-net' else {}
         estimator = make_estimator(cfg.method, cfg.array, sample_rate, cfg.onset_emphasis, num_sources=cfg.max_sources,
                                    device=cfg.device, speed_of_sound=cfg.speed_of_sound, grid=grid,
-                                   model=cfg.model or None, **band, **zones)
+                                   model=cfg.model or None, **band, **zones, **learned)
         return StreamingDoa(estimator, window_s=cfg.window_s)
 
     def _rebuild(self, sample_rate: int) -> AudioRingBuffer:
