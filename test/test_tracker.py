@@ -325,6 +325,14 @@ def test_cli_eval_tracks_with_the_shipped_zone_net(short_scene, tmp_path, capsys
     assert summary['coverage'] > 0.6 and summary['id_switches'] == 0 and summary['false_track_ids'] == 0
     assert main(['eval', '--tracks', '--zone-net', '--onset-emphasis', '--data', str(short_scene.directory)]) == 2
     assert '--zone-net reads zones as long as it was trained with' in capsys.readouterr().err
+    # a stricter threshold reports fewer peaks (measured here: DOA ceiling 0.67 at 0.5, 0.04 at 0.95)
+    assert main(['eval', '--tracks', '--zone-net', '--zone-net-threshold', '0.95', '--data',
+                 str(short_scene.directory), '--json', str(out), '--no-progress']) == 0
+    assert 'zone-net (zone-net-tiny, peaks ≥ 0.95;' in capsys.readouterr().out
+    strict = json.loads(out.read_text())['all']
+    assert strict['peak_covered'] < summary['peak_covered'], (strict, summary)
+    assert main(['eval', '--tracks', '--zone-net-threshold', '0.7', '--data', str(short_scene.directory)]) == 2
+    assert '--zone-net-threshold needs --zone-net' in capsys.readouterr().err
 
 
 def test_a_heard_track_reports_its_peak_and_a_coasting_one_none():

@@ -79,6 +79,8 @@ class BagProcessOptions:
     source_zone_frames: int = ZONE_FRAMES
     source_zone_net: str | None = None
     """A ZoneNet (shipped name or checkpoint path) reads the zone spectra instead of their votes."""
+    source_zone_net_threshold: float | None = None
+    """Its least probability of a reported peak (None: 0.5)."""
     sources_rate_hz: float = 1.0
     planar_up: tuple[float, float, float] | None = None
     """The rig moves on a level floor with this up axis (camera frame; `Sensors.planar_up`); None: free motion."""
@@ -314,7 +316,7 @@ def _map_sources(recording: BagRecording, tracks: Mapping[str, OdometryTrack], o
     from av_pose.sources.frontend import front_end_tracker_config
 
     doa = recording_doa(recording, options.source_peaks, zone_frames=options.source_zone_frames,  # its own window
-                        zone_net=options.source_zone_net)
+                        zone_net=options.source_zone_net, zone_net_threshold=options.source_zone_net_threshold)
     if len(doa.times_s) == 0:
         return {}
     T_cam_array = np.asarray(recording.T_cam_array, dtype=np.float64)

@@ -51,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--zone-net', nargs='?', const='zone-net-tiny', default=None, metavar='MODEL',
                         help='with --sources: the zone spectra read by a learned network instead of their votes '
                         '(method zone-net; a shipped name or a checkpoint path, default zone-net-tiny)')
+    parser.add_argument('--zone-net-threshold', type=float, default=None, metavar='P',
+                        help='with --zone-net: least probability of a reported peak (default 0.5), as av-pose eval')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     topics = parser.add_argument_group('topics and frames (defaults: what av-pose scene-to-bag writes)')
     for name, default in TOPIC_OPTIONS:
@@ -77,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.eval.plots import format_table, metrics_rows, write_odometry_plots
     from av_pose.pose.registry import make_pose_estimator
 
+    if args.zone_net_threshold is not None and not args.zone_net:
+        from av_pose.errors import UserInputError
+
+        raise UserInputError('--zone-net-threshold needs --zone-net')
     read = BagReadOptions(**{name.replace('-', '_'): getattr(args, name.replace('-', '_'))
                              for name, _ in TOPIC_OPTIONS}, array=args.array, audio_msg_type=args.audio_msg_type)
     options = BagProcessOptions(read=read, gap_s=args.gap, rate_hz=args.rate, window_s=args.window,
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
                                 progress=not args.quiet, sources=args.sources,
                                 planar_up=planar_up_from_args(args.planar_motion),
                                 sources_rate_hz=args.sources_rate, source_zone_net=args.zone_net,
+                                source_zone_net_threshold=args.zone_net_threshold,
                                 **({} if args.zone_frames is None else {'source_zone_frames': args.zone_frames}))
     names = list(dict.fromkeys(args.model or default_models()))
     estimators = {name: make_pose_estimator(name, device=args.device) for name in names}

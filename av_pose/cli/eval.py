@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--zone-net', nargs='?', const='zone-net-tiny', default=None, metavar='MODEL',
                         help='with --tracks or --sources: the zone spectra read by a learned network instead of '
                         'their votes (method zone-net; a shipped name or a checkpoint path, default zone-net-tiny)')
+    parser.add_argument('--zone-net-threshold', type=float, default=None, metavar='P',
+                        help='with --zone-net: least probability of a reported peak (default 0.5; higher: fewer false '
+                        'tracks, fewer sources found)')
     parser.add_argument('--data', required=True, metavar='DIR', help='a scene folder or a folder of scene folders')
     parser.add_argument('--corrupted', action='append', metavar='KIND',
                         help='corrupted conditions besides clean: mixed (the "corrupted" set), blur, noise, jitter, '
@@ -187,7 +190,8 @@ def _run_tracks(args: argparse.Namespace) -> int:
     scene_dirs = _source_eval_scenes(args)
     runs, scores = evaluate_tracks([read_scene(d) for d in scene_dirs], args.peaks, window_s=args.window,
                                    progress=not args.no_progress, zone_frames=args.zone_frames,
-                                   onset_emphasis=args.onset_emphasis, zone_net=args.zone_net)
+                                   onset_emphasis=args.onset_emphasis, zone_net=args.zone_net,
+                                   zone_net_threshold=args.zone_net_threshold)
     peaks = 'point sources + 1' if args.peaks is None else str(args.peaks)
     print(markdown_tracks(runs, scores, f'{len(runs)} scene(s) in {args.data}; {_front_end(args)}, {peaks} peaks, '
                           f'{args.window:g} s windows every 0.1 s; tracker defaults; ground-truth rig yaw.'))
@@ -220,7 +224,8 @@ def _run_sources(args: argparse.Namespace) -> int:
     for directory in tqdm(scene_dirs, desc='sources', unit='scene', disable=args.no_progress):
         scores += evaluate_scene_sources(read_scene(directory), poses, num_peaks=args.peaks, window_s=args.window,
                                          zone_frames=args.zone_frames, planar_up=args.planar_up,
-                                         onset_emphasis=args.onset_emphasis, zone_net=args.zone_net)
+                                         onset_emphasis=args.onset_emphasis, zone_net=args.zone_net,
+                                         zone_net_threshold=args.zone_net_threshold)
     summary = summarize_sources(scores)
     print(markdown_sources(summary, f'{len(scene_dirs)} scene(s) in {args.data}; {_front_end(args)}, '
                            f'{args.window:g} s '
@@ -239,8 +244,9 @@ def _front_end(args: argparse.Namespace) -> str:
     if args.zone_net:
         from av_pose.sources.frontend import ZONE_NET_MEASUREMENT_STD_DEG
 
-        return (f'NormMUSIC zone spectra read by zone-net ({args.zone_net}; the tracker takes its peaks\' 1-σ as '
-                f'{ZONE_NET_MEASUREMENT_STD_DEG:g}°)')
+        threshold = '' if args.zone_net_threshold is None else f', peaks ≥ {args.zone_net_threshold:g}'
+        return (f'NormMUSIC zone spectra read by zone-net ({args.zone_net}{threshold}; the tracker takes its peaks\' '
+                f'1-σ as {ZONE_NET_MEASUREMENT_STD_DEG:g}°)')
     if not args.zone_frames:
         return 'NormMUSIC, one spectrum per window'
     onsets = ' and onset frames' if args.onset_emphasis else ''
@@ -264,6 +270,8 @@ def _source_eval_scenes(args: argparse.Namespace) -> list:
     if args.zone_net and (args.onset_emphasis or args.zone_frames != ZONE_FRAMES):
         raise UserInputError('--zone-net reads zones as long as it was trained with and no onset votes: leave out '
                              '--zone-frames and --onset-emphasis')
+    if args.zone_net_threshold is not None and not (args.zone_net and 0.0 < args.zone_net_threshold < 1.0):
+        raise UserInputError('--zone-net-threshold needs --zone-net and a probability in (0, 1)')
     if args.onset_emphasis and not args.zone_frames:
         raise UserInputError('--onset-emphasis needs zone voting (--zone-frames 2 or more)')
     if not args.window > 0:

@@ -86,7 +86,8 @@ def map_sources(doa: SceneDoaTrack, array_pose: Callable[[float], np.ndarray], s
 
 
 def recording_doa(recording, num_peaks: int = 3, window_s: float = WINDOW_S, update_s: float = 0.1,
-                  zone_frames: int = ZONE_FRAMES, zone_net: str | None = None) -> SceneDoaTrack:
+                  zone_frames: int = ZONE_FRAMES, zone_net: str | None = None,
+                  zone_net_threshold: float | None = None) -> SceneDoaTrack:
     """The tracking front end (`source_doa_estimator`) over any recording with `audio()` (a scene or a bag).
 
     The ground-truth fields are NaN (a bag does not know its sources).
@@ -94,7 +95,8 @@ def recording_doa(recording, num_peaks: int = 3, window_s: float = WINDOW_S, upd
     from av_pose.audio.offline import track_doa
 
     array = recording.mic_array
-    estimator = source_doa_estimator(array, recording.sample_rate, num_peaks, zone_frames, zone_net=zone_net)
+    estimator = source_doa_estimator(array, recording.sample_rate, num_peaks, zone_frames, zone_net=zone_net,
+                                     zone_net_threshold=zone_net_threshold)
     try:
         doa = track_doa(estimator, recording.audio(), window_s, update_s)
     finally:
@@ -174,16 +176,18 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
                            zone_frames: int = ZONE_FRAMES,
                            planar_up: Sequence[float] | None = None,
                            onset_emphasis: bool = False,
-                           zone_net: str | None = None) -> list[SourceSnapshotScore]:
+                           zone_net: str | None = None,
+                           zone_net_threshold: float | None = None) -> list[SourceSnapshotScore]:
     """Scores of one scene for every pose source and snapshot time (the scene end is always added).
 
     `planar_up`: the estimators' odometry treats the rig as a ground robot with this up axis (`Sensors.planar_up`).
     `onset_emphasis`: the front end's onsets vote too; `zone_net`: a learned reading of the zones instead of their
-    votes (both: `source_doa_estimator`).
+    votes, reporting peaks at least `zone_net_threshold` probable (all three: `source_doa_estimator`).
     """
     estimator = source_doa_estimator(record.array(), record.sample_rate,
                                      num_peaks or len(record.point_source_indices()) + 1, zone_frames,
-                                     onset_emphasis=onset_emphasis, zone_net=zone_net)
+                                     onset_emphasis=onset_emphasis, zone_net=zone_net,
+                                     zone_net_threshold=zone_net_threshold)
     try:
         doa = stream_scene_doa(record, estimator, window_s=window_s, update_s=0.1)
     finally:

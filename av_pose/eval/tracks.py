@@ -75,18 +75,20 @@ def run_scene_tracks(record: SceneRecord, num_peaks: int | None = None, config: 
                      method: str = 'normmusic', window_s: float = WINDOW_S, update_s: float = 0.1,
                      compensate_rotation: bool = True, doa: SceneDoaTrack | None = None,
                      zone_frames: int = ZONE_FRAMES, onset_emphasis: bool = False,
-                     zone_net: str | None = None) -> SceneTracks:
+                     zone_net: str | None = None, zone_net_threshold: float | None = None) -> SceneTracks:
     """Stream DOA over the scene and track its peaks.
 
     K = `num_peaks` or (point sources + 1), capped as `source_doa_estimator` does; `zone_frames` 0 turns zone
     voting off; `onset_emphasis` adds the onsets' votes; `zone_net` reads the zones with that learned network (and
-    the tracker then assumes its peaks' noise, `front_end_tracker_config`, unless `config` is given).
+    the tracker then assumes its peaks' noise, `front_end_tracker_config`, unless `config` is given), reporting
+    peaks at least `zone_net_threshold` probable.
     `doa` replaces the DOA front end (e.g. `simulated_scene_doa`, to score the tracker alone).
     """
     points = record.point_source_indices()
     if doa is None:
         estimator = source_doa_estimator(record.array(), record.sample_rate, num_peaks or len(points) + 1,
-                                         zone_frames, method, onset_emphasis=onset_emphasis, zone_net=zone_net)
+                                         zone_frames, method, onset_emphasis=onset_emphasis, zone_net=zone_net,
+                                         zone_net_threshold=zone_net_threshold)
         try:
             doa = stream_scene_doa(record, estimator, window_s=window_s, update_s=update_s)
         finally:
@@ -352,14 +354,16 @@ def evaluate_tracks(records: list[SceneRecord], num_peaks: int | None = None, co
                     progress: bool = False,
                     zone_frames: int = ZONE_FRAMES,
                     onset_emphasis: bool = False,
-                    zone_net: str | None = None) -> tuple[list[SceneTracks], list[TrackScore]]:
+                    zone_net: str | None = None,
+                    zone_net_threshold: float | None = None) -> tuple[list[SceneTracks], list[TrackScore]]:
     """Track and score every scene; returns the runs and their scores (aggregate with `aggregate_scores`)."""
     from tqdm import tqdm
 
     runs, scores = [], []
     for record in tqdm(records, desc='tracks', unit='scene', disable=not progress):
         run = run_scene_tracks(record, num_peaks, config, window_s=window_s, update_s=update_s,
-                               zone_frames=zone_frames, onset_emphasis=onset_emphasis, zone_net=zone_net)
+                               zone_frames=zone_frames, onset_emphasis=onset_emphasis, zone_net=zone_net,
+                               zone_net_threshold=zone_net_threshold)
         runs.append(run)
         scores.append(score_scene_tracks(run, gate_deg=gate_deg))
     return runs, scores

@@ -41,17 +41,19 @@ def front_end_tracker_config(zone_net: str | None, config: TrackerConfig | None 
 
 def source_doa_estimator(array: MicArray, sample_rate: float, num_peaks: int, zone_frames: int = ZONE_FRAMES,
                          method: str = 'normmusic', device: str = 'cpu', onset_emphasis: bool = False,
-                         zone_net: str | None = None) -> DoaEstimator:
+                         zone_net: str | None = None, zone_net_threshold: float | None = None) -> DoaEstimator:
     """`method` reporting up to `num_peaks` peaks per window (capped: C − 1 without zones, 8 with them).
 
     `onset_emphasis`: with zone voting the onsets vote too (`av_pose.audio.doa.onset.OnsetVotingDoa`: fewer false
     tracks, but many onsets take vote share from steady sources; off by default for the source map's sake).
     `zone_net`: instead of the votes, the zone spectra are read by a learned network (`method` zone-net; a shipped
-    name or a checkpoint path: `av_pose.models.zone_net_doa`); its zones are as long as it was trained with.
+    name or a checkpoint path: `av_pose.models.zone_net_doa`); its zones are as long as it was trained with, and
+    `zone_net_threshold` (None: its default, 0.5) is the least probability of a reported peak.
     """
     if zone_net is not None:
+        threshold = {} if zone_net_threshold is None else {'threshold': zone_net_threshold}
         return make_estimator('zone-net', array, sample_rate, model=zone_net, device=device,
-                              num_sources=max(1, min(int(num_peaks), MAX_ZONE_SOURCES)))
+                              num_sources=max(1, min(int(num_peaks), MAX_ZONE_SOURCES)), **threshold)
     cap = MAX_ZONE_SOURCES if zone_frames else array.num_channels - 1
     return make_estimator(method, array, sample_rate, onset_emphasis, num_sources=max(1, min(int(num_peaks), cap)),
                           zone_frames=zone_frames, device=device)
