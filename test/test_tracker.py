@@ -350,3 +350,22 @@ def test_a_heard_track_reports_its_peak_and_a_coasting_one_none():
     fields = track_fields(track)
     assert fields['heard'] and fields['measured_azimuth'] == pytest.approx(np.radians(44.0))
     assert not track_fields(coasting)['heard'] and np.isnan(track_fields(coasting)['measured_azimuth'])
+
+
+def test_a_track_is_revived_where_it_was_last_heard_not_where_its_coasting_drifted():
+    """A source walking at 80°/s falls silent: its coasting prediction runs on (measured: to 270° before it dies,
+    31° past its last hit at 239°). When it speaks again where it was last heard it gets its id back."""
+    tracker = SourceTracker()
+    stamps = 0.1 * np.arange(60)
+    for t in stamps[:30]:                                    # 3 s walking at 80°/s
+        tracks = tracker.update(t, np.array([10.0 + 80.0 * t]), rig_yaw_deg=0.0)
+    (walker,) = [track for track in tracks if track.confirmed]
+    last_heard = walker.azimuth_deg
+    drifted = last_heard
+    for t in stamps[30:50]:                                  # 2 s silent: it coasts, drifts and dies
+        tracks = tracker.update(t, np.array([np.nan]), rig_yaw_deg=0.0)
+        drifted = tracks[0].azimuth_deg if tracks else drifted
+    assert tracks == [] and drifted - last_heard > TrackerConfig.revive_deg
+    for t in stamps[50:]:                                    # it speaks again where it was last heard
+        tracks = tracker.update(t, np.array([last_heard + 2.0]), rig_yaw_deg=0.0)
+    assert [(track.id, track.confirmed) for track in tracks] == [(walker.id, True)]

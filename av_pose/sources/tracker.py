@@ -75,13 +75,16 @@ class TrackerConfig:
             that they start no new tracks; it reappears if its slope recovers.
         phantom_window_s: History of hits used for that test, seconds.
         phantom_slope: Threshold on the slope (see above), in (0, 1).
-        revive_s, revive_deg: A tentative track confirmed within `revive_deg` (world-aligned azimuth) of a
-            confirmed track that died less than `revive_s` ago takes that track's id and age (the closest, each
+        revive_s, revive_deg: A tentative track confirmed within `revive_deg` (world-aligned azimuth) of where
+            a confirmed track that died less than `revive_s` ago was last heard (its filtered azimuth at its last
+            hit, not where its coasting prediction drifted to) takes that track's id and age (the closest, each
             dead track once); 0 = off. Speech pauses, music breaks and masked stretches then cost no id switch,
             while the dead track is still not output during the gap. Defaults 15 s and 30°: on the ShoeboxAV
             sets of docs/results.md ("Sound sources"), with births 16° apart, they cut id switches by 0–30 %
             against 4 s and 20°, with the same coverage, errors and lingering; 30° leaves room for a source that
-            walks while it is silent.
+            walks while it is silent. Reviving from the last hit rather than the place of death (stop 31) cut id
+            switches from 1.77 to 1.73 per source-minute with ZoneNet (held out 2.89 → 2.78) and from 3.22 to
+            3.03 with zone voting (4.33 → 4.17), coverage, errors and MOTA unchanged.
 
     Tuning: raise `gate_deg` and `accel_std_deg_s2` for fast sources or when no rig yaw is given on a turning
     robot; lower `coast_s` for faster deaths (at the price of id switches in pauses of speech); raise
@@ -198,6 +201,7 @@ class _Filter:
         self.confirmed = config.confirm_hits <= 1
         self.hit_now = True
         self.measured_deg = azimuth_deg % 360.0  # world-aligned frame; NaN when not heard at this update
+        self.last_hit_deg = self.measured_deg  # filtered world-aligned azimuth at the last hit (revival)
         self.activity = 0.5
         self.phantom = False
         self.hits_log: deque[tuple[float, float, float]] = deque()  # (stamp s, unwrapped rig yaw, array az) deg
@@ -249,7 +253,7 @@ class SourceTracker:
     def reset(self) -> None:
         """Forget all tracks (ids keep counting up)."""
         self._filters: list[_Filter] = []
-        self._dead: list[tuple[float, int, float, float]] = []  # (death stamp s, id, world azimuth deg, birth s)
+        self._dead: list[tuple[float, int, float, float]] = []  # (death s, id, last heard world azimuth deg, birth s)
         self._last_stamp_s: float | None = None
         self._yaw_deg = 0.0
         self._yaw_unwrapped_deg: float | None = None  # None: no yaw given yet
@@ -305,6 +309,7 @@ class SourceTracker:
                     f.elevation_deg = peak_elev[k] if not math.isfinite(f.elevation_deg) else \
                         0.7 * f.elevation_deg + 0.3 * peak_elev[k]
                 f.hit_now, f.last_hit_s, f.measured_deg = True, stamp_s, float(peaks[k])
+                f.last_hit_deg = float(f.x[0])
                 f.hits += 1
                 free[k] = False
                 if self._yaw_unwrapped_deg is not None:
@@ -325,7 +330,7 @@ class SourceTracker:
                     continue  # can no longer be confirmed
             elif stamp_s - f.last_hit_s > cfg.coast_s:
                 if cfg.revive_s > 0:
-                    self._dead.append((stamp_s, f.id, float(f.x[0]), f.birth_s))
+                    self._dead.append((stamp_s, f.id, float(f.last_hit_deg), f.birth_s))
                 continue  # dead
             survivors.append(f)
         self._filters = survivors
