@@ -134,9 +134,10 @@ def two_source_scenes(tmp_path_factory):
     return root
 
 
-def test_stage_items_carry_the_scene_truth_and_a_trained_net_serves(two_source_scenes, tmp_path, one_torch_thread):
+def test_stage_items_carry_the_scene_truth_and_a_trained_net_serves(two_source_scenes, tmp_path, one_torch_thread,
+                                                                    capfd):
     """`av-pose train` stage zone-net on two tiny scenes: labelled windows, a falling loss, a strict checkpoint that
-    the DOA method loads."""
+    the DOA method loads, and no progress bars when asked for none."""
     from av_pose.data.pairs import find_scene_dirs
     from av_pose.scene.format import read_scene
     from av_pose.train.config import load_config
@@ -157,7 +158,9 @@ def test_stage_items_carry_the_scene_truth_and_a_trained_net_serves(two_source_s
                                 f'data.val=[{two_source_scenes}/val]', 'data.window_s=0.5', 'data.stride=1',
                                 'data.val_stride=2', 'model.zone_net.width=8', 'optim.batch_size=8', 'optim.epochs=6',
                                 'optim.lr=3e-3', 'optim.amp=none', 'log.every=1', 'log.tensorboard=off'])
+    capfd.readouterr()
     metrics = train(config, tmp_path / 'run', progress=False)
+    assert 'zone spectra' not in capfd.readouterr().err
     assert 0.0 <= metrics['f1'] <= 1.0
     rows = [line.split(',') for line in (tmp_path / 'run' / 'metrics.csv').read_text().splitlines()[1:]]
     losses = [float(value) for _, _, name, value, _ in rows if name == 'train/loss']

@@ -128,6 +128,7 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
     dist = setup_distributed()
     try:
         stage: Stage = get_stage(config['stage'])
+        stage.progress = progress and dist.rank == 0
         _seed_everything(int(config['seed']) + dist.rank)
         model = stage.build(config).to(dist.device)
         if config.get('init'):

@@ -28,6 +28,8 @@ class Stage(abc.ABC):
     """What the shared loop (`train.loop.train`) needs from a stage."""
 
     collate = staticmethod(default_collate)
+    progress = True
+    """Whether a stage may show progress bars of its own (building its datasets); the loop sets it."""
 
     @abc.abstractmethod
     def build(self, config: dict) -> nn.Module:

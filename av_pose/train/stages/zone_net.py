@@ -148,7 +148,7 @@ class ZoneNetStage(Stage):
         if not data['train'] or not data['val']:
             raise UserInputError('data.train and data.val: give folders of ShoeboxAV scenes for the zone-net stage')
         common = dict(window_s=data['window_s'], zone_frames=options['zone_frames'], onsets=options['onsets'],
-                      seed=int(config['seed']))
+                      seed=int(config['seed']), progress=self.progress)
         return (ZoneWindows(data['train'], stride=data['stride'], augment=True, **common),
                 ZoneWindows(data['val'], stride=data['val_stride'], augment=False, **common))
 
