@@ -37,6 +37,7 @@ from av_pose.audio.doa import ALL_METHODS, SphereGrid, make_estimator, resolve_d
 from av_pose.audio.streaming import DoaFrame, StreamingDoa
 from av_pose.errors import UserInputError
 from av_pose.geometry import yaw_of
+from av_pose.models.zone_net_doa import THRESHOLD as ZONE_NET_THRESHOLD
 from av_pose.ros import conversions
 from av_pose.ros.audio_adapters import AudioChunk, PcmFormat, make_adapter
 from av_pose.ros.entry import StopRequest
@@ -70,8 +71,8 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                'learned azimuth, a 2-channel array)'),
     'model': ('', 'With method slfm or zone-net: a shipped model name or a checkpoint path; empty = the shipped '
                   'slfm-tiny or zone-net-tiny'),
-    'zone_net_threshold': (0.5, 'With method zone-net: least probability of a reported source, 0.01-0.99; higher: '
-                           'fewer false tracks, fewer sources found (docs/sound_sources.md)'),
+    'zone_net_threshold': (ZONE_NET_THRESHOLD, 'With method zone-net: least probability of a reported source, '
+                           '0.01-0.99; higher: fewer false tracks, fewer sources found (docs/sound_sources.md)'),
     'window_s': (1.0, 'Analysis window length, seconds of audio'),
     'update_rate_hz': (10.0, 'Estimates per second of audio time'),
     'max_sources': (1, 'Number of sources to report (fewer than the number of microphones; up to 8 with '
@@ -135,7 +136,7 @@ class DoaNodeConfig:
     compensate_rotation: bool = False
     base_frame: str = ''
     track_frame_prefix: str | None = None
-    zone_net_threshold: float = 0.5
+    zone_net_threshold: float = ZONE_NET_THRESHOLD
 
 
 def _band(values: dict[str, Any]) -> tuple[float, float]:
