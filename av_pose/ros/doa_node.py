@@ -58,7 +58,7 @@ from av_pose.ros.node_common import (
     run_node,
     text,
 )
-from av_pose.sources.frontend import peak_std_deg
+from av_pose.sources.frontend import method_tracker_defaults, peak_std_deg
 from av_pose.sources.tracker import SourceTracker, TrackerConfig
 
 NODE_NAME = 'doa_node'
@@ -95,13 +95,13 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'device': ('auto', 'Torch device: auto (cuda when available) | cpu | cuda'),
     'track_sources': (True, 'Track the peaks over time: doa/tracks, track markers (set max_sources to the '
                       'number of sources expected + 1)'),
-    'track_gate_deg': (12.0, 'A peak further than this from a track cannot update it, degrees'),
-    'track_confirm_hits': (3, 'Hits within the first 5 updates that confirm a new track'),
-    'track_coast_s': (1.0, 'A confirmed track not heard for this long dies, seconds'),
+    'track_gate_deg': (TrackerConfig.gate_deg, 'A peak further than this from a track cannot update it, degrees'),
+    'track_confirm_hits': (TrackerConfig.confirm_hits, 'Hits within the first 5 updates that confirm a new track'),
+    'track_coast_s': (TrackerConfig.coast_s, 'A confirmed track not heard for this long dies, seconds'),
     'track_measurement_std_deg': (0.0, 'The 1-sigma of a DOA peak the tracker assumes, degrees; 0 = the method\'s '
                                   'own (6 for zone-net, whose peaks are surer; 3 for the others)'),
-    'track_revive_s': (15.0, 'A track confirmed within 30 deg of one that died less than this ago takes its id back '
-                       '(a talker who pauses keeps one id), seconds; 0 = off'),
+    'track_revive_s': (TrackerConfig.revive_s, 'A track confirmed within 30 deg of where one that died less than '
+                       'this ago was last heard takes its id back (a talker who pauses keeps one id), s; 0 = off'),
     'compensate_rotation': (False, "Remove the rig's own rotation from the tracks using odom (nav_msgs/Odometry) "
                             'and the base -> array extrinsics on /tf_static'),
     'base_frame': ('', 'Frame the odometry poses; empty = the child_frame_id of the odometry messages'),
@@ -171,12 +171,13 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
     if onset_emphasis and method == 'slfm':
         raise UserInputError('parameter onset_emphasis needs a spectral method: set method to normmusic, music, '
                              'srp_phat or intensity')
-    tracker = TrackerConfig(gate_deg=positive(values, 'track_gate_deg'),
-                            confirm_hits=integer(values, 'track_confirm_hits', 1),
-                            coast_s=positive(values, 'track_coast_s'),
-                            measurement_std_deg=number_in(values, 'track_measurement_std_deg', 0.0, 45.0)
-                            or peak_std_deg(method),
-                            revive_s=number_in(values, 'track_revive_s', 0.0, 60.0),
+    tracker = TrackerConfig(**{**method_tracker_defaults(method),  # e.g. zone-net's acceleration noise
+                               'gate_deg': positive(values, 'track_gate_deg'),
+                               'confirm_hits': integer(values, 'track_confirm_hits', 1),
+                               'coast_s': positive(values, 'track_coast_s'),
+                               'measurement_std_deg': number_in(values, 'track_measurement_std_deg', 0.0, 45.0)
+                               or peak_std_deg(method),
+                               'revive_s': number_in(values, 'track_revive_s', 0.0, 60.0)},
                             ) if boolean(values, 'track_sources') else None
     prefix = text(values, 'track_frame_prefix') if boolean(values, 'publish_track_frames') else None
     return DoaNodeConfig(array=array, method=method, model=text(values, 'model'),

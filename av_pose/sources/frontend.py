@@ -25,18 +25,33 @@ track state cut id switches with either front end, but with zone voting it held 
 spoiled the map (docs/results.md, stops 23–24); ZoneNet's peaks are surer. On the ten ShoeboxAV tracking sets, 3° →
 6°: id switches 2.53 → 1.77 per source-minute (held out 3.75 → 2.89), MOTA 34.5 → 36.4 % (40.9 → 43.0 %),
 coverage +1 point, no longer linger; the map within noise (stop 30)."""
+ZONE_NET_ACCEL_STD_DEG_S2 = 10.0
+"""The azimuth acceleration noise of a track fed by ZoneNet (`TrackerConfig.accel_std_deg_s2`; zone voting keeps 20
+deg/s²). With ZoneNet's peaks at threshold 0.6 on the ten tracking sets (stop 31), 20 → 10: id switches 1.30 →
+0.99 per source-minute (held out 2.45 → 2.03), MOTA 38.4 → 39.7 % (44.2 → 44.7 %), coverage +0.9 (+0.5) points, the
+median error 3.25° → 3.28° (3.22° → 3.23°), no longer linger; 5 and 7 deg/s² gained no more."""
+
+
+def method_tracker_defaults(method: str) -> dict[str, float]:
+    """`TrackerConfig` fields that suit the peaks of DOA method `method`.
+
+    zone-net: its peaks' 1-σ and its acceleration noise; the other methods: none (`TrackerConfig`'s defaults).
+    """
+    if method == 'zone-net':
+        return {'measurement_std_deg': ZONE_NET_MEASUREMENT_STD_DEG, 'accel_std_deg_s2': ZONE_NET_ACCEL_STD_DEG_S2}
+    return {}
 
 
 def peak_std_deg(method: str) -> float:
     """The 1-σ of a DOA peak of `method` that the tracker assumes, degrees: 6 for zone-net, else 3."""
-    return ZONE_NET_MEASUREMENT_STD_DEG if method == 'zone-net' else TrackerConfig.measurement_std_deg
+    return method_tracker_defaults(method).get('measurement_std_deg', TrackerConfig.measurement_std_deg)
 
 
 def front_end_tracker_config(zone_net: str | None, config: TrackerConfig | None = None) -> TrackerConfig | None:
     """`config` when given, else the tracker settings that suit the front end (None: `TrackerConfig`'s defaults)."""
     if config is not None or zone_net is None:
         return config
-    return TrackerConfig(measurement_std_deg=peak_std_deg('zone-net'))
+    return TrackerConfig(**method_tracker_defaults('zone-net'))
 
 
 def source_doa_estimator(array: MicArray, sample_rate: float, num_peaks: int, zone_frames: int = ZONE_FRAMES,
