@@ -242,11 +242,14 @@ def _run_sources(args: argparse.Namespace) -> int:
 def _front_end(args: argparse.Namespace) -> str:
     """The DOA front end of --tracks / --sources in words."""
     if args.zone_net:
-        from av_pose.sources.frontend import ZONE_NET_MEASUREMENT_STD_DEG
+        from av_pose.models.zone_net_doa import THRESHOLD
+        from av_pose.sources.frontend import method_tracker_defaults
 
-        threshold = '' if args.zone_net_threshold is None else f', peaks ≥ {args.zone_net_threshold:g}'
-        return (f'NormMUSIC zone spectra read by zone-net ({args.zone_net}{threshold}; the tracker takes its peaks\' '
-                f'1-σ as {ZONE_NET_MEASUREMENT_STD_DEG:g}°)')
+        tracker = method_tracker_defaults('zone-net')
+        threshold = THRESHOLD if args.zone_net_threshold is None else args.zone_net_threshold
+        return (f'NormMUSIC zone spectra read by zone-net ({args.zone_net}, peaks ≥ {threshold:g}; the tracker takes '
+                f'their 1-σ as {tracker["measurement_std_deg"]:g}° and an acceleration noise of '
+                f'{tracker["accel_std_deg_s2"]:g}°/s²)')
     if not args.zone_frames:
         return 'NormMUSIC, one spectrum per window'
     onsets = ' and onset frames' if args.onset_emphasis else ''
