@@ -32,10 +32,10 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 SHIPPED_ZONE_NETS = {'zone-net-tiny': 'weights/zone-net-tiny.pt'}
 DEFAULT_ZONE_NET = 'zone-net-tiny'
 THRESHOLD = 0.6
-"""Default least probability of a reported source. On the ten ShoeboxAV tracking sets (stop 31,
-`tools/zone_net_threshold_sweep.py`), 0.5 → 0.6: false tracks 2.4 → 1.2 per minute (held out 1.5 → 0.5), id switches
-1.73 → 1.30 per source-minute (2.78 → 2.45), MOTA 36.4 → 38.4 % (43.0 → 44.2 %), coverage 55.4 → 53.3 % (60.8 →
-58.1 %); the map's false entries 42 → 28 at the end of the six sets, 71 → 68 matched, the same median error."""
+"""Default least probability of a reported source: the highest MOTA of the sweep on the ten ShoeboxAV tracking sets
+(stop 31, `tools/zone_net_threshold_sweep.py`, the shipped tracker settings). 0.5 → 0.6: false tracks 2.4 → 1.2 per
+minute (held out 1.6 → 0.7), id switches 1.48 → 0.99 per source-minute (2.43 → 2.03), MOTA 37.8 → 39.7 % (43.5 →
+44.7 %), coverage 56.5 → 54.2 % (61.0 → 58.6 %); higher thresholds lose more coverage than they gain elsewhere."""
 
 
 def resolve_zone_net(name_or_path: str | None) -> Path:
