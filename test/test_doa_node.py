@@ -33,6 +33,7 @@ from av_pose.errors import UserInputError  # noqa: E402
 from av_pose.ros import conversions  # noqa: E402
 from av_pose.ros.doa_node import PARAMETERS, DoaNode, EstimateScheduler, config_from_parameters  # noqa: E402
 from av_pose.ros.qos import latched_qos  # noqa: E402
+from av_pose.sources.tracker import TrackerConfig  # noqa: E402
 
 from room_sim import simulate, turn_taking_gains  # noqa: E402
 from ros_harness import REPO_ROOT, NodeProcess, RosClient, unique_domain_id, unique_namespace  # noqa: E402
@@ -531,6 +532,22 @@ def test_sample_rate_change_rebuilds_estimator(tmp_path, capfd):
           f'({len(errors_48k)} estimates)')
     assert len(errors_16k) >= 4 and len(errors_48k) >= 10
     assert max(errors_16k.max(), errors_48k.max()) <= TOLERANCE_DEG
+
+
+def test_zone_net_settings_reach_the_estimator_and_the_tracker():
+    """method zone-net (in this process): zone_net_threshold is the estimator's, the tracks take ZoneNet's settings."""
+    overrides = [Parameter('method', value='zone-net'), Parameter('window_s', value=0.5),
+                 Parameter('max_sources', value=3), Parameter('zone_net_threshold', value=0.75)]
+    with RosClient(unique_domain_id()) as client:
+        node = DoaNode(context=client.context, namespace=unique_namespace(), parameter_overrides=overrides)
+        try:
+            estimator = node._doa.estimator
+            assert (estimator.name, estimator.threshold, estimator.num_sources) == ('zone-net', 0.75, 3)
+            tracker = node._tracking.tracker.config
+            assert (tracker.measurement_std_deg, tracker.accel_std_deg_s2) == (6.0, 10.0)
+            assert tracker.coast_s == TrackerConfig.coast_s
+        finally:
+            node.destroy_node()
 
 
 @pytest.mark.slow
