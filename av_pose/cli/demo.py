@@ -7,7 +7,8 @@
    (`geometric-vision`) and audio-visual (`geometric`), plus each shipped learned pair when its weights exist;
    the rig is a level ground robot, so the bag tool runs with planar motion (`av-pose bag --planar-motion`);
    the MCAP it writes holds the inputs and every output (Foxglove / RViz);
-   and the sound sources: tracks with ids (zone-voting DOA) mapped in the world with each odometry;
+   and the sound sources: tracks with ids (ZoneNet DOA, as `pose.launch.py` runs it) mapped in the world with
+   each odometry;
 3. runs the array ↔ camera self-calibration on the same bag;
 4. writes trajectory.png, doa.png, pose_errors.png (blurred stretch shaded), sound_sources.png (tracks over
    time against the truth) and calibration.png, and prints the metrics table drawn in pose_errors.png.
@@ -71,7 +72,7 @@ def _sources_line(record, score, map_errors: dict) -> str:
     kinds = [kind for kind, _ in _point_sources(record)]
     maps = '; '.join(f'{name} ' + ' / '.join('—' if e is None else f'{e:.2f}' for e in errors)
                      for name, errors in map_errors.items())
-    return (f'sound sources ({" and ".join(kinds)}; zone-voting DOA, tracker): {100 * score.coverage:.0f} % of '
+    return (f'sound sources ({" and ".join(kinds)}; ZoneNet DOA, tracker): {100 * score.coverage:.0f} % of '
             f'source windows tracked, {score.id_switches} id switches, median error {score.median_error_deg:.1f}°; '
             f'map, m from each source to its nearest entry: {maps or "no map"}')
 
@@ -102,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.eval.tracks_report import plot_scene_tracks
     from av_pose.geometry import LEVEL_CAMERA_UP
     from av_pose.metrics.azimuth import azimuth_abs_error_deg
+    from av_pose.models.zone_net_doa import DEFAULT_ZONE_NET
     from av_pose.pose.calibration import calibrate_recording
     from av_pose.pose.registry import make_pose_estimator
     from av_pose.scene.showcase import generate_showcase
@@ -125,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     names = demo_models()
     estimators = {name: make_pose_estimator(name, device='cpu') for name in names}
     options = BagProcessOptions(read=BagReadOptions(array=record.mic_array), gap_s=args.gap, rate_hz=args.rate,
-                                progress=not quiet, sources=True, planar_up=LEVEL_CAMERA_UP)
+                                progress=not quiet, sources=True, planar_up=LEVEL_CAMERA_UP,
+                                source_zone_net=DEFAULT_ZONE_NET)
     try:
         result = process_bag(bag_dir, result_dir, estimators, options)
     finally:
@@ -161,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
                 f'MAE {np.mean(doa_errors):.1f}°, median {np.median(doa_errors):.1f}°' if len(doa_errors)
                 else 'DOA: no window with an active source')
     calibration_line = textwrap.fill(f'calibration: {calibration.message}', 140, subsequent_indent='  ')
-    track_run = run_scene_tracks(record)  # the scene's audio through the tracking front end, truth beside it
+    track_run = run_scene_tracks(record, zone_net=DEFAULT_ZONE_NET)  # the scene's audio and its truth
     track_score = score_scene_tracks(track_run)
     map_errors = source_map_errors(record, result.summary.get('sources', {}))
     sources_line = textwrap.fill(_sources_line(record, track_score, map_errors), 140, subsequent_indent='  ')
