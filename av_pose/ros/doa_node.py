@@ -58,7 +58,7 @@ from av_pose.ros.node_common import (
     run_node,
     text,
 )
-from av_pose.sources.frontend import method_tracker_defaults, peak_std_deg
+from av_pose.sources.frontend import method_tracker_defaults
 from av_pose.sources.tracker import SourceTracker, TrackerConfig
 
 NODE_NAME = 'doa_node'
@@ -171,13 +171,13 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
     if onset_emphasis and method == 'slfm':
         raise UserInputError('parameter onset_emphasis needs a spectral method: set method to normmusic, music, '
                              'srp_phat or intensity')
-    tracker = TrackerConfig(**{**method_tracker_defaults(method),  # e.g. zone-net's acceleration noise
+    measurement_std_deg = number_in(values, 'track_measurement_std_deg', 0.0, 45.0)  # 0: the method's own
+    tracker = TrackerConfig(**{**method_tracker_defaults(method),  # e.g. zone-net's peak 1-σ and acceleration noise
                                'gate_deg': positive(values, 'track_gate_deg'),
                                'confirm_hits': integer(values, 'track_confirm_hits', 1),
                                'coast_s': positive(values, 'track_coast_s'),
-                               'measurement_std_deg': number_in(values, 'track_measurement_std_deg', 0.0, 45.0)
-                               or peak_std_deg(method),
-                               'revive_s': number_in(values, 'track_revive_s', 0.0, 60.0)},
+                               'revive_s': number_in(values, 'track_revive_s', 0.0, 60.0),
+                               **({'measurement_std_deg': measurement_std_deg} if measurement_std_deg else {})},
                             ) if boolean(values, 'track_sources') else None
     prefix = text(values, 'track_frame_prefix') if boolean(values, 'publish_track_frames') else None
     return DoaNodeConfig(array=array, method=method, model=text(values, 'model'),

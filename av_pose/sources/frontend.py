@@ -42,11 +42,6 @@ def method_tracker_defaults(method: str) -> dict[str, float]:
     return {}
 
 
-def peak_std_deg(method: str) -> float:
-    """The 1-σ of a DOA peak of `method` that the tracker assumes, degrees: 6 for zone-net, else 3."""
-    return method_tracker_defaults(method).get('measurement_std_deg', TrackerConfig.measurement_std_deg)
-
-
 def front_end_tracker_config(zone_net: str | None, config: TrackerConfig | None = None) -> TrackerConfig | None:
     """`config` when given, else the tracker settings that suit the front end (None: `TrackerConfig`'s defaults)."""
     if config is not None or zone_net is None:
