@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from av_pose.data.pairs import find_scene_dirs
-from av_pose.eval.tracks import aggregate_scores, array_yaw_deg, score_scene_tracks, track_scene_doa
+from av_pose.eval.tracks import aggregate_scores, run_scene_tracks, score_scene_tracks
 from av_pose.models.zone_net import sector_peaks
 from av_pose.scene.doa_eval import stream_scene_doa
 from av_pose.scene.format import read_scene
@@ -34,17 +34,14 @@ FIGURES = {'coverage %': ('coverage', 100.0), 'id switches /source/min': ('id_sw
 
 
 def scene_probabilities(folder: Path, zone_net: str):
-    """(record, point-source indices, DOA track whose spectra are ZoneNet's probabilities, rig yaws in degrees)."""
+    """(record, its DOA track as `run_scene_tracks` streams it, whose spectra are ZoneNet's probabilities)."""
     record = read_scene(folder)
-    points = record.point_source_indices()
-    estimator = source_doa_estimator(record.array(), record.sample_rate, len(points) + 1, zone_net=zone_net,
-                                     zone_net_threshold=0.01)
+    estimator = source_doa_estimator(record.array(), record.sample_rate, len(record.point_source_indices()) + 1,
+                                     zone_net=zone_net, zone_net_threshold=0.01)
     try:
-        doa = stream_scene_doa(record, estimator, window_s=WINDOW_S, update_s=0.1)
+        return record, stream_scene_doa(record, estimator, window_s=WINDOW_S, update_s=0.1)
     finally:
         estimator.release()
-    yaws = np.array([array_yaw_deg(record, t) for t in doa.times_s])
-    return record, points, doa, yaws
 
 
 def main() -> None:
@@ -65,11 +62,10 @@ def main() -> None:
         results[f'{threshold:g}'] = per_set = {}
         for name, items in scenes.items():
             scores = []
-            for record, points, doa, yaws in items:
+            for record, doa in items:
                 azimuths, confidence = sector_peaks(doa.spectra, doa.azimuths_deg.shape[1], threshold)
                 picked = dataclasses.replace(doa, azimuths_deg=azimuths, confidence=confidence)
-                end_s = np.array([record.sources[i].get('end_s') or np.inf for i in points], dtype=float)
-                scores.append(score_scene_tracks(track_scene_doa(record.name, picked, points, end_s, yaws, config)))
+                scores.append(score_scene_tracks(run_scene_tracks(record, config=config, doa=picked)))
             per_set[name] = aggregate_scores(scores).to_json()
     groups = {'development': [n for n in scenes if not n.startswith('heldout')],
               'held out': [n for n in scenes if n.startswith('heldout')]}
