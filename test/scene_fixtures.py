@@ -11,8 +11,9 @@ from av_pose.scene.generate import SynthConfig, generate_scene, sample_layout, s
 from av_pose.scene.signals import SourceSpec
 
 
-def scene_with_static_talker(out_dir: Path, config: SynthConfig, seed: int, distance_m: float = 1.5) -> SceneRecord:
-    """A random room and rig path with one talker, active throughout, `distance_m` from the rig's start.
+def scene_with_static_talker(out_dir: Path, config: SynthConfig, seed: int, distance_m: float = 1.5,
+                             start_s: float = 0.0) -> SceneRecord:
+    """A random room and rig path with one talker, active from `start_s` on, `distance_m` from the rig's start.
 
     The talker stands towards the farthest room corner (at least 2 m away for the smallest rooms), at ear height.
     """
@@ -23,5 +24,5 @@ def scene_with_static_talker(out_dir: Path, config: SynthConfig, seed: int, dist
     farthest = corners[np.argmax(np.linalg.norm(corners - rig[:2], axis=1))]
     direction = (farthest - rig[:2]) / np.linalg.norm(farthest - rig[:2])
     position = np.array([*(rig[:2] + distance_m * direction), rig[2]])
-    talker = SourceSpec('speech', position, start_s=0.0, end_s=config.duration_s)
+    talker = SourceSpec('speech', position, start_s=start_s, end_s=config.duration_s)
     return generate_scene(out_dir, config, seed, layout=replace(layout, sources=(talker,)))

@@ -14,12 +14,14 @@ Scoring at each snapshot time (default 5 s, i.e. after 5 s of motion, and the sc
 point sources heard so far (active in some window up to the snapshot) are matched one-to-one by horizontal
 distance (Hungarian, within `gate_m`); the error is horizontal (x-y) because planar arrays do not resolve height.
 A moving source is compared with where it was when last heard. Unmatched true sources are `missed`, unmatched
-map entries `false`.
+map entries `false`. A source that starts later has been heard for less than 5 s at the 5 s snapshot (or not at
+all), so each source is also scored on its own `HEARD_S` after it starts (`after_5s_heard`: the same matching,
+that source's error or miss; its false entries are not counted there).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -33,6 +35,8 @@ from av_pose.sources.tracker import SourceTracker, Track, TrackerConfig
 
 TARGETS_M = {'ground-truth': 0.3, 'estimated': 0.5}
 """Issue targets: horizontal error after 5 s of motion with true poses / with the pose pipeline's poses."""
+HEARD_S = 5.0
+"""Each source is also scored this long after it starts (seconds of motion while it sounds)."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,10 @@ class SourceSnapshotScore:
 
     Attributes:
         scene, poses: scene name and pose source. time_s: snapshot time (s).
-        errors_m: horizontal errors of the matched sources (m). missed: heard true sources with no map entry.
-        false: map entries matching no true source. localized: matched entries flagged `localized`.
+        errors_m: horizontal errors of the matched sources (m); sources: the scene's source index of each.
+        missed: heard true sources with no map entry. false: map entries matching no true source.
+        localized: matched entries flagged `localized`. focus: the source this snapshot scores alone (taken
+        `HEARD_S` after it started), or None for a snapshot of the whole map.
     """
 
     scene: str
@@ -52,11 +58,14 @@ class SourceSnapshotScore:
     missed: int
     false: int
     localized: int
+    sources: tuple[int, ...] = ()
+    focus: int | None = None
 
     def to_json(self) -> dict:
         """JSON-ready dict."""
         return {'scene': self.scene, 'poses': self.poses, 'time_s': self.time_s, 'errors_m': list(self.errors_m),
-                'missed': self.missed, 'false': self.false, 'localized': self.localized}
+                'sources': list(self.sources), 'missed': self.missed, 'false': self.false,
+                'localized': self.localized, 'focus': self.focus}
 
 
 def map_sources(doa: SceneDoaTrack, array_pose: Callable[[float], np.ndarray], snapshot_times_s: list[float],
@@ -146,7 +155,7 @@ def score_snapshot(record: SceneRecord, poses: str, time_s: float, mapped: list[
     errors = tuple(float(cost[r, c]) for r, c in matched)
     localized = sum(int(mapped[r].localized) for r, _ in matched)
     return SourceSnapshotScore(record.name, poses, float(time_s), errors, len(heard) - len(matched),
-                               len(mapped) - len(matched), localized)
+                               len(mapped) - len(matched), localized, tuple(int(heard[c]) for _, c in matched))
 
 
 def estimated_array_poses(record: SceneRecord, estimator_name: str, rate_hz: float = 5.0, gap_s: float = 1.0,
@@ -192,7 +201,10 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
         doa = stream_scene_doa(record, estimator, window_s=window_s, update_s=0.1)
     finally:
         estimator.release()
-    times = sorted({*(t for t in snapshot_times_s if t < doa.times_s[-1]), float(doa.times_s[-1])})
+    last = float(doa.times_s[-1])
+    times = sorted({*(t for t in snapshot_times_s if t < last), last})
+    focus = {i: float(record.sources[i].get('start_s') or 0.0) + HEARD_S for i in record.point_source_indices()}
+    focus = {i: t for i, t in focus.items() if t < last}
     scores = []
     for name in poses:
         if name == 'ground-truth':
@@ -200,28 +212,38 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
                 return record.pose_at(t) @ record.T_cam_array
         else:
             array_pose = estimated_array_poses(record, name, planar_up=planar_up)
-        snapshots = map_sources(doa, array_pose, times, front_end_tracker_config(zone_net, tracker_config),
-                                map_config)
+        snapshots = map_sources(doa, array_pose, sorted({*times, *focus.values()}),
+                                front_end_tracker_config(zone_net, tracker_config), map_config)
         scores += [score_snapshot(record, name, t, snapshots[t]) for t in times]
+        scores += [replace(score_snapshot(record, name, t, snapshots[t]), focus=i) for i, t in focus.items()]
     return scores
 
 
 def summarize_sources(scores: list[SourceSnapshotScore], snapshot_s: float = 5.0) -> dict[str, dict]:
-    """Per pose source: median / 90th percentile / max horizontal error at `snapshot_s` and at the scene end."""
+    """Per pose source: median / 90th percentile / max horizontal error at `snapshot_s`, at the end, per source.
+
+    The per-source row (`after_5s_heard`) takes each source `HEARD_S` after it started; its `false` is None (false
+    entries are not counted there).
+    """
     summary: dict[str, dict] = {}
     for poses in sorted({s.poses for s in scores}):
-        mine = [s for s in scores if s.poses == poses]
+        mine = [s for s in scores if s.poses == poses and s.focus is None]
+        focused = [s for s in scores if s.poses == poses and s.focus is not None]
         ends = {}
         for s in mine:  # the last snapshot of each scene
             if s.scene not in ends or s.time_s > ends[s.scene].time_s:
                 ends[s.scene] = s
         entry = {}
         for label, chosen in ((f'at_{snapshot_s:g}s', [s for s in mine if abs(s.time_s - snapshot_s) < 1e-6]),
-                              ('at_end', list(ends.values()))):
-            errors = np.array([e for s in chosen for e in s.errors_m])
+                              ('at_end', list(ends.values())), (f'after_{HEARD_S:g}s_heard', focused)):
+            if label.endswith('heard'):
+                errors = np.array([e for s in chosen for e, i in zip(s.errors_m, s.sources) if i == s.focus])
+                missed, false = sum(s.focus not in s.sources for s in chosen), None
+            else:
+                errors = np.array([e for s in chosen for e in s.errors_m])
+                missed, false = sum(s.missed for s in chosen), int(sum(s.false for s in chosen))
             entry[label] = {
-                'sources': int(errors.size), 'missed': int(sum(s.missed for s in chosen)),
-                'false': int(sum(s.false for s in chosen)),
+                'sources': int(errors.size), 'missed': int(missed), 'false': false,
                 'median_error_m': float(np.median(errors)) if errors.size else None,
                 'p90_error_m': float(np.percentile(errors, 90)) if errors.size else None,
                 'max_error_m': float(errors.max()) if errors.size else None,
@@ -242,7 +264,8 @@ def markdown_sources(summary: dict[str, dict], description: str = '') -> str:
 
     for poses, entry in summary.items():
         for when, row in entry.items():
-            lines.append(f'| {poses} | {when} | {row["sources"]} | {row["missed"]} | {row["false"]} | '
+            false = '–' if row['false'] is None else row['false']
+            lines.append(f'| {poses} | {when} | {row["sources"]} | {row["missed"]} | {false} | '
                          f'{cell(row["median_error_m"])} | {cell(row["p90_error_m"])} | {cell(row["max_error_m"])} | '
                          f'{cell(row["within_target"], 100)} |')
     lines += ['', f'Targets: ≤ {TARGETS_M["ground-truth"]} m after 5 s of motion with ground-truth poses, '

@@ -61,7 +61,8 @@ def stream_scene_doa(record: SceneRecord, estimator: DoaEstimator, window_s: flo
     truth = np.stack([record.source_azimuths_deg(t) for t in times])
     estimates = np.stack([f.azimuths_deg for f in frames])
     with np.errstate(invalid='ignore'):
-        errors = np.nanmin(np.where(np.isfinite(truth), azimuth_abs_error_deg(estimates[:, :1], truth), np.inf), axis=1)
+        differences = azimuth_abs_error_deg(estimates[:, :1], truth)  # NaN where no estimate or no active source
+    errors = np.min(np.where(np.isfinite(differences), differences, np.inf), axis=1)
     errors[~np.isfinite(errors)] = np.nan
     confidence = np.stack([f.confidence for f in frames])
     return SceneDoaTrack(times, np.stack([f.spectrum for f in frames]), estimates, confidence, truth, errors)
