@@ -130,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
 
 def plot_calibration(result, path: str) -> None:
     """Two panels: spectrum shift against visual yaw per turning view pair, and the yaw likelihood profile."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use('Agg')
@@ -154,6 +156,10 @@ def plot_calibration(result, path: str) -> None:
         order = np.argsort(yaws)
         yaw_axis.plot(yaws[order], likelihood[order], '-', color='tab:blue')
         yaw_axis.axvline(result.yaw_offset_deg, color='tab:red', lw=1)
+    else:  # say why, and what would show it, instead of an empty panel
+        why = result.message.split('; ', 1)[-1]
+        yaw_axis.text(0.5, 0.5, textwrap.fill(why, 48), ha='center', va='center', fontsize=9,
+                      transform=yaw_axis.transAxes)
     verdict = (f'{result.yaw_offset_deg:.1f}° ± {result.yaw_std_deg:.1f}°' if result.observable
                else 'not observable')
     yaw_axis.set(xlabel='array yaw offset (°)', ylabel='relative likelihood', xlim=(-180, 180), ylim=(0, 1.05),
