@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
+from av_pose.models.zone_net_doa import THRESHOLD as ZONE_NET_THRESHOLD
 from av_pose.ros import doa_node, pose_node, source_map_node
 
 from ros_harness import REPO_ROOT
@@ -157,7 +158,7 @@ def test_sources_file_sets_valid_several_source_doa_settings():
     config = doa_node.config_from_parameters(values)
     assert (config.method, config.max_sources, config.window_s) == ('zone-net', 3, 0.5), config
     assert config.tracker.measurement_std_deg == 6.0  # ZoneNet's peaks (av_pose.sources.frontend)
-    assert config.tracker.accel_std_deg_s2 == 10.0 and config.zone_net_threshold == 0.6
+    assert config.tracker.accel_std_deg_s2 == 10.0 and config.zone_net_threshold == ZONE_NET_THRESHOLD == 0.65
     assert (overrides['method'], overrides['max_sources']) != (doa_node.PARAMETERS['method'][0],
                                                                doa_node.PARAMETERS['max_sources'][0])
 

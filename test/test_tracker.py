@@ -320,7 +320,7 @@ def test_cli_eval_tracks_with_the_shipped_zone_net(short_scene, tmp_path, capsys
     assert main(['eval', '--tracks', '--zone-net', '--data', str(short_scene.directory), '--json', str(out),
                  '--no-progress']) == 0
     printed = capsys.readouterr().out
-    assert 'zone spectra read by zone-net (zone-net-tiny, peaks ≥ 0.6; the tracker takes their 1-σ as 6°' in printed
+    assert 'zone spectra read by zone-net (zone-net-tiny, peaks ≥ 0.65; the tracker takes their 1-σ as 6°' in printed
     summary = json.loads(out.read_text())['all']
     assert summary['coverage'] > 0.6 and summary['id_switches'] == 0 and summary['false_track_ids'] == 0
     assert main(['eval', '--tracks', '--zone-net', '--onset-emphasis', '--data', str(short_scene.directory)]) == 2

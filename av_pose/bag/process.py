@@ -80,7 +80,7 @@ class BagProcessOptions:
     source_zone_net: str | None = None
     """A ZoneNet (shipped name or checkpoint path) reads the zone spectra instead of their votes."""
     source_zone_net_threshold: float | None = None
-    """Its least probability of a reported peak (None: 0.6)."""
+    """Its least probability of a reported peak (None: `zone_net_doa.THRESHOLD`)."""
     sources_rate_hz: float = 1.0
     planar_up: tuple[float, float, float] | None = None
     """The rig moves on a level floor with this up axis (camera frame; `Sensors.planar_up`); None: free motion."""

@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='with --sources: the zone spectra read by a learned network instead of their votes '
                         '(method zone-net; a shipped name or a checkpoint path, default zone-net-tiny)')
     parser.add_argument('--zone-net-threshold', type=float, default=None, metavar='P',
-                        help='with --zone-net: least probability of a reported peak (default 0.6), as av-pose eval')
+                        help='with --zone-net: least probability of a reported peak (default 0.65), as av-pose eval')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     topics = parser.add_argument_group('topics and frames (defaults: what av-pose scene-to-bag writes)')
     for name, default in TOPIC_OPTIONS:

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='with --method slfm or zone-net: a shipped model (default slfm-tiny, zone-net-tiny) or '
                         'a checkpoint path')
     parser.add_argument('--threshold', type=float, default=None, metavar='P',
-                        help='with --method zone-net: least probability of a reported source (default 0.6; higher: '
+                        help='with --method zone-net: least probability of a reported source (default 0.65; higher: '
                         'fewer false sources and fewer found)')
     parser.add_argument('--window', type=float, default=1.0, help='window length, seconds (default 1.0)')
     parser.add_argument('--hop', type=float, default=0.1, help='hop between windows, seconds (default 0.1)')

@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='with --tracks or --sources: the zone spectra read by a learned network instead of '
                         'their votes (method zone-net; a shipped name or a checkpoint path, default zone-net-tiny)')
     parser.add_argument('--zone-net-threshold', type=float, default=None, metavar='P',
-                        help='with --zone-net: least probability of a reported peak (default 0.6; higher: fewer false '
+                        help='with --zone-net: least probability of a reported peak (default 0.65; higher: fewer false '
                         'tracks, fewer sources found)')
     parser.add_argument('--data', required=True, metavar='DIR', help='a scene folder or a folder of scene folders')
     parser.add_argument('--corrupted', action='append', metavar='KIND',

@@ -58,7 +58,7 @@ def source_doa_estimator(array: MicArray, sample_rate: float, num_peaks: int, zo
     tracks, but many onsets take vote share from steady sources; off by default for the source map's sake).
     `zone_net`: instead of the votes, the zone spectra are read by a learned network (`method` zone-net; a shipped
     name or a checkpoint path: `av_pose.models.zone_net_doa`); its zones are as long as it was trained with, and
-    `zone_net_threshold` (None: its default, 0.6) is the least probability of a reported peak.
+    `zone_net_threshold` (None: its default, `zone_net_doa.THRESHOLD`) is the least probability of a reported peak.
     """
     if zone_net is not None:
         threshold = {} if zone_net_threshold is None else {'threshold': zone_net_threshold}
