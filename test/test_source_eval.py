@@ -44,7 +44,8 @@ def test_a_late_source_is_also_scored_five_seconds_after_it_starts(tmp_path):
     assert [(s.focus, s.time_s) for s in focused] == [(0, 9.0)]
     at_5s = next(s for s in scores if s.focus is None and s.time_s == 5.0)
     print([s.to_json() for s in scores])
-    # measured: at 5 s the talker (heard 1 s, fewer bearings than a map entry needs) is missed; at 9 s 0.18 m off
+    # measured: at 5 s the talker (heard 1 s, fewer bearings than a map entry needs) is missed; at 9 s 0.19 m off
+    # (0.18 m with stop 31's ZoneNet)
     assert at_5s.missed == 1 and not at_5s.errors_m and at_5s.false == 0
     assert focused[0].sources == (0,) and focused[0].errors_m[0] < 0.3
     row = summarize_sources(scores)['ground-truth']['after_5s_heard']
