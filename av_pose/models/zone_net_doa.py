@@ -4,7 +4,7 @@ The same outputs as the spectrum-based estimators (`DoaResult`): the spectrum is
 probability (B×360, not min-max normalised: 0.8 means 0.8), the sources are its peaks of at least `threshold`,
 strongest first and `min_separation_deg` apart, each with its probability as the confidence. The zone spectra
 come from `normmusic` with zone voting (`zone_frames` STFT frames per zone) on the same array and band, so any
-planar array preset works; shipped weights were trained on ShoeboxAV scenes of the ReSpeaker 4 and UMA-8.
+planar array preset works; shipped weights were trained on ShoeboxAV scenes of the ReSpeaker 4, ReSpeaker 6 and UMA-8.
 """
 from __future__ import annotations
 
