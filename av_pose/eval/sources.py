@@ -214,8 +214,8 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
             array_pose = estimated_array_poses(record, name, planar_up=planar_up)
         snapshots = map_sources(doa, array_pose, sorted({*times, *focus.values()}),
                                 front_end_tracker_config(zone_net, tracker_config), map_config)
-        scores += [score_snapshot(record, name, t, snapshots[t]) for t in times]
-        scores += [replace(score_snapshot(record, name, t, snapshots[t]), focus=i) for i, t in focus.items()]
+        scored = {t: score_snapshot(record, name, t, mapped) for t, mapped in snapshots.items()}  # once per time
+        scores += [scored[t] for t in times] + [replace(scored[t], focus=i) for i, t in focus.items()]
     return scores
 
 
@@ -233,24 +233,26 @@ def summarize_sources(scores: list[SourceSnapshotScore], snapshot_s: float = 5.0
         for s in mine:  # the last snapshot of each scene
             if s.scene not in ends or s.time_s > ends[s.scene].time_s:
                 ends[s.scene] = s
-        entry = {}
-        for label, chosen in ((f'at_{snapshot_s:g}s', [s for s in mine if abs(s.time_s - snapshot_s) < 1e-6]),
-                              ('at_end', list(ends.values())), (f'after_{HEARD_S:g}s_heard', focused)):
-            if label.endswith('heard'):
-                errors = np.array([e for s in chosen for e, i in zip(s.errors_m, s.sources) if i == s.focus])
-                missed, false = sum(s.focus not in s.sources for s in chosen), None
-            else:
-                errors = np.array([e for s in chosen for e in s.errors_m])
-                missed, false = sum(s.missed for s in chosen), int(sum(s.false for s in chosen))
-            entry[label] = {
-                'sources': int(errors.size), 'missed': int(missed), 'false': false,
-                'median_error_m': float(np.median(errors)) if errors.size else None,
-                'p90_error_m': float(np.percentile(errors, 90)) if errors.size else None,
-                'max_error_m': float(errors.max()) if errors.size else None,
-                'within_target': float(np.mean(errors <= TARGETS_M['ground-truth' if poses == 'ground-truth'
-                                                                   else 'estimated'])) if errors.size else None}
+        target = TARGETS_M['ground-truth' if poses == 'ground-truth' else 'estimated']
+        at_time = [s for s in mine if abs(s.time_s - snapshot_s) < 1e-6]
+        entry = {label: _error_row([e for s in chosen for e in s.errors_m], sum(s.missed for s in chosen),
+                                   sum(s.false for s in chosen), target)
+                 for label, chosen in ((f'at_{snapshot_s:g}s', at_time), ('at_end', list(ends.values())))}
+        entry[f'after_{HEARD_S:g}s_heard'] = _error_row(
+            [e for s in focused for e, i in zip(s.errors_m, s.sources) if i == s.focus],
+            sum(s.focus not in s.sources for s in focused), None, target)
         summary[poses] = entry
     return summary
+
+
+def _error_row(errors_m: list[float], missed: int, false: int | None, target_m: float) -> dict:
+    """One row of `summarize_sources`: counts and the median / p90 / max error (m), share within `target_m`."""
+    errors = np.asarray(errors_m, dtype=np.float64)
+    return {'sources': int(errors.size), 'missed': int(missed), 'false': None if false is None else int(false),
+            'median_error_m': float(np.median(errors)) if errors.size else None,
+            'p90_error_m': float(np.percentile(errors, 90)) if errors.size else None,
+            'max_error_m': float(errors.max()) if errors.size else None,
+            'within_target': float(np.mean(errors <= target_m)) if errors.size else None}
 
 
 def markdown_sources(summary: dict[str, dict], description: str = '') -> str:
