@@ -23,27 +23,24 @@ for n in 2 3 4; do
       --no-progress > "$out/results/sources_${array}_s$n.md"
   done
 done
+heldout() {  # folder array sources seed: render a held-out set there and score zone voting's tracks on it
+  local set_dir="$1/heldout_${2}_s$3"
+  [ -d "$set_dir" ] || "$py" -m av_pose.cli synth --out "$set_dir" --scenes 6 --duration 20 --sources "$3" \
+    --image-size 64x48 --array "$2" --sample-rate 16000 --seed "$4" --workers 1
+  "$py" -m av_pose.cli eval --tracks --data "$set_dir" --json "$out/results/tracks_heldout_${2}_s$3.json" \
+    --no-progress > "$out/results/tracks_heldout_${2}_s$3.md"
+}
 # held-out sets (other seeds), tracking only: the tracker defaults were tuned on the sets above
 for spec in "respeaker4 2 102" "respeaker4 3 103" "uma8 3 203" "uma8 4 204"; do
   set -- $spec
-  set_dir="$out/scenes/heldout_${1}_s$2"
-  [ -d "$set_dir" ] || "$py" -m av_pose.cli synth --out "$set_dir" --scenes 6 --duration 20 --sources "$2" \
-    --image-size 64x48 --array "$1" --sample-rate 16000 --seed "$3" --workers 1
-  "$py" -m av_pose.cli eval --tracks --data "$set_dir" --json "$out/results/tracks_heldout_${1}_s$2.json" \
-    --no-progress > "$out/results/tracks_heldout_${1}_s$2.md"
-  "$py" -m av_pose.cli eval --tracks --onset-emphasis --data "$set_dir" --no-progress \
+  heldout "$out/scenes" "$@"
+  "$py" -m av_pose.cli eval --tracks --onset-emphasis --data "$out/scenes/heldout_${1}_s$2" --no-progress \
     --json "$out/results/tracks_heldout_${1}_s$2_onsets.json" > "$out/results/tracks_heldout_${1}_s$2_onsets.md"
 done
 # held-out sets of the ReSpeaker 6, the demo's array (stop 32), in a folder of their own (OUT/scenes_respeaker6), so
 # that the ten sets above keep their means
-for spec in "respeaker6 3 603" "respeaker6 4 604"; do
-  set -- $spec
-  set_dir="$out/scenes_respeaker6/heldout_${1}_s$2"
-  [ -d "$set_dir" ] || "$py" -m av_pose.cli synth --out "$set_dir" --scenes 6 --duration 20 --sources "$2" \
-    --image-size 64x48 --array "$1" --sample-rate 16000 --seed "$3" --workers 1
-  "$py" -m av_pose.cli eval --tracks --data "$set_dir" --json "$out/results/tracks_heldout_${1}_s$2.json" \
-    --no-progress > "$out/results/tracks_heldout_${1}_s$2.md"
-done
+heldout "$out/scenes_respeaker6" respeaker6 3 603
+heldout "$out/scenes_respeaker6" respeaker6 4 604
 # the map with the pose pipeline's own odometry: the ShoeboxAV test split (tools/make_pose_data.sh), uma8
 if [ -d /work/data/shoeboxav/test/uma8 ] || [ -n "${POSE_TEST:-}" ]; then
   "$py" -m av_pose.cli eval --sources --data "${POSE_TEST:-/work/data/shoeboxav/test/uma8}" --model geometric \
