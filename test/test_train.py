@@ -198,9 +198,13 @@ def test_translations_shorter_than_the_minimum_have_no_direction_term():
     assert stage.min_translation_m == 0.05
 
 
-def test_checkpoint_best_follows_the_selected_metric(tiny_scenes, tmp_path, one_torch_thread):
+def test_checkpoint_best_follows_the_selected_metric(tiny_scenes, tmp_path, one_torch_thread, capsys):
     config = tiny_config(tiny_scenes, 'log.select=rotation_auc20', 'optim.epochs=2')
     train(config, tmp_path / 'run', progress=False)
+    status = capsys.readouterr().err.splitlines()  # without bars, a log still says where the run is
+    assert [line.split('] ')[1].split(':')[0] for line in status] == [
+        'building the datasets', 'datasets', 'epoch 1/2', 'epoch 2/2']
+    assert 'rotation_auc20' in status[-1] and 'mean training loss' in status[-1]
     best = torch.load(tmp_path / 'run' / 'checkpoint-best.pt', weights_only=True)
     assert best['state']['best_score'] == pytest.approx(best['metrics']['rotation_auc20'])
     with pytest.raises(UserInputError, match="log.select 'nope'"):

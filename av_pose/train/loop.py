@@ -16,7 +16,9 @@ import csv
 import math
 import os
 import random
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,12 +117,33 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _status_writer(stage: str, enabled: bool) -> Callable[[str], None]:
+    """A function printing one timestamped line per phase of a run to stderr.
+
+    Beside tqdm's bars, or alone in a `--no-progress` log, where building the datasets takes minutes with no bar.
+    """
+    from tqdm import tqdm
+
+    start = time.monotonic()
+
+    def status(message: str) -> None:
+        if enabled:
+            tqdm.write(f'[{stage} {time.monotonic() - start:7.1f} s] {message}', file=sys.stderr)
+            sys.stderr.flush()
+    return status
+
+
+def _metrics_text(metrics: dict) -> str:
+    return ', '.join(f'{name} {float(value):.4g}' for name, value in sorted(metrics.items()))
+
+
 def train(config: dict, out: str | Path, resume: bool = False, progress: bool = True,
           stop_after_steps: int | None = None) -> dict:
     """Run (or resume) the stage `config['stage']` into `out`; returns the last validation metrics.
 
     `stop_after_steps` ends the run after that many optimizer steps of this invocation, with a checkpoint
-    (what a killed run leaves when `log.checkpoint_every` is 1): for resume tests.
+    (what a killed run leaves when `log.checkpoint_every` is 1): for resume tests. One status line per phase
+    (datasets built, each epoch's mean loss and validation) goes to stderr on the main process, bars or not.
     """
     from tqdm import tqdm
 
@@ -129,11 +152,15 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
     try:
         stage: Stage = get_stage(config['stage'])
         stage.progress = progress and dist.rank == 0
+        status = _status_writer(config['stage'], dist.rank == 0)
         _seed_everything(int(config['seed']) + dist.rank)
         model = stage.build(config).to(dist.device)
         if config.get('init'):
             stage.initialise(model, config['init'])
+        status('building the datasets')
         train_set, val_set = stage.datasets(config)
+        status(f'datasets: {len(train_set) if train_set is not None else 0} training items, '
+               f'{len(val_set) if val_set is not None else 0} validation items')
         optim = config['optim']
         steps_per_epoch = len(train_set) // (optim['batch_size'] * dist.world_size) if train_set is not None else 0
         if train_set is not None and steps_per_epoch == 0:
@@ -191,6 +218,7 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
             bar = tqdm(loader, desc=f'{config["stage"]} epoch {epoch + 1}/{optim["epochs"]}',
                        initial=state.step_in_epoch, total=len(batches), disable=not (progress and main),
                        unit='batch')
+            losses: list[float] = []
             for batch in bar:
                 batch = stage.to_device(batch, dist.device)
                 with amp:
@@ -204,9 +232,10 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
                 state.step_in_epoch += 1
                 state.global_step += 1
                 steps_this_run += 1
-                bar.set_postfix(loss=f'{loss.item():.3f}')
+                losses.append(loss.item())
+                bar.set_postfix(loss=f'{losses[-1]:.3f}')
                 if state.global_step % max(1, config['log']['every']) == 0:
-                    logger.log(state.global_step, epoch, {'train/loss': loss.item(),
+                    logger.log(state.global_step, epoch, {'train/loss': losses[-1],
                                                           'train/lr': scheduler.get_last_lr()[0],
                                                           **{f'train/{k}': v for k, v in parts.items()}})
                 every = config['log']['checkpoint_every']
@@ -218,6 +247,8 @@ def train(config: dict, out: str | Path, resume: bool = False, progress: bool = 
             state.epoch, state.step_in_epoch = epoch + 1, 0
             metrics = stage.validate(_unwrap(ddp), val_set, config, dist) if val_set is not None else {}
             logger.log(state.global_step, epoch, {f'val/{k}': v for k, v in metrics.items()})
+            status(f'epoch {epoch + 1}/{optim["epochs"]}: mean training loss '
+                   f'{np.mean(losses) if losses else float("nan"):.4g}; validation: {_metrics_text(metrics) or "none"}')
             save('checkpoint-last.pt', metrics)
             score = _selection_score(metrics, config['log']['select'], state.global_step)
             if score > state.best_score:
