@@ -279,8 +279,8 @@ def test_cli_eval_tracks_writes_table_json_and_plot(short_scene, tmp_path, capsy
     from av_pose.cli import main
 
     out = tmp_path / 'tracks.json'
-    assert main(['eval', '--tracks', '--data', str(short_scene.directory), '--json', str(out), '--plot',
-                 str(tmp_path / 'plots'), '--no-progress']) == 0
+    assert main(['eval', '--tracks', '--zone-frames', '4', '--data', str(short_scene.directory), '--json', str(out),
+                 '--plot', str(tmp_path / 'plots'), '--no-progress']) == 0
     printed = capsys.readouterr().out
     assert '| **all** |' in printed and 'Targets (issue 9)' in printed and 'median_error_deg: ' in printed
     assert 'zone voting over 4 STFT frames' in printed
@@ -295,7 +295,7 @@ def test_cli_eval_without_model_or_tracks_is_one_line(short_scene, capsys):
     assert main(['eval', '--data', str(short_scene.directory)]) == 2
     assert '--model is required (or use --tracks / --sources / --azimuth)' in capsys.readouterr().err
     assert main(['eval', '--tracks', '--zone-frames', '1', '--data', str(short_scene.directory)]) == 2
-    assert '--zone-frames must be 0 (off) or at least 2, got 1' in capsys.readouterr().err
+    assert '--zone-frames must be 0 (one spectrum per window) or at least 2, got 1' in capsys.readouterr().err
     assert main(['eval', '--tracks', '--zone-frames', '0', '--onset-emphasis', '--data',
                  str(short_scene.directory)]) == 2
     assert '--onset-emphasis needs zone voting' in capsys.readouterr().err
@@ -312,15 +312,19 @@ def test_cli_eval_tracks_with_onset_votes(short_scene, tmp_path, capsys):
 
 
 def test_cli_eval_tracks_with_the_shipped_zone_net(short_scene, tmp_path, capsys):
-    """The learned reading of the zones (method zone-net). Measured on this scene with its default threshold 0.6:
-    coverage 0.64 (0.73 at 0.5; zone voting 0.89), median error 0.7°, no id switch, no false track."""
+    """The learned reading of the zones (method zone-net), the default front end as in pose.launch.py. Measured on
+    this scene with the threshold 0.6: coverage 0.64 (0.73 at 0.5; zone voting 0.89), median error 0.7°, no id
+    switch, no false track."""
     from av_pose.cli import main
 
     out = tmp_path / 'tracks.json'
-    assert main(['eval', '--tracks', '--zone-net', '--data', str(short_scene.directory), '--json', str(out),
-                 '--no-progress']) == 0
+    assert main(['eval', '--tracks', '--data', str(short_scene.directory), '--json', str(out), '--no-progress']) == 0
     printed = capsys.readouterr().out
     assert 'zone spectra read by zone-net (zone-net-tiny, peaks ≥ 0.65; the tracker takes their 1-σ as 6°' in printed
+    from av_pose.cli import SOURCE_ZONE_NET
+    from av_pose.models.zone_net_doa import DEFAULT_ZONE_NET
+
+    assert SOURCE_ZONE_NET == DEFAULT_ZONE_NET  # the CLI's literal (no torch for --help) is the shipped default
     summary = json.loads(out.read_text())['all']
     assert summary['coverage'] > 0.6 and summary['id_switches'] == 0 and summary['false_track_ids'] == 0
     assert main(['eval', '--tracks', '--zone-net', '--onset-emphasis', '--data', str(short_scene.directory)]) == 2
@@ -331,8 +335,11 @@ def test_cli_eval_tracks_with_the_shipped_zone_net(short_scene, tmp_path, capsys
     assert 'zone-net (zone-net-tiny, peaks ≥ 0.95;' in capsys.readouterr().out
     strict = json.loads(out.read_text())['all']
     assert strict['peak_covered'] < summary['peak_covered'], (strict, summary)
-    assert main(['eval', '--tracks', '--zone-net-threshold', '0.7', '--data', str(short_scene.directory)]) == 2
-    assert '--zone-net-threshold needs --zone-net' in capsys.readouterr().err
+    assert main(['eval', '--tracks', '--zone-net-threshold', '0.7', '--zone-frames', '4', '--data',
+                 str(short_scene.directory)]) == 2
+    assert "--zone-net-threshold is ZoneNet's" in capsys.readouterr().err
+    assert main(['eval', '--tracks', '--zone-net', '--zone-frames', '0', '--data', str(short_scene.directory)]) == 2
+    assert 'they choose NormMUSIC zone voting instead' in capsys.readouterr().err
 
 
 def test_a_heard_track_reports_its_peak_and_a_coasting_one_none():

@@ -11,7 +11,9 @@ for n in 2 3 4; do
     set_dir="$out/scenes/${array}_s$n"
     [ -d "$set_dir" ] || "$py" -m av_pose.cli synth --out "$set_dir" --scenes 6 --duration 20 --sources "$n" \
       --image-size 64x48 --array "$array" --sample-rate 16000 --seed "$n" --workers 1
-    "$py" -m av_pose.cli eval --tracks --data "$set_dir" --json "$out/results/tracks_${array}_s$n.json" \
+    # zone voting (--zone-frames 4; the CLI's default front end is ZoneNet since stop 33:
+    # tools/reproduce_zone_net_results.sh scores it)
+    "$py" -m av_pose.cli eval --tracks --zone-frames 4 --data "$set_dir" --json "$out/results/tracks_${array}_s$n.json" \
       --no-progress > "$out/results/tracks_${array}_s$n.md"
     # the same with one NormMUSIC spectrum per 1 s window (the front end before zone voting), for comparison
     "$py" -m av_pose.cli eval --tracks --zone-frames 0 --window 1 --data "$set_dir" --no-progress \
@@ -19,7 +21,7 @@ for n in 2 3 4; do
     # the same with onset votes (`--onset-emphasis`, an option, off by default)
     "$py" -m av_pose.cli eval --tracks --onset-emphasis --data "$set_dir" --no-progress \
       --json "$out/results/tracks_${array}_s${n}_onsets.json" > "$out/results/tracks_${array}_s${n}_onsets.md"
-    "$py" -m av_pose.cli eval --sources --data "$set_dir" --json "$out/results/sources_${array}_s$n.json" \
+    "$py" -m av_pose.cli eval --sources --zone-frames 4 --data "$set_dir" --json "$out/results/sources_${array}_s$n.json" \
       --no-progress > "$out/results/sources_${array}_s$n.md"
   done
 done
@@ -27,7 +29,7 @@ heldout() {  # folder array sources seed: render a held-out set there and score 
   local set_dir="$1/heldout_${2}_s$3"
   [ -d "$set_dir" ] || "$py" -m av_pose.cli synth --out "$set_dir" --scenes 6 --duration 20 --sources "$3" \
     --image-size 64x48 --array "$2" --sample-rate 16000 --seed "$4" --workers 1
-  "$py" -m av_pose.cli eval --tracks --data "$set_dir" --json "$out/results/tracks_heldout_${2}_s$3.json" \
+  "$py" -m av_pose.cli eval --tracks --zone-frames 4 --data "$set_dir" --json "$out/results/tracks_heldout_${2}_s$3.json" \
     --no-progress > "$out/results/tracks_heldout_${2}_s$3.md"
 }
 # held-out sets (other seeds), tracking only: the tracker defaults were tuned on the sets above
@@ -43,7 +45,7 @@ heldout "$out/scenes_respeaker6" respeaker6 3 603
 heldout "$out/scenes_respeaker6" respeaker6 4 604
 # the map with the pose pipeline's own odometry: the ShoeboxAV test split (tools/make_pose_data.sh), uma8
 if [ -d /work/data/shoeboxav/test/uma8 ] || [ -n "${POSE_TEST:-}" ]; then
-  "$py" -m av_pose.cli eval --sources --data "${POSE_TEST:-/work/data/shoeboxav/test/uma8}" --model geometric \
+  "$py" -m av_pose.cli eval --sources --zone-frames 4 --data "${POSE_TEST:-/work/data/shoeboxav/test/uma8}" --model geometric \
     --json "$out/results/sources_test_uma8_geometric.json" --no-progress > "$out/results/sources_test_uma8_geometric.md"
 fi
 tail -n 12 "$out"/results/*.md

@@ -34,6 +34,54 @@ def planar_up_from_args(values: list[float] | None) -> tuple[float, float, float
     return tuple(float(v) for v in planar_up_axis(values or LEVEL_CAMERA_UP))
 
 
+SOURCE_ZONE_NET = 'zone-net-tiny'
+"""The sound-source front end of `eval --tracks/--sources` and `bag --sources` by default, as `pose.launch.py`'s
+doa_node (config/sources.yaml); a literal, so that `--help` does not import torch (`zone_net_doa.DEFAULT_ZONE_NET`)."""
+
+
+def add_source_front_end_arguments(parser: argparse.ArgumentParser, needs: str, onsets: bool = True) -> None:
+    """The DOA front end options of the sound-source tracks and map: ZoneNet by default, or NormMUSIC zone voting.
+
+    `needs`: the option they go with, for the help ('--tracks or --sources'). `onsets`: offer `--onset-emphasis`.
+    """
+    parser.add_argument('--zone-net', nargs='?', const=SOURCE_ZONE_NET, default=None, metavar='MODEL',
+                        help=f'with {needs}: the learned reading of the NormMUSIC zone spectra (method zone-net), the '
+                        f'default front end, as pose.launch.py\'s doa_node; MODEL: a shipped name or a checkpoint '
+                        f'path (default {SOURCE_ZONE_NET})')
+    parser.add_argument('--zone-net-threshold', type=float, default=None, metavar='P',
+                        help='ZoneNet\'s least probability of a reported peak (default 0.65; higher: fewer false '
+                        'tracks, fewer sources found)')
+    parser.add_argument('--zone-frames', type=int, default=None, metavar='N',
+                        help=f'with {needs}: NormMUSIC zone voting instead of ZoneNet, N STFT frames per zone '
+                        '(4: the classical multi-source front end; 0: one NormMUSIC spectrum per window)')
+    if onsets:
+        parser.add_argument('--onset-emphasis', action='store_true',
+                            help=f'with {needs}: NormMUSIC zone voting (over --zone-frames, default 4) instead of '
+                            'ZoneNet, onset frames (8 ms, power rising 6 dB) voting for their own direction too')
+
+
+def resolve_source_front_end(args: argparse.Namespace, default_zone_frames: int) -> None:
+    """Settle `add_source_front_end_arguments`' options in place.
+
+    Sets `args.zone_net` (None: NormMUSIC) and `args.zone_frames`; one readable error for options that contradict
+    each other.
+    """
+    onsets = getattr(args, 'onset_emphasis', False)
+    normmusic = args.zone_frames is not None or onsets
+    if args.zone_net and normmusic:
+        raise UserInputError('--zone-net reads zones as long as it was trained with and no onset votes: leave out '
+                             '--zone-frames and --onset-emphasis (they choose NormMUSIC zone voting instead)')
+    if args.zone_net_threshold is not None and (normmusic or not 0.0 < args.zone_net_threshold < 1.0):
+        raise UserInputError('--zone-net-threshold is ZoneNet\'s, a probability in (0, 1): leave out --zone-frames and '
+                             '--onset-emphasis')
+    if args.zone_frames is not None and (args.zone_frames == 1 or args.zone_frames < 0):
+        raise UserInputError(f'--zone-frames must be 0 (one spectrum per window) or at least 2, got {args.zone_frames}')
+    if onsets and args.zone_frames == 0:
+        raise UserInputError('--onset-emphasis needs zone voting (--zone-frames 2 or more)')
+    args.zone_net = None if normmusic else (args.zone_net or SOURCE_ZONE_NET)
+    args.zone_frames = default_zone_frames if args.zone_frames is None else args.zone_frames
+
+
 def register_modules(subparsers: argparse._SubParsersAction, package: str, names: tuple[str, ...]) -> None:
     """Import `package.<name>` for each name and let it add its parser (`register(subparsers)`)."""
     for name in names:

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from av_pose.cli import add_planar_motion_argument, planar_up_from_args
+from av_pose.cli import (
+    add_planar_motion_argument,
+    add_source_front_end_arguments,
+    planar_up_from_args,
+    resolve_source_front_end,
+)
 
 TOPIC_OPTIONS = (('image-topic', '/camera/image_raw'), ('camera-info-topic', '/camera/camera_info'),
                  ('audio-topic', '/audio'), ('audio-info-topic', '/audio_info'), ('tf-topic', '/tf'),
@@ -45,14 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         'ground_truth)')
     parser.add_argument('--sources-rate', type=float, default=1.0, metavar='HZ',
                         help='with --sources: map snapshots written per second of audio time (default 1)')
-    parser.add_argument('--zone-frames', type=int, default=None, metavar='N',
-                        help='with --sources: STFT frames per zone of the multi-source zone voting (default 4; '
-                        '0 = one NormMUSIC spectrum per window), as av-pose eval --sources')
-    parser.add_argument('--zone-net', nargs='?', const='zone-net-tiny', default=None, metavar='MODEL',
-                        help='with --sources: the zone spectra read by a learned network instead of their votes '
-                        '(method zone-net; a shipped name or a checkpoint path, default zone-net-tiny)')
-    parser.add_argument('--zone-net-threshold', type=float, default=None, metavar='P',
-                        help='with --zone-net: least probability of a reported peak (default 0.65), as av-pose eval')
+    add_source_front_end_arguments(parser, '--sources', onsets=False)
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     topics = parser.add_argument_group('topics and frames (defaults: what av-pose scene-to-bag writes)')
     for name, default in TOPIC_OPTIONS:
@@ -78,11 +76,9 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.bag.reader import BagReadOptions
     from av_pose.eval.plots import format_table, metrics_rows, write_odometry_plots
     from av_pose.pose.registry import make_pose_estimator
+    from av_pose.sources.frontend import ZONE_FRAMES
 
-    if args.zone_net_threshold is not None and not args.zone_net:
-        from av_pose.errors import UserInputError
-
-        raise UserInputError('--zone-net-threshold needs --zone-net')
+    resolve_source_front_end(args, ZONE_FRAMES)
     read = BagReadOptions(**{name.replace('-', '_'): getattr(args, name.replace('-', '_'))
                              for name, _ in TOPIC_OPTIONS}, array=args.array, audio_msg_type=args.audio_msg_type)
     options = BagProcessOptions(read=read, gap_s=args.gap, rate_hz=args.rate, window_s=args.window,
@@ -90,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
                                 progress=not args.quiet, sources=args.sources,
                                 planar_up=planar_up_from_args(args.planar_motion),
                                 sources_rate_hz=args.sources_rate, source_zone_net=args.zone_net,
-                                source_zone_net_threshold=args.zone_net_threshold,
-                                **({} if args.zone_frames is None else {'source_zone_frames': args.zone_frames}))
+                                source_zone_net_threshold=args.zone_net_threshold, source_zone_frames=args.zone_frames)
     names = list(dict.fromkeys(args.model or default_models()))
     estimators = {name: make_pose_estimator(name, device=args.device) for name in names}
     try:

@@ -3,7 +3,12 @@ from __future__ import annotations
 
 import argparse
 
-from av_pose.cli import add_planar_motion_argument, planar_up_from_args
+from av_pose.cli import (
+    add_planar_motion_argument,
+    add_source_front_end_arguments,
+    planar_up_from_args,
+    resolve_source_front_end,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,18 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--peaks', type=int, default=None, metavar='K',
                         help='with --tracks or --sources: DOA peaks per window (default: point sources + 1, '
                         'within the array)')
-    parser.add_argument('--zone-frames', type=int, default=None, metavar='N',
-                        help='with --tracks or --sources: STFT frames per zone of the multi-source zone voting '
-                        '(default 4; 0 = one NormMUSIC spectrum per window)')
-    parser.add_argument('--onset-emphasis', action='store_true',
-                        help='with --tracks or --sources and zone voting: onset frames (8 ms, power rising 6 dB) '
-                        'vote for their own direction too')
-    parser.add_argument('--zone-net', nargs='?', const='zone-net-tiny', default=None, metavar='MODEL',
-                        help='with --tracks or --sources: the zone spectra read by a learned network instead of '
-                        'their votes (method zone-net; a shipped name or a checkpoint path, default zone-net-tiny)')
-    parser.add_argument('--zone-net-threshold', type=float, default=None, metavar='P',
-                        help='with --zone-net: least probability of a reported peak (default 0.65; higher: fewer false '
-                        'tracks, fewer sources found)')
+    add_source_front_end_arguments(parser, '--tracks or --sources')
     parser.add_argument('--data', required=True, metavar='DIR', help='a scene folder or a folder of scene folders')
     parser.add_argument('--corrupted', action='append', metavar='KIND',
                         help='corrupted conditions besides clean: mixed (the "corrupted" set), blur, noise, jitter, '
@@ -266,17 +260,8 @@ def _source_eval_scenes(args: argparse.Namespace) -> list:
 
     if args.peaks is not None and args.peaks < 1:
         raise UserInputError(f'--peaks must be at least 1, got {args.peaks}')
-    args.zone_frames = ZONE_FRAMES if args.zone_frames is None else args.zone_frames
+    resolve_source_front_end(args, ZONE_FRAMES)
     args.window = WINDOW_S if args.window is None else args.window
-    if args.zone_frames == 1 or args.zone_frames < 0:
-        raise UserInputError(f'--zone-frames must be 0 (off) or at least 2, got {args.zone_frames}')
-    if args.zone_net and (args.onset_emphasis or args.zone_frames != ZONE_FRAMES):
-        raise UserInputError('--zone-net reads zones as long as it was trained with and no onset votes: leave out '
-                             '--zone-frames and --onset-emphasis')
-    if args.zone_net_threshold is not None and not (args.zone_net and 0.0 < args.zone_net_threshold < 1.0):
-        raise UserInputError('--zone-net-threshold needs --zone-net and a probability in (0, 1)')
-    if args.onset_emphasis and not args.zone_frames:
-        raise UserInputError('--onset-emphasis needs zone voting (--zone-frames 2 or more)')
     if not args.window > 0:
         raise UserInputError(f'--window must be positive seconds, got {args.window:g}')
     if args.json and not Path(args.json).expanduser().resolve().parent.is_dir():
