@@ -1,7 +1,8 @@
 """`av-pose eval --tracks`: DOA + `SourceTracker` over ShoeboxAV scenes, scored MOTA-style against ground truth.
 
-Per scene the audio is streamed through NormMUSIC with zone voting (`av_pose.sources.frontend`; 0.5 s windows
-every 0.1 s, `stream_scene_doa`) and the tracker,
+Per scene the audio is streamed through NormMUSIC with zone voting, or with `zone_net` its zones read by ZoneNet
+(`av_pose.sources.frontend`; 0.5 s windows every 0.1 s, `stream_scene_doa`; `av-pose eval --tracks` runs ZoneNet
+unless `--zone-frames` asks for votes) and the tracker,
 which gets the array's ground-truth yaw in the world (T_world_array(t) = pose_at(t) · T_cam_array, yaw = heading
 of the array's +x in the world x-y plane) so that rig rotation is compensated. Every window is stamped with its
 centre, where the truth is taken.
