@@ -195,6 +195,26 @@ def test_frame_queue_waits_for_audio_but_not_forever():
     assert [f.msg for f in queue.ready(None, 0.1, 8, 0.5, 6.0)] == [None]
 
 
+def test_frame_queue_skips_stale_frames_only_when_a_newer_one_is_ready():
+    """A worker slower than rate_hz: frames ready for more than max_age_s go when a newer one is ready, so the
+    latency stays bounded; frames held up by lagging audio are not skipped when it comes."""
+    queue = FrameQueue(EstimateScheduler(0.1), capacity=8)
+    for k in range(8):
+        queue.offer(10.0 + 0.1 * k, k, 'cam', arrival_s=0.1 * k)
+    # at 0.8 s, audio to 10.42: frames 0-3 are ready; 0 and 1 have been for more than 0.25 s of audio (0.37, 0.27)
+    assert [f.msg for f in queue.ready(10.42, 0.05, 4, 0.5, now=0.8, max_age_s=0.25)] == [2, 3]
+    assert queue.behind == 2
+    # audio lags: frame 4 came 0.8 s ago, but its audio only now: it is estimated, nothing skipped
+    assert [f.msg for f in queue.ready(10.51, 0.05, 4, 0.5, now=1.2, max_age_s=0.25)] == [4] and queue.behind == 2
+    # a late chunk makes 5-7 ready at once: each waited for audio, not for the worker
+    assert [f.msg for f in queue.ready(10.78, 0.05, 4, 0.5, now=1.5, max_age_s=0.25)] == [5, 6, 7]
+    assert queue.behind == 2
+    # no audio: the wall time since a frame came counts
+    for k in range(3):
+        queue.offer(11.0 + 0.1 * k, k, 'cam', arrival_s=2.0 + 0.1 * k)
+    assert [f.msg for f in queue.ready(None, 0.05, 4, 0.5, now=2.33, max_age_s=0.25)] == [1, 2] and queue.behind == 3
+
+
 def test_cut_window_leaves_out_audio_after_the_wait():
     buffer = AudioRingBuffer(2, 1000, capacity_s=5.0)
     buffer.push(np.ones((2, 3000), dtype=np.float32), 10.0)  # 10.0 .. 13.0 s

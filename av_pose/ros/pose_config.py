@@ -34,6 +34,10 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'audio_wait_s': (0.05, 'How much audio after a frame to wait for, seconds (the rest of the window is '
                           'left out: latency against audio)'),
     'max_batch': (4, 'Most frames estimated in one batch when frames queue up'),
+    'max_frame_age_s': (0.2, 'A keyframe ready this long (seconds since it came, or since its audio did) is '
+                             'skipped when a newer one is ready too: the estimator is behind (a slow CPU), and '
+                             'estimating every frame late would let the latency grow; counted and warned as dropped '
+                             '"behind"; 0: never'),
     'translation_scale': ('none', 'none: rotation-only odometry (translation unknown) | fixed: speed prior '
                                   '(speed_mps) | odometry: distance from the scale_odometry topic'),
     'speed_mps': (0.5, 'Speed prior for translation_scale fixed, m/s'),
@@ -78,6 +82,7 @@ class PoseNodeConfig:
     window_s: float
     wait_s: float
     max_batch: int
+    max_frame_age_s: float
     scale: str
     speed_mps: float
     odom_frame: str
@@ -109,7 +114,8 @@ def config_from_parameters(values: dict[str, Any]) -> PoseNodeConfig:
         compressed=choice(values, 'image_transport', ('raw', 'compressed')) == 'compressed',
         gap_s=number_in(values, 'pair_gap_s', 0.5, 4.0), period_s=1.0 / positive(values, 'rate_hz'),
         window_s=number_in(values, 'audio_window_s', 0.1, 4.0), wait_s=number_in(values, 'audio_wait_s', 0.0, 2.0),
-        max_batch=integer(values, 'max_batch', 1), scale=choice(values, 'translation_scale', SCALE_POLICIES),
+        max_batch=integer(values, 'max_batch', 1), max_frame_age_s=number_in(values, 'max_frame_age_s', 0.0, 60.0),
+        scale=choice(values, 'translation_scale', SCALE_POLICIES),
         speed_mps=number_in(values, 'speed_mps', 0.0, 50.0), odom_frame=odom_frame,
         base_frame=text(values, 'base_frame'), camera_frame=text(values, 'camera_frame'),
         array_frame=text(values, 'array_frame'), planar_motion=boolean(values, 'planar_motion'),

@@ -55,7 +55,7 @@ class FrameQueue:
 
     def __init__(self, scheduler: EstimateScheduler, capacity: int, max_backward_jump_s: float = 1.0) -> None:
         self.scheduler, self.capacity, self.max_backward_jump_s = scheduler, int(capacity), float(max_backward_jump_s)
-        self.received = self.skipped = 0
+        self.received = self.skipped = self.behind = 0
         self._pending: deque[PendingFrame] = deque()
         self._last_stamp_s: float | None = None
         self._reset = False
@@ -111,20 +111,36 @@ class FrameQueue:
         return reset
 
     def ready(self, audio_end_s: float | None, wait_s: float, max_batch: int, min_gap_s: float,
-              now: float) -> list[PendingFrame]:
+              now: float, max_age_s: float = 0.0) -> list[PendingFrame]:
         """Remove and return the frames that can be estimated now, oldest first.
 
         A frame is ready once the audio reaches `wait_s` past its stamp, when there is no (fresh) audio
         (`audio_end_s` None), or after waiting MAX_AUDIO_DELAY_S. A batch holds at most `max_batch` frames,
-        all less than `min_gap_s` after its first.
+        all less than `min_gap_s` after its first. With `max_age_s` > 0 a frame ready for more than that long is
+        skipped when a newer one is ready too: the estimator is behind, and estimating every frame late would let
+        the latency grow without bound. Ready for: since it came (wall time), or, with audio, since the audio
+        passed `wait_s` after it (audio time), whichever is shorter, so that frames held up by lagging audio are
+        not skipped when it comes. Skipped frames are counted in `behind`.
         """
+        def is_ready(frame: PendingFrame) -> bool:
+            return audio_end_s is None or audio_end_s >= frame.stamp_s + wait_s - 1e-9 \
+                or now - frame.arrival_s >= MAX_AUDIO_DELAY_S
+
+        def ready_for(frame: PendingFrame) -> float:
+            waited = now - frame.arrival_s
+            return waited if audio_end_s is None else min(waited, audio_end_s - frame.stamp_s - wait_s)
+
+        if max_age_s > 0.0:
+            while len(self._pending) > 1 and ready_for(self._pending[0]) > max_age_s \
+                    and is_ready(self._pending[0]) and is_ready(self._pending[1]):
+                self._pending.popleft()
+                self.behind += 1
         out: list[PendingFrame] = []
         while self._pending and len(out) < max_batch:
             frame = self._pending[0]
             if out and frame.stamp_s - out[0].stamp_s >= min_gap_s:
                 break
-            if audio_end_s is not None and audio_end_s < frame.stamp_s + wait_s - 1e-9 \
-                    and now - frame.arrival_s < MAX_AUDIO_DELAY_S:
+            if not is_ready(frame):
                 break
             out.append(self._pending.popleft())
         return out

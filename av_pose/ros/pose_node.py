@@ -7,7 +7,8 @@ and `/tf_static` for the base → camera and camera → array extrinsics.
 
 Every keyframe (`rate_hz` per second of image time) is paired with the keyframe `pair_gap_s` earlier and its
 audio window (`audio_window_s`, centred on the frame; the part later than `audio_wait_s` after the frame is
-not waited for) → `PoseEstimator` (batched when frames queue up) → `OdometryIntegrator` → outputs, stamped
+not waited for) → `PoseEstimator` (batched when frames queue up; a frame ready for `max_frame_age_s` is skipped
+when a newer one is ready too, so latency stays bounded on a slow CPU) → `OdometryIntegrator` → outputs, stamped
 with the image stamp: TF `odom_frame` → `base_frame` (or → the camera frame when `base_frame` is empty),
 `pose/odometry` (nav_msgs/Odometry), `pose/twist` (TwistWithCovarianceStamped, base axes), `pose/relative`
 (PoseWithCovarianceStamped: the estimate T_a_b in the earlier camera's frame, unit translation direction),
@@ -200,7 +201,14 @@ class PoseNode(Node):
             audio_end = buffer.end_s if (buffer is not None and audio_fresh) else None
             if not self._fresh(self._last_image_arrival, now) and audio_end is not None:
                 self._frames.offer_audio_only(audio_end - cfg.wait_s, now)
-            frames = self._frames.ready(audio_end, cfg.wait_s, cfg.max_batch, self._integrator.min_gap_s, now)
+            behind = self._frames.behind
+            frames = self._frames.ready(audio_end, cfg.wait_s, cfg.max_batch, self._integrator.min_gap_s, now,
+                                        cfg.max_frame_age_s)
+            behind = self._frames.behind - behind
+        for _ in range(behind):
+            self._warnings.drop('keyframe', 'behind', f'ready for more than {cfg.max_frame_age_s:g} s while a newer '
+                                f'one was: the estimator is slower than rate_hz {1.0 / cfg.period_s:g} on this machine '
+                                '(lower rate_hz, or use a GPU); the newest frames go first')
         if not frames:
             return False
         jobs, pairs = [], []
