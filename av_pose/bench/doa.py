@@ -15,6 +15,7 @@ import numpy as np
 from av_pose.bench.timing import best_times, streaming_realtime_factor
 
 CONFIGS = (('respeaker4', 16000), ('respeaker4', 48000), ('ring8', 16000), ('ring8', 48000))
+ZONE_NET_ARRAYS = ('respeaker4', 'uma8')  # ZoneNet's cost: one source per zone (4 mics) and two (7 mics)
 
 
 def register(targets: argparse._SubParsersAction) -> None:
@@ -159,11 +160,12 @@ def onset_emphasis_cost(device: str, rng: np.random.Generator, clips: int = 32, 
             'onset_ms_per_clip': 1e3 * best['onset'] / clips, 'cost_ratio': best['onset'] / best['plain']}
 
 
-def zone_net_cost(device: str, rng: np.random.Generator, rounds: int = 3) -> dict | None:
-    """Time of the shipped ZoneNet (`method: zone-net`) against zone voting, per 0.5 s 4-mic 16 kHz window.
+def zone_net_cost(device: str, rng: np.random.Generator, rounds: int = 3,
+                  array_name: str = 'respeaker4') -> dict | None:
+    """Time of the shipped ZoneNet (`method: zone-net`) against zone voting, per 0.5 s 16 kHz window of `array_name`.
 
     Both from audio, the tracking front end's windows, one at a time and 64 in a batch; best of `rounds`. None
-    when the shipped weights are missing.
+    when the shipped weights are missing. (On the 7-mic UMA-8 each zone holds two sources: a 2-D signal subspace.)
     """
     import torch
 
@@ -175,7 +177,7 @@ def zone_net_cost(device: str, rng: np.random.Generator, rounds: int = 3) -> dic
         resolve_zone_net(None)
     except UserInputError:
         return None
-    array, fs = _bench_array('respeaker4'), 16000
+    array, fs = _bench_array(array_name), 16000
     batch = torch.as_tensor(rng.standard_normal((64, array.num_channels, fs // 2)), dtype=torch.float32,
                             device=device)
     voting = make_estimator('normmusic', array, fs, num_sources=3, zone_frames=4, device=device)
@@ -225,11 +227,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(f'onset emphasis: {onset["onset_ms_per_clip"]:.2f} ms/clip against {onset["plain_ms_per_clip"]:.2f} '
               f'(x{onset["cost_ratio"]:.1f}), respeaker4 16 kHz from audio')
-    zone_net = zone_net_cost(str(device), rng)
-    if zone_net is not None and not args.json:
+    zone_net = [cost for cost in (zone_net_cost(str(device), rng, array_name=name) for name in ZONE_NET_ARRAYS)
+                if cost is not None] or None
+    for row in (zone_net or []) if not args.json else []:
         for size in (1, 64):
-            cost = zone_net[f'batch_{size}']
-            print(f'zone-net: {cost["zone_net_ms_per_window"]:.2f} ms/window against zone voting\'s '
+            cost = row[f'batch_{size}']
+            print(f'zone-net, {row["array"]}: {cost["zone_net_ms_per_window"]:.2f} ms/window against zone voting\'s '
                   f'{cost["zone_voting_ms_per_window"]:.2f} (x{cost["cost_ratio"]:.1f}), batch {size}, 0.5 s windows')
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
     result = {'device': f'{device.type}:{name}', 'torch_threads': torch.get_num_threads(),
