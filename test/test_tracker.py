@@ -251,6 +251,27 @@ def test_score_keeps_a_match_while_it_holds_as_clear_mot_does():
     assert score.false_windows == 20 + 20   # track 5 while track 0 holds the source, then track 0 off at 60°
 
 
+def test_score_tells_switches_after_a_silence_and_each_sources_bias():
+    """Source 0 is followed 4° off throughout and changes id while heard (at 3 s); source 1, 2° off the other way
+    (one window −6°), goes unmatched for 2 s and comes back under a new id (at 6 s)."""
+    times = np.arange(0.0, 8.0, 0.1)
+    truth = np.stack([np.full(80, 40.0), np.full(80, 200.0)], axis=1)
+    rows = []
+    for w, t in enumerate(times):
+        rows.append((w, 0 if t < 3.0 else 1, 44.0, 1.0))
+        if t < 4.0 or t >= 6.0:
+            rows.append((w, 2 if t < 4.0 else 3, 194.0 if w == 5 else 198.0, 1.0))
+    run = SceneTracks('toy', times, np.zeros(80), truth, np.array([np.inf, np.inf]), np.full((80, 1), np.nan),
+                      np.array(rows, dtype=float))
+    score = score_scene_tracks(run)
+    assert score.id_switches == 2 and score.id_switches_after_silence == 1
+    assert score.switch_gaps_s == pytest.approx([0.1, 2.1])
+    assert score.source_biases_deg == pytest.approx([4.0, -2.0])
+    assert score.median_abs_source_bias_deg == pytest.approx(3.0)
+    figures = aggregate_scores([score, score]).to_json()
+    assert figures['id_switches_after_silence'] == 2 and figures['median_abs_source_bias_deg'] == 3.0
+
+
 @pytest.fixture(scope='module')
 def short_scene(tmp_path_factory):
     config = SynthConfig(duration_s=6.0, num_sources=2, image_size=(64, 48), array=load_array('uma8'),
@@ -283,9 +304,11 @@ def test_cli_eval_tracks_writes_table_json_and_plot(short_scene, tmp_path, capsy
                  '--plot', str(tmp_path / 'plots'), '--no-progress']) == 0
     printed = capsys.readouterr().out
     assert '| **all** |' in printed and 'Targets (issue 9)' in printed and 'median_error_deg: ' in printed
-    assert 'zone voting over 4 STFT frames' in printed
+    assert 'zone voting over 4 STFT frames' in printed and 'Where they come from: ' in printed
     summary = json.loads(out.read_text())
     assert summary['all']['scenes'] == 1 and summary['all']['coverage'] > 0.75
+    assert summary['all']['id_switches_after_silence'] <= summary['all']['id_switches']
+    assert summary['all']['median_abs_source_bias_deg'] < 3.0  # two sources, 6 s: measured 1.07° (ZoneNet 1.20°)
     assert (tmp_path / 'plots' / f'tracks_{short_scene.name}.png').stat().st_size > 10_000
 
 

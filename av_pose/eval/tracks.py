@@ -28,6 +28,11 @@ Scoring, per window (MOTA-style counts):
   matched to it (in a resolvable window) stays alive after end_s: until it dies or is matched to another active
   source (it is then that source's track; a wrong hand-over shows as that source's id switch).
 - median azimuth error of the matched windows.
+
+Two diagnostics beside them: each id switch's *gap*, how long its source had gone unmatched before (a switch
+after the source was unheard for `SILENCE_S` or more, against one while it was followed), and each source's
+*bias*, the median signed error of its matched windows (`MIN_BIAS_WINDOWS` or more): the part of the error a
+source keeps through its life (room reflections pull its DOA peak) rather than noise around it.
 """
 from __future__ import annotations
 
@@ -44,6 +49,10 @@ from av_pose.sources.frontend import WINDOW_S, ZONE_FRAMES, front_end_tracker_co
 from av_pose.sources.tracker import SourceTracker, TrackerConfig
 
 TARGETS = {'coverage': 0.90, 'id_switches_per_source_min': 1.0, 'linger_max_s': 2.0, 'median_error_deg': 3.0}
+SILENCE_S = 1.0
+"""An id switch after its source went unmatched this long (s) counts as one after a silence."""
+MIN_BIAS_WINDOWS = 10
+"""Matched resolvable windows a source needs for its bias (median signed error) to be reported."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +154,9 @@ class TrackScore:
         source-windows, all / resolvable. covered_all / covered: matched ones among them. source_minutes:
         minutes of source activity. id_switches: count. track_windows / false_windows: confirmed track-windows,
         and those matching no active source. false_track_ids: confirmed ids never matched. lingers_s: per stop.
-        errors_deg: azimuth errors of matched windows.
+        errors_deg: azimuth errors of matched windows. switch_gaps_s: per id switch, how long its source had gone
+        unmatched (s). source_biases_deg: per source with MIN_BIAS_WINDOWS matched resolvable windows, the median
+        signed error (track − truth, degrees).
     """
 
     scenes: int = 0
@@ -162,6 +173,8 @@ class TrackScore:
     false_track_ids: int = 0
     lingers_s: list[float] = field(default_factory=list)
     errors_deg: list[float] = field(default_factory=list)
+    switch_gaps_s: list[float] = field(default_factory=list)
+    source_biases_deg: list[float] = field(default_factory=list)
 
     @property
     def coverage(self) -> float:
@@ -209,6 +222,16 @@ class TrackScore:
         return float(np.median(self.errors_deg)) if self.errors_deg else float('nan')
 
     @property
+    def id_switches_after_silence(self) -> int:
+        """Id switches whose source had gone unmatched for SILENCE_S or more before."""
+        return int(np.sum(np.asarray(self.switch_gaps_s) >= SILENCE_S - 1e-9))
+
+    @property
+    def median_abs_source_bias_deg(self) -> float:
+        """Median over sources of |bias|: how far a source's matched windows sit from it on the whole, degrees."""
+        return float(np.median(np.abs(self.source_biases_deg))) if self.source_biases_deg else float('nan')
+
+    @property
     def mota(self) -> float:
         """CLEAR MOT accuracy 1 − (missed source-windows + false track-windows + id switches) / source-windows."""
         errors = (self.source_windows - self.covered_all) + self.false_windows + self.id_switches
@@ -241,7 +264,9 @@ class TrackScore:
                 'false_fraction': clean(self.false_fraction), 'stop_events': len(self.lingers_s),
                 'linger_max_s': clean(self.linger_max_s), 'linger_median_s': clean(self.linger_median_s),
                 'median_error_deg': clean(self.median_error_deg), 'mota': clean(self.mota),
-                'motp_deg': clean(self.motp_deg), 'targets_met': self.meets_targets()}
+                'motp_deg': clean(self.motp_deg), 'id_switches_after_silence': self.id_switches_after_silence,
+                'median_abs_source_bias_deg': clean(self.median_abs_source_bias_deg),
+                'targets_met': self.meets_targets()}
 
 
 def aggregate_scores(scores: list[TrackScore]) -> TrackScore:
@@ -254,6 +279,8 @@ def aggregate_scores(scores: list[TrackScore]) -> TrackScore:
             setattr(total, name, getattr(total, name) + getattr(s, name))
         total.lingers_s += s.lingers_s
         total.errors_deg += s.errors_deg
+        total.switch_gaps_s += s.switch_gaps_s
+        total.source_biases_deg += s.source_biases_deg
     return total
 
 
@@ -299,6 +326,8 @@ def score_scene_tracks(run: SceneTracks, gate_deg: float = 10.0, min_separation_
     step_min = float(np.median(np.diff(times))) / 60.0 if num_windows > 1 else 0.0
     score = TrackScore(scenes=1, minutes=num_windows * step_min)
     last_id = [None] * num_sources
+    last_time = [0.0] * num_sources  # when each source was last matched (in a resolvable window)
+    signed: list[list[float]] = [[] for _ in range(num_sources)]  # track − truth of its resolvable matches
     previous: dict[int, int] = {}  # source → the track id matched to it in the previous window
     matched_ids: set[int] = set()
     confirmed_ids: set[int] = set()
@@ -333,11 +362,15 @@ def score_scene_tracks(run: SceneTracks, gate_deg: float = 10.0, min_separation_
                 score.covered += int(resolvable[c])
                 score.errors_deg.append(float(cost[r, c]))
                 if resolvable[c]:  # inside a cluster the assignment is arbitrary; a swap across it still counts
-                    score.id_switches += int(last_id[source] is not None and last_id[source] != track_id)
-                    last_id[source] = track_id
+                    if last_id[source] is not None and last_id[source] != track_id:
+                        score.id_switches += 1
+                        score.switch_gaps_s.append(float(times[w] - last_time[source]))
+                    last_id[source], last_time[source] = track_id, float(times[w])
+                    signed[source].append(float((rows[r, 2] - truth[w, source] + 180.0) % 360.0 - 180.0))
         score.false_windows += len(rows) - len(matched_rows)
         previous = current
     score.false_track_ids = len(confirmed_ids - matched_ids)
+    score.source_biases_deg = [float(np.median(e)) for e in signed if len(e) >= MIN_BIAS_WINDOWS]
     for source, end in enumerate(run.end_s):  # matches end at the stop: last_id is the id the source stopped with
         if end <= times[-1] - linger_horizon_s and last_id[source] is not None:
             track_id, linger_end = last_id[source], end

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from av_pose.eval.tracks import SceneTracks, TrackScore, aggregate_scores
+from av_pose.eval.tracks import SILENCE_S, SceneTracks, TrackScore, aggregate_scores
 
 
 def plot_scene_tracks(run: SceneTracks, path: str | Path, score: TrackScore | None = None) -> Path:
@@ -72,6 +72,11 @@ def markdown_tracks(runs: list[SceneTracks], scores: list[TrackScore], descripti
                'median_error_deg': f'{_cell(total.median_error_deg)}° (target ≤ 3°)'}
     lines += ['', 'Targets (issue 9), pooled over all scenes:', '']
     lines += [f'- {key}: {text} — {"met" if met[key] else "NOT met"}' for key, text in figures.items()]
+    bias = _cell(total.median_abs_source_bias_deg)
+    lines += ['', f'Where they come from: {total.id_switches_after_silence} of {total.id_switches} id switches came '
+              f'after their source had gone unmatched for {SILENCE_S:g} s or more; the sources\' own biases (median '
+              f'signed error of each, {len(total.source_biases_deg)} sources) are {bias}° in the median: error a '
+              'source keeps through its life (room reflections pull its DOA peak).']
     lines += ['', 'coverage: resolvable active source-windows (no other active source within 20°) held by a '
               'confirmed track within 10°, one-to-one; DOA ceiling: the same with the raw DOA peaks instead of tracks; '
               'MOTA: 1 − (missed source-windows + false track-windows + id switches) / active source-windows '
