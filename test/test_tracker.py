@@ -361,6 +361,8 @@ def test_cli_eval_tracks_with_the_shipped_zone_net(short_scene, tmp_path, capsys
     assert main(['eval', '--tracks', '--zone-net-threshold', '0.7', '--zone-frames', '4', '--data',
                  str(short_scene.directory)]) == 2
     assert "--zone-net-threshold is ZoneNet's" in capsys.readouterr().err
+    assert main(['eval', '--tracks', '--zone-net-threshold', '1.5', '--data', str(short_scene.directory)]) == 2
+    assert '--zone-net-threshold must be a probability in (0, 1), got 1.5' in capsys.readouterr().err
     assert main(['eval', '--tracks', '--zone-net', '--zone-frames', '0', '--data', str(short_scene.directory)]) == 2
     assert 'they choose NormMUSIC zone voting instead' in capsys.readouterr().err
 

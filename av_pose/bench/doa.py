@@ -228,8 +228,8 @@ def run(args: argparse.Namespace) -> int:
         print(f'onset emphasis: {onset["onset_ms_per_clip"]:.2f} ms/clip against {onset["plain_ms_per_clip"]:.2f} '
               f'(x{onset["cost_ratio"]:.1f}), respeaker4 16 kHz from audio')
     zone_net = [cost for cost in (zone_net_cost(str(device), rng, array_name=name) for name in ZONE_NET_ARRAYS)
-                if cost is not None] or None
-    for row in (zone_net or []) if not args.json else []:
+                if cost is not None] or None  # None: no shipped weights
+    for row in [] if args.json else zone_net or []:
         for size in (1, 64):
             cost = row[f'batch_{size}']
             print(f'zone-net, {row["array"]}: {cost["zone_net_ms_per_window"]:.2f} ms/window against zone voting\'s '

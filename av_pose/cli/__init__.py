@@ -71,9 +71,10 @@ def resolve_source_front_end(args: argparse.Namespace, default_zone_frames: int)
     if args.zone_net and normmusic:
         raise UserInputError('--zone-net reads zones as long as it was trained with and no onset votes: leave out '
                              '--zone-frames and --onset-emphasis (they choose NormMUSIC zone voting instead)')
-    if args.zone_net_threshold is not None and (normmusic or not 0.0 < args.zone_net_threshold < 1.0):
-        raise UserInputError('--zone-net-threshold is ZoneNet\'s, a probability in (0, 1): leave out --zone-frames and '
-                             '--onset-emphasis')
+    if args.zone_net_threshold is not None and normmusic:
+        raise UserInputError('--zone-net-threshold is ZoneNet\'s: leave out --zone-frames and --onset-emphasis')
+    if args.zone_net_threshold is not None and not 0.0 < args.zone_net_threshold < 1.0:
+        raise UserInputError(f'--zone-net-threshold must be a probability in (0, 1), got {args.zone_net_threshold:g}')
     if args.zone_frames is not None and (args.zone_frames == 1 or args.zone_frames < 0):
         raise UserInputError(f'--zone-frames must be 0 (one spectrum per window) or at least 2, got {args.zone_frames}')
     if onsets and args.zone_frames == 0:
