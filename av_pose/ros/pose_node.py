@@ -208,7 +208,7 @@ class PoseNode(Node):
         for _ in range(behind):
             self._warnings.drop('keyframe', 'behind', f'ready for more than {cfg.max_frame_age_s:g} s while a newer '
                                 f'one was: the estimator is slower than rate_hz {1.0 / cfg.period_s:g} on this machine '
-                                '(lower rate_hz, or use a GPU); the newest frames go first')
+                                '(lower rate_hz, or use a GPU); skipped so that the latency stays bounded')
         if not frames:
             return False
         jobs, pairs = [], []
