@@ -42,7 +42,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from av_pose.geometry import yaw_of
-from av_pose.metrics.azimuth import azimuth_abs_error_deg
+from av_pose.metrics.azimuth import azimuth_abs_error_deg, azimuth_difference_deg
 from av_pose.scene.doa_eval import SceneDoaTrack, stream_scene_doa
 from av_pose.scene.format import SceneRecord
 from av_pose.sources.frontend import WINDOW_S, ZONE_FRAMES, front_end_tracker_config, source_doa_estimator
@@ -366,7 +366,7 @@ def score_scene_tracks(run: SceneTracks, gate_deg: float = 10.0, min_separation_
                         score.id_switches += 1
                         score.switch_gaps_s.append(float(times[w] - last_time[source]))
                     last_id[source], last_time[source] = track_id, float(times[w])
-                    signed[source].append(float((rows[r, 2] - truth[w, source] + 180.0) % 360.0 - 180.0))
+                    signed[source].append(float(azimuth_difference_deg(rows[r, 2], truth[w, source])))
         score.false_windows += len(rows) - len(matched_rows)
         previous = current
     score.false_track_ids = len(confirmed_ids - matched_ids)

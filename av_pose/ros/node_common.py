@@ -149,9 +149,9 @@ class Warnings:
             self._loggers[key] = self._logger.get_child(reason)
         self._loggers[key].warning(message, throttle_duration_sec=THROTTLE_S)
 
-    def drop(self, what: str, reason: str, message: str) -> None:
-        """Count a dropped input (`what`: 'audio chunk', 'image', ...) and warn."""
-        self.dropped[reason] += 1
+    def drop(self, what: str, reason: str, message: str, count: int = 1) -> None:
+        """Count `count` dropped inputs (`what`: 'audio chunk', 'image', ...) and warn."""
+        self.dropped[reason] += count
         self.warn(reason, f'dropped {what}: {message} ({self.dropped[reason]} so far)')
 
 

@@ -205,10 +205,10 @@ class PoseNode(Node):
             frames = self._frames.ready(audio_end, cfg.wait_s, cfg.max_batch, self._integrator.min_gap_s, now,
                                         cfg.max_frame_age_s)
             behind = self._frames.behind - behind
-        for _ in range(behind):
+        if behind:
             self._warnings.drop('keyframe', 'behind', f'ready for more than {cfg.max_frame_age_s:g} s while a newer '
                                 f'one was: the estimator is slower than rate_hz {1.0 / cfg.period_s:g} on this machine '
-                                '(lower rate_hz, or use a GPU); skipped so that the latency stays bounded')
+                                '(lower rate_hz, or use a GPU); skipped so that the latency stays bounded', behind)
         if not frames:
             return False
         jobs, pairs = [], []
