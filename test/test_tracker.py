@@ -148,6 +148,27 @@ def test_by_default_a_source_silent_for_ten_seconds_keeps_its_id_even_after_walk
     assert len(talker_ids(run(SourceTracker(TrackerConfig(revive_s=4.0, revive_deg=20.0)), peaks, 15.0))) == 2
 
 
+def test_a_source_that_comes_back_beyond_the_gate_of_its_coasting_track_keeps_its_id():
+    """A talker at 80° is next heard at 105° (25°: beyond the 12–20° gate) while its track still coasts: the track
+    confirmed there takes the coasting track's id and the coasting one is dropped. A second source that talks at
+    105° while the first is still heard at 80° gets an id of its own."""
+    def run_case(both_talk):
+        rng = np.random.default_rng(7)
+
+        def peaks(t):
+            first = [80.0] if t < 2.0 or both_talk else []
+            return noisy(rng, first + ([105.0] if t >= 2.0 else []), sigma=1.0)
+
+        return run(SourceTracker(), peaks, 5.0)
+
+    history = run_case(both_talk=False)
+    assert len(confirmed_ids(history)) == 1, confirmed_ids(history)
+    (talker,) = [track for track in history[-1][1] if track.confirmed]
+    assert abs(talker.azimuth_deg - 105.0) < 3.0 and talker.age_s > 4.5  # its age counts from the first birth
+    assert all(sum(track.confirmed for track in tracks) <= 1 for _, tracks in history)  # never two at once
+    assert len(confirmed_ids(run_case(both_talk=True), after_s=3.0)) == 2
+
+
 def test_with_the_rig_yaw_a_short_rate_memory_holds_a_coasting_track_on_its_bearing():
     def drift(config):  # a static source while the rig turns at 40°/s; no peak for 0.7 s (within the coasting)
         errors = []
