@@ -166,6 +166,7 @@ def test_a_source_that_comes_back_beyond_the_gate_of_its_coasting_track_keeps_it
     (talker,) = [track for track in history[-1][1] if track.confirmed]
     assert abs(talker.azimuth_deg - 105.0) < 3.0 and talker.age_s > 4.5  # its age counts from the first birth
     assert all(sum(track.confirmed for track in tracks) <= 1 for _, tracks in history)  # never two at once
+    assert all(len({track.id for track in tracks}) == len(tracks) for _, tracks in history)  # ids stay unique
     assert len(confirmed_ids(run_case(both_talk=True), after_s=3.0)) == 2
 
 

@@ -90,7 +90,7 @@ class TrackerConfig:
             is a candidate too when it has not been heard since the new one was born (the two were never heard at
             once): its source came back beyond the gate, often 20–30° from its last hit after a walk or a biased
             stretch of bearings. With ZoneNet's peaks on the ten sets (stop 34) that cut id switches from 0.73
-            to 0.50 per source-minute (held out 1.48 → 1.30), zone voting's 3.03 → 2.82 (4.17 → 3.84), coverage,
+            to 0.50 per source-minute (held out 1.48 → 1.30), zone voting's 3.03 → 2.88 (4.17 → 3.84), coverage,
             errors, MOTA and lingering unchanged; only within 20° it gained nothing.
 
     Tuning: raise `gate_deg` and `accel_std_deg_s2` for fast sources or when no rig yaw is given on a turning
@@ -365,8 +365,9 @@ class SourceTracker:
         cfg = self.config
         if cfg.revive_deg <= 0 or cfg.revive_s <= 0:
             return []
+        now = self._last_stamp_s
         coasting = [g for g in self._filters if g is not f and g.confirmed and not g.phantom and not g.hit_now
-                    and g.last_hit_s < f.birth_s]
+                    and g.last_hit_s < f.birth_s and now - g.last_hit_s <= cfg.coast_s]  # not dead at this update
         last_heard = [d[2] for d in self._dead] + [g.last_hit_deg for g in coasting]
         if not last_heard:
             return []
