@@ -33,6 +33,7 @@ from av_pose.errors import UserInputError  # noqa: E402
 from av_pose.ros import conversions  # noqa: E402
 from av_pose.ros.doa_node import PARAMETERS, DoaNode, EstimateScheduler, config_from_parameters  # noqa: E402
 from av_pose.ros.qos import latched_qos  # noqa: E402
+from av_pose.sources.frontend import ZONE_NET_COAST_S  # noqa: E402
 from av_pose.sources.tracker import TrackerConfig  # noqa: E402
 
 from room_sim import simulate, turn_taking_gains  # noqa: E402
@@ -545,7 +546,7 @@ def test_zone_net_settings_reach_the_estimator_and_the_tracker():
             assert (estimator.name, estimator.threshold, estimator.num_sources) == ('zone-net', 0.75, 3)
             tracker = node._tracking.tracker.config
             assert (tracker.measurement_std_deg, tracker.accel_std_deg_s2) == (6.0, 10.0)
-            assert tracker.coast_s == TrackerConfig.coast_s
+            assert tracker.coast_s == ZONE_NET_COAST_S != TrackerConfig.coast_s  # track_coast_s 0: the method's own
         finally:
             node.destroy_node()
 

@@ -17,6 +17,13 @@ class FakeTrack:
     confirmed: bool = True
 
 
+@dataclass
+class CoastingTrack(FakeTrack):
+    """A track as `SourceTracker` gives it: `measured_azimuth_deg` NaN while it coasts on its prediction."""
+
+    measured_azimuth_deg: float = float('nan')
+
+
 def rig_pose(t: float, speed: float = 0.4, yaw_rate_deg: float = 10.0) -> np.ndarray:
     """Array pose in the world: driving along +x at `speed` m/s while turning."""
     return make_transform(rotation_from_ypr(np.radians(yaw_rate_deg * t), 0.0, 0.0), [speed * t, 0.0, 0.5])
@@ -125,6 +132,26 @@ def test_a_talker_who_pauses_keeps_one_map_entry():
     (source,) = source_map.sources()
     assert source.id == 1 and source.track_ids == (1, 4)
     assert np.linalg.norm(source.position_m[:2] - talker[:2]) < 0.2
+
+
+def test_a_coasting_prediction_is_used_only_for_prediction_s_after_the_track_was_last_heard():
+    """Heard for 5 s, then 2 s of predictions frozen in the array frame (wrong once the rig moves on): the map takes
+    the first 0.8 s of them (`prediction_s`) and no more, and stays on the talker."""
+    talker = np.array([2.0, 1.5, 0.5])
+
+    def run(config):
+        source_map = SourceMap(config)
+        frozen = heard_azimuth(rig_pose(4.9), talker)  # the last heard bearing, array frame
+        for t in np.arange(0.0, 7.0, 0.1):
+            T = rig_pose(t)
+            heard = t < 5.0 - 1e-9
+            azimuth = heard_azimuth(T, talker) if heard else frozen
+            source_map.update(t, [CoastingTrack(2, azimuth, measured_azimuth_deg=azimuth if heard else np.nan)], T)
+        return source_map.sources()[0]
+
+    kept, everything = run(SourceMapConfig()), run(SourceMapConfig(prediction_s=10.0))
+    assert kept.num_observations == 50 + 8 and everything.num_observations == 70
+    assert np.linalg.norm(kept.position_m[:2] - talker[:2]) < 0.2
 
 
 def test_unconfirmed_tracks_are_ignored_and_goal_faces_the_source():

@@ -97,7 +97,8 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                       'number of sources expected + 1)'),
     'track_gate_deg': (TrackerConfig.gate_deg, 'A peak further than this from a track cannot update it, degrees'),
     'track_confirm_hits': (TrackerConfig.confirm_hits, 'Hits within the first 5 updates that confirm a new track'),
-    'track_coast_s': (TrackerConfig.coast_s, 'A confirmed track not heard for this long dies, seconds'),
+    'track_coast_s': (0.0, 'A confirmed track not heard for this long dies, seconds; 0 = the method\'s own (1.5 '
+                      'for zone-net, whose peaks leave gaps more than they invent; 0.8 for the others)'),
     'track_measurement_std_deg': (0.0, 'The 1-sigma of a DOA peak the tracker assumes, degrees; 0 = the method\'s '
                                   'own (6 for zone-net, whose peaks are surer; 3 for the others)'),
     'track_revive_s': (TrackerConfig.revive_s, 'A track confirmed within 30 deg of where one that died less than '
@@ -172,12 +173,13 @@ def config_from_parameters(values: dict[str, Any]) -> DoaNodeConfig:
         raise UserInputError('parameter onset_emphasis needs a spectral method: set method to normmusic, music, '
                              'srp_phat or intensity')
     measurement_std_deg = number_in(values, 'track_measurement_std_deg', 0.0, 45.0)  # 0: the method's own
+    coast_s = number_in(values, 'track_coast_s', 0.0, 60.0)  # 0: the method's own
     tracker = TrackerConfig(**{**method_tracker_defaults(method),  # e.g. zone-net's peak 1-σ and acceleration noise
                                'gate_deg': positive(values, 'track_gate_deg'),
                                'confirm_hits': integer(values, 'track_confirm_hits', 1),
-                               'coast_s': positive(values, 'track_coast_s'),
                                'revive_s': number_in(values, 'track_revive_s', 0.0, 60.0),
-                               **({'measurement_std_deg': measurement_std_deg} if measurement_std_deg else {})},
+                               **({'measurement_std_deg': measurement_std_deg} if measurement_std_deg else {}),
+                               **({'coast_s': coast_s} if coast_s else {})},
                             ) if boolean(values, 'track_sources') else None
     prefix = text(values, 'track_frame_prefix') if boolean(values, 'publish_track_frames') else None
     return DoaNodeConfig(array=array, method=method, model=text(values, 'model'),

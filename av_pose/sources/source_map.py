@@ -63,6 +63,11 @@ class SourceMapConfig:
         forget_s: A source not heard for this long leaves the map (inf = never).
         robust_sigmas: Cauchy scale of the ray fit, in bearing standard deviations (`fit_rays`): bearings a
             track took from another source or a reflection lose their pull (None: plain least squares).
+        prediction_s: A coasting track's predicted bearing (no DOA peak in this window) is used for this long
+            after the track was last heard, seconds; later predictions are left out. The tracker may coast longer
+            to keep showing a source (ZoneNet's tracks coast 1.5 s): on the ten ShoeboxAV sets that raised the
+            tracked share of source-windows by 4–5 points, but fed the longer predictions to the map it cost the
+            held-out map 0.1 m; with the horizon the map stayed within 0.02 m (stop 34).
     """
 
     bearing_sigma_deg: float = 5.0
@@ -76,6 +81,7 @@ class SourceMapConfig:
     localized_std_m: float = 0.5
     forget_s: float = float('inf')
     robust_sigmas: float | None = 3.0
+    prediction_s: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -200,14 +206,21 @@ class SourceMap:
         self.config = config or SourceMapConfig()
         self._locators: dict[int, SourceLocator] = {}   # map id → locator
         self._by_track: dict[int, int] = {}              # tracker id → map id
+        self._last_heard_s: dict[int, float] = {}        # tracker id → audio time of its last DOA peak
         self._last_stamp_s = -np.inf
 
     def update(self, stamp_s: float, tracks: list[TrackLike], T_world_array: np.ndarray) -> None:
         """Add the bearings of `tracks` (array frame, heard at `stamp_s`) seen from the array pose `T_world_array`."""
         T = np.asarray(T_world_array, dtype=np.float64)
         self._last_stamp_s = max(self._last_stamp_s, float(stamp_s))
+        live = {track.id for track in tracks}
+        self._last_heard_s = {i: t for i, t in self._last_heard_s.items() if i in live}
         for track in tracks:
-            measured = float(getattr(track, 'measured_azimuth_deg', np.nan))
+            measured = float(getattr(track, 'measured_azimuth_deg', track.azimuth_deg))  # no such field: heard
+            if np.isfinite(measured):
+                self._last_heard_s[track.id] = float(stamp_s)
+            elif float(stamp_s) - self._last_heard_s.get(track.id, float(stamp_s)) > self.config.prediction_s + 1e-6:
+                continue  # coasting for longer than the map trusts a prediction
             azimuth = measured if np.isfinite(measured) else float(track.azimuth_deg)
             if not getattr(track, 'confirmed', True) or not np.isfinite(azimuth):
                 continue
