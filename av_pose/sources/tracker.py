@@ -324,23 +324,23 @@ class SourceTracker:
 
         decay = math.exp(-dt / cfg.activity_tau_s)
         self._dead = [d for d in self._dead if stamp_s - d[0] <= cfg.revive_s]
-        survivors, taken = [], []
-        for f in self._filters:
+        survivors = []
+        for f in self._filters:  # deaths first: the tracks that died now are revival candidates as dead ones
             f.activity = decay * f.activity + (1.0 - decay) * float(f.hit_now)
             f.check_phantom(stamp_s, cfg)
-            if not f.confirmed:
-                f.updates += 1
-                if f.hits >= cfg.confirm_hits:
-                    f.confirmed = True
-                    taken += self._revive(f)
-                elif f.hits + (cfg.confirm_window - f.updates) < cfg.confirm_hits:
-                    continue  # can no longer be confirmed
-            elif stamp_s - f.last_hit_s > cfg.coast_s:
+            if f.confirmed and stamp_s - f.last_hit_s > cfg.coast_s:
                 if cfg.revive_s > 0:
                     self._dead.append((stamp_s, f.id, float(f.last_hit_deg), f.birth_s))
                 continue  # dead
             survivors.append(f)
-        self._filters = [f for f in survivors if not any(f is t for t in taken)]
+        self._filters = survivors
+        for f in [f for f in survivors if not f.confirmed]:
+            f.updates += 1
+            if f.hits >= cfg.confirm_hits:
+                f.confirmed = True
+                self._revive(f)
+            elif f.hits + (cfg.confirm_window - f.updates) < cfg.confirm_hits:
+                self._filters.remove(f)  # can no longer be confirmed
 
         for k in np.flatnonzero(free & (peak_conf >= cfg.birth_confidence)):  # births, strongest peaks first
             live = np.array([f.x[0] for f in self._filters])
@@ -355,32 +355,32 @@ class SourceTracker:
         self.tracks = [self._snapshot(f, stamp_s) for f in sorted(self._filters, key=lambda f: f.id) if not f.phantom]
         return self.tracks
 
-    def _revive(self, f: _Filter) -> list[_Filter]:
-        """Give a just-confirmed track the id and birth of the track it continues; returns the filters it replaces.
+    def _revive(self, f: _Filter) -> None:
+        """Give a just-confirmed track the id and birth of the track it continues, if any.
 
-        Candidates: confirmed tracks that died less than `revive_s` ago, and confirmed tracks still coasting that
+        Candidates: confirmed tracks that died less than `revive_s` ago, and live confirmed tracks coasting that
         have not been heard since `f` was born (a source that came back beyond the gate of its own track: the two
-        were never heard at once). The closest, by where it was last heard (world-aligned), within `revive_deg`.
+        were never heard at once; the coasting one is dropped). The closest, by where it was last heard
+        (world-aligned), within `revive_deg`.
         """
         cfg = self.config
         if cfg.revive_deg <= 0 or cfg.revive_s <= 0:
-            return []
-        now = self._last_stamp_s
+            return
         coasting = [g for g in self._filters if g is not f and g.confirmed and not g.phantom and not g.hit_now
-                    and g.last_hit_s < f.birth_s and now - g.last_hit_s <= cfg.coast_s]  # not dead at this update
+                    and g.last_hit_s < f.birth_s]
         last_heard = [d[2] for d in self._dead] + [g.last_hit_deg for g in coasting]
         if not last_heard:
-            return []
+            return
         distance = np.abs(_wrap180(np.array(last_heard) - f.x[0]))
         best = int(np.argmin(distance))
         if distance[best] > cfg.revive_deg:
-            return []
+            return
         if best < len(self._dead):
             _, f.id, _, f.birth_s = self._dead.pop(best)
-            return []
+            return
         replaced = coasting[best - len(self._dead)]
         f.id, f.birth_s = replaced.id, replaced.birth_s
-        return [replaced]
+        self._filters.remove(replaced)
 
     def _associate(self, filters: list[_Filter], peaks: np.ndarray, free: np.ndarray) -> list[tuple[_Filter, int]]:
         """Hungarian assignment of free peaks to `filters` by wrapped distance, within the gate."""
