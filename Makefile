@@ -32,9 +32,13 @@ $(STAMP)-package: $(STAMP)-interfaces setup.py
 demo: setup
 	$(PY) -m av_pose.cli demo --out out/demo
 
+# The CPU-bound tests run in TEST_WORKERS processes (pytest-xdist); the ROS tests (`-m ros`: nodes over DDS, fed in
+# real time) run alone afterwards, so that no other test competes with their timing.
+TEST_WORKERS ?= 2
 test: setup
 	$(PY) -m ruff check av_pose test launch tools
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not gpu and not ros"
+	$(PY) -m pytest -q -m "ros and not slow and not gpu"
 
 test-all: setup
 	$(PY) -m pytest -q -m "" 

@@ -35,8 +35,8 @@ setup(
     extras_require={
         'bag': ['rosbags>=0.10', 'evo>=1.30'],  # av-pose bag: evo scores ATE/RPE
         'scenes': ['scikit-image>=0.21', 'rosbags>=0.10'],
-        'test': ['pytest', 'pytest-timeout', 'ruff', 'h5py', 'colcon-common-extensions', 'rosbags>=0.10', 'scikit-image>=0.21',
-                 'evo>=1.30'],
+        'test': ['pytest', 'pytest-timeout', 'pytest-xdist', 'ruff', 'h5py', 'colcon-common-extensions', 'rosbags>=0.10',
+                 'scikit-image>=0.21', 'evo>=1.30'],
     },
     zip_safe=True,
     maintainer='av_pose maintainers',
