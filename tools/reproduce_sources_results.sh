@@ -47,5 +47,8 @@ heldout "$out/scenes_respeaker6" respeaker6 4 604
 if [ -d /work/data/shoeboxav/test/uma8 ] || [ -n "${POSE_TEST:-}" ]; then
   "$py" -m av_pose.cli eval --sources --zone-frames 4 --data "${POSE_TEST:-/work/data/shoeboxav/test/uma8}" --model geometric \
     --json "$out/results/sources_test_uma8_geometric.json" --no-progress > "$out/results/sources_test_uma8_geometric.md"
+  "$py" -m av_pose.cli eval --sources --data "${POSE_TEST:-/work/data/shoeboxav/test/uma8}" --model geometric \
+    --json "$out/results/sources_test_uma8_geometric_zone_net.json" --no-progress \
+    > "$out/results/sources_test_uma8_geometric_zone_net.md"
 fi
 tail -n 12 "$out"/results/*.md
