@@ -37,7 +37,7 @@ demo: setup
 TEST_WORKERS ?= 2
 test: setup
 	$(PY) -m ruff check av_pose test launch tools
-	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not gpu and not ros"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow and not gpu and not ros"
 	$(PY) -m pytest -q -m "ros and not slow and not gpu"
 
 test-all: setup
