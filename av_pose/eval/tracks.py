@@ -19,6 +19,9 @@ Scoring, per window (MOTA-style counts):
   another active source lies within `min_separation_deg` (the DOA's minimum peak separation: one peak serves
   both). `coverage_all` counts every active source-window (the unresolvable ones too). `doa_ceiling` is the
   coverage the raw DOA peaks themselves reach (the tracker can exceed it by coasting through missed peaks).
+  `coverage_audible` counts only the resolvable source-windows where the source is audible
+  (`scene.activity.audible_sources`: not in a pause of its own, not 10 dB under another source; scenes rendered
+  since stop 35 store the levels): activity is the source's [start_s, end_s), pauses included.
 - id switches: a source matched to a different track id than at its previous match, both in resolvable windows
   (inside an unresolvable cluster the assignment is arbitrary, but a swap across the cluster counts); per
   source-minute of activity.
@@ -36,13 +39,14 @@ source keeps through its life (room reflections pull its DOA peak) rather than n
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from av_pose.geometry import yaw_of
 from av_pose.metrics.azimuth import azimuth_abs_error_deg, azimuth_difference_deg
+from av_pose.scene.activity import audible_sources
 from av_pose.scene.doa_eval import SceneDoaTrack, stream_scene_doa
 from av_pose.scene.format import SceneRecord
 from av_pose.sources.frontend import WINDOW_S, ZONE_FRAMES, front_end_tracker_config, source_doa_estimator
@@ -64,6 +68,7 @@ class SceneTracks:
         true_azimuths_deg: W×S point-source azimuths (array frame, deg), NaN while inactive.
         end_s: (S,) stop time of each point source (s). peaks_deg: W×K DOA peaks (array frame, deg).
         rows: R×4 tracker output rows (window index, track id, azimuth deg in the array frame, confirmed 0/1).
+        audible: W×S bool (`audible_sources` at each window), or None when the scene stores no source levels.
     """
 
     name: str
@@ -73,6 +78,7 @@ class SceneTracks:
     end_s: np.ndarray
     peaks_deg: np.ndarray
     rows: np.ndarray
+    audible: np.ndarray | None = None
 
 
 def array_yaw_deg(record: SceneRecord, t: float) -> float:
@@ -105,7 +111,9 @@ def run_scene_tracks(record: SceneRecord, num_peaks: int | None = None, config: 
             estimator.release()
     yaws = np.array([array_yaw_deg(record, t) for t in doa.times_s]) if compensate_rotation else None
     end_s = np.array([record.sources[i].get('end_s', np.inf) for i in points], dtype=float)
-    return track_scene_doa(record.name, doa, points, end_s, yaws, front_end_tracker_config(zone_net, config))
+    run = track_scene_doa(record.name, doa, points, end_s, yaws, front_end_tracker_config(zone_net, config))
+    audible = [audible_sources(record, t, window_s) for t in doa.times_s]
+    return run if audible and audible[0] is None else replace(run, audible=np.array(audible)[:, points])
 
 
 def simulated_scene_doa(record: SceneRecord, seed: int = 0, sigma_deg: float = 3.0, miss_rate: float = 0.2,
@@ -165,6 +173,8 @@ class TrackScore:
     resolvable_windows: int = 0
     covered_all: int = 0
     covered: int = 0
+    audible_windows: int = 0
+    covered_audible: int = 0
     peak_covered: int = 0
     source_minutes: float = 0.0
     id_switches: int = 0
@@ -185,6 +195,11 @@ class TrackScore:
     def doa_ceiling(self) -> float:
         """Resolvable source-windows with a raw DOA peak within the gate (one-to-one): what the peaks offer."""
         return self.peak_covered / self.resolvable_windows if self.resolvable_windows else float('nan')
+
+    @property
+    def coverage_audible(self) -> float:
+        """Matched / resolvable source-windows where the source is audible (NaN without source levels)."""
+        return self.covered_audible / self.audible_windows if self.audible_windows else float('nan')
 
     @property
     def coverage_all(self) -> float:
@@ -258,7 +273,9 @@ class TrackScore:
                 'resolvable_windows': self.resolvable_windows, 'covered': self.covered,
                 'covered_all': self.covered_all, 'coverage': clean(self.coverage),
                 'peak_covered': self.peak_covered, 'doa_ceiling': clean(self.doa_ceiling),
-                'coverage_all': clean(self.coverage_all), 'id_switches': self.id_switches,
+                'coverage_all': clean(self.coverage_all), 'audible_windows': self.audible_windows,
+                'covered_audible': self.covered_audible, 'coverage_audible': clean(self.coverage_audible),
+                'id_switches': self.id_switches,
                 'id_switches_per_source_min': clean(self.id_switches_per_source_min),
                 'false_track_ids': self.false_track_ids, 'false_tracks_per_min': clean(self.false_tracks_per_min),
                 'false_fraction': clean(self.false_fraction), 'stop_events': len(self.lingers_s),
@@ -274,6 +291,7 @@ def aggregate_scores(scores: list[TrackScore]) -> TrackScore:
     total = TrackScore()
     for s in scores:
         for name in ('scenes', 'minutes', 'source_windows', 'resolvable_windows', 'covered_all', 'covered',
+                     'audible_windows', 'covered_audible',
                      'peak_covered', 'source_minutes', 'id_switches', 'track_windows', 'false_windows',
                      'false_track_ids'):
             setattr(total, name, getattr(total, name) + getattr(s, name))
@@ -344,6 +362,8 @@ def score_scene_tracks(run: SceneTracks, gate_deg: float = 10.0, min_separation_
         resolvable = separation.min(axis=1, initial=np.inf) >= min_separation_deg
         score.source_windows += len(active)
         score.resolvable_windows += int(resolvable.sum())
+        audible = resolvable & (run.audible[w, active] if run.audible is not None else False)
+        score.audible_windows += int(audible.sum())
         score.source_minutes += len(active) * step_min
         score.track_windows += len(rows)
         confirmed_ids.update(rows[:, 1].astype(int).tolist())
@@ -360,6 +380,7 @@ def score_scene_tracks(run: SceneTracks, gate_deg: float = 10.0, min_separation_
                 owner[w][track_id] = source
                 score.covered_all += 1
                 score.covered += int(resolvable[c])
+                score.covered_audible += int(audible[c])
                 score.errors_deg.append(float(cost[r, c]))
                 if resolvable[c]:  # inside a cluster the assignment is arbitrary; a swap across it still counts
                     if last_id[source] is not None and last_id[source] != track_id:

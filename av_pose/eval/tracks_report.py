@@ -77,6 +77,11 @@ def markdown_tracks(runs: list[SceneTracks], scores: list[TrackScore], descripti
               f'after their source had gone unmatched for {SILENCE_S:g} s or more; the sources\' own biases (median '
               f'signed error of each, {len(total.source_biases_deg)} sources) are {bias}° in the median: error a '
               'source keeps through its life (room reflections pull its DOA peak).']
+    if total.audible_windows:
+        share = 100.0 * total.audible_windows / total.resolvable_windows
+        lines += ['', f'Where the sources sound: {_cell(share)} % of the resolvable source-windows find their source '
+                  f'audible (not in a pause of its own, not 10 dB under another source); coverage of those '
+                  f'{_cell(total.coverage_audible, 100)} %.']
     lines += ['', 'coverage: resolvable active source-windows (no other active source within 20°) held by a '
               'confirmed track within 10°, one-to-one; DOA ceiling: the same with the raw DOA peaks instead of tracks; '
               'MOTA: 1 − (missed source-windows + false track-windows + id switches) / active source-windows '

@@ -27,6 +27,9 @@ scene.json (keys sorted, floats rounded to 10 significant digits, so equal input
   held at the ends), or `position_m: null` for a diffuse bed (no azimuth); other keys (gain) are kept.
 - `frames`: list; each `t` (seconds) and `T_world_cam` (4×4 camera-to-world, OpenCV optical axes:
   z forward, x right, y down).
+- optional `source_levels` (ShoeboxAV since stop 35): `frame_s`, `band_hz`, `db`: per source (null for the
+  diffuse bed) its direct sound's level at the array every `frame_s` (`scene.activity.source_levels`), which
+  tells a pause or a masked source from a sounding one (`scene.activity.audible_sources`).
 
 Ground truth: the azimuth of source s at time t is atan2(y, x) of its position in the array frame,
 T_world_array(t) = pose_at(t) · T_cam_array, in degrees [0, 360), NaN while the source is inactive.

@@ -5,6 +5,7 @@ seed, its index and the configuration (not on the number of workers).
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,8 @@ from av_pose.audio.arrays import MicArray, load_array
 from av_pose.errors import UserInputError
 from av_pose.geometry import array_mount
 from av_pose.scene.acoustics import array_pose_fn, render_array_audio
+from av_pose.scene.activity import source_levels
+from av_pose.scene.ambisonic import source_signals
 from av_pose.scene.camera import PinholeCamera
 from av_pose.scene.format import SceneRecord, write_scene
 from av_pose.scene.raycast import RoomRenderer
@@ -172,7 +175,9 @@ def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Genera
                  on_frame: Callable[[], None] | None = None) -> tuple[SceneRecord, Iterator[np.ndarray], np.ndarray]:
     """Render audio now and frames lazily; returns (metadata, frame iterator, C×T audio).
 
-    Audio whose peak exceeds 0.9 is scaled down to 0.9 so the float32 WAV stays within [-1, 1].
+    Audio whose peak exceeds 0.9 is scaled down to 0.9 so the float32 WAV stays within [-1, 1]. The metadata
+    holds each point source's direct level at the array (`source_levels`, `scene.activity.source_levels`), from
+    the same dry signals (drawn from a copy of `rng`, so the audio is what it would be without them).
     """
     width, height = config.image_size
     camera = PinholeCamera.from_fov(width, height, config.hfov_deg)
@@ -181,9 +186,11 @@ def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Genera
     times, poses = times[keep], poses[keep]
     T_cam_array = np.asarray(config.T_cam_array, dtype=np.float64)
 
+    pose_fn = array_pose_fn(layout.trajectory.pose_at, T_cam_array)
+    signals = source_signals(layout.sources, None, config.duration_s, config.sample_rate, copy.deepcopy(rng))
+    levels = source_levels(layout.sources, signals, pose_fn, config.duration_s, config.sample_rate)
     audio = render_array_audio(layout.room.size_m, layout.room.rt60_s, layout.sources, None, config.array,
-                               array_pose_fn(layout.trajectory.pose_at, T_cam_array), config.duration_s,
-                               fs=config.sample_rate, snr_db=config.snr_db, rng=rng)
+                               pose_fn, config.duration_s, fs=config.sample_rate, snr_db=config.snr_db, rng=rng)
     peak = float(np.abs(audio).max())
     if peak > 0.9:
         audio = audio * (0.9 / peak)
@@ -200,7 +207,8 @@ def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Genera
                          sources=[source.to_dict() for source in layout.sources],
                          frame_times_s=times, T_world_cam=poses, duration_s=config.duration_s,
                          renderer=config.renderer,
-                         seed=int(seed), extra={'trajectory': layout.trajectory.to_dict(), 'scene_index': int(index)})
+                         seed=int(seed), extra={'trajectory': layout.trajectory.to_dict(), 'scene_index': int(index),
+                                                'source_levels': levels})
     return record, frames(), audio
 
 
