@@ -113,7 +113,9 @@ def run_scene_tracks(record: SceneRecord, num_peaks: int | None = None, config: 
     end_s = np.array([record.sources[i].get('end_s', np.inf) for i in points], dtype=float)
     run = track_scene_doa(record.name, doa, points, end_s, yaws, front_end_tracker_config(zone_net, config))
     audible = [audible_sources(record, t, window_s) for t in doa.times_s]
-    return run if audible and audible[0] is None else replace(run, audible=np.array(audible)[:, points])
+    if not audible or audible[0] is None:  # no window, or a scene without source levels
+        return run
+    return replace(run, audible=np.array(audible)[:, points])
 
 
 def simulated_scene_doa(record: SceneRecord, seed: int = 0, sigma_deg: float = 3.0, miss_rate: float = 0.2,

@@ -1,9 +1,15 @@
-"""When the sources of a scene sound: per-window activity from the scene's ground truth."""
+"""When the sources of a scene sound: per-window activity and audibility from the scene's ground truth.
+
+Activity is each source's [start_s, end_s); audibility uses the levels the renderer stores (`source_levels`).
+"""
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from av_pose.scene.format import SceneRecord
+from av_pose.scene.signals import SourceSpec
 
 ACTIVE_FRACTION = 0.5
 """A source counts as active in a window when it sounds for at least this fraction of it."""
@@ -41,7 +47,8 @@ MASKING_MARGIN_DB = 10.0
 """A source more than this below the loudest other active source in a window is masked there."""
 
 
-def source_levels(sources, signals, array_pose_fn, duration_s: float, fs: int) -> dict:
+def source_levels(sources: Sequence[SourceSpec], signals: Sequence[np.ndarray],
+                  array_pose_fn: Callable[[float], np.ndarray], duration_s: float, fs: int) -> dict:
     """What each source sends to the array, for scene.json's `source_levels` (written by the renderer).
 
     Per point source, every `LEVEL_FRAME_S`: the power (dB) of its dry signal, with its gain and activity
