@@ -44,9 +44,9 @@ def test_levels_are_the_direct_sound_at_the_array_in_the_doa_band():
 
 def test_a_source_is_audible_unless_it_pauses_or_another_drowns_it():
     _, record = _levels_scene()
-    assert audible_sources(record, 1.0, 0.5).tolist() == [True, False, False]   # B 15 dB under A
-    assert audible_sources(record, 4.0, 0.5).tolist() == [False, True, False]   # A's pause; B alone
-    assert audible_sources(SimpleNamespace(sources=record.sources, extra={}), 1.0, 0.5) is None
+    assert audible_sources(record, [1.0], 0.5)[0].tolist() == [True, False, False]   # B 15 dB under A
+    assert audible_sources(record, [4.0], 0.5)[0].tolist() == [False, True, False]   # A's pause; B alone
+    assert audible_sources(SimpleNamespace(sources=record.sources, extra={}), [1.0], 0.5) is None
 
 
 def test_coverage_of_audible_windows_leaves_the_silent_ones_out():

@@ -68,7 +68,7 @@ class SceneTracks:
         true_azimuths_deg: W×S point-source azimuths (array frame, deg), NaN while inactive.
         end_s: (S,) stop time of each point source (s). peaks_deg: W×K DOA peaks (array frame, deg).
         rows: R×4 tracker output rows (window index, track id, azimuth deg in the array frame, confirmed 0/1).
-        audible: W×S bool (`audible_sources` at each window), or None when the scene stores no source levels.
+        audible: W×S bool (`audible_sources` of the windows), or None when the scene stores no source levels.
     """
 
     name: str
@@ -112,10 +112,8 @@ def run_scene_tracks(record: SceneRecord, num_peaks: int | None = None, config: 
     yaws = np.array([array_yaw_deg(record, t) for t in doa.times_s]) if compensate_rotation else None
     end_s = np.array([record.sources[i].get('end_s', np.inf) for i in points], dtype=float)
     run = track_scene_doa(record.name, doa, points, end_s, yaws, front_end_tracker_config(zone_net, config))
-    audible = [audible_sources(record, t, window_s) for t in doa.times_s]
-    if not audible or audible[0] is None:  # no window, or a scene without source levels
-        return run
-    return replace(run, audible=np.array(audible)[:, points])
+    audible = audible_sources(record, doa.times_s, window_s)
+    return run if audible is None else replace(run, audible=audible[:, points])
 
 
 def simulated_scene_doa(record: SceneRecord, seed: int = 0, sigma_deg: float = 3.0, miss_rate: float = 0.2,

@@ -77,38 +77,44 @@ def source_levels(sources: Sequence[SourceSpec], signals: Sequence[np.ndarray],
     return {'frame_s': LEVEL_FRAME_S, 'band_hz': list(LEVEL_BAND_HZ), 'db': levels}
 
 
-def audible_sources(record: SceneRecord, center_s: float, window_s: float) -> np.ndarray | None:
-    """(S,) bool: which sources are audible in the window, or None when the scene stores no `source_levels`.
+def audible_sources(record: SceneRecord, centres_s: Sequence[float], window_s: float) -> np.ndarray | None:
+    """W×S bool: which sources are audible in each window, or None when the scene stores no `source_levels`.
 
-    Audible: active (at least ACTIVE_FRACTION of the window), its level over the window (`source_levels`) at most
-    `PAUSE_MARGIN_DB` below its own loud level (not in a pause: a talker between phrases, a click train between
-    clicks) and at most `MASKING_MARGIN_DB` below the loudest other active source in the window (not masked).
-    The diffuse bed is never audible.
+    Windows of `window_s` seconds centred at `centres_s`. Audible: active (at least ACTIVE_FRACTION of the
+    window), its level over the window (`source_levels`) at most `PAUSE_MARGIN_DB` below its own loud level (the
+    90th percentile of its active frames; not in a pause: a talker between phrases, a click train between clicks)
+    and at most `MASKING_MARGIN_DB` below the loudest other active source in the window (not masked). The
+    diffuse bed is never audible. Each source's levels are read and its loud level found once for all windows.
     """
     stored = record.extra.get('source_levels')
     if not stored:
         return None
     frame_s = float(stored['frame_s'])
-    active = source_activity(record, center_s, window_s) >= ACTIVE_FRACTION
-    window_db = np.full(len(record.sources), -np.inf)
-    loud_db = np.full(len(record.sources), np.nan)
-    first = max(int(np.floor((center_s - 0.5 * window_s) / frame_s + 0.5)), 0)
-    last = int(np.floor((center_s + 0.5 * window_s) / frame_s + 0.5))
+    centres = np.asarray(centres_s, dtype=np.float64).reshape(-1)
+    fractions = np.array([source_activity(record, c, window_s) for c in centres]).reshape(len(centres), -1)
+    active = fractions >= ACTIVE_FRACTION
+    window_db = np.full(active.shape, -np.inf)
+    first = np.maximum(np.floor((centres - 0.5 * window_s) / frame_s + 0.5).astype(int), 0)
+    last = np.floor((centres + 0.5 * window_s) / frame_s + 0.5).astype(int)
+    loud_db = np.full(active.shape[1], np.nan)
     for index, db in enumerate(stored['db']):
-        if db is None or not active[index]:
+        if db is None:
             continue
         db = np.asarray(db, dtype=np.float64)
-        inside = db[first:last]
-        if inside.size:
-            window_db[index] = 10.0 * np.log10(np.mean(10.0 ** (inside / 10.0)))
         frames = _active_frames(record.sources[index], len(db), frame_s)
         loud_db[index] = np.percentile(db[frames] if frames.any() else db, 90)
-    audible = np.zeros(len(record.sources), dtype=bool)
-    for index in np.flatnonzero(np.isfinite(window_db)):
-        others = np.delete(window_db, index)
-        loudest = others.max(initial=-np.inf)
-        audible[index] = (window_db[index] >= loud_db[index] - PAUSE_MARGIN_DB
-                          and window_db[index] >= loudest - MASKING_MARGIN_DB)
+        energy = np.concatenate([[0.0], np.cumsum(10.0 ** (db / 10.0))])  # window means from prefix sums
+        stop = np.minimum(last, len(db))
+        count = stop - np.minimum(first, stop)
+        with np.errstate(divide='ignore', invalid='ignore'):
+            mean = (energy[stop] - energy[np.minimum(first, stop)]) / count
+            window_db[:, index] = np.where(active[:, index] & (count > 0), 10.0 * np.log10(mean), -np.inf)
+    audible = np.zeros(active.shape, dtype=bool)
+    for index in range(active.shape[1]):
+        others = np.delete(window_db, index, axis=1).max(axis=1, initial=-np.inf)
+        level = window_db[:, index]
+        audible[:, index] = (np.isfinite(level) & (level >= loud_db[index] - PAUSE_MARGIN_DB)
+                             & (level >= others - MASKING_MARGIN_DB))
     return audible
 
 
