@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from av_pose.audio.arrays import load_array
-from av_pose.eval.tracks import SceneTracks, aggregate_scores, score_scene_tracks
+from av_pose.eval.track_score import SceneTracks, aggregate_scores, score_scene_tracks
 from av_pose.geometry import make_transform
 from av_pose.scene.activity import audible_sources, source_levels
 from av_pose.scene.generate import SynthConfig, generate_scene

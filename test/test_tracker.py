@@ -9,7 +9,8 @@ import pytest
 
 from av_pose.audio.arrays import load_array
 from av_pose.errors import UserInputError
-from av_pose.eval.tracks import SceneTracks, aggregate_scores, run_scene_tracks, score_scene_tracks, simulated_scene_doa
+from av_pose.eval.track_score import SceneTracks, aggregate_scores, score_scene_tracks
+from av_pose.eval.tracks import run_scene_tracks, simulated_scene_doa
 from av_pose.metrics.azimuth import azimuth_abs_error_deg
 from av_pose.scene.generate import SynthConfig, generate_scene
 from av_pose.sources import SourceTracker, TrackerConfig

@@ -22,7 +22,8 @@ import numpy as np
 from tqdm import tqdm
 
 from av_pose.data.pairs import find_scene_dirs
-from av_pose.eval.tracks import aggregate_scores, run_scene_tracks, score_scene_tracks
+from av_pose.eval.track_score import aggregate_scores, score_scene_tracks
+from av_pose.eval.tracks import run_scene_tracks
 from av_pose.models.zone_net import sector_peaks
 from av_pose.scene.doa_eval import stream_scene_doa
 from av_pose.scene.format import read_scene

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.cli.calibrate import plot_calibration
     from av_pose.eval.odometry import step_errors
     from av_pose.eval.plots import format_table, metrics_rows, write_odometry_plots
-    from av_pose.eval.tracks import run_scene_tracks, score_scene_tracks
+    from av_pose.eval.track_score import score_scene_tracks
+    from av_pose.eval.tracks import run_scene_tracks
     from av_pose.eval.tracks_report import plot_scene_tracks
     from av_pose.geometry import LEVEL_CAMERA_UP
     from av_pose.metrics.azimuth import azimuth_abs_error_deg

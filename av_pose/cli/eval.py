@@ -177,7 +177,8 @@ def _run_tracks(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from av_pose.eval.tracks import aggregate_scores, evaluate_tracks
+    from av_pose.eval.track_score import aggregate_scores
+    from av_pose.eval.tracks import evaluate_tracks
     from av_pose.eval.tracks_report import markdown_tracks, plot_scene_tracks
     from av_pose.scene.format import read_scene
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from av_pose.eval.tracks import SILENCE_S, SceneTracks, TrackScore, aggregate_scores
+from av_pose.eval.track_score import SILENCE_S, SceneTracks, TrackScore, aggregate_scores
 
 
 def plot_scene_tracks(run: SceneTracks, path: str | Path, score: TrackScore | None = None) -> Path:

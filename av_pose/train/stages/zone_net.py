@@ -121,9 +121,9 @@ class ZoneWindows(Dataset):
 def peak_match_counts(probability: np.ndarray, azimuths_deg: np.ndarray, threshold: float) -> tuple[int, int, int]:
     """(matched, reported peaks, active sources) of B×360 probabilities against B×S azimuths (NaN inactive).
 
-    A peak matches one source within `MATCH_DEG`, one-to-one (`eval.tracks.matched_sources`).
+    A peak matches one source within `MATCH_DEG`, one-to-one (`eval.track_score.matched_sources`).
     """
-    from av_pose.eval.tracks import matched_sources
+    from av_pose.eval.track_score import matched_sources
 
     found, _ = sector_peaks(probability, MAX_SOURCES, threshold)
     matched = sum(matched_sources(row_found, row_truth[np.isfinite(row_truth)], MATCH_DEG)
