@@ -1,6 +1,7 @@
 """rosbag2 → recording (`av_pose.bag.reader`): a ShoeboxAV scene written by `av-pose scene-to-bag` reads back as
 the scene (frames, audio within PCM rounding, K, mount, poses); other image encodings, sqlite3 storage and missing
-topics; and `av-pose calibrate` gives the same answer on the bag as on the scene folder."""
+topics; a robot's frames (odometry on /tf, the sensors' mounts on /tf_static); and `av-pose calibrate` gives the
+same answer on the bag as on the scene folder."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
+from scipy.spatial.transform import Rotation
 from test_calibration import turning_scene
 
 from av_pose.audio.pcm import encode_pcm
@@ -22,7 +24,7 @@ from av_pose.bag.scene_to_bag import (
     scene_to_bag,
 )
 from av_pose.cli import main
-from av_pose.geometry import array_mount
+from av_pose.geometry import R_CAM_ARRAY_DEFAULT, array_mount, invert_transform, make_transform, rotation_from_ypr
 from av_pose.scene.format import read_scene
 from av_pose.scene.generate import SynthConfig, generate_scene
 
@@ -64,7 +66,9 @@ def test_bag_reads_back_as_the_scene(scene_dir, tmp_path, family):
 def write_test_bag(path, frames, *, encoding='rgb8', compressed=None, storage=StoragePlugin.MCAP, with_tf=False,
                    with_info=True, fs=16000, stamp0_ns=5 * 10**9):
     """A hand-made bag: images in `encoding` (or CompressedImage `compressed`: 'jpeg'/'png'), camera info,
-    introlab AudioFrame audio (4 channels, a 440 Hz tone) from stamp0, optional /tf."""
+    introlab AudioFrame audio (4 channels, a 440 Hz tone) from stamp0, optional /tf: `with_tf` True gives world →
+    cam at every image, 'robot' a robot's tree (odom → base_link on /tf at every image, base_link → cam and
+    base_link → mic_array on /tf_static: ROBOT_STATICS)."""
     typestore = make_typestore(AUDIO_FRAME)
     t = typestore.types
 
@@ -79,6 +83,20 @@ def write_test_bag(path, frames, *, encoding='rgb8', compressed=None, storage=St
         audio_conn = writer.add_connection('/audio', AUDIO_FRAME, typestore=typestore)
         info_conn = writer.add_connection('/camera/camera_info', 'sensor_msgs/msg/CameraInfo', typestore=typestore)
         tf_conn = writer.add_connection('/tf', 'tf2_msgs/msg/TFMessage', typestore=typestore)
+        static_conn = writer.add_connection('/tf_static', 'tf2_msgs/msg/TFMessage', typestore=typestore)
+
+        def stamped(ns, parent, child, T):
+            q = Rotation.from_matrix(T[:3, :3]).as_quat()
+            return t['geometry_msgs/msg/TransformStamped'](
+                header=header(ns, parent), child_frame_id=child,
+                transform=t['geometry_msgs/msg/Transform'](
+                    translation=t['geometry_msgs/msg/Vector3'](x=T[0, 3], y=T[1, 3], z=T[2, 3]),
+                    rotation=t['geometry_msgs/msg/Quaternion'](x=q[0], y=q[1], z=q[2], w=q[3])))
+
+        if with_tf == 'robot':
+            statics = [stamped(stamp0_ns, 'base_link', child, T) for child, T in ROBOT_STATICS.items()]
+            writer.write(static_conn, stamp0_ns, typestore.serialize_cdr(
+                t['tf2_msgs/msg/TFMessage'](transforms=statics), 'tf2_msgs/msg/TFMessage'))
         for start in range(0, fs, 800):
             ns = stamp0_ns + int(round(start / fs * 1e9))
             chunk = audio[:, start:start + 800]
@@ -111,14 +129,21 @@ def write_test_bag(path, frames, *, encoding='rgb8', compressed=None, storage=St
                     binning_x=0, binning_y=0, roi=roi)
                 writer.write(info_conn, ns, typestore.serialize_cdr(info, 'sensor_msgs/msg/CameraInfo'))
             if with_tf:
-                transform = t['geometry_msgs/msg/TransformStamped'](
-                    header=header(ns, 'world'), child_frame_id='cam',
-                    transform=t['geometry_msgs/msg/Transform'](
-                        translation=t['geometry_msgs/msg/Vector3'](x=0.1 * index, y=0.0, z=1.0),
-                        rotation=t['geometry_msgs/msg/Quaternion'](x=0.0, y=0.0, z=0.0, w=1.0)))
+                transform = (stamped(ns, 'odom', 'base_link', robot_odometry(index)) if with_tf == 'robot' else
+                             stamped(ns, 'world', 'cam', make_transform(np.eye(3), [0.1 * index, 0.0, 1.0])))
                 writer.write(tf_conn, ns, typestore.serialize_cdr(t['tf2_msgs/msg/TFMessage'](transforms=[transform]),
                                                                   'tf2_msgs/msg/TFMessage'))
     return audio
+
+
+ROBOT_STATICS = {  # base_link → the camera's optical frame (0.2 m ahead, 0.3 m up) and → the array (yawed 90°)
+    'cam': make_transform(rotation_from_ypr(0.3, 0.0, 0.0) @ R_CAM_ARRAY_DEFAULT.T, [0.2, 0.0, 0.3]),
+    'mic_array': make_transform(rotation_from_ypr(np.pi / 2, 0.0, 0.0), [0.0, 0.05, 0.5])}
+
+
+def robot_odometry(index):
+    """odom → base_link at image `index`: driving along x and turning 10° per image."""
+    return make_transform(rotation_from_ypr(np.radians(10.0 * index), 0.0, 0.0), [0.1 * index, 0.02 * index, 0.0])
 
 
 @pytest.fixture(scope='module')
@@ -157,6 +182,21 @@ def test_ground_truth_follows_the_image_frame(tmp_path, frames):
     bag = read_bag(tmp_path / 'bag')
     np.testing.assert_allclose(bag.T_world_cam[:, 0, 3], [0.0, 0.1, 0.2], atol=1e-12)
     assert read_bag(tmp_path / 'bag', BagReadOptions(world_frame='map')).T_world_cam is None
+
+
+def test_a_robots_frames_give_the_camera_poses_and_the_mount(tmp_path, frames):
+    """Wheel odometry on /tf (odom → base_link) and the robot's statics: the camera's poses in odom and the
+    array's mount come through the tree, wherever the frames hang."""
+    write_test_bag(tmp_path / 'bag', frames, with_tf='robot')
+    bag = read_bag(tmp_path / 'bag', BagReadOptions(world_frame='/odom'))
+    for index in range(len(frames)):
+        np.testing.assert_allclose(bag.T_world_cam[index], robot_odometry(index) @ ROBOT_STATICS['cam'], atol=1e-9)
+    np.testing.assert_allclose(bag.T_cam_array, invert_transform(ROBOT_STATICS['cam']) @ ROBOT_STATICS['mic_array'],
+                               atol=1e-9)
+    halfway = bag.pose_at(0.5 * (bag.frame_times_s[0] + bag.frame_times_s[1]))  # between two odometry stamps
+    np.testing.assert_allclose(halfway[:3, 3], 0.5 * (bag.T_world_cam[0, :3, 3] + bag.T_world_cam[1, :3, 3]),
+                               atol=1e-3)
+    assert read_bag(tmp_path / 'bag').T_world_cam is None  # no 'world' frame in a robot's tree
 
 
 def test_unusable_bags_give_one_line_errors(tmp_path, frames, capsys):

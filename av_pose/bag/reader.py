@@ -7,9 +7,12 @@ written for scene folders (`av_pose.scene.format.read_scene`) runs on bags uncha
 Topics (options, defaults as `av-pose scene-to-bag` writes them): images on `/camera/image_raw`
 (sensor_msgs/Image: rgb8, bgr8, mono8, rgba8, bgra8) or a sensor_msgs/CompressedImage topic (jpeg/png);
 `/camera/camera_info` (K); `/audio` in any of the three audio families (`av_pose.ros.audio_adapters` decodes
-them; `/audio_info` gives the ros-drivers format); `/tf_static` camera → array mount; `/tf` world → camera
-ground truth. Message definitions come from the bag itself, else from the ROS 2 Kilted store plus the audio
-family named in the options.
+them; `/audio_info` gives the ros-drivers format); `/tf_static` and `/tf` the frames: the array's mount
+T_cam_array and the camera's poses T_world_cam are looked up through the whole tree
+(`av_pose.transforms.TimedTransforms`), so a scene-to-bag bag (world → camera on /tf, camera → array on
+/tf_static) and a robot's (odom → base_link on /tf from its wheel odometry, base_link → camera_link → optical
+frame and base_link → mic_array on /tf_static; `world_frame` 'odom') both work. Message definitions come
+from the bag itself, else from the ROS 2 Kilted store plus the audio family named in the options.
 
 Times: seconds relative to the first audio sample (the first audio chunk's header stamp), as in a scene folder;
 `time_origin_s` is that stamp (ROS time, seconds), so bag time = time_origin_s + t. The audio is assembled by
@@ -27,6 +30,7 @@ from av_pose.audio.arrays import MicArray, load_array
 from av_pose.audio.buffer import AudioRingBuffer
 from av_pose.errors import UserInputError
 from av_pose.geometry import array_mount, interpolate_poses, make_transform
+from av_pose.transforms import TimedTransforms
 
 IMAGE_CHANNELS = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, 'rgba8': 4, 'bgra8': 4}
 
@@ -46,6 +50,7 @@ class BagReadOptions:
     tf_topic: str = '/tf'
     tf_static_topic: str = '/tf_static'
     world_frame: str = 'world'
+    """The fixed frame of the camera's poses: 'world' in scene-to-bag bags, 'odom' (wheel odometry) on a robot."""
     array_frame: str = 'mic_array'
     camera_frame: str = ''
     """Camera frame id for the tf lookups; empty = the images' header frame_id."""
@@ -98,7 +103,8 @@ class BagRecording:
     Attributes:
         frame_times_s: N image times (s, relative to the first audio sample). K: 3×3 intrinsics (None without
             camera info). mic_array: the array (from the options). sample_rate: Hz. T_cam_array: 4×4 from
-            /tf_static (default mount when absent). T_world_cam: N×4×4 ground truth from /tf, or None.
+            the frames (default mount when the camera and `array_frame` are not connected). T_world_cam: N×4×4
+            poses of the camera in `world_frame` from the frames (ground truth, or a robot's odometry), or None.
         time_origin_s: ROS time (s) of relative time 0. path: the bag. image_size: (W, H).
     """
 
@@ -221,17 +227,16 @@ def read_bag(path: str | Path, options: BagReadOptions | None = None) -> BagReco
     camera_frame = options.camera_frame or str(images[0][1])
     rgb0 = _rgb(*images[0][2])
     K = np.asarray(infos[0].k, dtype=np.float64).reshape(3, 3) if infos else None
-    mounts = [_transform(t) for t in tf_static
-              if t.header.frame_id == camera_frame and t.child_frame_id == options.array_frame]
-    ground_truth = sorted((((_stamp_ns(t.header) - origin_ns) * 1e-9, _transform(t)) for t in tf
-                           if t.header.frame_id == options.world_frame and t.child_frame_id == camera_frame),
-                          key=lambda item: item[0])
-    T_world_cam = None
-    if len(ground_truth) >= 2 or (len(ground_truth) == 1 and len(times) == 1):
-        gt_times = np.array([t for t, _ in ground_truth])
-        gt_poses = np.array([T for _, T in ground_truth])
-        T_world_cam = np.array([interpolate_poses(gt_times, gt_poses, t) for t in times])
+    frames = TimedTransforms()
+    for stamped in tf_static:
+        frames.static.add(stamped.header.frame_id, stamped.child_frame_id, _transform(stamped))
+    for stamped in tf:
+        frames.add_moving(stamped.header.frame_id, stamped.child_frame_id,
+                          (_stamp_ns(stamped.header) - origin_ns) * 1e-9, _transform(stamped))
+    mount = frames.lookup(camera_frame, options.array_frame, float(times[0]))
+    poses = [frames.lookup(options.world_frame, camera_frame, float(t)) for t in times]
+    T_world_cam = None if any(T is None for T in poses) else np.array(poses)
     return BagRecording(path=path, frame_times_s=times, K=K, mic_array=array, sample_rate=int(sample_rate),
-                        T_cam_array=mounts[-1] if mounts else array_mount(), T_world_cam=T_world_cam,
+                        T_cam_array=array_mount() if mount is None else mount, T_world_cam=T_world_cam,
                         time_origin_s=origin_ns * 1e-9, image_size=(rgb0.shape[1], rgb0.shape[0]),
                         _images=[item[2] for item in images], _buffer=buffer, _audio_end_s=end_s)

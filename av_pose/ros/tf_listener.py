@@ -2,9 +2,9 @@
 
 `StaticTransforms` subscribes to `/tf_static` (transient local, so it receives what was latched before it
 started) and answers `lookup(target, source)` → 4×4 T_target_source by walking the tree of the received
-transforms. It needs only tf2_msgs, so it works where tf2_ros is not installed (the pip ROS 2 wheels);
-`make_transform_source` uses tf2_ros's buffer instead where that exists (a distro install), which also
-follows dynamic transforms on `/tf`.
+transforms (`av_pose.transforms.TransformTree`). It needs only tf2_msgs, so it works where tf2_ros is not
+installed (the pip ROS 2 wheels); `make_transform_source` uses tf2_ros's buffer instead where that exists (a
+distro install), which also follows dynamic transforms on `/tf`.
 """
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from rclpy.time import Time
 from scipy.spatial.transform import Rotation
 from tf2_msgs.msg import TFMessage
 
-from av_pose.geometry import invert_transform, make_transform
+from av_pose.geometry import make_transform
+from av_pose.transforms import TransformTree
 
 
 class TransformSource(Protocol):
@@ -41,10 +42,10 @@ def static_tf_qos() -> QoSProfile:
 
 
 class StaticTransforms:
-    """The tree of static transforms heard on `/tf_static` (child → its parent and T_parent_child)."""
+    """The tree of static transforms heard on `/tf_static` (`av_pose.transforms.TransformTree`)."""
 
     def __init__(self, node: Node | None = None, topic: str = '/tf_static') -> None:
-        self._parents: dict[str, tuple[str, np.ndarray]] = {}
+        self._tree = TransformTree()
         if node is not None:
             node.create_subscription(TFMessage, topic, self.add_message, static_tf_qos())
 
@@ -55,29 +56,11 @@ class StaticTransforms:
 
     def add(self, parent: str, child: str, T_parent_child: np.ndarray) -> None:
         """Record one edge (frame names without a leading slash, as tf2 stores them)."""
-        parent, child = parent.lstrip('/'), child.lstrip('/')
-        if parent and child and parent != child and np.all(np.isfinite(T_parent_child)):
-            self._parents[child] = (parent, np.asarray(T_parent_child, dtype=np.float64))
-
-    def _chain_to_root(self, frame: str) -> list[tuple[str, np.ndarray]]:
-        """[(frame, T_frame_frame), (parent, T_parent_frame), ...] up to the root (cycles cut)."""
-        chain, T = [(frame, np.eye(4))], np.eye(4)
-        while frame in self._parents and len(chain) <= len(self._parents):
-            frame, T_parent_child = self._parents[frame]
-            T = T_parent_child @ T
-            chain.append((frame, T))
-        return chain
+        self._tree.add(parent, child, T_parent_child)
 
     def lookup(self, target: str, source: str) -> np.ndarray | None:
         """T_target_source through their nearest common ancestor, or None when not connected."""
-        target, source = target.lstrip('/'), source.lstrip('/')
-        if not target or not source:
-            return None
-        from_source = dict(self._chain_to_root(source))
-        for frame, T_frame_target in self._chain_to_root(target):
-            if frame in from_source:
-                return invert_transform(T_frame_target) @ from_source[frame]
-        return None
+        return self._tree.lookup(target, source)
 
 
 class _Tf2Transforms:
