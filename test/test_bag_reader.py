@@ -226,3 +226,25 @@ def test_calibrate_gives_the_same_answer_on_the_bag(tmp_path, capsys):
     assert from_bag['shift_slope'] == pytest.approx(from_scene['shift_slope'], abs=0.05)
     assert abs(from_bag['yaw_offset_deg'] - from_scene['yaw_offset_deg']) < 1.0  # S16 rounding of the audio only
     assert from_bag['yaw_std_deg'] == pytest.approx(from_scene['yaw_std_deg'], rel=0.05, abs=0.5)
+
+
+def test_calibrate_reads_a_robots_odometry_from_the_bag(tmp_path, capsys):
+    """The same scene as a robot's bag (odom → base_link on /tf, the camera and the array hung from base_link on
+    /tf_static): `--motion odometry --world-frame odom` calibrates along the bag's odometry as along the scene's
+    own poses, and the mount comes through the tree."""
+    scene = turning_scene(tmp_path / 'scene', 90.0, duration_s=8.0, seed=2)
+    scene_to_bag(scene, tmp_path / 'bag', BagOptions(progress=False, world_frame='odom', base_frame='base_link'))
+    bag = read_bag(tmp_path / 'bag', BagReadOptions(world_frame='odom'))
+    record = read_scene(scene)
+    np.testing.assert_allclose(bag.T_cam_array, record.T_cam_array, atol=1e-6)
+    np.testing.assert_allclose(bag.T_world_cam, record.T_world_cam, atol=1e-6)
+    answers = []
+    for recording, frame in ((scene, []), (tmp_path / 'bag', ['--world-frame', 'odom'])):
+        assert main(['calibrate', str(recording), '--motion', 'odometry', '--json', *frame]) == 0
+        answers.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    from_scene, from_bag = answers
+    for key in ('pairs_used', 'turning_pairs', 'preset_ok', 'mirrored', 'observable'):
+        assert from_bag[key] == from_scene[key], key
+    assert from_bag['shift_slope'] == pytest.approx(from_scene['shift_slope'], abs=0.05)  # S16 rounding only
+    assert main(['calibrate', str(tmp_path / 'bag'), '--motion', 'odometry']) == 2  # no 'world' frame in it
+    assert 'no camera poses' in capsys.readouterr().err

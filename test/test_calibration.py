@@ -29,7 +29,15 @@ from av_pose.audio.streaming import DoaFrame
 from av_pose.audio.wav import read_wav, write_wav
 from av_pose.cli import main
 from av_pose.errors import UserInputError
-from av_pose.geometry import R_CAM_ARRAY_DEFAULT, array_mount, pixel_direction_deg, relative_pose, yaw_of
+from av_pose.geometry import (
+    R_CAM_ARRAY_DEFAULT,
+    array_mount,
+    make_transform,
+    pixel_direction_deg,
+    relative_pose,
+    rotation_from_ypr,
+    yaw_of,
+)
 from av_pose.metrics.azimuth import wrap_signed_deg
 from av_pose.pose.calibration import UNOBSERVABLE_STD_DEG, OnlineMountCalibrator, calibrate_recording
 from av_pose.pose.mount_yaw import BEARING_STD_FLOOR_DEG
@@ -151,6 +159,43 @@ def test_noisy_bearings_keep_the_yaw_within_its_uncertainty(scenes):
         result = exact_bearings_calibration(scenes['plain'], 30.0, noise_deg=3.0, seed=seed)
         error = abs(wrap_signed_deg(result.yaw_offset_deg - 30.0))
         assert error <= 3.0 * result.yaw_std_deg and result.yaw_std_deg < 60.0, (seed, error, result)
+
+
+def driving_calibration(seed: int, yaw_deg: float, speed_m_s: float, far_source_xy, noise_deg: float = 3.0):
+    """40 s of a ground robot driving (wandering heading, the camera looking around) past a talker at (1.5, 2) m and
+    a second static source at `far_source_xy`, both heard all the time: bearings every 0.5 s with `noise_deg` of
+    error for an array at `yaw_deg` on the rig, and the exact metric path (wheel odometry)."""
+    rng = np.random.default_rng(seed)
+    times = np.arange(0.0, 40.0, 0.5)
+    heading = np.radians(25.0) * np.sin(times / 4.0) + np.radians(4.0) * times
+    xy = np.cumsum(0.5 * speed_m_s * np.stack([np.cos(heading), np.sin(heading)], 1), axis=0)
+    body_yaw = heading + np.radians(30.0) * np.sin(times / 2.5)
+    sources = np.array([[1.5, 2.0], far_source_xy])
+    poses, doas = [], []
+    for k, t in enumerate(times):
+        poses.append(make_transform(rotation_from_ypr(body_yaw[k], 0.0, 0.0), [xy[k, 0], xy[k, 1], 0.0])
+                     @ make_transform(R_CAM_ARRAY_DEFAULT.T, [0.0, 0.0, 0.0]))   # body → camera optical frame
+        towards = sources - xy[k]
+        azimuths = wrap_signed_deg(np.degrees(np.arctan2(towards[:, 1], towards[:, 0]) - body_yaw[k]) - yaw_deg
+                                   + rng.normal(0.0, noise_deg, 2))
+        doas.append(DoaFrame(float(t), bump_spectrum(azimuths), azimuths, np.full(2, 0.9), 1.0))
+    calibrator = OnlineMountCalibrator(load_array('respeaker4'), translation='metric')
+    for n in range(len(times) - 1):
+        T = relative_pose(poses[n], poses[n + 1])
+        calibrator.add_pair(T[:3, :3], T[:3, 3], doas[n], doas[n + 1])
+    return calibrator.result()
+
+
+@pytest.mark.parametrize('speed_m_s, far_source_xy', [(0.1, (4.0, -3.5)), (0.25, (-3.0, 5.0))])
+def test_a_strong_source_does_not_hide_the_other_from_the_yaw_search(speed_m_s, far_source_xy):
+    """The yaw search seeds the sources with the Hough votes' peaks. Taken as the two highest cells, the near
+    talker's elongated vote blob gave both (a ghost beside it), the other source went unseeded and the profile's
+    minimum landed 19–70° off on these paths (3° bearings); explaining each chosen cell's bearings away before
+    the next finds both sources, and the yaw within a degree."""
+    for seed in range(3):
+        result = driving_calibration(seed, 150.0, speed_m_s, far_source_xy)
+        assert abs(wrap_signed_deg(result.yaw_offset_deg - 150.0)) < 1.5, (seed, result)
+        assert result.observable and result.sources == 2
 
 
 def test_turning_in_place_leaves_the_yaw_unobservable(tmp_path):

@@ -12,6 +12,10 @@ Topics (frame ids configurable; defaults world, camera_optical, mic_array):
 - `/tf` tf2_msgs/msg/TFMessage: world → camera_optical ground truth (T_world_cam) per frame.
 - `/tf_static` (latched): camera_optical → mic_array (T_cam_array), once.
 
+With `base_frame` set (`--base-frame base_link`), the frames are laid out as on a robot: `/tf` world → base (the
+rig's body: x forward, y left, z up, at the camera's centre; with `world_frame` 'odom' what wheel odometry
+publishes) per frame, and `/tf_static` base → camera_optical and base → mic_array.
+
 Stamps are `start_epoch_s` + scene time. The default start, 1.7e9 s (2023-11-14 UTC), keeps every stamp
 non-zero: tf2 treats a zero stamp as "latest", and ROS 2 tools read zero as "unset".
 """
@@ -26,6 +30,7 @@ from scipy.spatial.transform import Rotation
 from av_pose.audio.families import INTROLAB_NAMES, PORTAUDIO_CODES, mgonzs13_field
 from av_pose.audio.pcm import encode_pcm, parse_sample_format
 from av_pose.errors import UserInputError
+from av_pose.geometry import R_CAM_ARRAY_DEFAULT, invert_transform, make_transform
 from av_pose.scene.format import SceneRecord, read_scene
 
 DEFAULT_START_EPOCH_S = 1.7e9
@@ -71,6 +76,8 @@ class BagOptions:
     world_frame: str = 'world'
     camera_frame: str = 'camera_optical'
     array_frame: str = 'mic_array'
+    base_frame: str = ''
+    """Non-empty: a robot's frame layout (module docstring)."""
     progress: bool = True
 
 
@@ -150,9 +157,10 @@ class _Messages:
                 translation=t['geometry_msgs/msg/Vector3'](x=float(T[0, 3]), y=float(T[1, 3]), z=float(T[2, 3])),
                 rotation=t['geometry_msgs/msg/Quaternion'](x=float(qx), y=float(qy), z=float(qz), w=float(qw))))
 
-    def tf(self, stamp_ns: int, parent: str, child: str, T: np.ndarray):
-        """tf2_msgs/TFMessage with one transform."""
-        return self.types['tf2_msgs/msg/TFMessage'](transforms=[self.transform(stamp_ns, parent, child, T)])
+    def tf(self, stamp_ns: int, edges: list[tuple[str, str, np.ndarray]]):
+        """tf2_msgs/TFMessage with the transforms (parent, child, T_parent_child) of `edges`."""
+        return self.types['tf2_msgs/msg/TFMessage'](transforms=[self.transform(stamp_ns, parent, child, T)
+                                                                for parent, child, T in edges])
 
     def image(self, stamp_ns: int, rgb: np.ndarray):
         """sensor_msgs/Image (rgb8)."""
@@ -231,6 +239,14 @@ def scene_to_bag(scene_dir: str | Path, out_path: str | Path, options: BagOption
     audio = record.audio()
     chunk = max(1, int(round(options.chunk_ms * 1e-3 * record.sample_rate)))
     # (stamp, order, topic, argument): latched topics first, then frames and audio chunks by time.
+    if options.base_frame:  # a robot: the body on /tf, the sensors' mounts on /tf_static
+        T_base_cam = make_transform(R_CAM_ARRAY_DEFAULT.T, [0.0, 0.0, 0.0])
+        static_edges = [(options.base_frame, options.camera_frame, T_base_cam),
+                        (options.base_frame, options.array_frame, T_base_cam @ record.T_cam_array)]
+        moving_child, T_cam_moving = options.base_frame, invert_transform(T_base_cam)
+    else:
+        static_edges = [(options.camera_frame, options.array_frame, record.T_cam_array)]
+        moving_child, T_cam_moving = options.camera_frame, np.eye(4)
     events = [(build.stamp_ns(0.0), 0, '/tf_static', None)]
     if options.audio_msg_type == AUDIO_DATA_STAMPED:
         events.append((build.stamp_ns(0.0), 0, '/audio_info', None))
@@ -253,11 +269,11 @@ def scene_to_bag(scene_dir: str | Path, out_path: str | Path, options: BagOption
         for stamp, _, topic, arg in tqdm(events, desc=f'{record.name} → bag', unit='msg',
                                          disable=not options.progress):
             if topic == '/tf_static':
-                msg = build.tf(stamp, options.camera_frame, options.array_frame, record.T_cam_array)
+                msg = build.tf(stamp, static_edges)
             elif topic == '/audio_info':
                 msg = build.audio_info()
             elif topic == '/tf':
-                msg = build.tf(stamp, options.world_frame, options.camera_frame, record.T_world_cam[arg])
+                msg = build.tf(stamp, [(options.world_frame, moving_child, record.T_world_cam[arg] @ T_cam_moving)])
             elif topic == '/camera/camera_info':
                 msg = build.camera_info(stamp)
             elif topic == '/camera/image_raw':

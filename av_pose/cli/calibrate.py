@@ -31,21 +31,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         'image, pixels (column, row), turned into a direction with the camera intrinsics')
     parser.add_argument('--gap', type=float, default=0.5, help='seconds between keyframes (default 0.5)')
     parser.add_argument('--window', type=float, default=1.0, help='DOA window, seconds (default 1.0)')
-    parser.add_argument('--method', default='normmusic', help='DOA method (default normmusic)')
+    parser.add_argument('--method', default='normmusic',
+                        help='DOA method (default normmusic; zone-net: the learned reading of the tracking front end)')
     parser.add_argument('--no-onset-emphasis', dest='onset_emphasis', action='store_false',
-                        help='DOA from the whole windows only (default: an onset-weighted spectrum added, which '
-                        'resists the room\'s reflections on clicks, speech and music)')
+                        help='DOA from the whole windows only (default with a spectral method: an onset-weighted '
+                        'spectrum added, which resists the room\'s reflections on clicks, speech and music)')
     parser.add_argument('--detector', default='orb', help='image features for the visual pose (default orb)')
     parser.add_argument('--duration', type=float, default=None, metavar='S', help='use only the first S seconds')
-    parser.add_argument('--motion', choices=('vision', 'ground-truth'), default='vision',
-                        help='rig motion from the images (default) or from the recording\'s ground truth '
-                        '(scene poses, bag /tf): a diagnostic that separates vision errors from audio ones')
+    parser.add_argument('--motion', choices=('vision', 'odometry', 'ground-truth'), default='vision',
+                        help='rig motion from the images (default), or from the recording\'s own camera poses '
+                        '(odometry: a bag\'s /tf from --world-frame, e.g. a robot\'s wheel odometry in odom; a '
+                        'scene\'s ground truth; ground-truth is the same): a metric path, which the yaw from '
+                        'travel needs')
     parser.add_argument('--device', default='cpu', help='torch device of the DOA (cpu, cuda, auto)')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     topics = parser.add_argument_group('bag topics (defaults: what av-pose scene-to-bag writes)')
     for name, default in (('image-topic', '/camera/image_raw'), ('camera-info-topic', '/camera/camera_info'),
                           ('audio-topic', '/audio'), ('audio-info-topic', '/audio_info'),
-                          ('array-frame', 'mic_array')):
+                          ('array-frame', 'mic_array'), ('world-frame', 'world')):
         topics.add_argument(f'--{name}', default=default, help=f'(default {default})')
     parser.set_defaults(func=run)
 
@@ -72,7 +75,8 @@ def open_recording(path_text: str, args: argparse.Namespace):
 
         return read_bag(path, BagReadOptions(image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
                                              audio_topic=args.audio_topic, audio_info_topic=args.audio_info_topic,
-                                             array_frame=args.array_frame, array=args.array or 'respeaker4'))
+                                             array_frame=args.array_frame, world_frame=args.world_frame,
+                                             array=args.array or 'respeaker4'))
     raise UserInputError(f'{path}: neither a scene folder (scene.json) nor a rosbag2 (metadata.yaml, .mcap, .db3)')
 
 
@@ -82,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from av_pose.audio.doa import LEARNED_METHODS
     from av_pose.audio.mount import write_mount
     from av_pose.errors import UserInputError
     from av_pose.geometry import pixel_direction_deg
@@ -98,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     result = calibrate_recording(recording, gap_s=args.gap, window_s=args.window, method=args.method,
                                  detector=args.detector, motion=args.motion, max_duration_s=args.duration,
                                  device=args.device, progress=not (args.quiet or args.json),
-                                 onset_emphasis=args.onset_emphasis,
+                                 onset_emphasis=args.onset_emphasis and args.method not in LEARNED_METHODS,
                                  source_bearing_deg=bearing, source_elevation_deg=elevation)
     offset = tuple(float(v) for v in recording.T_cam_array[:3, 3])  # the translation is not calibrated: kept
     write = bool(args.out) and result.preset_ok is not False

@@ -22,6 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--start-epoch', type=float, default=1.7e9, metavar='SECONDS',
                         help='stamp of scene time 0, seconds since the Unix epoch (default: 1.7e9; '
                              'keep it non-zero, tf2 reads a zero stamp as "latest")')
+    parser.add_argument('--world-frame', default='world', help='fixed frame of the poses on /tf (default world)')
+    parser.add_argument('--base-frame', default='', metavar='FRAME',
+                        help='lay the frames out as on a robot: /tf WORLD → FRAME (the rig\'s body), /tf_static '
+                        'FRAME → camera and FRAME → array (e.g. --base-frame base_link --world-frame odom, as '
+                        'wheel odometry publishes them); default: /tf WORLD → camera, /tf_static camera → array')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
     parser.set_defaults(func=run)
 
@@ -32,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = BagOptions(audio_msg_type=args.audio_msg_type, chunk_ms=args.chunk_ms,
                          sample_format=args.sample_format, start_epoch_s=args.start_epoch,
-                         progress=not args.quiet)
+                         world_frame=args.world_frame, base_frame=args.base_frame, progress=not args.quiet)
     summary = scene_to_bag(args.scene_dir, args.out, options)
     duration_s = (summary.last_stamp_ns - summary.first_stamp_ns) * 1e-9
     print(f'wrote {summary.path} ({duration_s:.2f} s)')

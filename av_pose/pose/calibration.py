@@ -337,8 +337,9 @@ def calibrate_recording(recording, *, gap_s: float = 0.5, window_s: float = 1.0,
     windows centred on them;
     visual relative poses of consecutive keyframes (`estimate_from_features`, `detector`) whose translation lengths
     are chained by `relative_scale` (kept from the last known ratio where it is missing), or with
-    `motion='ground-truth'` the recording's own T_world_cam (a diagnostic for synthetic data: metric path, exact
-    rotations). `options` go to `OnlineMountCalibrator`; a `source_bearing_deg` there refers to the first keyframe.
+    `motion='odometry'` (or its older name 'ground-truth') the recording's own T_world_cam: a bag's /tf poses (a
+    robot's wheel odometry), a scene's ground truth; a metric path, which the yaw from travel needs. `options` go to
+    `OnlineMountCalibrator`; a `source_bearing_deg` there refers to the first keyframe.
     """
     from tqdm import tqdm
 
@@ -348,10 +349,12 @@ def calibrate_recording(recording, *, gap_s: float = 0.5, window_s: float = 1.0,
     from av_pose.vision.monocular_scale import relative_scale
     from av_pose.vision.two_view import estimate_from_features
 
-    if motion not in ('vision', 'ground-truth'):
-        raise UserInputError(f'unknown motion source {motion!r}: use vision or ground-truth')
-    if motion == 'ground-truth' and getattr(recording, 'T_world_cam', None) is None:
-        raise UserInputError('this recording has no ground-truth poses (use --motion vision)')
+    if motion not in ('vision', 'odometry', 'ground-truth'):
+        raise UserInputError(f'unknown motion source {motion!r}: use vision or odometry')
+    motion = 'odometry' if motion == 'ground-truth' else motion
+    if motion == 'odometry' and getattr(recording, 'T_world_cam', None) is None:
+        raise UserInputError('this recording has no camera poses (a bag: /tf from --world-frame to the camera; '
+                             'or use --motion vision)')
     if motion == 'vision' and recording.K is None:
         raise UserInputError('the recording has no camera intrinsics (camera info), which vision needs')
     array = recording.mic_array
@@ -363,7 +366,7 @@ def calibrate_recording(recording, *, gap_s: float = 0.5, window_s: float = 1.0,
                         onset_emphasis=onset_emphasis)
     if options.get('source_bearing_deg') is not None:
         options.setdefault('bearing_stamp_s', float(times[0]))
-    calibrator = OnlineMountCalibrator(array, translation='metric' if motion == 'ground-truth' else 'scaled',
+    calibrator = OnlineMountCalibrator(array, translation='metric' if motion == 'odometry' else 'scaled',
                                        **options)
     features: dict[int, object] = {}
     previous, scale = None, 1.0   # the last pair's geometry and translation length (path units)
@@ -371,7 +374,7 @@ def calibrate_recording(recording, *, gap_s: float = 0.5, window_s: float = 1.0,
         if doas[n].coverage < 0.5 or doas[n + 1].coverage < 0.5:
             previous = None
             continue
-        if motion == 'ground-truth':
+        if motion == 'odometry':
             T = relative_pose(recording.T_world_cam[keys[n]], recording.T_world_cam[keys[n + 1]])
             calibrator.add_pair(T[:3, :3], T[:3, 3], doas[n], doas[n + 1], translation_ok=True)
             continue

@@ -73,6 +73,7 @@ _PATH_CLEARANCE = 0.15      # sources are not sought closer to the path than thi
 _ASSIGN_GATE_DEG = 20.0     # a bearing further than this from every source is an outlier
 _MIN_EXTENT = 0.3           # path units (≈ seconds of travel): less gives no triangulation baseline
 _MIN_RESIDUAL_DEG = 1.0     # bearings are never trusted beyond this when the profile is read as a likelihood
+_SOURCE_CANDIDATES = 2      # source cells per segment that seed the fit at each yaw of the profile
 
 
 def _jackknife_std(deviations: list[float]) -> float:
@@ -101,40 +102,69 @@ def _segment_grid(origin: np.ndarray) -> np.ndarray:
     return cells[clearance > _PATH_CLEARANCE * extent]
 
 
-def _hough(rays: Rays, segments: list[int], sigma_deg: float):
-    """Votes of every bearing for every (yaw, horizontal cell), per segment: {segment: (cells G×2, votes Y×G)}.
+@dataclass(frozen=True)
+class _Votes:
+    """One segment's Hough data (see `_hough`).
+
+    Candidate cells G×2 and, per bearing (M of them), cos and sin of the angle from its view to each cell minus its
+    world angle at yaw 0 (M×G), and its weight (M,).
+    """
+
+    cells: np.ndarray
+    cos_part: np.ndarray
+    sin_part: np.ndarray
+    weight: np.ndarray
+
+    def kernel(self, yaw_deg: float, kappa: float) -> np.ndarray:
+        """M×G von Mises agreement of each bearing, turned by the mount yaw, with the direction to each cell."""
+        yaw = np.radians(yaw_deg)
+        return np.exp(kappa * (self.cos_part * np.float32(np.cos(yaw)) + self.sin_part * np.float32(np.sin(yaw))
+                               - 1.0))
+
+
+def _hough(rays: Rays, segments: list[int]) -> dict[int, _Votes]:
+    """Per segment, what the votes of every bearing for every horizontal cell need (`_Votes`).
 
     The yaw only turns each bearing about its view's z axis, which near-level views make a shift of its
     horizontal angle; the votes use that approximation, the refinement (`_refine`) is exact.
     """
-    kappa = 1.0 / np.radians(2.0 * sigma_deg) ** 2   # a von Mises kernel twice as wide as the residual scale
-    yaws = np.arange(-180.0, 180.0, _HOUGH_STEP_DEG)
     base = rays.world_angles(0.0)
-    accumulators: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    out: dict[int, _Votes] = {}
     for segment in segments:
         index = np.flatnonzero(rays.segment == segment)
         cells = _segment_grid(rays.origin[index])
         towards = cells[None, :, :] - rays.origin[index, None, :2]
         angle = np.arctan2(towards[..., 1], towards[..., 0]) - base[index, None]
-        cos_part, sin_part = np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
-        weight = rays.weight[index, None].astype(np.float32)
-        votes = [(weight * np.exp(kappa * (cos_part * np.cos(yaw) + sin_part * np.sin(yaw) - 1.0))).sum(0)
-                 for yaw in np.radians(yaws)]
-        accumulators[segment] = (cells, np.array(votes))
-    return yaws, accumulators
+        out[segment] = _Votes(cells, np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32),
+                              rays.weight[index].astype(np.float32))
+    return out
 
 
-def _peaks(cells: np.ndarray, votes: np.ndarray, min_distance: float, count: int = 2,
+def _peaks(votes: _Votes, yaw_deg: float, kappa: float, min_distance: float, count: int = _SOURCE_CANDIDATES,
            relative: float = 0.4) -> np.ndarray:
-    """Up to `count` cells with the most votes, `min_distance` apart, each with ≥ `relative` × the top votes."""
-    order = np.argsort(votes)[::-1]
+    """Up to `count` source cells for the mount yaw `yaw_deg`, strongest first, by explaining the bearings away.
+
+    The cell with the most votes is taken; every bearing then keeps only the part of its weight that cell does not
+    explain (1 − its kernel there), and the votes are counted again. A strong source's vote blob thus yields one
+    cell, not a second one beside it that would crowd out a weaker source. A cell is kept while it has at least
+    `relative` × the first cell's votes and lies `min_distance` from the cells taken.
+    """
+    kernel = votes.kernel(yaw_deg, kappa)
+    weight = votes.weight.copy()
     chosen: list[int] = []
-    for i in order:
-        if votes[i] < relative * votes[order[0]] or len(chosen) == count:
+    first = None
+    while len(chosen) < count:
+        tally = weight @ kernel
+        if chosen:
+            near = np.min(np.linalg.norm(votes.cells[:, None] - votes.cells[chosen][None], axis=-1), axis=1)
+            tally = np.where(near >= min_distance, tally, 0.0)
+        best = int(np.argmax(tally))
+        first = tally[best] if first is None else first
+        if tally[best] <= 0.0 or tally[best] < relative * first:
             break
-        if all(np.linalg.norm(cells[i] - cells[j]) >= min_distance for j in chosen):
-            chosen.append(int(i))
-    return cells[chosen]
+        chosen.append(best)
+        weight = weight * (1.0 - kernel[:, best])
+    return votes.cells[chosen]
 
 
 def _refine(rays: Rays, yaw0: float, sources: np.ndarray, owner: np.ndarray, sigma: float,
@@ -206,15 +236,16 @@ def solve_yaw(rays: Rays, sigma_deg: float = 5.0, temperature: float = 5.0,
         return None
     rays = rays.subset(np.isin(rays.segment, segments))
     sigma = np.radians(sigma_deg)
-    yaws, accumulators = _hough(rays, segments, sigma_deg)
+    yaws = np.arange(-180.0, 180.0, _HOUGH_STEP_DEG)
+    kappa = 1.0 / np.radians(2.0 * sigma_deg) ** 2   # a von Mises kernel twice as wide as the residual scale
+    votes = _hough(rays, segments)
     profile = np.full(len(yaws), np.inf)
     starts: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(yaws)
     for k, yaw in enumerate(yaws):
         points, owner = [], []
         for segment in segments:
-            cells, votes = accumulators[segment]
             origin = rays.origin[rays.segment == segment]
-            found = _peaks(cells, votes[k], 0.3 * _segment_extent(origin))
+            found = _peaks(votes[segment], yaw, kappa, 0.3 * _segment_extent(origin))
             points += [[x, y, origin[:, 2].mean()] for x, y in found]
             owner += [segment] * len(found)
         fit = _refine(rays, yaw, np.array(points), np.array(owner), sigma, rounds=1, fit_yaw=False, max_nfev=40)
