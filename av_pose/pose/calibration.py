@@ -25,16 +25,17 @@ Inputs per pair of views a → b: the visual relative pose (R_a_b, t_a_b, camera
 into a path when a pair's view a is an earlier pair's view b (same stamp): consecutive keyframes do. What t_a_b's
 length means is set by `translation` ('direction', 'scaled' by monocular scale chaining, or 'metric').
 
-Limits, measured on ShoeboxAV (`av-pose synth`, 20 s, see test_calibration.py): the turn test is reliable; the
-yaw is not. A constant DOA bias is indistinguishable from a yaw offset, and NormMUSIC is biased by a few degrees
-in these rooms; worse, the monocular path (translation directions off by 10–30° at 256×192, unknown speeds) is
-too wrong for triangulation, so the yaw is mostly reported as not observable. With the true (metric) path and
-the true bearings plus 3° of random error, 20 s of travel gave yaw errors of 2° and 15° on two scenes with static
-sources; the solver itself is exact (≤ 0.1°) on exact bearings. Sources must be static (moving ones end up as
-outliers) and the array plane near horizontal. With a known source bearing, 20 s of turning gave the yaw with a
-median error of 0.6° (clicks, pink noise) to 1.3° (babble, pink noise) on 50 scenes, 48 within 5°; the keyframe
-DOA's onset emphasis took the worst click scene from 18° to 3° (docs/results.md, "Array mount from a source of
-known bearing").
+Limits, measured on ShoeboxAV (`av-pose synth`; docs/results.md, "Array mount"): the turn test is reliable; the
+yaw from travel is not. A constant DOA bias is indistinguishable from a yaw offset, and the room's reflections bias
+NormMUSIC by a few degrees for seconds at a time; the monocular path (translation directions off by 10–30° at
+256×192, unknown speeds) is too wrong for triangulation, so with `motion='vision'` the yaw is mostly reported as not
+observable. With a metric path (`motion='odometry'`: a robot's wheel odometry, a scene's ground truth) the solver
+reaches the Cramér–Rao bound on true bearings with 3° of noise (within 2° on 6 of 8 scenes after 60 s of travel;
+the bound itself is 2.4–2.9° after 20 s), but the DOA's own bearings leave 2 of 8 within 2° (NormMUSIC or ZoneNet;
+`tools/mount_yaw_bound.py`). Sources must be static (moving ones end up as outliers) and the array plane near
+horizontal. With a known source bearing, 20 s of turning gave the yaw with a median error of 0.6° (clicks, pink
+noise) to 1.3° (babble, pink noise) on 50 scenes, 48 within 5°; the keyframe DOA's onset emphasis took the worst
+click scene from 18° to 3°.
 """
 from __future__ import annotations
 
