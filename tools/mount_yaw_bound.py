@@ -9,8 +9,8 @@ ShoeboxAV scenes with a wrong mount and static sources, and for the first 20, 40
   source's horizontal position unknown): what any unbiased solver can reach with bearings that good;
 - the solver on the same stretch with the true metric path (as wheel odometry would give) and three kinds of
   bearings: `truth`, the sources' true azimuths plus independent `--sigma` errors (the solver alone, to set beside
-  the bound); `normmusic`, `calibrate_recording(..., motion='ground-truth')` as `av-pose calibrate --motion
-  ground-truth` runs it (NormMUSIC keyframe DOA with onset emphasis, 1 s windows); `zone-net`, the same with ZoneNet
+  the bound); `normmusic`, `calibrate_recording(..., motion='odometry')` as `av-pose calibrate --motion
+  odometry` runs it (NormMUSIC keyframe DOA with onset emphasis, 1 s windows); `zone-net`, the same with ZoneNet
   (`--method zone-net --no-onset-emphasis`, 1 s windows): each one's error, reported 1-σ and verdict.
 Scenes: `av-pose synth --scenes 1 --duration 60 --sources 2 --moving-sources 0 --array respeaker4 --array-rpy 0 0 Y
 --image-size 64x48 --seed S`, a ground robot (`--ground-robot`) and the default hand-held rig, Y cycling through
@@ -84,9 +84,9 @@ def calibrate(record: SceneRecord, duration_s: float, bearings: str, sigma_deg: 
     from av_pose.pose.calibration import calibrate_recording
 
     if bearings == 'normmusic':
-        return calibrate_recording(record, motion='ground-truth', max_duration_s=duration_s).to_dict()
+        return calibrate_recording(record, motion='odometry', max_duration_s=duration_s).to_dict()
     if bearings == 'zone-net':
-        return calibrate_recording(record, motion='ground-truth', max_duration_s=duration_s, method='zone-net',
+        return calibrate_recording(record, motion='odometry', max_duration_s=duration_s, method='zone-net',
                                    onset_emphasis=False).to_dict()
     return calibrate_true_bearings(record, duration_s, sigma_deg, seed)
 
