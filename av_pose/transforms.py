@@ -69,6 +69,14 @@ class TimedTransforms:
         """Children of the moving edges."""
         return sorted(self._moving)
 
+    def fewest_stamps(self, target: str, source: str) -> int | None:
+        """The fewest stamps of a moving edge between the two frames (None: no moving edge, or not connected)."""
+        edges = {**self.static.parents(), **{child: (parent, np.eye(4)) for child, (parent, _, _) in
+                                             self._moving.items()}}
+        path = _edges_between(edges, _frame(target), _frame(source))
+        counts = [len(self._moving[child][1]) for child in (path or []) if child in self._moving]
+        return min(counts) if counts else None
+
     def lookup(self, target: str, source: str, t: float) -> np.ndarray | None:
         """T_target_source at time `t` (seconds, the stamps' clock), or None when the frames are not connected."""
         if self._series is None:
@@ -90,6 +98,15 @@ def _chain_to_root(edges: dict[str, tuple[str, np.ndarray]], frame: str) -> list
         T = T_parent_child @ T
         chain.append((frame, T))
     return chain
+
+
+def _edges_between(edges: dict[str, tuple[str, np.ndarray]], target: str, source: str) -> list[str] | None:
+    """Children of the edges between two frames (below their nearest common ancestor), or None if not connected."""
+    up_target, up_source = [f for f, _ in _chain_to_root(edges, target)], [f for f, _ in _chain_to_root(edges, source)]
+    common = next((f for f in up_target if f in up_source), None)
+    if common is None:
+        return None
+    return up_target[:up_target.index(common)] + up_source[:up_source.index(common)]
 
 
 def _lookup(edges: dict[str, tuple[str, np.ndarray]], target: str, source: str) -> np.ndarray | None:

@@ -67,8 +67,8 @@ def write_test_bag(path, frames, *, encoding='rgb8', compressed=None, storage=St
                    with_info=True, fs=16000, stamp0_ns=5 * 10**9):
     """A hand-made bag: images in `encoding` (or CompressedImage `compressed`: 'jpeg'/'png'), camera info,
     introlab AudioFrame audio (4 channels, a 440 Hz tone) from stamp0, optional /tf: `with_tf` True gives world →
-    cam at every image, 'robot' a robot's tree (odom → base_link on /tf at every image, base_link → cam and
-    base_link → mic_array on /tf_static: ROBOT_STATICS)."""
+    cam at every image ('once': at the first only), 'robot' a robot's tree (odom → base_link on /tf at every
+    image, base_link → cam and base_link → mic_array on /tf_static: ROBOT_STATICS)."""
     typestore = make_typestore(AUDIO_FRAME)
     t = typestore.types
 
@@ -128,7 +128,7 @@ def write_test_bag(path, frames, *, encoding='rgb8', compressed=None, storage=St
                     d=np.zeros(5), k=K.reshape(-1), r=np.eye(3).reshape(-1), p=np.hstack([K, np.zeros((3, 1))]).ravel(),
                     binning_x=0, binning_y=0, roi=roi)
                 writer.write(info_conn, ns, typestore.serialize_cdr(info, 'sensor_msgs/msg/CameraInfo'))
-            if with_tf:
+            if with_tf and not (with_tf == 'once' and index):
                 transform = (stamped(ns, 'odom', 'base_link', robot_odometry(index)) if with_tf == 'robot' else
                              stamped(ns, 'world', 'cam', make_transform(np.eye(3), [0.1 * index, 0.0, 1.0])))
                 writer.write(tf_conn, ns, typestore.serialize_cdr(t['tf2_msgs/msg/TFMessage'](transforms=[transform]),
@@ -182,6 +182,8 @@ def test_ground_truth_follows_the_image_frame(tmp_path, frames):
     bag = read_bag(tmp_path / 'bag')
     np.testing.assert_allclose(bag.T_world_cam[:, 0, 3], [0.0, 0.1, 0.2], atol=1e-12)
     assert read_bag(tmp_path / 'bag', BagReadOptions(world_frame='map')).T_world_cam is None
+    write_test_bag(tmp_path / 'once', frames, with_tf='once')  # one pose for three images: no trajectory
+    assert read_bag(tmp_path / 'once').T_world_cam is None
 
 
 def test_a_robots_frames_give_the_camera_poses_and_the_mount(tmp_path, frames):

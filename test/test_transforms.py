@@ -42,6 +42,8 @@ def test_moving_edges_are_interpolated_at_the_time_asked():
                                yawed(40, [1.0, 0.0, 0.0]) @ make_transform(R_CAM_ARRAY_DEFAULT.T, [0.2, 0.0, 0.3]),
                                atol=1e-12)
     assert frames.moving_frames() == ['base_link']
+    assert frames.fewest_stamps('odom', 'camera_optical') == 2
+    assert frames.fewest_stamps('base_link', 'camera_optical') is None   # only fixed edges between them
     assert frames.lookup('map', 'base_link', 1.0) is None
     frames.add_moving('map', 'base_link', 3.0, yawed(0, [5.0, 0.0, 0.0]))      # re-parented: a new series
     np.testing.assert_allclose(frames.lookup('map', 'base_link', 1.0)[:3, 3], [5.0, 0.0, 0.0])

@@ -235,7 +235,9 @@ def read_bag(path: str | Path, options: BagReadOptions | None = None) -> BagReco
                           (_stamp_ns(stamped.header) - origin_ns) * 1e-9, _transform(stamped))
     mount = frames.lookup(camera_frame, options.array_frame, float(times[0]))
     poses = [frames.lookup(options.world_frame, camera_frame, float(t)) for t in times]
-    T_world_cam = None if any(T is None for T in poses) else np.array(poses)
+    stamps = frames.fewest_stamps(options.world_frame, camera_frame)
+    sparse = len(times) > 1 and stamps is not None and stamps < 2  # one stamp of a moving edge: no trajectory
+    T_world_cam = None if sparse or any(T is None for T in poses) else np.array(poses)
     return BagRecording(path=path, frame_times_s=times, K=K, mic_array=array, sample_rate=int(sample_rate),
                         T_cam_array=array_mount() if mount is None else mount, T_world_cam=T_world_cam,
                         time_origin_s=origin_ns * 1e-9, image_size=(rgb0.shape[1], rgb0.shape[0]),
