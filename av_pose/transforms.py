@@ -21,6 +21,17 @@ def _frame(name: str) -> str:
     return name.lstrip('/')
 
 
+def _edge(parent: str, child: str, T_parent_child: np.ndarray) -> tuple[str, str, np.ndarray] | None:
+    """(parent, child, T) with names as tf2 stores them, or None for an unusable edge.
+
+    Unusable: a name empty, the two frames the same, the transform not 4×4 or not finite.
+    """
+    parent, child = _frame(parent), _frame(child)
+    T = np.asarray(T_parent_child, dtype=np.float64)
+    usable = parent and child and parent != child and T.shape == (4, 4) and np.all(np.isfinite(T))
+    return (parent, child, T) if usable else None
+
+
 class TransformTree:
     """Fixed edges child → (parent, T_parent_child); later edges replace earlier ones for the same child."""
 
@@ -29,10 +40,9 @@ class TransformTree:
 
     def add(self, parent: str, child: str, T_parent_child: np.ndarray) -> None:
         """Record one edge (ignored when a name is empty, the frames are the same or the transform is not finite)."""
-        parent, child = _frame(parent), _frame(child)
-        T = np.asarray(T_parent_child, dtype=np.float64)
-        if parent and child and parent != child and T.shape == (4, 4) and np.all(np.isfinite(T)):
-            self._parents[child] = (parent, T)
+        edge = _edge(parent, child, T_parent_child)
+        if edge is not None:
+            self._parents[edge[1]] = (edge[0], edge[2])
 
     def parents(self) -> dict[str, tuple[str, np.ndarray]]:
         """Every edge: child → (parent, T_parent_child)."""
@@ -53,11 +63,10 @@ class TimedTransforms:
 
     def add_moving(self, parent: str, child: str, stamp_s: float, T_parent_child: np.ndarray) -> None:
         """Record the edge parent → child at `stamp_s` (a moving edge: the child's parent must stay the same)."""
-        parent, child = _frame(parent), _frame(child)
-        T = np.asarray(T_parent_child, dtype=np.float64)
-        if not (parent and child and parent != child and T.shape == (4, 4) and np.all(np.isfinite(T))
-                and np.isfinite(stamp_s)):
+        edge = _edge(parent, child, T_parent_child)
+        if edge is None or not np.isfinite(stamp_s):
             return
+        parent, child, T = edge
         known = self._moving.get(child)
         if known is None or known[0] != parent:  # a new parent starts the child's series afresh
             known = self._moving[child] = (parent, [], [])

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
 from av_pose.audio.families import INTROLAB_NAMES, PORTAUDIO_CODES, mgonzs13_field
 from av_pose.audio.pcm import encode_pcm, parse_sample_format
+from av_pose.bag.writer import MessageBuilder
 from av_pose.errors import UserInputError
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, invert_transform, make_transform
 from av_pose.scene.format import SceneRecord, read_scene
@@ -147,21 +147,6 @@ class _Messages:
         time = self.types['builtin_interfaces/msg/Time'](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
         return self.types['std_msgs/msg/Header'](stamp=time, frame_id=frame_id)
 
-    def transform(self, stamp_ns: int, parent: str, child: str, T: np.ndarray):
-        """geometry_msgs/TransformStamped of T (4×4 child → parent)."""
-        t = self.types
-        qx, qy, qz, qw = Rotation.from_matrix(T[:3, :3]).as_quat()
-        return t['geometry_msgs/msg/TransformStamped'](
-            header=self.header(stamp_ns, parent), child_frame_id=child,
-            transform=t['geometry_msgs/msg/Transform'](
-                translation=t['geometry_msgs/msg/Vector3'](x=float(T[0, 3]), y=float(T[1, 3]), z=float(T[2, 3])),
-                rotation=t['geometry_msgs/msg/Quaternion'](x=float(qx), y=float(qy), z=float(qz), w=float(qw))))
-
-    def tf(self, stamp_ns: int, edges: list[tuple[str, str, np.ndarray]]):
-        """tf2_msgs/TFMessage with the transforms (parent, child, T_parent_child) of `edges`."""
-        return self.types['tf2_msgs/msg/TFMessage'](transforms=[self.transform(stamp_ns, parent, child, T)
-                                                                for parent, child, T in edges])
-
     def image(self, stamp_ns: int, rgb: np.ndarray):
         """sensor_msgs/Image (rgb8)."""
         height, width = rgb.shape[:2]
@@ -236,6 +221,7 @@ def scene_to_bag(scene_dir: str | Path, out_path: str | Path, options: BagOption
         raise UserInputError(f'--chunk-ms must be positive, got {options.chunk_ms}')
     typestore = make_typestore(options.audio_msg_type)
     build = _Messages(typestore, options, record)
+    frames = MessageBuilder(typestore)
     audio = record.audio()
     chunk = max(1, int(round(options.chunk_ms * 1e-3 * record.sample_rate)))
     # (stamp, order, topic, argument): latched topics first, then frames and audio chunks by time.
@@ -269,11 +255,11 @@ def scene_to_bag(scene_dir: str | Path, out_path: str | Path, options: BagOption
         for stamp, _, topic, arg in tqdm(events, desc=f'{record.name} → bag', unit='msg',
                                          disable=not options.progress):
             if topic == '/tf_static':
-                msg = build.tf(stamp, static_edges)
+                msg = frames.tf(stamp, static_edges)
             elif topic == '/audio_info':
                 msg = build.audio_info()
             elif topic == '/tf':
-                msg = build.tf(stamp, [(options.world_frame, moving_child, record.T_world_cam[arg] @ T_cam_moving)])
+                msg = frames.tf(stamp, [(options.world_frame, moving_child, record.T_world_cam[arg] @ T_cam_moving)])
             elif topic == '/camera/camera_info':
                 msg = build.camera_info(stamp)
             elif topic == '/camera/image_raw':
