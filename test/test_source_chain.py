@@ -30,6 +30,7 @@ from tf2_msgs.msg import TFMessage  # noqa: E402
 
 from av_pose.audio.arrays import load_array  # noqa: E402
 from av_pose.bag.scene_to_bag import AUDIO_DATA_STAMPED, BagOptions, _Messages, make_typestore  # noqa: E402
+from av_pose.bag.writer import MessageBuilder  # noqa: E402
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, invert_transform, make_transform  # noqa: E402
 from av_pose.ros.audio_adapters import stamp_to_seconds  # noqa: E402
 from av_pose.ros.pose_messages import odometry_message  # noqa: E402
@@ -87,9 +88,8 @@ class SceneMessages:
     def tf_static(self) -> TFMessage:
         """base_link → camera_optical (T_BASE_CAM) and camera_optical → mic_array (the scene's T_cam_array)."""
         stamp, cam, array = self.build.stamp_ns(0.0), self.options.camera_frame, self.options.array_frame
-        msg = self.typestore.types['tf2_msgs/msg/TFMessage'](transforms=[
-            self.build.transform(stamp, BASE_FRAME, cam, T_BASE_CAM),
-            self.build.transform(stamp, cam, array, self.record.T_cam_array)])
+        msg = MessageBuilder(self.typestore).tf(stamp, [(BASE_FRAME, cam, T_BASE_CAM),
+                                                       (cam, array, self.record.T_cam_array)])
         return self._rclpy(msg, 'tf2_msgs/msg/TFMessage', TFMessage)
 
     def odometry(self, t_s: float) -> Odometry:
