@@ -82,6 +82,9 @@ def test_checkpoints_load_strictly_and_bad_ones_are_one_line(tmp_path):
                                                        'zone_frames': 4}}, tmp_path / 'ok.pt')
     loaded, build = load_zone_net(tmp_path / 'ok.pt')
     assert build['zone_frames'] == 4 and not loaded.training
+    # a checkpoint that does not say its zones' subspace reads the array's default (one source on four microphones)
+    assert make_estimator('zone-net', load_array('respeaker4'), FS, model=str(tmp_path / 'ok.pt'),
+                          zone_sources=3).zones.zone_sources == 1
     torch.save({'model': model.state_dict(), 'build': {'kind': 'zone-net', 'width': 16, 'harmonics': 2}},
                tmp_path / 'wrong.pt')
     with pytest.raises(UserInputError, match='does not fit.*mis-shaped'):
@@ -156,7 +159,8 @@ def test_stage_items_carry_the_scene_truth_and_a_trained_net_serves(two_source_s
 
     config = load_config(None, ['stage=zone-net', f'data.train=[{two_source_scenes}/train]',
                                 f'data.val=[{two_source_scenes}/val]', 'data.window_s=0.5', 'data.stride=1',
-                                'data.val_stride=2', 'model.zone_net.width=8', 'optim.batch_size=8', 'optim.epochs=6',
+                                'data.val_stride=2', 'model.zone_net.width=8', 'model.zone_net.zone_sources=2',
+                                'optim.batch_size=8', 'optim.epochs=6',
                                 'optim.lr=3e-3', 'optim.amp=none', 'log.every=1', 'log.tensorboard=off'])
     capfd.readouterr()
     metrics = train(config, tmp_path / 'run', progress=False)
@@ -169,6 +173,24 @@ def test_stage_items_carry_the_scene_truth_and_a_trained_net_serves(two_source_s
                                num_sources=3)
     result = estimator.estimate(record.audio_window(2.0, 0.5)[0])
     assert result.spectrum.shape == (1, 360) and result.azimuths_deg.shape == (1, 3)
+    # trained on two-dimensional zone subspaces, it is served them (its checkpoint says so), not the array's one
+    assert load_zone_net(tmp_path / 'run' / 'checkpoint-best.pt')[1]['zone_sources'] == 2
+    assert estimator.zones.zone_sources == 2 and record.array().num_channels == 4
+    audio = torch.as_tensor(record.audio_window(2.0, 0.5)[0])[None]
+    served = zone_spectra(estimator.zoned, audio)['zones']
+    for sources, same in ((2, True), (1, False)):
+        reference = make_zone_estimator(record.array(), FS, 4, True, zone_sources=sources)
+        assert torch.allclose(served, zone_spectra(reference, audio)['zones'], atol=1e-5) == same
+
+
+def test_zone_subspaces_stay_below_the_microphone_count():
+    from av_pose.models.zone_net_doa import zone_subspace
+
+    four, eight = load_array('respeaker4'), load_array('uma8')
+    assert [zone_subspace(four, j) for j in (None, 1, 2, 3, 5)] == [1, 1, 2, 3, 3]
+    assert [zone_subspace(eight, j) for j in (None, 1, 2)] == [2, 1, 2]
+    with pytest.raises(UserInputError, match='zone_sources'):
+        zone_subspace(four, 0)
 
 
 def test_the_tracker_assumes_zone_nets_surer_peaks_unless_told_otherwise():

@@ -17,6 +17,7 @@ from av_pose.audio.arrays import MicArray
 from av_pose.audio.doa.base import FREQUENCY_INNERMOST, DoaEstimator, DoaResult
 from av_pose.audio.doa.grid import DirectionGrid
 from av_pose.audio.doa.onset import OnsetVotingDoa
+from av_pose.audio.doa.zones import default_zone_sources
 from av_pose.audio.stft import as_batch
 from av_pose.errors import UserInputError
 from av_pose.models.zone_net import (
@@ -68,15 +69,33 @@ def zone_spectra(zoned: DoaEstimator | OnsetVotingDoa, audio: torch.Tensor) -> d
     return inputs
 
 
+def zone_subspace(array: MicArray, zone_sources: int | None) -> int:
+    """Signal-subspace size of each zone's NormMUSIC spectrum.
+
+    `zone_sources` kept below the microphone count, or the array's default when None (`default_zone_sources`:
+    1 up to 6 microphones, 2 from 7).
+    """
+    if zone_sources is None:
+        return default_zone_sources(array.num_channels)
+    if int(zone_sources) != zone_sources or zone_sources < 1:
+        raise UserInputError(f'zone-net zone_sources must be an integer >= 1 or null, got {zone_sources!r}')
+    return max(1, min(int(zone_sources), array.num_channels - 1))
+
+
 def make_zone_estimator(array: MicArray, sample_rate: float, zone_frames: int, onsets: bool = False,
-                        device: str | torch.device = 'cpu', **options: object) -> DoaEstimator | OnsetVotingDoa:
-    """The NormMUSIC zone estimator (with onset frames for `onsets`) whose spectra ZoneNet reads (train and serve)."""
+                        device: str | torch.device = 'cpu', zone_sources: int | None = None,
+                        **options: object) -> DoaEstimator | OnsetVotingDoa:
+    """The NormMUSIC zone estimator (with onset frames for `onsets`) whose spectra ZoneNet reads (train and serve).
+
+    `zone_sources`: each zone's signal-subspace size (`zone_subspace`; None: the array's default).
+    """
     from av_pose.audio.doa import make_estimator
 
     grid = options.pop('grid', None)
     if grid is not None and not isinstance(grid, DirectionGrid):
         raise UserInputError('method zone-net reads azimuth sectors: use the default horizontal grid')
-    return make_estimator('normmusic', array, sample_rate, onsets, zone_frames=zone_frames, device=device, **options)
+    return make_estimator('normmusic', array, sample_rate, onsets, zone_frames=zone_frames, device=device,
+                          zone_sources=zone_subspace(array, zone_sources), **options)
 
 
 class ZoneNetDoa:
@@ -90,7 +109,8 @@ class ZoneNetDoa:
         threshold: Least probability of a reported source, in (0, 1).
         min_separation_deg: Least angle between two reported sources, degrees.
         device: 'cpu', 'cuda' or 'auto'. Other keywords (nfft, freq_range_hz, speed_of_sound, ...) go to NormMUSIC;
-            the zones are as long as the network was trained with (its checkpoint says), whatever `zone_frames` says.
+            the zones are as long, and their signal subspaces as large, as the network was trained with (its
+            checkpoint's `zone_frames` and `zone_sources`), whatever `zone_frames` and `zone_sources` say.
     """
 
     name = 'zone-net'
@@ -107,7 +127,7 @@ class ZoneNetDoa:
         self.model_path = resolve_zone_net(model)
         self.net, build = load_zone_net(self.model_path, 'cpu')
         self.zoned = make_zone_estimator(array, sample_rate, int(build['zone_frames']), self.net.onset is not None,
-                                         device, **options)
+                                         device, build.get('zone_sources'), **options)
         self.net = self.net.to(self.zoned.device)
         self.array, self.sample_rate, self.device = array, float(sample_rate), self.zoned.device
         self.num_sources, self.threshold = int(num_sources), float(threshold)

@@ -30,7 +30,7 @@ DEFAULTS: dict = {
                        'unet': {'base_channels': 64, 'depth': 5}, 'side_cue': 'iid', 'side_loss': 'bce',
                        'side_scale_deg': 10.0, 'visual_cue': False},
               'zone_net': {'width': 32, 'harmonics': 4, 'onsets': False, 'zone_frames': 4,  # stage zone-net
-                           'pos_weight': 5.0, 'threshold': 0.5}},
+                           'zone_sources': None, 'pos_weight': 5.0, 'threshold': 0.5}},
     'data': {'train': [], 'val': [], 'gap_s': 1.0, 'gaps_s': None, 'window_s': 1.0, 'stride': 1,
              'val_stride': 4, 'binaural_rate': 16000, 'workers': 0},
     'augment': {'color_jitter': 0.3, 'audio_gain_db': 6.0, 'audio_noise_db': -40.0, 'audio_dropout': 0.1},

@@ -65,7 +65,7 @@ class ZoneWindows(Dataset):
     """{'zones': Z×2×360, 'whole': 2×360, ['onset': 2×360,] 'azimuths_deg': (8,) NaN-padded} for ShoeboxAV windows."""
 
     def __init__(self, entries: list[str], window_s: float, stride: int, zone_frames: int, onsets: bool, seed: int,
-                 augment: bool, progress: bool = True) -> None:
+                 augment: bool, progress: bool = True, zone_sources: int | None = None) -> None:
         from av_pose.data.pairs import find_scene_dirs
         from av_pose.models.zone_net_doa import make_zone_estimator, zone_spectra
         from av_pose.scene.format import read_scene
@@ -82,7 +82,8 @@ class ZoneWindows(Dataset):
             array = record.array()
             key = (array.name, record.sample_rate)
             if key not in estimators:
-                estimators[key] = make_zone_estimator(array, record.sample_rate, zone_frames, onsets)
+                estimators[key] = make_zone_estimator(array, record.sample_rate, zone_frames, onsets,
+                                                       zone_sources=zone_sources)
                 group_of[key] = len(self.groups)
                 self.groups.append(array_symmetries(array))
             centres = [t for t in record.frame_times_s[::stride]
@@ -148,7 +149,7 @@ class ZoneNetStage(Stage):
         if not data['train'] or not data['val']:
             raise UserInputError('data.train and data.val: give folders of ShoeboxAV scenes for the zone-net stage')
         common = dict(window_s=data['window_s'], zone_frames=options['zone_frames'], onsets=options['onsets'],
-                      seed=int(config['seed']), progress=self.progress)
+                      zone_sources=options['zone_sources'], seed=int(config['seed']), progress=self.progress)
         return (ZoneWindows(data['train'], stride=data['stride'], augment=True, **common),
                 ZoneWindows(data['val'], stride=data['val_stride'], augment=False, **common))
 
@@ -178,5 +179,7 @@ class ZoneNetStage(Stage):
 
     def export(self, model: nn.Module, config: dict) -> dict:
         """See `Stage.export`."""
-        return {'kind': 'zone-net', **model.config, 'zone_frames': int(config['model']['zone_net']['zone_frames']),
-                'window_s': float(config['data']['window_s']), 'sectors': SECTORS}
+        options = config['model']['zone_net']
+        return {'kind': 'zone-net', **model.config, 'zone_frames': int(options['zone_frames']),
+                'zone_sources': options['zone_sources'], 'window_s': float(config['data']['window_s']),
+                'sectors': SECTORS}
