@@ -5,7 +5,7 @@
 # the tracking sets of tools/reproduce_sources_results.sh (and its ReSpeaker 6 sets, SOURCE_SETS_respeaker6).
 # Usage: tools/reproduce_zone_net_results.sh [DATA_DIR] [RUNS_DIR] [SOURCE_SETS]
 #   (defaults data/zone_net, runs, /tmp/av_pose_sources/scenes: run tools/reproduce_sources_results.sh first)
-# Rendering ~45 min, training 45 + 25 min, evaluation ~25 min on 2 cores. The shipped zone-net-tiny is zone-net-tiny
+# Rendering ~45 min, training 45 + 25 min (stop 37's zone_sources run: 83 min on 2 threads), evaluation ~25 min on 2 cores. The shipped zone-net-tiny is zone-net-tiny
 # (tools/ship_run.py RUNS_DIR/zone-net-tiny zone-net-tiny).
 set -euo pipefail
 data=${1:-data/zone_net}
@@ -37,6 +37,9 @@ paths="data.train=[$data/train,$data/train2] data.val=[$data/val]"
 source "$(dirname "$0")/train_runs.sh"  # train NAME CONFIG [overrides...]
 mkdir -p "$runs" docs/results/sources
 train zone-net-tiny config/train/zone-net-tiny.yaml
+# stop 37's run with two-dimensional zone subspaces on every array (model.zone_net.zone_sources=2; not shipped: its
+# sweep is docs/results/sources/zone_net_threshold_sweep_zone_sources2.*)
+train zone-net-zone-sources2-tiny config/train/zone-net-tiny.yaml model.zone_net.zone_sources=2
 # stop 30's ablation without the onset spectrum, on stop 30's data and schedule (its tables: *_zone_net_no_onsets)
 train zone-net-no-onsets-tiny config/train/zone-net-tiny.yaml model.zone_net.onsets=false "data.train=[$data/train]" \
   optim.epochs=8
@@ -57,6 +60,9 @@ done
 ${PYTHON:-python} tools/zone_net_threshold_sweep.py "$sets" --zone-net "$runs/zone-net-tiny/checkpoint-best.pt" \
   --thresholds 0.4 0.5 0.55 0.6 0.65 0.7 0.8 \
   --json docs/results/sources/zone_net_threshold_sweep_tiny.json > docs/results/sources/zone_net_threshold_sweep_tiny.md
+${PYTHON:-python} tools/zone_net_threshold_sweep.py "$sets" --zone-net "$runs/zone-net-zone-sources2-tiny/checkpoint-best.pt" \
+  --thresholds 0.5 0.55 0.6 0.65 0.7 --json docs/results/sources/zone_net_threshold_sweep_zone_sources2.json \
+  > docs/results/sources/zone_net_threshold_sweep_zone_sources2.md
 ${PYTHON:-python} tools/zone_net_threshold_sweep.py "${sets}_respeaker6" --zone-net \
   "$runs/zone-net-tiny/checkpoint-best.pt" --thresholds 0.5 0.55 0.6 0.65 0.7 \
   --json docs/results/sources/zone_net_threshold_sweep_tiny_respeaker6.json \
