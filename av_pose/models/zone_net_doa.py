@@ -77,7 +77,8 @@ def zone_subspace(array: MicArray, zone_sources: int | None) -> int:
     """
     if zone_sources is None:
         return default_zone_sources(array.num_channels)
-    if int(zone_sources) != zone_sources or zone_sources < 1:
+    if isinstance(zone_sources, bool) or not isinstance(zone_sources, int | float) or zone_sources < 1 \
+            or int(zone_sources) != zone_sources:
         raise UserInputError(f'zone-net zone_sources must be an integer >= 1 or null, got {zone_sources!r}')
     return max(1, min(int(zone_sources), array.num_channels - 1))
 
