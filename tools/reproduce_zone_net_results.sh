@@ -5,7 +5,8 @@
 # the tracking sets of tools/reproduce_sources_results.sh (and its ReSpeaker 6 sets, SOURCE_SETS_respeaker6).
 # Usage: tools/reproduce_zone_net_results.sh [DATA_DIR] [RUNS_DIR] [SOURCE_SETS]
 #   (defaults data/zone_net, runs, /tmp/av_pose_sources/scenes: run tools/reproduce_sources_results.sh first)
-# Rendering ~45 min, training 45 + 25 min (stop 37's zone_sources run: 83 min on 2 threads), evaluation ~25 min on 2 cores. The shipped zone-net-tiny is zone-net-tiny
+# Rendering ~45 min, training 45 + 25 min (stop 37's zone_sources run: 83 min on 2 threads), evaluation ~25 min on
+# 2 cores. The shipped zone-net-tiny is zone-net-tiny
 # (tools/ship_run.py RUNS_DIR/zone-net-tiny zone-net-tiny).
 set -euo pipefail
 data=${1:-data/zone_net}

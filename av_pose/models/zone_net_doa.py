@@ -17,7 +17,7 @@ from av_pose.audio.arrays import MicArray
 from av_pose.audio.doa.base import FREQUENCY_INNERMOST, DoaEstimator, DoaResult
 from av_pose.audio.doa.grid import DirectionGrid
 from av_pose.audio.doa.onset import OnsetVotingDoa
-from av_pose.audio.doa.zones import default_zone_sources
+from av_pose.audio.doa.zones import default_zone_sources, zone_source_count
 from av_pose.audio.stft import as_batch
 from av_pose.errors import UserInputError
 from av_pose.models.zone_net import (
@@ -77,10 +77,7 @@ def zone_subspace(array: MicArray, zone_sources: int | None) -> int:
     """
     if zone_sources is None:
         return default_zone_sources(array.num_channels)
-    if isinstance(zone_sources, bool) or not isinstance(zone_sources, int | float) or zone_sources < 1 \
-            or int(zone_sources) != zone_sources:
-        raise UserInputError(f'zone-net zone_sources must be an integer >= 1 or null, got {zone_sources!r}')
-    return max(1, min(int(zone_sources), array.num_channels - 1))
+    return max(1, min(zone_source_count(zone_sources), array.num_channels - 1))
 
 
 def make_zone_estimator(array: MicArray, sample_rate: float, zone_frames: int, onsets: bool = False,

@@ -29,6 +29,13 @@ from av_pose.metrics.spherical import direction_from_az_el
 VOTE_SEPARATION_DEG = 20.0  # a zone's J peaks are at least this far apart
 
 
+def zone_source_count(value: object) -> int:
+    """`zone_sources` checked (an integer >= 1; a word, fraction or boolean is a `UserInputError`) → int."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1 or int(value) != value:
+        raise UserInputError(f'zone_sources must be an integer >= 1, got {value!r}')
+    return int(value)
+
+
 def default_zone_sources(num_channels: int) -> int:
     """Peaks per zone by array size: 1 up to 6 microphones, 2 for 7 to 10 (a 7-mic UMA-8), and so on."""
     return max(1, (num_channels + 1) // 4)
@@ -65,14 +72,12 @@ class ZoneVoting:
                  min_share: float = 0.1, device: torch.device | str = 'cpu') -> None:
         if int(zone_frames) != zone_frames or zone_frames < 2:
             raise UserInputError(f'zone_frames must be an integer >= 2 (0 = no zones), got {zone_frames}')
-        if int(zone_sources) != zone_sources or zone_sources < 1:
-            raise UserInputError(f'zone_sources must be an integer >= 1, got {zone_sources}')
         if not (math.isfinite(width_deg) and 0.5 <= width_deg <= 45.0):
             raise UserInputError(f'zone_width_deg must be in [0.5, 45], got {width_deg}')
         if not 0.0 <= min_share < 1.0:
             raise UserInputError(f'min_zone_share must be in [0, 1), got {min_share}')
         self.grid = grid
-        self.zone_frames, self.zone_sources = int(zone_frames), int(zone_sources)
+        self.zone_frames, self.zone_sources = int(zone_frames), zone_source_count(zone_sources)
         self.min_share = float(min_share)
         self.kappa = 1.0 / math.radians(width_deg) ** 2
         self.directions = torch.as_tensor(grid.unit_vectors(), dtype=torch.float32, device=device)  # G×3
