@@ -168,6 +168,7 @@ def test_a_blunt_image_shift_stands_only_beside_an_audio_yaw_that_agrees(monkeyp
         monkeypatch.setattr(estimator, '_image_shift', lambda pair, vision, shift=shift: shift)
         estimate = estimator._combine(pair, failed, refused)
         assert estimate.valid == stands and estimate.info['image_shift_used'] == stands
+        assert stands or 'no audio yaw to confirm it' in estimate.info['reason']
     blunt, blunt_info = fuse_shift(10.0, 70.0, psr=SURE_PSR - 0.3)
     sure, sure_info = fuse_shift(10.0, 70.0, psr=SURE_PSR + 0.3)
     assert blunt.used == ('audio',) and blunt_info['vision_rejected']

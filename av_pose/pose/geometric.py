@@ -212,7 +212,10 @@ class GeometricPoseEstimator(PoseEstimator):
             return self._fuse_shift(pair, shift, audio, info) if audio_ok else self._from_shift(pair, shift, info)
         if audio_ok:
             return self._from_audio(pair, audio, info)
+        blunt = shift is not None and shift.ok   # answered, but not usable alone
         reasons = [f'vision: {vision.reason}' if vision is not None else '',
+                   f'image shift: peak-to-sidelobe ratio {shift.psr:.1f} under {SURE_PSR} with no audio yaw to '
+                   'confirm it' if blunt else f'image shift: {shift.reason}' if shift is not None else '',
                    f'audio: {audio.reason}' if audio is not None else '']
         estimate = PoseEstimate.invalid('; '.join(r for r in reasons if r) or 'nothing to estimate from')
         estimate.info.update(info)
