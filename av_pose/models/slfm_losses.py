@@ -255,15 +255,12 @@ def image_yaw_target(image_s: torch.Tensor, image_t: torch.Tensor, K: torch.Tens
                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """(B,) yaw φ from view s to view t that the images' global shift implies, radians, and its 1-σ (B,) radians.
 
-    `av_pose.vision.image_shift.image_shift_rotation` (the low-passed correlation of the images, the shift turned
-    into a turn through the intrinsics K, B×3×3, of these B×3×H×W images), about the camera's up axis (−y of the
-    optical frame):
+    `av_pose.vision.image_shift.image_shift_rotation` (phase correlation, the shift turned into a turn through
+    the intrinsics K, B×3×3, of these B×3×H×W images), about the camera's up axis (−y of the optical frame):
     the rig's yaw when the camera is level and the rig only turns, which SLfM's data assumes. The 1-σ is the
-    correlation peak's (`ImageShift.peak_std_deg`: 0.5° for the sharpest, 2.8° for the least sharp it answers);
-    infinite where there is no answer (a blunt peak, K unknown). Derived from the images and the camera's
-    calibration alone (no label). On 400 held-out rotation-only ShoeboxAV pairs at 128×96 it answers 359 with a
-    mean / median error of 0.65° / 0.19° (0.56° / 0.23° on 347 with the phase correlation before stop 38, with
-    which the shipped slfm-tiny was trained; docs/results.md, SLfM).
+    correlation peak's (`ImageShift.peak_std_deg`, 2° when sharp); infinite where there is no answer (a low
+    peak, K unknown). Derived from the images and the camera's calibration alone (no label). On 400 held-out
+    rotation-only ShoeboxAV pairs at 128×96 it answered 359 with a mean error of 0.54° (docs/results.md, SLfM).
     """
     from av_pose.geometry import so3_log
     from av_pose.vision.image_shift import image_shift_rotation

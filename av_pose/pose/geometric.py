@@ -21,13 +21,13 @@ rotation does not explain. That parallax is bounded, not modelled: `parallax_deg
 says the rig only rotated (no parallax between the images).
 
 When the essential matrix fails (too few inliers: blur, noise, darkness), the vision half falls back on the
-global shift of the two images (`av_pose.vision.image_shift`: a low-passed, partly whitened correlation, which
-blur and noise leave intact): a yaw and pitch with a 1-σ from the sharpness of the correlation peak, roll from the
-pitch/roll prior, translation unknown, and no answer when the peak is not sharp. The audio yaw updates that
-fallback as it updates the essential matrix (same gate); with planar motion only its turn about `up` is kept.
-When vision fails altogether (no image, no intrinsics, no usable shift), the audio yaw alone carries the
-rotation: R = R_ca·Rz(ψ)·R_caᵀ with variance σ_a² about the array z axis and a pitch/roll prior
-(`pitch_roll_prior_deg`, default 3°) about the other two; the translation is unknown (zeros, UNKNOWN_VARIANCE),
+global shift of the two images (`av_pose.vision.image_shift`: phase correlation, which blur and noise leave
+intact): a yaw and pitch with a 1-σ from the correlation's response, roll from the pitch/roll prior, translation
+unknown, and no answer when the response is low. The audio yaw updates that fallback as it updates the essential
+matrix (same gate); with planar motion only its turn about `up` is kept. When vision fails altogether (no
+image, no intrinsics, no usable shift), the audio yaw alone carries the rotation: R = R_ca·Rz(ψ)·R_caᵀ with
+variance σ_a² about the array z axis and a pitch/roll prior (`pitch_roll_prior_deg`, default 3°) about the
+other two; the translation is unknown (zeros, UNKNOWN_VARIANCE),
 never invented. When both fail, the estimate is invalid.
 
 Planar motion (`Sensors.planar_up` set: a ground robot): vision fits only the turn about that axis and the
@@ -42,7 +42,7 @@ failed or its yaw standard deviation exceeds `audio_skip_below_deg` (below 0.5°
 or an array that cannot resolve azimuth), `audio_refused` (the sound field changed), `audio_skipped`,
 `audio_rejected`, `vision_rejected` (the gate); the vision's `vision_model`, `matches`, `inliers`,
 `inlier_ratio`, `vision_reason`; the audio's `audio_status`, `audio_reason`, `audio_shift_deg` (array yaw),
-`audio_match_score`, `audio_std_deg` (with parallax); `image_shift_px`, `image_shift_psr` and the flag
+`audio_match_score`, `audio_std_deg` (with parallax); `image_shift_px`, `image_shift_response` and the flag
 `image_shift_used` where the essential matrix failed; `innovation_sigma` and `vision_solution` (0: the reported
 one) when fused; `rotation_std_deg`; and `reason` when invalid.
 
@@ -61,7 +61,7 @@ from av_pose.pose.audio_yaw import AudioYaw, AudioYawEstimator
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, PosePair
 from av_pose.pose.yaw import yaw_rotation_in_camera, yaw_update
 from av_pose.vision.epipolar import PLANAR_TILT_STD_DEG, planar_rotation_covariance
-from av_pose.vision.image_shift import PARALLAX_SHARE, SURE_PSR, ImageShift, image_shift_rotation
+from av_pose.vision.image_shift import PARALLAX_SHARE, ImageShift, image_shift_rotation
 from av_pose.vision.local_solutions import solution_spread
 from av_pose.vision.two_view import TwoViewGeometry, estimate_two_view
 
@@ -203,19 +203,14 @@ class GeometricPoseEstimator(PoseEstimator):
         if vision_ok:
             return self._from_vision(vision, info)
         shift = self._image_shift(pair, vision)
-        # a blunt peak (ratio under SURE_PSR) may be a wrong one: it stands only beside an audio yaw that agrees
-        usable = shift is not None and shift.ok and (audio_ok or shift.psr >= SURE_PSR)
         if shift is not None:
             info.update(image_shift_px=tuple(float(v) for v in shift.shift_px),
-                        image_shift_psr=float(shift.psr), image_shift_used=usable)
-        if usable:
+                        image_shift_response=float(shift.response), image_shift_used=shift.ok)
+        if shift is not None and shift.ok:
             return self._fuse_shift(pair, shift, audio, info) if audio_ok else self._from_shift(pair, shift, info)
         if audio_ok:
             return self._from_audio(pair, audio, info)
-        blunt = shift is not None and shift.ok   # answered, but not usable alone
         reasons = [f'vision: {vision.reason}' if vision is not None else '',
-                   f'image shift: peak-to-sidelobe ratio {shift.psr:.1f} under {SURE_PSR} with no audio yaw to '
-                   'confirm it' if blunt else f'image shift: {shift.reason}' if shift is not None else '',
                    f'audio: {audio.reason}' if audio is not None else '']
         estimate = PoseEstimate.invalid('; '.join(r for r in reasons if r) or 'nothing to estimate from')
         estimate.info.update(info)
@@ -292,8 +287,7 @@ class GeometricPoseEstimator(PoseEstimator):
                               audio_std, T_cam_array) for _, std_deg in components]
         wide = updates[-1]
         info['innovation_sigma'] = wide.innovation_sigma
-        shift_gate_std = wide.prior_yaw_std_deg if shift.psr >= SURE_PSR else np.inf  # a blunt peak may be wrong
-        rejected = self._rejected_half(wide.innovation_sigma, shift_gate_std, audio_std, info)
+        rejected = self._rejected_half(wide.innovation_sigma, wide.prior_yaw_std_deg, audio_std, info)
         if rejected == 'audio':
             return self._from_shift(pair, shift, info)
         if rejected == 'vision':

@@ -2,30 +2,25 @@
 
 A camera that turns by a small angle θ about its y axis (optical frame: x right, y down, z forward) sees the whole
 image move sideways by about fx·tan θ pixels; a tilt φ about x moves it vertically by fy·tan φ. Blur, sensor noise
-and colour jitter destroy the corners that ORB matches, but keep the low spatial frequencies, where the shift
-still shows. Both images are converted to grey, area-downsampled to `SHIFT_WIDTH_PX` wide, their mean removed and
-a Hann window applied; their cross-power spectrum, divided by the square root of its magnitude
-(`WHITENING_POWER`: half-way between plain correlation and phase correlation) and weighted by a Gaussian low-pass
-(`LOWPASS_CYCLES_PER_PX`), is transformed back into a correlation surface whose peak is the shift (sub-pixel by a
-parabola through its neighbours). Full phase correlation (OpenCV's `phaseCorrelate`, used here up to stop 37)
-whitens every frequency alike, so the noise that fills the high frequencies of a corrupted frame weighs as much
-as the structure in the low ones.
+and colour jitter destroy the corners that ORB matches, but keep the low spatial frequencies, and phase correlation
+(the normalised cross-power spectrum of the two images, blind to brightness and contrast) still finds that shift.
+Both images are converted to grey and area-downsampled to `SHIFT_WIDTH_PX` wide first.
 
 With the shift (dx, dy) from image a to image b in pixels, R_a_b = exp([φ, θ, 0]×) with θ = −atan(dx/(fx·g_x))
 and φ = atan(dy/(fy·g_y)): a point on the optical axis of a lands at (−fx·tan θ, fy·tan φ) in b, and a pixel x
 from the centre moves by about fx·θ·(1 + (x/fx)²), so the window-weighted mean shift is fx·θ·g_x with
 g_x = 1 + E[(x/fx)²] (1.06 across a 256-px image with fx = 183 px). The roll about the optical
 axis is not seen (its prior is the caller's), and translation is unknown: a translating camera also shifts the
-image by its parallax f·t/Z, which `PARALLAX_DEG` and `PARALLAX_SHARE` below account for.
+image by its parallax f·t/Z, which the 1-σ below includes because it was fitted on moving rigs.
 
-The peak's sharpness, its peak-to-sidelobe ratio (`psr`: the peak's height above the mean of the surface outside
-the 5×5 pixels round it, in standard deviations of that surface), says how much of the two images moved as one.
-Calibrated on the corrupted pairs (the paper's mixed blur / noise / jitter) of the ShoeboxAV sets of
-`tools/reproduce_geometric_results.sh` where the essential matrix fails (docs/results.md, "The image-shift
-fallback"): on the 1203 turning-in-place pairs, whose shift has no parallax, the 68th percentile of the yaw error
-is 0.25° at a ratio of 10–12, 0.5° at 8–9, 0.85° at 7–8, 1.2° at 6–7, 1.5° at 5–6 and 1.9° at 4.3–5, with 7 % of
-the pairs more than 10° off at 4.3–5 and 19 % at 3.5–4.3; hence the 1-σ `STD_AT_FULL_DEG` · (`FULL_PSR` / psr)^
-`STD_POWER` (a little above those percentiles) and no answer below `MIN_PSR`.
+The phase-correlation peak's height (`response`, in [0, 1]) says how much of the two images moved as one. On the
+1148 corrupted pairs of the moving ShoeboxAV sets where the essential matrix failed (ReSpeaker 4 and UMA-8 rigs,
+`tools/reproduce_geometric_results.sh`; docs/results.md): a response of 0.7 or more (23 % of them) gave a median
+yaw error of 0.5° (68 % within 0.9–1.4°), 0.5–0.7 about 2° (68 % within 4.1–4.4°), 0.4–0.5 1.9–5.5°, 0.3–0.4
+2–3° with one in six beyond 10°, and below 0.3 the shift is hardly better than a guess (medians 7–19°, against
+true yaws of 10°). Hence the 1-σ: `STD_FLOOR_DEG` at `FULL_RESPONSE` and above, growing as (FULL_RESPONSE /
+response)³ below it, combined with `PARALLAX_DEG`; no answer below `MIN_RESPONSE` (52 % of those pairs answered,
+median error 0.9–1.1°).
 """
 from __future__ import annotations
 
@@ -39,46 +34,27 @@ from av_pose.geometry import planar_up_axis, so3_exp
 from av_pose.vision.epipolar import planar_pose
 
 SHIFT_WIDTH_PX = 64
-"""Width the images are area-downsampled to before the correlation, pixels."""
-WHITENING_POWER = 0.5
-"""The cross-power spectrum is divided by its magnitude to this power (1: phase correlation, 0: plain
-correlation). On the 1148 corrupted moving pairs above, at the same share of pairs answered (the most confident
-70 %), 0.3–0.7 all gave median yaw errors of 1.25–1.42° and 6.5–9.8 % of pairs more than 10° off, against 1.80° and
-13.8 % for OpenCV's phase correlation (its own peak height ranking the pairs)."""
-LOWPASS_CYCLES_PER_PX = 0.1
-"""1-σ of the Gaussian weight on the cross-power spectrum, cycles per (downsampled) pixel; 0.06–0.15 gave the same
-figures within 0.1°, none (whitening alone) about 0.1° worse."""
-MIN_PSR = 5.0
-"""Peak-to-sidelobe ratios below this give no answer (moving pairs at 4.1–4.7: median error 3.7°, 21 % beyond 10°)."""
-SURE_PSR = 5.5
-"""From this ratio up a shift stands alone; below it `av_pose.pose.geometric` uses it only beside an audio yaw that
-agrees with it (its gate drops the shift, not the audio, when they disagree), so `geometric-vision` answers from
-here up. On the turning pairs 1.7 % of the answers at 5–5.5 are more than 10° off and 0.1 % from 5.5 up: a wrong
-peak, not an imprecise one. Letting them stand alone gained 1–5 points of corrupted rotation AUC@20 on the sets of
-docs/results.md ("The image-shift fallback") and followed one heavily blurred pair of the demo 31° off, where the
-audio yaw was refused."""
-FULL_PSR = 10.0
-"""At this ratio the peak's 1-σ is `STD_AT_FULL_DEG` ..."""
-STD_AT_FULL_DEG = 0.5
-"""... degrees, growing as (FULL_PSR / psr)^STD_POWER below it (never less than this above it) ..."""
-STD_POWER = 2.5
-"""... with this power: 0.9° at a ratio of 8, 1.8° at 6, 2.8° at 5."""
+"""Width the images are area-downsampled to before the phase correlation, pixels."""
+MIN_RESPONSE = 0.4
+"""Phase-correlation responses below this give no answer (the shift is then no better than a guess)."""
+FULL_RESPONSE = 0.7
+"""From this response up the 1-σ is STD_FLOOR_DEG ..."""
+STD_FLOOR_DEG = 2.0
+"""... degrees, growing as (FULL_RESPONSE / response)³ below it ..."""
 PARALLAX_DEG = 6.0
-"""The 1-σ of a translating camera's parallax, combined (root sum of squares) with the peak's for the shift's
-whole 1-σ, degrees: a rig that turns while it sidesteps can keep the image still (on clean moving pairs where the
-essential matrix failed, the shift was 5–9° off with sharp peaks). With 4° such shifts outweighed a correct audio
-yaw (fused clean rotation AUC@20 on the moving ReSpeaker set 87.6 % against 87.9 % without the fallback, stop
-22); 6° and 8° gave 87.8 and 87.9 %, and 68.3 and 68.1 % corrupted."""
+"""... and combined (root sum of squares) with this for the parallax of a translating camera, degrees: a rig that
+turns while it sidesteps can keep the image still (on clean moving pairs where the essential matrix failed, the
+shift was 5–9° off with responses of 0.8–0.9). With 4° such shifts outweighed a correct audio yaw (fused clean
+rotation AUC@20 on the moving ReSpeaker set 87.6 % against 87.9 % without the fallback); 6° and 8° gave 87.8 and
+87.9 %, and 68.3 and 68.1 % corrupted."""
 PARALLAX_SHARE = 0.15
 """Share of answered pairs whose shift the parallax spoils (the rest are within the peak's precision): the
-prior weight of the wide component when `av_pose.pose.geometric` fuses the shift with the audio yaw. Measured in
-stop 23 on the 601 corrupted moving pairs of the sets above that the shift answered where the essential matrix
-failed: 11.8 %, 5.5 % and 2.7 % of them were more than 2, 3 and 4 peak 1-σ off (a Gaussian: 4.6, 0.3, 0.006 %),
-which a parallax component of about a 3× wider 1-σ explains with a share of 0.13–0.18; the median error was 0.22°
-where the camera moved under 0.1 m, 2.95° at 0.1–0.3 m and 5.25° beyond. Shares of 0.10, 0.25 and 0.50 gave
-fused figures within 0.5 point of AUC of each other on those sets."""
-PSR_EXCLUDE_PX = 2
-"""The peak's neighbourhood left out of the sidelobe statistics: ±this many pixels in each direction."""
+prior weight of the wide component when `av_pose.pose.geometric` fuses the shift with the audio yaw. Measured on
+the 601 corrupted moving pairs of the sets above that the shift answers where the essential matrix fails: 11.8 %,
+5.5 % and 2.7 % of them are more than 2, 3 and 4 peak 1-σ off (a Gaussian: 4.6, 0.3, 0.006 %), which a parallax
+component of about a 3× wider 1-σ explains with a share of 0.13–0.18; the median error is 0.22° where the camera
+moved under 0.1 m, 2.95° at 0.1–0.3 m and 5.25° beyond. Shares of 0.10, 0.25 and 0.50 gave fused figures within
+0.5 point of AUC of each other on those sets."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +69,7 @@ class ImageShift:
         peak_std_deg: the peak's precision alone, degrees: the 1-σ of the pairs that the parallax does not
             spoil (all but a `PARALLAX_SHARE` of them; see `av_pose.pose.geometric`).
         shift_px: (dx, dy) of image b against image a at full resolution, pixels.
-        psr: the correlation peak's peak-to-sidelobe ratio (module docstring); 0 when there was no surface.
+        response: phase-correlation peak height in [0, 1].
         reason: why there is no answer ('' when ok).
     """
 
@@ -102,13 +78,8 @@ class ImageShift:
     std_deg: float = float('inf')
     peak_std_deg: float = float('inf')
     shift_px: tuple[float, float] = (0.0, 0.0)
-    psr: float = 0.0
+    response: float = 0.0
     reason: str = ''
-
-
-def peak_std_deg(psr: float) -> float:
-    """The 1-σ of a shift's rotation angles from its peak-to-sidelobe ratio, degrees (module docstring)."""
-    return float(STD_AT_FULL_DEG * max(1.0, FULL_PSR / max(float(psr), 1e-9)) ** STD_POWER)
 
 
 def _grey(image: np.ndarray, width: int) -> np.ndarray:
@@ -121,7 +92,7 @@ def _grey(image: np.ndarray, width: int) -> np.ndarray:
         raise UserInputError(f'an image of shape {np.shape(image)} (or with non-finite pixels) has no shift to '
                              'measure')
     scale = width / image.shape[1]
-    small = cv2.resize(image.astype(np.float64), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(image.astype(np.float32), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     return small - small.mean()   # else the window × mean, common to both images, peaks at zero shift
 
 
@@ -134,36 +105,6 @@ def _spread_gain(size_px: int, focal_px: float) -> float:
     x = np.arange(size_px) - 0.5 * (size_px - 1)
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(size_px) / max(size_px - 1, 1))
     return 1.0 + float(np.sum(window * (x / focal_px) ** 2) / max(np.sum(window), 1e-12))
-
-
-def _correlate(grey_a: np.ndarray, grey_b: np.ndarray) -> tuple[float, float, float]:
-    """The shift of `grey_b` against `grey_a` and the sharpness of its correlation peak (module docstring).
-
-    Returns (dx, dy, psr): the shift in pixels of these same-size, mean-removed grey images, and the peak-to-sidelobe
-    ratio.
-    """
-    height, width = grey_a.shape
-    window = cv2.createHanningWindow((width, height), cv2.CV_64F)
-    cross = np.fft.rfft2(grey_b * window) * np.conj(np.fft.rfft2(grey_a * window))
-    magnitude = np.abs(cross)
-    cross = cross / (magnitude ** WHITENING_POWER + 1e-12 * (float(magnitude.max()) ** WHITENING_POWER + 1e-30))
-    fy, fx = np.fft.fftfreq(height)[:, None], np.fft.rfftfreq(width)[None, :]
-    cross *= np.exp(-(fx ** 2 + fy ** 2) / (2.0 * LOWPASS_CYCLES_PER_PX ** 2))
-    surface = np.fft.fftshift(np.fft.irfft2(cross, s=(height, width)))
-    row, col = np.unravel_index(int(np.argmax(surface)), surface.shape)
-    peak = surface[row, col]
-
-    def vertex(before: float, after: float) -> float:   # parabola through three samples, offset of its top
-        curvature = before - 2.0 * peak + after
-        return 0.0 if curvature >= 0.0 else float(0.5 * (before - after) / curvature)
-
-    dy = row + vertex(surface[row - 1, col], surface[(row + 1) % height, col]) - height // 2
-    dx = col + vertex(surface[row, col - 1], surface[row, (col + 1) % width]) - width // 2
-    sidelobes = np.ones(surface.shape, dtype=bool)
-    sidelobes[max(row - PSR_EXCLUDE_PX, 0):row + PSR_EXCLUDE_PX + 1,
-              max(col - PSR_EXCLUDE_PX, 0):col + PSR_EXCLUDE_PX + 1] = False
-    rest = surface[sidelobes]
-    return float(dx), float(dy), float((peak - rest.mean()) / max(float(rest.std()), 1e-12))
 
 
 def image_shift_rotation(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray,
@@ -185,20 +126,21 @@ def image_shift_rotation(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray
         return ImageShift(False, reason=str(err))
     if float(grey_a.std()) < 1e-3 or float(grey_b.std()) < 1e-3:
         return ImageShift(False, reason='a featureless (constant) image')
-    dx, dy, psr = _correlate(grey_a, grey_b)
+    window = cv2.createHanningWindow((grey_a.shape[1], grey_a.shape[0]), cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(grey_a, grey_b, window)
     scale = np.shape(image_a)[1] / SHIFT_WIDTH_PX
-    dx, dy = dx * scale, dy * scale
-    if not (np.isfinite(dx) and np.isfinite(dy) and np.isfinite(psr)) or psr < MIN_PSR:
-        return ImageShift(False, shift_px=(dx, dy), psr=psr,
-                          reason=f'image shift peak-to-sidelobe ratio {psr:.1f} below {MIN_PSR}')
+    dx, dy, response = float(dx) * scale, float(dy) * scale, float(response)
+    if not (np.isfinite(dx) and np.isfinite(dy) and np.isfinite(response)) or response < MIN_RESPONSE:
+        return ImageShift(False, shift_px=(dx, dy), response=response,
+                          reason=f'image shift response {response:.2f} below {MIN_RESPONSE}')
     K = np.asarray(K, dtype=np.float64)
     height, width = np.shape(image_a)[:2]
     yaw = -np.arctan2(dx, K[0, 0] * _spread_gain(width, K[0, 0]))   # about the camera y axis
     pitch = np.arctan2(dy, K[1, 1] * _spread_gain(height, K[1, 1]))  # about the camera x axis
-    peak_std = peak_std_deg(psr)
+    peak_std_deg = STD_FLOOR_DEG * max(1.0, FULL_RESPONSE / response) ** 3
     R_a_b = so3_exp(np.array([pitch, yaw, 0.0]))
     up = planar_up_axis(up)
     if up is not None:
         R_a_b = planar_pose(R_a_b, np.zeros(3), up)[0]
-    return ImageShift(True, R_a_b=R_a_b, std_deg=float(np.hypot(peak_std, PARALLAX_DEG)), peak_std_deg=peak_std,
-                      shift_px=(dx, dy), psr=psr)
+    return ImageShift(True, R_a_b=R_a_b, std_deg=float(np.hypot(peak_std_deg, PARALLAX_DEG)),
+                      peak_std_deg=float(peak_std_deg), shift_px=(dx, dy), response=response)
