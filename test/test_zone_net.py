@@ -189,6 +189,7 @@ def test_zone_subspaces_stay_below_the_microphone_count():
     four, eight = load_array('respeaker4'), load_array('uma8')
     assert [zone_subspace(four, j) for j in (None, 1, 2, 3, 5)] == [1, 1, 2, 3, 3]
     assert [zone_subspace(eight, j) for j in (None, 1, 2)] == [2, 1, 2]
+    assert zone_subspace(four, np.int64(2)) == 2   # a value read through NumPy is still an integer
     for wrong in (0, 1.5, 'two', True):
         with pytest.raises(UserInputError, match='zone_sources'):
             zone_subspace(four, wrong)

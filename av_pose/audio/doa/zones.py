@@ -16,6 +16,7 @@ only and the estimator's own spectrum per zone.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,8 +31,8 @@ VOTE_SEPARATION_DEG = 20.0  # a zone's J peaks are at least this far apart
 
 
 def zone_source_count(value: object) -> int:
-    """`zone_sources` checked (an integer >= 1; a word, fraction or boolean is a `UserInputError`) → int."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1 or int(value) != value:
+    """`zone_sources` checked → int: an integer >= 1 (NumPy's too); a word, fraction or boolean is an error."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real) or value < 1 or int(value) != value:
         raise UserInputError(f'zone_sources must be an integer >= 1, got {value!r}')
     return int(value)
 
