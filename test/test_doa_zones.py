@@ -55,7 +55,9 @@ def test_batches_equal_single_windows_and_srp_phat_votes_too():
 @pytest.mark.parametrize('options, message', [({'zone_frames': 1}, 'zone_frames'),
                                               ({'zone_frames': 4, 'min_zone_share': 1.0}, 'min_zone_share'),
                                               ({'zone_frames': 4, 'zone_width_deg': 0.0}, 'zone_width_deg'),
-                                              ({'zone_frames': 4, 'num_sources': 9}, 'num_sources')])
+                                              ({'zone_frames': 4, 'num_sources': 9}, 'num_sources'),
+                                              ({'zone_frames': 4, 'zone_sources': 0}, 'zone_sources'),
+                                              ({'zone_frames': 4, 'zone_sources': 1.5}, 'zone_sources')])
 def test_bad_zone_options_are_user_errors(options, message):
     with pytest.raises(UserInputError, match=message):
         make_estimator('normmusic', load_array('respeaker4'), FS, **options)

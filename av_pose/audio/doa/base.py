@@ -12,7 +12,7 @@ import torch
 
 from av_pose.audio.arrays import SPEED_OF_SOUND_M_S, MicArray, speed_of_sound_m_s
 from av_pose.audio.doa.grid import DirectionGrid, Grid, SphereGrid, steering_vectors
-from av_pose.audio.doa.zones import Votes, ZoneVoting, default_zone_sources
+from av_pose.audio.doa.zones import Votes, ZoneVoting, default_zone_sources, zone_source_count
 from av_pose.audio.stft import as_batch, default_nfft, stft
 from av_pose.errors import UserInputError
 
@@ -120,7 +120,8 @@ class DoaEstimator(ABC):
         self.min_separation_deg = float(min_separation_deg)
         self.grid = grid or DirectionGrid()
         self.device = resolve_device(device)
-        self.zones = ZoneVoting(self.grid, zone_frames, zone_sources or default_zone_sources(array.num_channels),
+        per_zone = default_zone_sources(array.num_channels) if zone_sources is None else zone_source_count(zone_sources)
+        self.zones = ZoneVoting(self.grid, zone_frames, per_zone,
                                 zone_width_deg, min_zone_share, self.device) if zone_frames else None
         self.signal_dim = self.zones.zone_sources if self.zones else self.num_sources  # sources per covariance
         if self.signal_dim >= array.num_channels:
