@@ -41,6 +41,7 @@ from av_pose.geometry import R_CAM_ARRAY_DEFAULT, invert_transform, make_transfo
 from av_pose.metrics.pose import rotation_error_deg  # noqa: E402
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator  # noqa: E402
 from av_pose.pose.outputs import TrajectoryTrail  # noqa: E402
+from av_pose.pose.smoothing import ChainSmoother  # noqa: E402
 from av_pose.ros import images, pose_messages  # noqa: E402
 from av_pose.ros.audio_adapters import import_message_type  # noqa: E402
 from av_pose.ros.conversions import seconds_to_time  # noqa: E402
@@ -329,6 +330,8 @@ def test_config_defaults():
     assert (cfg.model, cfg.gap_s, cfg.period_s, cfg.scale, cfg.base_frame) == (DEFAULT_MODEL, 1.0, 0.2, 'none',
                                                                                 'base_link')
     assert cfg.planar_motion is False  # free 6-DoF motion unless the user says the robot drives on a floor
+    assert cfg.smoother == ChainSmoother(1.0, 0.3)   # the interleaved chains are tied together by default
+    assert config_from_parameters(_params(smoothing_lag_s=0.0)).smoother is None
     assert DEFAULT_MODEL == ('av-tiny' if 'av-tiny' in ESTIMATORS else 'geometric')
 
 
@@ -341,6 +344,8 @@ def test_config_defaults():
     ({'publish_tf': 'yes'}, 'publish_tf must be true or false'),
     ({'odom_frame': ''}, 'odom_frame must not be empty'),
     ({'max_batch': 0}, 'max_batch must be an integer >= 1'),
+    ({'smoothing_lag_s': -1.0}, r'smoothing_lag_s must be a number in \[0, 60\]'),
+    ({'smoothing_angular_accel': 0.0}, 'smoothing_angular_accel must be a positive number'),
     ({'array': 'no_such_array'}, 'unknown array'),
     ({'audio_msg_type': 'std_msgs/msg/String'}, 'audio_msg_type'),
 ])
@@ -529,7 +534,7 @@ def test_node_integrates_the_scene_into_odometry_tf_and_markers(scene_bag):
         ns = unique_namespace()
         node = in_process_node(client, ns, estimator, translation_scale='odometry', calibrate_array=True,
                                calibration_source_known=True,  # exercises the known-direction path too
-                               planar_motion=True)
+                               planar_motion=True, smoothing_lag_s=0.0)  # exact chains (test_smoothing: the prior)
         outputs = Outputs(client, ns)
         replay = Replay(client, ns, scene_bag, scale_odometry=True)
         assert replay.wait_for_node()

@@ -46,6 +46,7 @@ from av_pose.pose.sequence import (
     keyframe_indices,
     run_odometry,
 )
+from av_pose.pose.smoothing import DEFAULT_ANGULAR_ACCEL, DEFAULT_LAG_S, chain_smoother
 from av_pose.sources.frontend import ZONE_FRAMES
 from av_pose.sources.source_map import MappedSource, source_marker_specs
 
@@ -84,6 +85,10 @@ class BagProcessOptions:
     sources_rate_hz: float = 1.0
     planar_up: tuple[float, float, float] | None = None
     """The rig moves on a level floor with this up axis (camera frame; `Sensors.planar_up`); None: free motion."""
+    smoothing_lag_s: float = DEFAULT_LAG_S
+    """The odometry smoother's lag (`av_pose.pose.smoothing`, as pose_node's `smoothing_lag_s`); 0: off."""
+    smoothing_angular_accel: float = DEFAULT_ANGULAR_ACCEL
+    """Its prior on the change of the turn rate (rad/s², as pose_node's `smoothing_angular_accel`)."""
 
 
 @dataclass
@@ -269,7 +274,8 @@ def process_bag(in_path: str | Path, out_path: str | Path | None, estimators: Ma
 
     tracks = run_odometry(recording, estimators, make_scale, gap_s=options.gap_s, rate_hz=options.rate_hz,
                           window_s=options.window_s, batch_size=options.batch_size, progress=options.progress,
-                          on_keyframe=outputs.keyframe, planar_up=options.planar_up)
+                          on_keyframe=outputs.keyframe, planar_up=options.planar_up,
+                          smoother=chain_smoother(options.smoothing_lag_s, options.smoothing_angular_accel))
     array_frame = options.read.array_frame
     for k, frame in zip(keys, doa):
         stamp = outputs.stamp_ns(recording.frame_times_s[k])

@@ -9,6 +9,7 @@ from av_pose.cli import (
     planar_up_from_args,
     resolve_source_front_end,
 )
+from av_pose.pose.smoothing import DEFAULT_ANGULAR_ACCEL, DEFAULT_LAG_S
 
 TOPIC_OPTIONS = (('image-topic', '/camera/image_raw'), ('camera-info-topic', '/camera/camera_info'),
                  ('audio-topic', '/audio'), ('audio-info-topic', '/audio_info'), ('tf-topic', '/tf'),
@@ -33,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--gap', type=float, default=1.0, help='seconds between the frames of a pair (default 1)')
     parser.add_argument('--rate', type=float, default=5.0, help='keyframes per second of image time (default 5)')
     parser.add_argument('--window', type=float, default=1.0, help='audio window per frame, seconds (default 1)')
+    parser.add_argument('--smoothing-lag', type=float, default=DEFAULT_LAG_S, metavar='S',
+                        help='re-estimate the keyframes of the last S seconds after each one so that the '
+                        'interleaved pair chains make one trajectory, as pose_node does (default %(default)g; '
+                        '0: off)')
+    parser.add_argument('--smoothing-accel', type=float, default=DEFAULT_ANGULAR_ACCEL, metavar='RAD_S2',
+                        help='the smoother\'s prior on how fast the turn rate changes (default %(default)g)')
     parser.add_argument('--translation-scale', default='auto', choices=('auto', 'none', 'fixed', 'ground-truth'),
                         help='auto: ground truth when the bag has it, else none (rotation only); fixed: --speed '
                         '(default auto)')
@@ -85,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
                                 scale=args.translation_scale, speed_mps=args.speed, copy_inputs=not args.no_inputs,
                                 progress=not args.quiet, sources=args.sources,
                                 planar_up=planar_up_from_args(args.planar_motion),
+                                smoothing_lag_s=args.smoothing_lag, smoothing_angular_accel=args.smoothing_accel,
                                 sources_rate_hz=args.sources_rate, source_zone_net=args.zone_net,
                                 source_zone_net_threshold=args.zone_net_threshold, source_zone_frames=args.zone_frames)
     names = list(dict.fromkeys(args.model or default_models()))

@@ -27,13 +27,16 @@ from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from av_pose.errors import UserInputError
 from av_pose.geometry import hat, invert_transform, so3_log
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate
+
+if TYPE_CHECKING:
+    from av_pose.pose.smoothing import ChainSmoother
 
 SCALE_POLICIES = ('none', 'fixed', 'odometry')
 
@@ -246,12 +249,20 @@ def scaled_relative(estimate: PoseEstimate, scale: Scale | None) -> tuple[np.nda
 # ------------------------------------------------------------------------------------------ integration
 @dataclass
 class Keyframe:
-    """An integrated frame: stamp (s), sensor pose in odom (4×4), its covariance (6×6, own axes), payload."""
+    """An integrated frame: stamp (s), sensor pose in odom (4×4), its covariance (6×6, own axes), payload.
+
+    `partner_stamp_s`, `T_a_b` and `rotation_information` keep the relative estimate it was integrated with (its
+    partner's stamp, the scaled T_a_b, the inverse of its rotation covariance in a's axes) for the smoother; None
+    for an anchor (and the information without a smoother).
+    """
 
     stamp_s: float
     T_odom_sensor: np.ndarray
     covariance: np.ndarray
     payload: Any = None
+    partner_stamp_s: float | None = None
+    T_a_b: np.ndarray | None = None
+    rotation_information: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -301,6 +312,9 @@ class OdometryIntegrator:
         gap_s: preferred time between the two frames of a pair (s; the paper's models work for 0.5–4 s).
         min_gap_s: shortest accepted gap (default gap_s / 2): younger keyframes are not partners.
         max_gap_s: longest accepted gap (default 4·gap_s); keyframes older than this are forgotten.
+        smoother: ties the interleaved chains together after each keyframe (`av_pose.pose.smoothing`), where they
+            interleave (the new keyframe's partner is not the keyframe before it); None: every keyframe is exactly
+            its partner's pose times its estimate.
     """
 
     scale: ScalePolicy
@@ -308,6 +322,7 @@ class OdometryIntegrator:
     min_gap_s: float | None = None
     max_gap_s: float | None = None
     keyframes: deque[Keyframe] = field(default_factory=deque)
+    smoother: ChainSmoother | None = None
 
     def __post_init__(self) -> None:
         self.min_gap_s = 0.5 * self.gap_s if self.min_gap_s is None else float(self.min_gap_s)
@@ -372,11 +387,32 @@ class OdometryIntegrator:
         T_odom_b = partner.T_odom_sensor @ T_a_b
         twist = se3_log(T_a_b) / dt
         twist_cov = _symmetric(Ad_b_a @ cov_rel @ Ad_b_a.T) / dt**2
-        self.keyframes.append(Keyframe(float(stamp_s), T_odom_b, covariance, payload))
+        information = None
+        if self.smoother is not None:
+            from av_pose.pose.smoothing import rotation_information
+            information = rotation_information(cov_rel)
+        self.keyframes.append(Keyframe(float(stamp_s), T_odom_b, covariance, payload, partner.stamp_s, T_a_b,
+                                       information))
         while self.keyframes and stamp_s - self.keyframes[0].stamp_s > self.max_gap_s + 1e-9:
             self.keyframes.popleft()
+        if self.smoother is not None and len(self.keyframes) >= 2 and self.keyframes[-2] is not partner:
+            T_odom_b = self._smooth()   # chains interleave (one chain: nothing to tie, the prior would only bend it)
         return OdometryStep(float(stamp_s), partner.stamp_s, T_odom_b, covariance, T_a_b, cov_rel, twist,
                             twist_cov, scale is not None and estimate.translation_known)
+
+    def _smooth(self) -> np.ndarray:
+        """Re-estimate the recent keyframes' poses with the smoother; the newest one's pose."""
+        from av_pose.pose.smoothing import ChainEdge
+
+        index = {keyframe.stamp_s: k for k, keyframe in enumerate(self.keyframes)}
+        edges = [ChainEdge(index[keyframe.partner_stamp_s], k, keyframe.T_a_b, keyframe.rotation_information)
+                 for k, keyframe in enumerate(self.keyframes)
+                 if keyframe.rotation_information is not None and keyframe.partner_stamp_s in index]
+        poses = self.smoother.smooth([keyframe.stamp_s for keyframe in self.keyframes],
+                                     [keyframe.T_odom_sensor for keyframe in self.keyframes], edges)
+        for keyframe, pose in zip(self.keyframes, poses):
+            keyframe.T_odom_sensor = pose
+        return poses[-1].copy()
 
     def reset(self) -> None:
         """Forget the keyframes (after time went backwards) but keep the pose: odom stays continuous.

@@ -8,7 +8,8 @@ the same pairs, with the images decoded once.
 
 One difference from the node, on purpose: an invalid (or non-finite) estimate is integrated as identity with
 UNKNOWN_VARIANCE (`PoseEstimate.invalid`) instead of being dropped, so every keyframe has a pose, every
-estimator has the same keyframes, and the covariance says how little is known.
+estimator has the same keyframes, and the covariance says how little is known. The smoother (`smoother`, pose_node's
+default; `av_pose.pose.smoothing`) then fills such a keyframe's rotation in from its neighbours.
 
 A recording is anything with the accessors of `SceneRecord` / `BagRecording`: `frame_times_s` (N,), `frame(i)`
 (H×W×3 uint8 RGB), `audio_window(center_s, duration_s)` → (C×n float32, coverage), `K`, `mic_array`,
@@ -32,11 +33,16 @@ from av_pose.errors import UserInputError
 from av_pose.geometry import planar_up_axis
 from av_pose.pose.base import PoseEstimate, PoseEstimator, PosePair, Sensors, View
 from av_pose.pose.odometry import OdometryIntegrator, OdometryStep, ReferenceScale, ScalePolicy
+from av_pose.pose.smoothing import ChainSmoother, chain_smoother
 
 ImageHook = Callable[[np.ndarray, int], np.ndarray]
 """(H×W×3 uint8 image, frame index) → the image the estimators see (e.g. a corruption)."""
 KeyframeHook = Callable[[str, int, np.ndarray, 'SequenceStep | None'], None]
 """(estimator name, frame index, T_odom_cam 4×4, the step or None for an anchor)."""
+
+
+DEFAULT_SMOOTHER = chain_smoother()
+"""pose_node's default smoother (lag and prior: `av_pose.pose.smoothing`)."""
 
 
 def keyframe_indices(frame_times_s: np.ndarray, gap_s: float, max_duration_s: float | None = None) -> np.ndarray:
@@ -128,7 +134,8 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
                  scale: Callable[[], ScalePolicy], *, gap_s: float = 1.0, rate_hz: float = 5.0,
                  window_s: float = 1.0, batch_size: int = 16, image_hook: ImageHook | None = None,
                  progress: bool = False, on_keyframe: KeyframeHook | None = None,
-                 planar_up: Sequence[float] | None = None) -> dict[str, OdometryTrack]:
+                 planar_up: Sequence[float] | None = None, smoother: ChainSmoother | None = DEFAULT_SMOOTHER
+                 ) -> dict[str, OdometryTrack]:
     """Integrate every estimator's relative poses over the recording (see the module docstring).
 
     Args:
@@ -143,6 +150,8 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
         progress: a tqdm bar over keyframes on stderr.
         on_keyframe: called for each integrated keyframe, the anchor included, e.g. to write messages.
         planar_up: the rig moves on a level floor with this up axis (camera frame; `Sensors.planar_up`).
+        smoother: ties the interleaved pair chains together (`av_pose.pose.smoothing`; pose_node's default);
+            None: each keyframe is its partner's pose times its estimate.
 
     Returns:
         name → OdometryTrack.
@@ -157,7 +166,7 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
     times = np.asarray(recording.frame_times_s, dtype=np.float64)
     keys = [int(k) for k in keyframe_indices(times, 1.0 / rate_hz)]
     sensors = recording_sensors(recording, planar_up)
-    integrators = {name: OdometryIntegrator(scale(), gap_s=gap_s) for name in estimators}
+    integrators = {name: OdometryIntegrator(scale(), gap_s=gap_s, smoother=smoother) for name in estimators}
     tracks = {name: OdometryTrack(name, scale=integrators[name].scale.describe()) for name in estimators}
     lead = integrators[next(iter(estimators))]
     for estimator in estimators.values():

@@ -8,6 +8,7 @@ from av_pose.audio.arrays import MicArray
 from av_pose.errors import UserInputError
 from av_pose.pose.odometry import SCALE_POLICIES
 from av_pose.pose.registry import DEFAULT_MODEL
+from av_pose.pose.smoothing import ChainSmoother, chain_smoother
 from av_pose.ros.audio_adapters import PcmFormat
 from av_pose.ros.node_common import (
     AUDIO_PARAMETERS,
@@ -38,6 +39,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                              'skipped when a newer one is ready too: the estimator is behind (a slow CPU), and '
                              'estimating every frame late would let the latency grow; counted and warned as dropped '
                              '"behind"; 0: never'),
+    'smoothing_lag_s': (1.0, 'After each keyframe, the keyframes this recent (seconds) are re-estimated so that the '
+                             'interleaved pair chains make one trajectory (av_pose.pose.smoothing); 0: off (each '
+                             'keyframe exactly its partner\'s pose times its estimate)'),
+    'smoothing_angular_accel': (0.3, 'The smoother\'s prior on how fast the turn rate changes (rad/s^2, white '
+                                     'noise): smaller smooths more'),
     'translation_scale': ('none', 'none: rotation-only odometry (translation unknown) | fixed: speed prior '
                                   '(speed_mps) | odometry: distance from the scale_odometry topic'),
     'speed_mps': (0.5, 'Speed prior for translation_scale fixed, m/s'),
@@ -83,6 +89,7 @@ class PoseNodeConfig:
     wait_s: float
     max_batch: int
     max_frame_age_s: float
+    smoother: ChainSmoother | None
     scale: str
     speed_mps: float
     odom_frame: str
@@ -115,6 +122,8 @@ def config_from_parameters(values: dict[str, Any]) -> PoseNodeConfig:
         gap_s=number_in(values, 'pair_gap_s', 0.5, 4.0), period_s=1.0 / positive(values, 'rate_hz'),
         window_s=number_in(values, 'audio_window_s', 0.1, 4.0), wait_s=number_in(values, 'audio_wait_s', 0.0, 2.0),
         max_batch=integer(values, 'max_batch', 1), max_frame_age_s=number_in(values, 'max_frame_age_s', 0.0, 60.0),
+        smoother=chain_smoother(number_in(values, 'smoothing_lag_s', 0.0, 60.0),
+                                positive(values, 'smoothing_angular_accel')),
         scale=choice(values, 'translation_scale', SCALE_POLICIES),
         speed_mps=number_in(values, 'speed_mps', 0.0, 50.0), odom_frame=odom_frame,
         base_frame=text(values, 'base_frame'), camera_frame=text(values, 'camera_frame'),

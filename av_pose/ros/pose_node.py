@@ -103,7 +103,7 @@ class PoseNode(Node):
             if cfg.cpu_threads:
                 import torch
                 torch.set_num_threads(cfg.cpu_threads)
-            self._integrator = OdometryIntegrator(scale, gap_s=cfg.gap_s)
+            self._integrator = OdometryIntegrator(scale, gap_s=cfg.gap_s, smoother=cfg.smoother)
             if estimator is None:
                 from av_pose.pose.registry import make_pose_estimator
                 estimator = make_pose_estimator(cfg.model, device=cfg.device)

@@ -1,0 +1,117 @@
+"""Odometry with and without the chain smoother (`av_pose.pose.smoothing`) on ShoeboxAV scenes with ground truth.
+
+For every scene (a folder with scene.json, or a set folder holding such folders), `run_odometry` integrates one
+estimator at 5 keyframes per second with 1 s pairs, ground-truth scale, once per smoother setting; the estimates
+are computed once and reused (they depend only on the pair), so every setting sees the same pairs. Reported,
+as means over the scenes:
+- `heading_rmse_deg`, `rotation_rmse_deg`: RMS over keyframes of the yaw (about world z) and full rotation error of
+  T_world_cam, odom placed on the true first pose (the drift a user sees);
+- `jump_rms_deg`: RMS change of the rotation error from one keyframe to the next (how far the published pose jumps
+  between the interleaved chains; 0 for a drift that builds up smoothly);
+- `rpe_rot_deg`, `ate_m`: evo RPE (rotation, 1 s apart) and ATE, as `av-pose bag` prints them.
+Usage: .venv/bin/python tools/odometry_smoothing.py SCENES... [--model geometric] [--corrupted] [--json J] [--md M]
+(the 16 scenes of `tools/reproduce_geometric_results.sh`'s moving set: about 5 min on one core)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from av_pose.eval.odometry import trajectory_errors
+from av_pose.eval.pairs import scene_corruption
+from av_pose.geometry import rotation_angle_deg, yaw_of
+from av_pose.pose.base import PoseEstimator
+from av_pose.pose.registry import make_pose_estimator
+from av_pose.pose.sequence import ground_truth_scale, run_odometry
+from av_pose.pose.smoothing import ChainSmoother
+from av_pose.scene.format import read_scene
+from av_pose.vision.corruptions import CorruptionSpec
+
+SETTINGS = {'none': None, 'lag 1 s, 0.1': ChainSmoother(1.0, 0.1), 'lag 1 s, 0.3 (default)': ChainSmoother(1.0, 0.3),
+            'lag 1 s, 1.0': ChainSmoother(1.0, 1.0), 'lag 2 s, 0.3': ChainSmoother(2.0, 0.3)}
+
+
+class CachedEstimator(PoseEstimator):
+    """Wraps an estimator; a pair seen before (by its two stamps) gets the same estimate without a second run."""
+
+    name = 'cached'
+
+    def __init__(self, inner: PoseEstimator) -> None:
+        self.inner, self.cache = inner, {}
+        self.needs_intrinsics = inner.needs_intrinsics
+
+    def estimate_batch(self, pairs):
+        """The inner estimator's estimates, each pair estimated once."""
+        keys = [(pair.view_a.stamp_s, pair.view_b.stamp_s) for pair in pairs]
+        todo = [pair for pair, key in zip(pairs, keys) if key not in self.cache]
+        for pair, estimate in zip(todo, self.inner.estimate_batch(todo) if todo else []):
+            self.cache[(pair.view_a.stamp_s, pair.view_b.stamp_s)] = estimate
+        return [self.cache[key] for key in keys]
+
+
+def scene_dirs(paths: list[str]) -> list[Path]:
+    """The scene folders given, or found under the set folders given."""
+    out = []
+    for path in map(Path, paths):
+        out += [path] if (path / 'scene.json').exists() else sorted(p.parent for p in path.rglob('scene.json'))
+    return out
+
+
+def scores(record, track) -> dict[str, float]:
+    """The module docstring's scores of one track against the scene's ground truth."""
+    truth = np.asarray(record.T_world_cam)[track.frames]
+    estimated = np.einsum('ij,njk->nik', truth[0], track.poses())
+    heading = np.degrees(np.unwrap([yaw_of(T[:3, :3]) for T in estimated])
+                         - np.unwrap([yaw_of(T[:3, :3]) for T in truth]))
+    rotation = np.array([float(rotation_angle_deg(e[:3, :3], t[:3, :3])) for e, t in zip(estimated, truth)])
+    errors = [t[:3, :3].T @ e[:3, :3] for e, t in zip(estimated, truth)]
+    jumps = np.array([float(rotation_angle_deg(a, b)) for a, b in zip(errors[:-1], errors[1:])])
+    evo = trajectory_errors(track, record.T_world_cam, rpe_delta=5)
+    return {'heading_rmse_deg': float(np.sqrt(np.mean(heading ** 2))),
+            'rotation_rmse_deg': float(np.sqrt(np.mean(rotation ** 2))),
+            'jump_rms_deg': float(np.sqrt(np.mean(jumps ** 2))), 'rpe_rot_deg': evo['rpe_rot_deg'],
+            'ate_m': evo['ate_m']}
+
+
+def main() -> None:
+    """Run every setting on every scene; print (and write) the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('scenes', nargs='+')
+    parser.add_argument('--model', default='geometric')
+    parser.add_argument('--corrupted', action='store_true', help='the paper\'s mixed corruption on every frame')
+    parser.add_argument('--json')
+    parser.add_argument('--md')
+    args = parser.parse_args()
+    estimator = make_pose_estimator(args.model, device='cpu')
+    per_setting = {name: [] for name in SETTINGS}
+    for directory in tqdm(scene_dirs(args.scenes), unit='scene'):
+        record = read_scene(directory)
+        hook = None
+        if args.corrupted:
+            spec = scene_corruption(CorruptionSpec('mixed'), record)
+            hook = lambda image, index, spec=spec: spec.apply(image, index)[0]  # noqa: E731
+        cached = CachedEstimator(estimator)
+        for name, smoother in SETTINGS.items():
+            track = run_odometry(record, {args.model: cached}, lambda record=record: ground_truth_scale(record),
+                                 rate_hz=5.0, image_hook=hook, smoother=smoother)[args.model]
+            per_setting[name].append(scores(record, track))
+    keys = list(next(iter(per_setting.values()))[0])
+    summary = {name: {key: float(np.mean([s[key] for s in rows])) for key in keys}
+               for name, rows in per_setting.items()}
+    summary['scenes'] = len(next(iter(per_setting.values())))
+    lines = [f'{args.model}, {summary["scenes"]} scenes, {"corrupted" if args.corrupted else "clean"} (means)', '',
+             '| smoother (lag, angular accel) | ' + ' | '.join(keys) + ' |', '|---' * (len(keys) + 1) + '|']
+    lines += [f'| {name} | ' + ' | '.join(f'{summary[name][key]:.2f}' for key in keys) + ' |' for name in SETTINGS]
+    print('\n'.join(lines))
+    if args.md:
+        Path(args.md).write_text('\n'.join(lines) + '\n')
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1))
+
+
+if __name__ == '__main__':
+    main()
