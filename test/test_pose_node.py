@@ -610,6 +610,7 @@ def test_node_integrates_the_scene_into_odometry_tf_and_markers(scene_bag):
     running = [s for s in statuses if s['mode'] == 'audio-visual']
     assert node.calibration is None  # reports come every 10 s of data: the 6 s scene is too short (see below)
     assert running and running[-1]['estimator'] == 'truth' and 'odometry' in running[-1]['scale']
+    assert running[-1]['smoothing'] == 'off'   # smoothing_lag_s 0.0 above
     status = statuses[-1]
     assert not any(key.startswith('dropped') for key in status), status  # a clean replay loses nothing
     print(f'\ntruth estimator replay: {len(odometry)} estimates, latency mean {status["latency mean ms"]} ms, '

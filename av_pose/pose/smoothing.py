@@ -79,6 +79,10 @@ class ChainSmoother:
             raise UserInputError(f'smoothing needs lag_s > 0, angular_accel_rad_s2 > 0 and iterations >= 1, got '
                                  f'{self.lag_s}, {self.angular_accel_rad_s2}, {self.iterations}')
 
+    def describe(self) -> str:
+        """One line for logs and diagnostics."""
+        return f'rotations of the last {self.lag_s:g} s, turn-rate prior {self.angular_accel_rad_s2:g} rad/s^2'
+
     def smooth(self, stamps_s: Sequence[float], poses: Sequence[np.ndarray], edges: Sequence[ChainEdge]
                ) -> np.ndarray:
         """The poses (K×4×4, time order) re-estimated; those older than `lag_s` before the last are kept.

@@ -146,7 +146,8 @@ class PoseNode(Node):
         self._worker.start()
         self.get_logger().info(
             f'estimator {self.estimator_label}, pairs '
-            f'{cfg.gap_s:g} s apart at {1 / cfg.period_s:g} Hz, scale {scale.describe()}; inputs '
+            f'{cfg.gap_s:g} s apart at {1 / cfg.period_s:g} Hz, scale {scale.describe()}, smoothing '
+            f'{cfg.smoother.describe() if cfg.smoother else "off"}; inputs '
             f'{self.resolve_topic_name("image")} ({image_type.__name__}), {self.resolve_topic_name("audio")} '
             f'({cfg.audio_msg_type}, array {cfg.array.name}); TF {cfg.odom_frame} -> '
             f'{cfg.base_frame or "<camera frame>"}')
@@ -363,7 +364,9 @@ class PoseNode(Node):
         new_drops = sum(dropped.values()) - self._reported_drops
         self._reported_drops += new_drops
         latencies = np.array(self._latencies_ms) if self._latencies_ms else np.array([math.nan])
+        smoother = self._integrator.smoother
         values = {'mode': mode, 'estimator': self.estimator_label, 'scale': self._integrator.scale.describe(),
+                  'smoothing': smoother.describe() if smoother else 'off',
                   'images received': images_received, 'image rate hz': (images_received - received) / elapsed,
                   'audio chunks received': self._audio.received,
                   'audio rate hz': (self._audio.received - chunks) / elapsed,
