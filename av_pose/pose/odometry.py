@@ -27,16 +27,14 @@ from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from av_pose.errors import UserInputError
 from av_pose.geometry import hat, invert_transform, so3_log
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate
-
-if TYPE_CHECKING:
-    from av_pose.pose.smoothing import ChainSmoother
+from av_pose.pose.smoothing import ChainEdge, ChainSmoother, rotation_information
 
 SCALE_POLICIES = ('none', 'fixed', 'odometry')
 
@@ -387,10 +385,7 @@ class OdometryIntegrator:
         T_odom_b = partner.T_odom_sensor @ T_a_b
         twist = se3_log(T_a_b) / dt
         twist_cov = _symmetric(Ad_b_a @ cov_rel @ Ad_b_a.T) / dt**2
-        information = None
-        if self.smoother is not None:
-            from av_pose.pose.smoothing import rotation_information
-            information = rotation_information(cov_rel)
+        information = rotation_information(cov_rel) if self.smoother is not None else None
         self.keyframes.append(Keyframe(float(stamp_s), T_odom_b, covariance, payload, partner.stamp_s, T_a_b,
                                        information))
         while self.keyframes and stamp_s - self.keyframes[0].stamp_s > self.max_gap_s + 1e-9:
@@ -402,8 +397,6 @@ class OdometryIntegrator:
 
     def _smooth(self) -> np.ndarray:
         """Re-estimate the recent keyframes' poses with the smoother; the newest one's pose."""
-        from av_pose.pose.smoothing import ChainEdge
-
         index = {keyframe.stamp_s: k for k, keyframe in enumerate(self.keyframes)}
         edges = [ChainEdge(index[keyframe.partner_stamp_s], k, keyframe.T_a_b, keyframe.rotation_information)
                  for k, keyframe in enumerate(self.keyframes)
