@@ -89,33 +89,32 @@ def test_an_invalid_estimate_is_filled_in_from_the_other_chains():
     assert heading_errors(smoothed, truth)[rows].max() < 8.0
 
 
-def test_positions_follow_the_chains_with_the_smoothed_rotations():
-    rng = np.random.default_rng(5)
-    integrator = OdometryIntegrator(NoScale(), gap_s=1.0, smoother=chain_smoother())
+def integrate_random_steps(integrator: OdometryIntegrator, frames: int, seed: int, turn_sigma_rad: float,
+                           translation: bool) -> None:
+    """Keyframes 3 … frames − 1 at RATE_HZ, each pair a random turn (and unit translation direction, if asked)."""
+    rng = np.random.default_rng(seed)
     integrator.anchor(0.0)
-    for k in range(3, 20):
+    for k in range(3, frames):
         t = k / RATE_HZ
-        partner = integrator.partner_for(t)
         T_a_b = np.eye(4)
-        T_a_b[:3, :3] = so3_exp(rng.normal(0.0, 0.05, 3))
-        estimate = PoseEstimate(T_a_b=T_a_b, covariance=np.eye(6) * 1e-3, translation_known=False)
-        integrator.add(partner, t, estimate)
+        T_a_b[:3, :3] = so3_exp(rng.normal(0.0, turn_sigma_rad, 3))
+        if translation:
+            T_a_b[:3, 3] = rng.normal(0.0, 1.0, 3)
+            T_a_b[:3, 3] /= np.linalg.norm(T_a_b[:3, 3])
+        estimate = PoseEstimate(T_a_b=T_a_b, covariance=np.eye(6) * 1e-3, translation_known=translation)
+        integrator.add(integrator.partner_for(t), t, estimate)
+
+
+def test_positions_follow_the_chains_with_the_smoothed_rotations():
+    integrator = OdometryIntegrator(NoScale(), gap_s=1.0, smoother=chain_smoother())
+    integrate_random_steps(integrator, 20, seed=5, turn_sigma_rad=0.05, translation=False)
     for keyframe in integrator.keyframes:   # unknown translation: zero, smoothing or not
         np.testing.assert_allclose(keyframe.T_odom_sensor[:3, 3], 0.0, atol=1e-12)
 
 
 def test_known_translations_are_applied_in_the_smoothed_axes_of_the_partner():
-    rng = np.random.default_rng(6)
     integrator = OdometryIntegrator(FixedSpeed(0.5), gap_s=1.0, smoother=chain_smoother())
-    integrator.anchor(0.0)
-    for k in range(3, 30):
-        t = k / RATE_HZ
-        partner = integrator.partner_for(t)
-        T_a_b = np.eye(4)
-        T_a_b[:3, :3] = so3_exp(rng.normal(0.0, 0.1, 3))
-        T_a_b[:3, 3] = rng.normal(0.0, 1.0, 3)
-        T_a_b[:3, 3] /= np.linalg.norm(T_a_b[:3, 3])
-        integrator.add(partner, t, PoseEstimate(T_a_b=T_a_b, covariance=np.eye(6) * 1e-3))
+    integrate_random_steps(integrator, 30, seed=6, turn_sigma_rad=0.1, translation=True)
     by_stamp = {keyframe.stamp_s: keyframe for keyframe in integrator.keyframes}
     recent = [keyframe for keyframe in integrator.keyframes if keyframe.stamp_s >= 29 / RATE_HZ - 1.0 - 1e-9]
     assert len(recent) == 6
