@@ -36,7 +36,12 @@ from av_pose.bag.reader import BagReadOptions, BagRecording, read_bag
 from av_pose.bag.writer import MessageBuilder
 from av_pose.errors import UserInputError
 from av_pose.pose.base import PoseEstimator
-from av_pose.pose.odometry import ScalePolicy, make_scale_policy, parent_axes_covariance
+from av_pose.pose.odometry import (
+    DEFAULT_DIRECTION_HOLD_S,
+    ScalePolicy,
+    make_scale_policy,
+    parent_axes_covariance,
+)
 from av_pose.pose.outputs import TrajectoryTrail, pose_marker_specs, sound_directions
 from av_pose.pose.sequence import (
     OdometryTrack,
@@ -89,6 +94,9 @@ class BagProcessOptions:
     """The odometry smoother's lag (`av_pose.pose.smoothing`, as pose_node's `smoothing_lag_s`); 0: off."""
     smoothing_angular_accel: float = DEFAULT_ANGULAR_ACCEL
     """Its prior on the change of the turn rate (rad/s², as pose_node's `smoothing_angular_accel`)."""
+    direction_hold_s: float = DEFAULT_DIRECTION_HOLD_S
+    """How long the last known direction of travel carries steps without one (s, as pose_node's
+    `direction_hold_s`; `run_odometry`); 0: off."""
 
 
 @dataclass
@@ -275,7 +283,8 @@ def process_bag(in_path: str | Path, out_path: str | Path | None, estimators: Ma
     tracks = run_odometry(recording, estimators, make_scale, gap_s=options.gap_s, rate_hz=options.rate_hz,
                           window_s=options.window_s, batch_size=options.batch_size, progress=options.progress,
                           on_keyframe=outputs.keyframe, planar_up=options.planar_up,
-                          smoother=chain_smoother(options.smoothing_lag_s, options.smoothing_angular_accel))
+                          smoother=chain_smoother(options.smoothing_lag_s, options.smoothing_angular_accel),
+                          direction_hold_s=options.direction_hold_s)
     array_frame = options.read.array_frame
     for k, frame in zip(keys, doa):
         stamp = outputs.stamp_ns(recording.frame_times_s[k])
@@ -289,6 +298,7 @@ def process_bag(in_path: str | Path, out_path: str | Path | None, estimators: Ma
             for name, track in tracks.items() if track.frames]))
     summary: dict = {'bag': str(in_path), 'out': None if out is None else str(out), 'keyframes': len(keys),
                      'gap_s': options.gap_s, 'rate_hz': options.rate_hz, 'scale': scale_name,
+                     'direction_hold_s': options.direction_hold_s,
                      'ground_truth': truth is not None, 'warnings': warnings, 'models': {}}
     rpe_delta = max(1, int(round(options.gap_s * options.rate_hz)))
     for name, track in tracks.items():

@@ -9,6 +9,7 @@ from av_pose.cli import (
     planar_up_from_args,
     resolve_source_front_end,
 )
+from av_pose.pose.odometry import DEFAULT_DIRECTION_HOLD_S
 from av_pose.pose.smoothing import DEFAULT_ANGULAR_ACCEL, DEFAULT_LAG_S
 
 TOPIC_OPTIONS = (('image-topic', '/camera/image_raw'), ('camera-info-topic', '/camera/camera_info'),
@@ -40,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         '0: off)')
     parser.add_argument('--smoothing-accel', type=float, default=DEFAULT_ANGULAR_ACCEL, metavar='RAD_S2',
                         help='the smoother\'s prior on how fast the turn rate changes (default %(default)g)')
+    parser.add_argument('--direction-hold', type=float, default=DEFAULT_DIRECTION_HOLD_S, metavar='S',
+                        help='where vision gives no translation direction, move the scale\'s distance along the '
+                        'last known direction of travel for at most S seconds, as pose_node does (default '
+                        '%(default)g; 0: off)')
     parser.add_argument('--translation-scale', default='auto', choices=('auto', 'none', 'fixed', 'ground-truth'),
                         help='auto: ground truth when the bag has it, else none (rotation only); fixed: --speed '
                         '(default auto)')
@@ -93,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
                                 progress=not args.quiet, sources=args.sources,
                                 planar_up=planar_up_from_args(args.planar_motion),
                                 smoothing_lag_s=args.smoothing_lag, smoothing_angular_accel=args.smoothing_accel,
+                                direction_hold_s=args.direction_hold,
                                 sources_rate_hz=args.sources_rate, source_zone_net=args.zone_net,
                                 source_zone_net_threshold=args.zone_net_threshold, source_zone_frames=args.zone_frames)
     names = list(dict.fromkeys(args.model or default_models()))

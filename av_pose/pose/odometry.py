@@ -19,6 +19,12 @@ transported into b's: Σ_b = Ad(T_b_a) (Σ_a + Σ_rel) Ad(T_b_a)ᵀ. The covaria
 Scale: monocular relative poses give a translation *direction*. `NoScale` keeps translation at zero with
 UNKNOWN_VARIANCE (rotation-only odometry), `FixedSpeed` assumes a speed, `ReferenceScale` takes the
 distance travelled over the same interval from another odometry source (wheels), the usual monocular fix.
+
+Direction hold: where the estimate has no translation direction (vision failed: the image shift or the audio
+answered the rotation alone) but the scale policy knows the distance, `direction_hold_s` > 0 moves the keyframe
+that distance along the last known direction of travel (a constant-direction motion model), kept in odom or in the
+rig's own axes (`direction_hold_frame`). Only the pose's mean: the covariance stays UNKNOWN_VARIANCE, so a filter
+fusing the odometry learns nothing from it, while the trajectory and the sound-source map do not stall.
 """
 from __future__ import annotations
 
@@ -37,6 +43,10 @@ from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate
 from av_pose.pose.smoothing import ChainEdge, ChainSmoother, rotation_information
 
 SCALE_POLICIES = ('none', 'fixed', 'odometry')
+DIRECTION_HOLD_FRAMES = ('sensor', 'odom')
+DEFAULT_DIRECTION_HOLD_S = 3.0
+"""How long a known direction of travel carries steps whose direction vision could not give (s; docs/results.md
+"Holding the direction of travel": the lowest mean ATE over the moving ShoeboxAV set, clean and corrupted)."""
 
 
 # ------------------------------------------------------------------------------------------ SE(3) algebra
@@ -218,6 +228,15 @@ def make_scale_policy(name: str, speed_mps: float = 0.0) -> ScalePolicy:
     raise UserInputError(f'translation_scale must be one of {", ".join(SCALE_POLICIES)}, got {name!r}')
 
 
+def hold_frame_for(planar_motion: bool) -> str:
+    """Where a held direction of travel is fixed: `sensor` or `odom`.
+
+    The rig's axes for a ground robot (it drives along its heading), else odom (a hand-held camera looks around as
+    it walks).
+    """
+    return 'sensor' if planar_motion else 'odom'
+
+
 def scaled_relative(estimate: PoseEstimate, scale: Scale | None) -> tuple[np.ndarray, np.ndarray]:
     """T_a_b with a metric translation, and its 6×6 covariance (camera-a axes, metres and radians).
 
@@ -313,6 +332,13 @@ class OdometryIntegrator:
         smoother: ties the interleaved chains together after each keyframe (`av_pose.pose.smoothing`), where they
             interleave (the new keyframe's partner is not the keyframe before it); None: every keyframe is exactly
             its partner's pose times its estimate.
+        direction_hold_s: where a valid pair's translation direction is unknown (vision failed; the rotation came
+            from the image shift or the audio) but the scale policy knows the distance, move that distance along
+            the last known direction of travel, if it was known at most this long ago (s; 0 = off: such steps do
+            not move). The covariance stays UNKNOWN_VARIANCE: the
+            direction is a motion-model guess for the pose's mean, not a measurement.
+        direction_hold_frame: where the held direction is fixed: `sensor` (the rig's own axes: a ground robot
+            drives along its heading) or `odom` (the world: a hand-held camera looks around as it walks).
     """
 
     scale: ScalePolicy
@@ -321,6 +347,8 @@ class OdometryIntegrator:
     max_gap_s: float | None = None
     keyframes: deque[Keyframe] = field(default_factory=deque)
     smoother: ChainSmoother | None = None
+    direction_hold_s: float = 0.0
+    direction_hold_frame: str = 'odom'
 
     def __post_init__(self) -> None:
         self.min_gap_s = 0.5 * self.gap_s if self.min_gap_s is None else float(self.min_gap_s)
@@ -328,8 +356,14 @@ class OdometryIntegrator:
         if not 0 < self.min_gap_s <= self.gap_s <= self.max_gap_s:
             raise UserInputError(f'need 0 < min_gap_s <= gap_s <= max_gap_s, got {self.min_gap_s}, '
                                  f'{self.gap_s}, {self.max_gap_s}')
+        if self.direction_hold_frame not in DIRECTION_HOLD_FRAMES:
+            raise UserInputError(f'direction_hold_frame must be one of {", ".join(DIRECTION_HOLD_FRAMES)}, '
+                                 f'got {self.direction_hold_frame!r}')
+        if not (math.isfinite(self.direction_hold_s) and self.direction_hold_s >= 0):
+            raise UserInputError(f'direction_hold_s must be >= 0 s, got {self.direction_hold_s}')
         self._anchor = (np.eye(4), np.zeros((6, 6)))
         self._restarted = False
+        self._travel: tuple[float, np.ndarray, np.ndarray] | None = None  # stamp, unit direction in odom, in sensor
 
     @property
     def latest(self) -> Keyframe | None:
@@ -380,6 +414,15 @@ class OdometryIntegrator:
             raise UserInputError(f'keyframe at {stamp_s} s is not after its partner at {partner.stamp_s} s')
         scale = self.scale.scale(partner.stamp_s, float(stamp_s))
         T_a_b, cov_rel = scaled_relative(estimate, scale)
+        translation_known = scale is not None and estimate.translation_known and bool(np.any(T_a_b[:3, 3]))
+        if translation_known:
+            unit = T_a_b[:3, 3] / np.linalg.norm(T_a_b[:3, 3])
+            self._travel = (float(stamp_s), partner.T_odom_sensor[:3, :3] @ unit, unit)
+        elif (estimate.valid and scale is not None and self._travel is not None
+              and stamp_s - self._travel[0] <= self.direction_hold_s):
+            held = self._travel[2] if self.direction_hold_frame == 'sensor' else \
+                partner.T_odom_sensor[:3, :3].T @ self._travel[1]
+            T_a_b[:3, 3] = scale.distance_m * held
         Ad_b_a = adjoint(invert_transform(T_a_b))
         covariance = _symmetric(Ad_b_a @ (partner.covariance + cov_rel) @ Ad_b_a.T)
         T_odom_b = partner.T_odom_sensor @ T_a_b
@@ -394,6 +437,13 @@ class OdometryIntegrator:
             T_odom_b = self._smooth()   # chains interleave (one chain: nothing to tie, the prior would only bend it)
         return OdometryStep(float(stamp_s), partner.stamp_s, T_odom_b, covariance, T_a_b, cov_rel, twist,
                             twist_cov, scale is not None and estimate.translation_known)
+
+    def describe_direction_hold(self) -> str:
+        """One line for logs and diagnostics."""
+        if self.direction_hold_s <= 0:
+            return 'off'
+        axes = "the rig's axes" if self.direction_hold_frame == 'sensor' else 'odom'
+        return f'{self.direction_hold_s:g} s in {axes}'
 
     def _smooth(self) -> np.ndarray:
         """Re-estimate the recent keyframes' poses with the smoother; the newest one's pose."""
@@ -417,5 +467,6 @@ class OdometryIntegrator:
             self._anchor = (latest.T_odom_sensor.copy(), latest.covariance.copy())
             self._restarted = True
         self.keyframes.clear()
+        self._travel = None
         self.scale.reset()
 

@@ -32,7 +32,14 @@ from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
 from av_pose.geometry import planar_up_axis
 from av_pose.pose.base import PoseEstimate, PoseEstimator, PosePair, Sensors, View
-from av_pose.pose.odometry import OdometryIntegrator, OdometryStep, ReferenceScale, ScalePolicy
+from av_pose.pose.odometry import (
+    DEFAULT_DIRECTION_HOLD_S,
+    OdometryIntegrator,
+    OdometryStep,
+    ReferenceScale,
+    ScalePolicy,
+    hold_frame_for,
+)
 from av_pose.pose.smoothing import ChainSmoother, chain_smoother
 
 ImageHook = Callable[[np.ndarray, int], np.ndarray]
@@ -134,7 +141,8 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
                  scale: Callable[[], ScalePolicy], *, gap_s: float = 1.0, rate_hz: float = 5.0,
                  window_s: float = 1.0, batch_size: int = 16, image_hook: ImageHook | None = None,
                  progress: bool = False, on_keyframe: KeyframeHook | None = None,
-                 planar_up: Sequence[float] | None = None, smoother: ChainSmoother | None = DEFAULT_SMOOTHER
+                 planar_up: Sequence[float] | None = None, smoother: ChainSmoother | None = DEFAULT_SMOOTHER,
+                 direction_hold_s: float = DEFAULT_DIRECTION_HOLD_S, direction_hold_frame: str | None = None
                  ) -> dict[str, OdometryTrack]:
     """Integrate every estimator's relative poses over the recording (see the module docstring).
 
@@ -152,6 +160,10 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
         planar_up: the rig moves on a level floor with this up axis (camera frame; `Sensors.planar_up`).
         smoother: ties the interleaved pair chains together (`av_pose.pose.smoothing`; pose_node's default);
             None: each keyframe is its partner's pose times its estimate.
+        direction_hold_s: where vision gives no translation direction but the scale is known, move along the last
+            known direction of travel for at most this long (s; pose_node's `direction_hold_s`; 0: off).
+        direction_hold_frame: `sensor` | `odom` | None: the rig's own axes with `planar_up` (a ground robot drives
+            along its heading), else odom (`odometry.hold_frame_for`).
 
     Returns:
         name → OdometryTrack.
@@ -166,7 +178,9 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
     times = np.asarray(recording.frame_times_s, dtype=np.float64)
     keys = [int(k) for k in keyframe_indices(times, 1.0 / rate_hz)]
     sensors = recording_sensors(recording, planar_up)
-    integrators = {name: OdometryIntegrator(scale(), gap_s=gap_s, smoother=smoother) for name in estimators}
+    hold = {'direction_hold_s': direction_hold_s,
+            'direction_hold_frame': direction_hold_frame or hold_frame_for(planar_up is not None)}
+    integrators = {name: OdometryIntegrator(scale(), gap_s=gap_s, smoother=smoother, **hold) for name in estimators}
     tracks = {name: OdometryTrack(name, scale=integrators[name].scale.describe()) for name in estimators}
     lead = integrators[next(iter(estimators))]
     for estimator in estimators.values():

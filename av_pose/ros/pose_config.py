@@ -44,6 +44,10 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                              'keyframe exactly its partner\'s pose times its estimate)'),
     'smoothing_angular_accel': (0.3, 'The smoother\'s prior on how fast the turn rate changes (rad/s^2, white '
                                      'noise): smaller smooths more'),
+    'direction_hold_s': (3.0, 'Where vision gives no translation direction (blur, darkness) but translation_scale '
+                              'gives the distance, move along the last known direction of travel for at most this '
+                              'long (seconds; in base_frame\'s axes with planar_motion, else in odom); the covariance '
+                              'stays unknown, so robot_localization ignores it; 0: off (such steps do not move)'),
     'translation_scale': ('none', 'none: rotation-only odometry (translation unknown) | fixed: speed prior '
                                   '(speed_mps) | odometry: distance from the scale_odometry topic'),
     'speed_mps': (0.5, 'Speed prior for translation_scale fixed, m/s'),
@@ -90,6 +94,7 @@ class PoseNodeConfig:
     max_batch: int
     max_frame_age_s: float
     smoother: ChainSmoother | None
+    direction_hold_s: float
     scale: str
     speed_mps: float
     odom_frame: str
@@ -124,6 +129,7 @@ def config_from_parameters(values: dict[str, Any]) -> PoseNodeConfig:
         max_batch=integer(values, 'max_batch', 1), max_frame_age_s=number_in(values, 'max_frame_age_s', 0.0, 60.0),
         smoother=chain_smoother(number_in(values, 'smoothing_lag_s', 0.0, 60.0),
                                 positive(values, 'smoothing_angular_accel')),
+        direction_hold_s=number_in(values, 'direction_hold_s', 0.0, 60.0),
         scale=choice(values, 'translation_scale', SCALE_POLICIES),
         speed_mps=number_in(values, 'speed_mps', 0.0, 50.0), odom_frame=odom_frame,
         base_frame=text(values, 'base_frame'), camera_frame=text(values, 'camera_frame'),

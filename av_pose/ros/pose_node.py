@@ -48,6 +48,7 @@ from av_pose.pose.base import PoseEstimator, PosePair, Sensors, View
 from av_pose.pose.odometry import (
     OdometryIntegrator,
     OdometryStep,
+    hold_frame_for,
     make_scale_policy,
     parent_axes_covariance,
 )
@@ -103,7 +104,9 @@ class PoseNode(Node):
             if cfg.cpu_threads:
                 import torch
                 torch.set_num_threads(cfg.cpu_threads)
-            self._integrator = OdometryIntegrator(scale, gap_s=cfg.gap_s, smoother=cfg.smoother)
+            self._integrator = OdometryIntegrator(scale, gap_s=cfg.gap_s, smoother=cfg.smoother,
+                                                  direction_hold_s=cfg.direction_hold_s,
+                                                  direction_hold_frame=hold_frame_for(cfg.planar_motion))
             if estimator is None:
                 from av_pose.pose.registry import make_pose_estimator
                 estimator = make_pose_estimator(cfg.model, device=cfg.device)
@@ -147,7 +150,8 @@ class PoseNode(Node):
         self.get_logger().info(
             f'estimator {self.estimator_label}, pairs '
             f'{cfg.gap_s:g} s apart at {1 / cfg.period_s:g} Hz, scale {scale.describe()}, smoothing '
-            f'{cfg.smoother.describe() if cfg.smoother else "off"}; inputs '
+            f'{cfg.smoother.describe() if cfg.smoother else "off"}, direction hold '
+            f'{self._integrator.describe_direction_hold()}; inputs '
             f'{self.resolve_topic_name("image")} ({image_type.__name__}), {self.resolve_topic_name("audio")} '
             f'({cfg.audio_msg_type}, array {cfg.array.name}); TF {cfg.odom_frame} -> '
             f'{cfg.base_frame or "<camera frame>"}')
@@ -367,6 +371,7 @@ class PoseNode(Node):
         smoother = self._integrator.smoother
         values = {'mode': mode, 'estimator': self.estimator_label, 'scale': self._integrator.scale.describe(),
                   'smoothing': smoother.describe() if smoother else 'off',
+                  'direction hold': self._integrator.describe_direction_hold(),
                   'images received': images_received, 'image rate hz': (images_received - received) / elapsed,
                   'audio chunks received': self._audio.received,
                   'audio rate hz': (self._audio.received - chunks) / elapsed,
