@@ -283,6 +283,7 @@ def test_direction_hold_carries_the_known_travel_through_a_vision_outage():
             assert len(blind) == 9
             for step in blind:   # a guess for the mean only: the covariance still says unknown, no metric scale
                 assert np.all(np.diag(step.relative_covariance)[:3] >= UNKNOWN_VARIANCE) and not step.scale_known
+            assert all(step.direction_held == (hold_s > 0) for step in blind)   # the outage is shorter than 2 s
             if hold_s == 0.0:
                 assert all(np.all(step.T_a_b[:3, 3] == 0.0) for step in blind)
     without, held = np.array(errors[0.0]), np.array(errors[2.0])
@@ -296,6 +297,7 @@ def test_direction_hold_ends_after_its_time_and_needs_a_scale():
     moved = [np.linalg.norm(step.T_a_b[:3, 3]) > 0 for step in blind]
     # the direction was last known at 4.8 s: held for the keyframes until 5.3 s, not after
     assert moved == [step.stamp_s <= 4.8 + 0.5 + 1e-9 for step in blind] and any(moved) and not all(moved)
+    assert moved == [step.direction_held for step in blind]
     integrator = OdometryIntegrator(NoScale(), gap_s=1.0, direction_hold_s=5.0)
     integrator.anchor(0.0)
     integrator.add(integrator.partner_for(1.0), 1.0, monocular_estimate(make_transform(np.eye(3), [0, 0, 1.0])))

@@ -47,6 +47,8 @@ DIRECTION_HOLD_FRAMES = ('sensor', 'odom')
 DEFAULT_DIRECTION_HOLD_S = 3.0
 """How long a known direction of travel carries steps whose direction vision could not give (s; docs/results.md
 "Holding the direction of travel": the lowest mean ATE over the moving ShoeboxAV set, clean and corrupted)."""
+MIN_TRAVEL_M = 1e-3
+"""A step shorter than this (m) does not renew the held direction of travel: standing still, it is noise."""
 
 
 # ------------------------------------------------------------------------------------------ SE(3) algebra
@@ -295,6 +297,7 @@ class OdometryStep:
         twist: (vx, vy, vz, wx, wy, wz), the mean body twist of the sensor over [t_a, t_b] in b's axes
             (m/s, rad/s); `twist_covariance` 6×6.
         scale_known: whether the translation is metric.
+        direction_held: whether its translation follows the last known direction of travel (`direction_hold_s`).
     """
 
     stamp_s: float
@@ -306,6 +309,7 @@ class OdometryStep:
     twist: np.ndarray
     twist_covariance: np.ndarray
     scale_known: bool
+    direction_held: bool = False
 
     def body_pose(self, T_body_sensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pose of the body in odom (odom = the body at the first keyframe) and its covariance (body axes)."""
@@ -414,15 +418,16 @@ class OdometryIntegrator:
             raise UserInputError(f'keyframe at {stamp_s} s is not after its partner at {partner.stamp_s} s')
         scale = self.scale.scale(partner.stamp_s, float(stamp_s))
         T_a_b, cov_rel = scaled_relative(estimate, scale)
-        translation_known = scale is not None and estimate.translation_known and bool(np.any(T_a_b[:3, 3]))
-        if translation_known:
+        direction_known = estimate.translation_known and bool(np.any(estimate.T_a_b[:3, 3]))
+        if direction_known and scale is not None and scale.distance_m > MIN_TRAVEL_M:
             unit = T_a_b[:3, 3] / np.linalg.norm(T_a_b[:3, 3])
             self._travel = (float(stamp_s), partner.T_odom_sensor[:3, :3] @ unit, unit)
-        elif (estimate.valid and scale is not None and self._travel is not None
-              and stamp_s - self._travel[0] <= self.direction_hold_s):
-            held = self._travel[2] if self.direction_hold_frame == 'sensor' else \
+        held = (not direction_known and estimate.valid and scale is not None and self._travel is not None
+                and stamp_s - self._travel[0] <= self.direction_hold_s)
+        if held:
+            direction = self._travel[2] if self.direction_hold_frame == 'sensor' else \
                 partner.T_odom_sensor[:3, :3].T @ self._travel[1]
-            T_a_b[:3, 3] = scale.distance_m * held
+            T_a_b[:3, 3] = scale.distance_m * direction
         Ad_b_a = adjoint(invert_transform(T_a_b))
         covariance = _symmetric(Ad_b_a @ (partner.covariance + cov_rel) @ Ad_b_a.T)
         T_odom_b = partner.T_odom_sensor @ T_a_b
@@ -436,7 +441,7 @@ class OdometryIntegrator:
         if self.smoother is not None and len(self.keyframes) >= 2 and self.keyframes[-2] is not partner:
             T_odom_b = self._smooth()   # chains interleave (one chain: nothing to tie, the prior would only bend it)
         return OdometryStep(float(stamp_s), partner.stamp_s, T_odom_b, covariance, T_a_b, cov_rel, twist,
-                            twist_cov, scale is not None and estimate.translation_known)
+                            twist_cov, scale is not None and estimate.translation_known, held)
 
     def describe_direction_hold(self) -> str:
         """One line for logs and diagnostics."""
