@@ -44,7 +44,7 @@ from av_pose.pose.smoothing import ChainEdge, ChainSmoother, rotation_informatio
 
 SCALE_POLICIES = ('none', 'fixed', 'odometry')
 DIRECTION_HOLD_FRAMES = ('sensor', 'odom')
-DEFAULT_DIRECTION_HOLD_S = 3.0
+DEFAULT_DIRECTION_HOLD_S = 5.0
 """How long a known direction of travel carries steps whose direction vision could not give (s; docs/results.md
 "Holding the direction of travel": the lowest mean ATE over the moving ShoeboxAV set, clean and corrupted)."""
 MIN_TRAVEL_M = 1e-3

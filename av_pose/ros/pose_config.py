@@ -44,7 +44,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                              'keyframe exactly its partner\'s pose times its estimate)'),
     'smoothing_angular_accel': (0.3, 'The smoother\'s prior on how fast the turn rate changes (rad/s^2, white '
                                      'noise): smaller smooths more'),
-    'direction_hold_s': (3.0, 'Where vision gives no translation direction (blur, darkness) but translation_scale '
+    'direction_hold_s': (5.0, 'Where vision gives no translation direction (blur, darkness) but translation_scale '
                               'gives the distance, move along the last known direction of travel for at most this '
                               'long (seconds; in base_frame\'s axes with planar_motion, else in odom); the covariance '
                               'stays unknown, so robot_localization ignores it; 0: off (such steps do not move)'),
