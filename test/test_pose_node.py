@@ -332,6 +332,7 @@ def test_config_defaults():
     assert cfg.planar_motion is False  # free 6-DoF motion unless the user says the robot drives on a floor
     assert cfg.smoother == ChainSmoother(1.0, 0.3)   # the interleaved chains are tied together by default
     assert config_from_parameters(_params(smoothing_lag_s=0.0)).smoother is None
+    assert cfg.direction_hold_s == 5.0   # steps without a translation direction follow the last known one
     assert DEFAULT_MODEL == ('av-tiny' if 'av-tiny' in ESTIMATORS else 'geometric')
 
 
@@ -346,6 +347,7 @@ def test_config_defaults():
     ({'max_batch': 0}, 'max_batch must be an integer >= 1'),
     ({'smoothing_lag_s': -1.0}, r'smoothing_lag_s must be a number in \[0, 60\]'),
     ({'smoothing_angular_accel': 0.0}, 'smoothing_angular_accel must be a positive number'),
+    ({'direction_hold_s': -2.0}, r'direction_hold_s must be a number in \[0, 60\]'),
     ({'array': 'no_such_array'}, 'unknown array'),
     ({'audio_msg_type': 'std_msgs/msg/String'}, 'audio_msg_type'),
 ])
@@ -611,6 +613,7 @@ def test_node_integrates_the_scene_into_odometry_tf_and_markers(scene_bag):
     assert node.calibration is None  # reports come every 10 s of data: the 6 s scene is too short (see below)
     assert running and running[-1]['estimator'] == 'truth' and 'odometry' in running[-1]['scale']
     assert running[-1]['smoothing'] == 'off'   # smoothing_lag_s 0.0 above
+    assert running[-1]['direction hold'] == "5 s in the rig's axes"   # planar_motion above: the robot's own axes
     status = statuses[-1]
     assert not any(key.startswith('dropped') for key in status), status  # a clean replay loses nothing
     print(f'\ntruth estimator replay: {len(odometry)} estimates, latency mean {status["latency mean ms"]} ms, '
