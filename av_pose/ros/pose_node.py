@@ -129,7 +129,7 @@ class PoseNode(Node):
         self._last_camera_frame = ''
         self._last_image_arrival: float | None = None
         self._mode = ''
-        self.published = self._reported_drops = 0
+        self.published = self._reported_drops = self.direction_held = 0
         self._counts_at_report = (0, 0, 0, time.monotonic())
         image_type = CompressedImage if cfg.compressed else Image
         self.create_subscription(image_type, 'image', self._on_image, qos_profile_sensor_data)
@@ -245,6 +245,7 @@ class PoseNode(Node):
                     continue
                 with self._lock:  # the scale policy is fed by a callback
                     step = self._integrator.add(partner, frame.stamp_s, estimate, payload=key)
+                self.direction_held += step.direction_held
                 self._publish(step, estimate, frame, key, key.frame_id or partner.payload.frame_id)
                 self._calibrate(estimate, partner.payload, key)
         return True
@@ -372,6 +373,7 @@ class PoseNode(Node):
         values = {'mode': mode, 'estimator': self.estimator_label, 'scale': self._integrator.scale.describe(),
                   'smoothing': smoother.describe() if smoother else 'off',
                   'direction hold': self._integrator.describe_direction_hold(),
+                  'estimates with a held direction': self.direction_held,
                   'images received': images_received, 'image rate hz': (images_received - received) / elapsed,
                   'audio chunks received': self._audio.received,
                   'audio rate hz': (self._audio.received - chunks) / elapsed,
