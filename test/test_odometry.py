@@ -327,3 +327,18 @@ def test_held_direction_stays_in_odom_or_turns_with_the_rig():
     np.testing.assert_allclose(ends['odom'], [0.0, 0.0, 1.5], atol=1e-9)
     np.testing.assert_allclose(ends['sensor'], [0.0, 0.0, 1.0] + 0.5 * quarter_turn[:, 2], atol=1e-9)
     assert np.linalg.norm(ends['odom'] - ends['sensor']) > 0.5
+
+
+def test_an_unsure_direction_is_integrated_but_not_held():
+    sure = monocular_estimate(make_transform(np.eye(3), [0.0, 0.0, 1.0]))            # ahead, 1-σ 0.05 per axis
+    unsure_T = make_transform(np.eye(3), [1.0, 0.0, 0.0])                             # sideways, 1-σ 40° per axis
+    unsure = PoseEstimate(T_a_b=unsure_T, covariance=np.diag([np.radians(40.0) ** 2] * 3 + [1e-4] * 3))
+    blind = PoseEstimate(T_a_b=np.eye(4), covariance=np.diag([UNKNOWN_VARIANCE] * 3 + [1e-4] * 3),
+                         translation_known=False)
+    integrator = OdometryIntegrator(FixedSpeed(1.0), gap_s=1.0, direction_hold_s=5.0)
+    integrator.anchor(0.0)
+    steps = [integrator.add(integrator.partner_for(t), t, estimate)
+             for t, estimate in ((1.0, sure), (2.0, unsure), (3.0, blind))]
+    np.testing.assert_allclose(steps[1].T_a_b[:3, 3], [1.0, 0.0, 0.0])   # the unsure one moves as it says
+    assert steps[2].direction_held                                          # the blind one follows the sure one
+    np.testing.assert_allclose(steps[2].T_a_b[:3, 3], [0.0, 0.0, 1.0], atol=1e-12)

@@ -23,7 +23,8 @@ distance travelled over the same interval from another odometry source (wheels),
 Direction hold: where the estimate has no translation direction (vision failed: the image shift or the audio
 answered the rotation alone) but the scale policy knows the distance, `direction_hold_s` > 0 moves the keyframe
 that distance along the last known direction of travel (a constant-direction motion model), kept in odom or in the
-rig's own axes (`direction_hold_frame`). Only the pose's mean: the covariance stays UNKNOWN_VARIANCE, so a filter
+rig's own axes (`direction_hold_frame`); only an estimate whose direction's 1-σ is within HOLD_MAX_DIRECTION_STD_DEG
+renews it. Only the pose's mean: the covariance stays UNKNOWN_VARIANCE, so a filter
 fusing the odometry learns nothing from it, while the trajectory and the sound-source map do not stall.
 """
 from __future__ import annotations
@@ -49,6 +50,10 @@ DEFAULT_DIRECTION_HOLD_S = 5.0
 "Holding the direction of travel": the lowest mean ATE over the moving ShoeboxAV set, clean and corrupted)."""
 MIN_TRAVEL_M = 1e-3
 """A step shorter than this (m) does not renew the held direction of travel: standing still, it is noise."""
+HOLD_MAX_DIRECTION_STD_DEG = 35.0
+"""An estimate whose translation direction is less sure than this (1-σ, degrees) does not renew the held direction:
+integrated as it is, but not carried on for seconds (docs/results.md "Holding the direction of travel": on the moving
+set the lowest mean ATE of 15-50° and none; on the bag test's scenes it kept a 100° wrong direction from being held)."""
 
 
 # ------------------------------------------------------------------------------------------ SE(3) algebra
@@ -228,6 +233,11 @@ def make_scale_policy(name: str, speed_mps: float = 0.0) -> ScalePolicy:
     if name == 'odometry':
         return ReferenceScale()
     raise UserInputError(f'translation_scale must be one of {", ".join(SCALE_POLICIES)}, got {name!r}')
+
+
+def _direction_std_deg(estimate: PoseEstimate) -> float:
+    """1-σ of an estimate's unit translation direction, degrees (its covariance's trace, radians² for small errors)."""
+    return math.degrees(math.sqrt(max(float(np.trace(np.asarray(estimate.covariance)[:3, :3])), 0.0)))
 
 
 def hold_frame_for(planar_motion: bool) -> str:
@@ -419,7 +429,8 @@ class OdometryIntegrator:
         scale = self.scale.scale(partner.stamp_s, float(stamp_s))
         T_a_b, cov_rel = scaled_relative(estimate, scale)
         direction_known = estimate.translation_known and bool(np.any(estimate.T_a_b[:3, 3]))
-        if direction_known and scale is not None and scale.distance_m > MIN_TRAVEL_M:
+        if direction_known and scale is not None and scale.distance_m > MIN_TRAVEL_M and \
+                _direction_std_deg(estimate) <= HOLD_MAX_DIRECTION_STD_DEG:
             unit = T_a_b[:3, 3] / np.linalg.norm(T_a_b[:3, 3])
             self._travel = (float(stamp_s), partner.T_odom_sensor[:3, :3] @ unit, unit)
         held = (not direction_known and estimate.valid and scale is not None and self._travel is not None
