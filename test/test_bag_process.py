@@ -162,7 +162,7 @@ def test_cli_sources_maps_the_talker_of_a_bag(tmp_path, capsys):
     record = scene_with_static_talker(tmp_path / 'scene', config, seed=3)
     scene_to_bag(tmp_path / 'scene', tmp_path / 'bag', BagOptions(progress=False))
     # the odometry as pose_node runs it (smoothing, direction hold): this seed's talker 0.01 m off; the eight seeds 1-8
-    # 0.01-2.9 m, five within 0.6 m (two smoothed without the hold, three with neither; stop 40, docs/results.md
+    # 0.01-1.3 m, five within 0.6 m (two smoothed without the hold, three with neither; stop 40, docs/results.md
     # "Holding the direction of travel")
     assert main(['bag', str(tmp_path / 'bag'), '--out', str(tmp_path / 'out'), '--model', 'geometric', '--array',
                  'uma8', '--sources', '--json', str(tmp_path / 'summary.json'), '--quiet']) == 0
