@@ -429,8 +429,8 @@ class OdometryIntegrator:
         scale = self.scale.scale(partner.stamp_s, float(stamp_s))
         T_a_b, cov_rel = scaled_relative(estimate, scale)
         direction_known = estimate.translation_known and bool(np.any(estimate.T_a_b[:3, 3]))
-        if direction_known and scale is not None and scale.distance_m > MIN_TRAVEL_M and \
-                _direction_std_deg(estimate) <= HOLD_MAX_DIRECTION_STD_DEG:
+        sure = direction_known and _direction_std_deg(estimate) <= HOLD_MAX_DIRECTION_STD_DEG
+        if sure and scale is not None and scale.distance_m > MIN_TRAVEL_M:
             unit = T_a_b[:3, 3] / np.linalg.norm(T_a_b[:3, 3])
             self._travel = (float(stamp_s), partner.T_odom_sensor[:3, :3] @ unit, unit)
         held = (not direction_known and estimate.valid and scale is not None and self._travel is not None
