@@ -24,8 +24,8 @@ Direction hold: where the estimate has no translation direction (vision failed: 
 answered the rotation alone) but the scale policy knows the distance, `direction_hold_s` > 0 moves the keyframe
 that distance along the last known direction of travel (a constant-direction motion model), kept in odom or in the
 rig's own axes (`direction_hold_frame`); only an estimate whose direction's 1-σ is within HOLD_MAX_DIRECTION_STD_DEG
-renews it. Only the pose's mean: the covariance stays UNKNOWN_VARIANCE, so a filter
-fusing the odometry learns nothing from it, while the trajectory and the sound-source map do not stall.
+renews it. Only the pose's mean moves: the covariance stays UNKNOWN_VARIANCE, so a filter fusing the odometry learns
+nothing from it, while the trajectory and the sound-source map do not stall.
 """
 from __future__ import annotations
 
@@ -349,8 +349,8 @@ class OdometryIntegrator:
         direction_hold_s: where a valid pair's translation direction is unknown (vision failed; the rotation came
             from the image shift or the audio) but the scale policy knows the distance, move that distance along
             the last known direction of travel, if it was known at most this long ago (s; 0 = off: such steps do
-            not move). The covariance stays UNKNOWN_VARIANCE: the
-            direction is a motion-model guess for the pose's mean, not a measurement.
+            not move). The covariance stays UNKNOWN_VARIANCE: the direction is a motion-model guess for the pose's
+            mean, not a measurement.
         direction_hold_frame: where the held direction is fixed: `sensor` (the rig's own axes: a ground robot
             drives along its heading) or `odom` (the world: a hand-held camera looks around as it walks).
     """
