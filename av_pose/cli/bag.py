@@ -118,6 +118,11 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(metrics_rows(summary['models'])))
     else:
         print('no ground-truth /tf in the bag: no scores')
+    held = [f'{name} {entry["direction_held"]} of {entry["pairs"]}' for name, entry in summary['models'].items()
+            if entry['direction_held']]
+    if held:
+        print(f'pairs without a translation direction that followed the last known one (--direction-hold): '
+              f'{", ".join(held)}')
     for poses, sources in summary.get('sources', {}).items():
         print(f'sound sources with {poses} poses: ' + ('; '.join(
             f'{s["id"]}: ({s["position_m"][0]:.2f}, {s["position_m"][1]:.2f}) m ± {max(s["std_m"][:2]):.2f}'
