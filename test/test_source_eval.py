@@ -81,3 +81,19 @@ def test_cli_sources_with_planar_motion_odometry(talker_scene, tmp_path, capsys,
                  str(talker_scene.directory), '--json', str(out), '--no-progress']) == 0
     assert set(json.loads(out.read_text())['summary']) == {'ground-truth', 'geometric-vision'}
     assert seen == [(0.0, -1.0, 0.0)] and 'planar motion' in capsys.readouterr().out
+
+
+def test_cli_sources_odometry_options_reach_the_odometry(talker_scene, tmp_path, capsys, monkeypatch):
+    """`--smoothing-lag` and `--direction-hold` shape the odometry that places the bearings, as in `av-pose bag`."""
+    from av_pose.pose import sequence
+
+    seen = []
+    run_odometry = sequence.run_odometry
+    monkeypatch.setattr(sequence, 'run_odometry', lambda *a, **k: seen.append(
+        (k['smoother'], k['direction_hold_s'])) or run_odometry(*a, **k))
+    out = tmp_path / 'sources.json'
+    assert main(['eval', '--sources', '--model', 'geometric-vision', '--smoothing-lag', '0', '--direction-hold', '0',
+                 '--data', str(talker_scene.directory), '--json', str(out), '--no-progress']) == 0
+    assert seen == [(None, 0.0)] and 'odometry smoothing 0 s, direction hold 0 s' in capsys.readouterr().out
+    assert main(['eval', '--model', 'geometric', '--direction-hold', '2', '--data', str(talker_scene.directory)]) == 2
+    assert '--direction-hold shape the odometry of --sources' in capsys.readouterr().err

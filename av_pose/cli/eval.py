@@ -9,6 +9,8 @@ from av_pose.cli import (
     planar_up_from_args,
     resolve_source_front_end,
 )
+from av_pose.pose.odometry import DEFAULT_DIRECTION_HOLD_S
+from av_pose.pose.smoothing import DEFAULT_LAG_S
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,6 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         'tracking front end\'s)')
     parser.add_argument('--batch-size', type=int, default=16, help='pairs per estimate_batch call (default 16)')
     add_planar_motion_argument(parser)
+    parser.add_argument('--smoothing-lag', type=float, default=None, metavar='S',
+                        help='with --sources: the odometry\'s chain smoothing lag, as av-pose bag (default '
+                        f'{DEFAULT_LAG_S:g}, pose_node\'s; 0: off)')
+    parser.add_argument('--direction-hold', type=float, default=None, metavar='S',
+                        help='with --sources: how long the odometry follows the last known direction of travel '
+                        f'where vision gives none, as av-pose bag (default {DEFAULT_DIRECTION_HOLD_S:g}; 0: off)')
     parser.add_argument('--seed', type=int, default=0, help='base seed of the corrupted sets (default 0)')
     parser.add_argument('--severity', type=float, default=None,
                         help='fixed corruption severity in [0, 1] (default: drawn per frame)')
@@ -132,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_azimuth(args)
     if args.tracks:
         return _run_tracks(args)
+    if not args.sources and (args.smoothing_lag is not None or args.direction_hold is not None):
+        raise UserInputError('--smoothing-lag and --direction-hold shape the odometry of --sources: use them there')
     if args.sources:
         return _run_sources(args)
     if not args.model:
@@ -215,17 +225,21 @@ def _run_sources(args: argparse.Namespace) -> int:
 
     scene_dirs = _source_eval_scenes(args)
     poses = ('ground-truth', *(args.model or ()))
+    lag = DEFAULT_LAG_S if args.smoothing_lag is None else args.smoothing_lag
+    hold = DEFAULT_DIRECTION_HOLD_S if args.direction_hold is None else args.direction_hold
     scores = []
     for directory in tqdm(scene_dirs, desc='sources', unit='scene', disable=args.no_progress):
         scores += evaluate_scene_sources(read_scene(directory), poses, num_peaks=args.peaks, window_s=args.window,
                                          zone_frames=args.zone_frames, planar_up=args.planar_up,
                                          onset_emphasis=args.onset_emphasis, zone_net=args.zone_net,
-                                         zone_net_threshold=args.zone_net_threshold)
+                                         zone_net_threshold=args.zone_net_threshold, smoothing_lag_s=lag,
+                                         direction_hold_s=hold)
     summary = summarize_sources(scores)
     print(markdown_sources(summary, f'{len(scene_dirs)} scene(s) in {args.data}; {_front_end(args)}, '
                            f'{args.window:g} s '
                            'windows every 0.1 s; tracker and map defaults; horizontal error'
-                           + ('; planar motion.' if args.planar_up is not None else '.')))
+                           + ('; planar motion' if args.planar_up is not None else '')
+                           + (f'; odometry smoothing {lag:g} s, direction hold {hold:g} s.' if args.model else '.')))
     if args.json:
         Path(args.json).expanduser().write_text(json.dumps({'summary': summary,
                                                             'snapshots': [s.to_json() for s in scores]},

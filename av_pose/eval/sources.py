@@ -27,6 +27,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from av_pose.geometry import interpolate_poses, yaw_of
+from av_pose.pose.odometry import DEFAULT_DIRECTION_HOLD_S
+from av_pose.pose.smoothing import DEFAULT_LAG_S, chain_smoother
 from av_pose.scene.doa_eval import SceneDoaTrack, stream_scene_doa
 from av_pose.scene.format import SceneRecord
 from av_pose.sources.frontend import WINDOW_S, ZONE_FRAMES, front_end_tracker_config, source_doa_estimator
@@ -159,17 +161,20 @@ def score_snapshot(record: SceneRecord, poses: str, time_s: float, mapped: list[
 
 
 def estimated_array_poses(record: SceneRecord, estimator_name: str, rate_hz: float = 5.0, gap_s: float = 1.0,
-                          planar_up: Sequence[float] | None = None) -> Callable[[float], np.ndarray]:
+                          planar_up: Sequence[float] | None = None, smoothing_lag_s: float = DEFAULT_LAG_S,
+                          direction_hold_s: float = DEFAULT_DIRECTION_HOLD_S) -> Callable[[float], np.ndarray]:
     """T_world_array(t) from the pose pipeline's odometry (ground-truth scale, anchored at the true first pose).
 
-    `planar_up`: a ground robot's up axis (`Sensors.planar_up`), or None for free motion.
+    `planar_up`: a ground robot's up axis (`Sensors.planar_up`), or None for free motion. `smoothing_lag_s` and
+    `direction_hold_s`: the odometry's chain smoothing and direction hold, as pose_node's parameters (0: off).
     """
     from av_pose.pose.registry import make_pose_estimator
     from av_pose.pose.sequence import ground_truth_scale, run_odometry
 
     estimator = make_pose_estimator(estimator_name)
     track = run_odometry(record, {estimator_name: estimator}, lambda: ground_truth_scale(record), gap_s=gap_s,
-                         rate_hz=rate_hz, planar_up=planar_up)[estimator_name]
+                         rate_hz=rate_hz, planar_up=planar_up, smoother=chain_smoother(smoothing_lag_s),
+                         direction_hold_s=direction_hold_s)[estimator_name]
     stamps = np.asarray(track.stamps_s, dtype=np.float64)
     T_world_odom = record.pose_at(float(stamps[0]))
     poses = np.einsum('ij,njk->nik', T_world_odom, track.poses())
@@ -186,10 +191,13 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
                            planar_up: Sequence[float] | None = None,
                            onset_emphasis: bool = False,
                            zone_net: str | None = None,
-                           zone_net_threshold: float | None = None) -> list[SourceSnapshotScore]:
+                           zone_net_threshold: float | None = None,
+                           smoothing_lag_s: float = DEFAULT_LAG_S,
+                           direction_hold_s: float = DEFAULT_DIRECTION_HOLD_S) -> list[SourceSnapshotScore]:
     """Scores of one scene for every pose source and snapshot time (the scene end is always added).
 
-    `planar_up`: the estimators' odometry treats the rig as a ground robot with this up axis (`Sensors.planar_up`).
+    `planar_up`: the estimators' odometry treats the rig as a ground robot with this up axis (`Sensors.planar_up`);
+    `smoothing_lag_s`, `direction_hold_s`: its chain smoothing and direction hold (`estimated_array_poses`).
     `onset_emphasis`: the front end's onsets vote too; `zone_net`: a learned reading of the zones instead of their
     votes, reporting peaks at least `zone_net_threshold` probable (all three: `source_doa_estimator`).
     """
@@ -211,7 +219,8 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
             def array_pose(t: float) -> np.ndarray:
                 return record.pose_at(t) @ record.T_cam_array
         else:
-            array_pose = estimated_array_poses(record, name, planar_up=planar_up)
+            array_pose = estimated_array_poses(record, name, planar_up=planar_up, smoothing_lag_s=smoothing_lag_s,
+                                               direction_hold_s=direction_hold_s)
         snapshots = map_sources(doa, array_pose, sorted({*times, *focus.values()}),
                                 front_end_tracker_config(zone_net, tracker_config), map_config)
         scored = {t: score_snapshot(record, name, t, mapped) for t, mapped in snapshots.items()}  # once per time
