@@ -5,7 +5,7 @@
 #   rotation_snr10: the same scenes with the sensor noise 10 dB below the signal;
 #   moving:   the default synth (the rig walks and turns, two sources, a quarter of them walking).
 # Respeaker 4-mic and UMA-8, 16 scenes of 10 s each per array and set, 256x192 frames.
-# Usage: tools/reproduce_geometric_results.sh [OUT_DIR]   (default /tmp/av_pose_geometric; ~35 min on 2 cores)
+# Usage: tools/reproduce_geometric_results.sh [OUT_DIR]   (default /tmp/av_pose_geometric; ~50 min on 2 cores)
 set -euo pipefail
 out=${1:-/tmp/av_pose_geometric}
 py=${PYTHON:-.venv/bin/python}
@@ -27,4 +27,13 @@ for set in rotation rotation_snr10 moving; do
     --corrupted mixed --stride 2 --device cpu --no-progress --json "docs/results/geometric/$set.json" \
     > "docs/results/geometric/$set.md"
 done
-echo "geometric results in docs/results/geometric"
+# the odometry over the moving set: chain smoothing (stop 39) and direction hold (stop 40), clean and corrupted
+mkdir -p docs/results/odometry
+for corrupted in "" "--corrupted"; do
+  tag=${corrupted:+_corrupted}
+  "$py" tools/odometry_smoothing.py "$out/moving" $corrupted --json "docs/results/odometry/smoothing_moving$tag.json" \
+    --md "docs/results/odometry/smoothing_moving$tag.md"
+  "$py" tools/direction_hold.py "$out/moving" $corrupted --json "docs/results/odometry/direction_hold_moving$tag.json" \
+    --md "docs/results/odometry/direction_hold_moving$tag.md"
+done
+echo "geometric results in docs/results/geometric and docs/results/odometry"
