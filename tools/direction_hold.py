@@ -13,18 +13,8 @@ Usage: .venv/bin/python tools/direction_hold.py SCENES... [--corrupted] [--plana
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-import numpy as np
-from odometry_smoothing import CachedEstimator, scene_dirs, scores
-from tqdm import tqdm
-
-from av_pose.eval.pairs import scene_corruption
-from av_pose.pose.registry import make_pose_estimator
-from av_pose.pose.sequence import ground_truth_scale, run_odometry
-from av_pose.scene.format import read_scene
-from av_pose.vision.corruptions import CorruptionSpec
+from odometry_smoothing import score_settings, write_table
 
 SETTINGS = {'off': (0.0, 'odom')} | {f'{hold:g} s, {frame}': (hold, frame)
                                      for frame in ('odom', 'sensor') for hold in (1.0, 2.0, 3.0, 5.0)}
@@ -41,35 +31,15 @@ def main() -> None:
     parser.add_argument('--json')
     parser.add_argument('--md')
     args = parser.parse_args()
-    estimator = make_pose_estimator(args.model, device='cpu')
-    planar_up = [0.0, -1.0, 0.0] if args.planar_motion else None
-    per_setting = {name: [] for name in SETTINGS}
-    for directory in tqdm(scene_dirs(args.scenes), unit='scene'):
-        record = read_scene(directory)
-        hook = None
-        if args.corrupted:
-            spec = scene_corruption(CorruptionSpec('mixed'), record)
-            hook = lambda image, index, spec=spec: spec.apply(image, index)[0]  # noqa: E731
-        cached = CachedEstimator(estimator)
-        for name, (hold_s, frame) in SETTINGS.items():
-            track = run_odometry(record, {args.model: cached}, lambda record=record: ground_truth_scale(record),
-                                 rate_hz=args.rate, image_hook=hook, planar_up=planar_up, direction_hold_s=hold_s,
-                                 direction_hold_frame=frame)[args.model]
-            per_setting[name].append(scores(record, track))
+    settings = {name: {'direction_hold_s': hold_s, 'direction_hold_frame': frame}
+                for name, (hold_s, frame) in SETTINGS.items()}
+    per_setting = score_settings(args.scenes, args.model, settings, args.corrupted, rate_hz=args.rate,
+                                 planar_up=[0.0, -1.0, 0.0] if args.planar_motion else None)
     keys = ['ate_m'] + [key for key in per_setting['off'][0] if key != 'ate_m']
-    summary = {name: {key: float(np.mean([s[key] for s in rows])) for key in keys}
-               for name, rows in per_setting.items()}
-    summary['ate_m_per_scene'] = {name: [s['ate_m'] for s in rows] for name, rows in per_setting.items()}
-    summary['scenes'] = len(per_setting['off'])
-    lines = [f'{args.model}, {summary["scenes"]} scenes, {"corrupted" if args.corrupted else "clean"}, '
-             f'{args.rate:g} keyframes/s{", planar motion" if args.planar_motion else ""} (means)', '',
-             '| direction hold | ' + ' | '.join(keys) + ' |', '|---' * (len(keys) + 1) + '|']
-    lines += [f'| {name} | ' + ' | '.join(f'{summary[name][key]:.3f}' for key in keys) + ' |' for name in SETTINGS]
-    print('\n'.join(lines))
-    if args.md:
-        Path(args.md).write_text('\n'.join(lines) + '\n')
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=1))
+    condition = 'corrupted' if args.corrupted else 'clean'
+    write_table(per_setting, keys, f'{args.model}, {{scenes}} scenes, {condition}, {args.rate:g} keyframes/s'
+                f'{", planar motion" if args.planar_motion else ""} (means)', 'direction hold', 3, args.md, args.json,
+                {'ate_m_per_scene': {name: [s['ate_m'] for s in rows] for name, rows in per_setting.items()}})
 
 
 if __name__ == '__main__':

@@ -78,6 +78,47 @@ def scores(record, track) -> dict[str, float]:
             'ate_m': evo['ate_m']}
 
 
+def score_settings(scenes: list[str], model: str, settings: dict[str, dict], corrupted: bool = False,
+                   **common) -> dict[str, list[dict[str, float]]]:
+    """Per setting name, the `scores` of every scene: `run_odometry` with `common` and the setting's keyword arguments.
+
+    Ground-truth scale; the estimates of a scene are computed once (`CachedEstimator`) and reused by every setting;
+    `corrupted`: the paper's mixed corruption on every frame.
+    """
+    estimator = make_pose_estimator(model, device='cpu')
+    per_setting: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
+    for directory in tqdm(scene_dirs(scenes), unit='scene'):
+        record = read_scene(directory)
+        hook = None
+        if corrupted:
+            spec = scene_corruption(CorruptionSpec('mixed'), record)
+            hook = lambda image, index, spec=spec: spec.apply(image, index)[0]  # noqa: E731
+        cached = CachedEstimator(estimator)
+        for name, options in settings.items():
+            track = run_odometry(record, {model: cached}, lambda record=record: ground_truth_scale(record),
+                                 image_hook=hook, **common, **options)[model]
+            per_setting[name].append(scores(record, track))
+    return per_setting
+
+
+def write_table(per_setting: dict[str, list[dict[str, float]]], keys: list[str], title: str, column: str,
+                digits: int, md: str | None, json_path: str | None, extra: dict | None = None) -> None:
+    """Print the settings' means of `keys` as a Markdown table (and write it to `md`, the means to `json_path`)."""
+    summary: dict = {name: {key: float(np.mean([s[key] for s in rows])) for key in keys}
+                     for name, rows in per_setting.items()}
+    summary.update(extra or {})
+    summary['scenes'] = len(next(iter(per_setting.values())))
+    lines = [title.format(scenes=summary['scenes']), '', f'| {column} | ' + ' | '.join(keys) + ' |',
+             '|---' * (len(keys) + 1) + '|']
+    lines += [f'| {name} | ' + ' | '.join(f'{summary[name][key]:.{digits}f}' for key in keys) + ' |'
+              for name in per_setting]
+    print('\n'.join(lines))
+    if md:
+        Path(md).write_text('\n'.join(lines) + '\n')
+    if json_path:
+        Path(json_path).write_text(json.dumps(summary, indent=1))
+
+
 def main() -> None:
     """Run every setting on every scene; print (and write) the table."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -87,31 +128,13 @@ def main() -> None:
     parser.add_argument('--json')
     parser.add_argument('--md')
     args = parser.parse_args()
-    estimator = make_pose_estimator(args.model, device='cpu')
-    per_setting = {name: [] for name in SETTINGS}
-    for directory in tqdm(scene_dirs(args.scenes), unit='scene'):
-        record = read_scene(directory)
-        hook = None
-        if args.corrupted:
-            spec = scene_corruption(CorruptionSpec('mixed'), record)
-            hook = lambda image, index, spec=spec: spec.apply(image, index)[0]  # noqa: E731
-        cached = CachedEstimator(estimator)
-        for name, smoother in SETTINGS.items():
-            track = run_odometry(record, {args.model: cached}, lambda record=record: ground_truth_scale(record),
-                                 rate_hz=5.0, image_hook=hook, smoother=smoother, direction_hold_s=0.0)[args.model]
-            per_setting[name].append(scores(record, track))
-    keys = list(next(iter(per_setting.values()))[0])
-    summary = {name: {key: float(np.mean([s[key] for s in rows])) for key in keys}
-               for name, rows in per_setting.items()}
-    summary['scenes'] = len(next(iter(per_setting.values())))
-    lines = [f'{args.model}, {summary["scenes"]} scenes, {"corrupted" if args.corrupted else "clean"} (means)', '',
-             '| smoother (lag, angular accel) | ' + ' | '.join(keys) + ' |', '|---' * (len(keys) + 1) + '|']
-    lines += [f'| {name} | ' + ' | '.join(f'{summary[name][key]:.2f}' for key in keys) + ' |' for name in SETTINGS]
-    print('\n'.join(lines))
-    if args.md:
-        Path(args.md).write_text('\n'.join(lines) + '\n')
-    if args.json:
-        Path(args.json).write_text(json.dumps(summary, indent=1))
+    per_setting = score_settings(args.scenes, args.model, {name: {'smoother': smoother}
+                                                           for name, smoother in SETTINGS.items()},
+                                 args.corrupted, rate_hz=5.0, direction_hold_s=0.0)
+    condition = 'corrupted' if args.corrupted else 'clean'
+    write_table(per_setting, list(next(iter(per_setting.values()))[0]),
+                f'{args.model}, {{scenes}} scenes, {condition} (means)', 'smoother (lag, angular accel)', 2,
+                args.md, args.json)
 
 
 if __name__ == '__main__':
