@@ -215,6 +215,22 @@ def test_partner_selection_and_start_up():
         OdometryIntegrator(NoScale(), gap_s=1.0, min_gap_s=2.0)
 
 
+def test_a_dropped_frame_is_paired_across_and_a_lone_anchor_that_cannot_be_paired_moves_on():
+    yaw = make_transform(so3_exp([0.0, 0.3, 0.0]), [0.0, 0.0, 0.0])
+    integrator = OdometryIntegrator(NoScale(), gap_s=1.0)
+    start = integrator.anchor(0.0, payload='blurred')
+    moved = integrator.drop(integrator.partner_for(1.0), 1.0, payload='sharp')   # 0 → 1 s failed: restart at 1 s
+    assert moved is integrator.latest and moved.payload == 'sharp' and len(integrator.keyframes) == 1
+    np.testing.assert_allclose(moved.T_odom_sensor, start.T_odom_sensor)
+    np.testing.assert_allclose(moved.covariance, np.eye(6) * UNKNOWN_VARIANCE)   # the motion over 0–1 s is unknown
+    integrator.add(integrator.partner_for(2.0), 2.0, monocular_estimate(yaw))
+    assert integrator.drop(integrator.partner_for(3.0), 3.0) is None   # a chain of two: 3 s gets no pose ...
+    partner = integrator.partner_for(4.0)
+    assert partner.stamp_s == 2.0                                       # ... and 4 s pairs across it, 2 s back
+    step = integrator.add(partner, 4.0, monocular_estimate(yaw))
+    assert rotation_angle_deg(step.T_odom_sensor[:3, :3], so3_exp([0.0, 0.6, 0.0])) < 1e-9
+
+
 def test_reset_keeps_the_pose_continuous():
     yaw = make_transform(so3_exp([0.0, 0.3, 0.0]), [0.0, 0.0, 0.0])
     integrator = OdometryIntegrator(NoScale(), gap_s=1.0)

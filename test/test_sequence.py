@@ -1,5 +1,6 @@
 """Offline odometry (`av_pose.pose.sequence`): the node's pair schedule over a recording, integration of every
-estimate (invalid ones as identity with UNKNOWN_VARIANCE), ground-truth scale, and the evo/AUC scores of a track."""
+estimate (invalid ones dropped and paired across, as in the node), ground-truth scale, and the evo/AUC scores of a
+track."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from av_pose.audio.arrays import load_array
-from av_pose.eval.odometry import odometry_summary, step_errors, world_poses
+from av_pose.eval.odometry import odometry_summary, track_pair_errors, world_poses
 from av_pose.geometry import UNKNOWN_VARIANCE, array_mount, make_transform, relative_pose, rotation_angle_deg
 from av_pose.pose.base import PoseEstimate, PoseEstimator
 from av_pose.pose.odometry import make_scale_policy
@@ -123,23 +124,57 @@ def test_a_yaw_bias_shows_in_rpe_mae_and_ate():
     assert summary['ate_m'] > 0.05  # the heading drifts by 2° per metre-ish step
 
 
-def test_invalid_estimates_are_integrated_as_identity_with_unknown_variance():
+def test_invalid_estimates_are_dropped_and_the_next_keyframe_pairs_across_them():
     recording = walking_recording()
     blind = Oracle(recording, invalid_between=(5.0, 7.0))
     track = run_odometry(recording, {'blind': blind}, lambda: ground_truth_scale(recording), gap_s=1.0,
-                         rate_hz=1.0, smoother=None)['blind']   # the smoother would fill the gap (test_smoothing)
-    assert len(track.frames) == 13 and track.stamps_s == [float(t) for t in range(13)]
-    invalid = [s for s in track.steps if not s.estimate.valid]
-    assert [recording.frame_times_s[s.frame] for s in invalid] == [5.0, 6.0]
+                         rate_hz=1.0, smoother=None)['blind']
+    assert track.stamps_s == [0.0, 1.0, 2.0, 3.0, 4.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]   # 5 and 6 s: no pose
+    assert blind.pairs[4:7] == [(4.0, 5.0), (4.0, 6.0), (4.0, 7.0)]   # as the node: the older partner, 1–3 s back
+    assert [(p.partner, p.frame, p.estimate.valid) for p in track.pairs[4:7]] == [
+        (40, 50, False), (40, 60, False), (40, 70, True)]
+    np.testing.assert_allclose(world_poses(track, recording.T_world_cam), recording.T_world_cam[track.frames],
+                               atol=1e-9)   # bridged: the 3 s pair saw all the motion of the blind stretch
+    errors = track_pair_errors(track, recording.T_world_cam)
+    assert np.isnan(errors.rotation_deg[~errors.valid]).all() and errors.valid.sum() == 10 and len(errors.valid) == 12
+    summary = odometry_summary(track, recording.T_world_cam, rpe_delta=1)
+    assert summary['failed'] == 2 and summary['pairs'] == 12
+
+
+def test_a_blind_stretch_longer_than_the_longest_gap_restarts_the_chain_with_unknown_variance():
+    recording = walking_recording()
+    blind = Oracle(recording, invalid_between=(5.0, 10.0))
+    track = run_odometry(recording, {'blind': blind}, lambda: ground_truth_scale(recording), gap_s=1.0,
+                         rate_hz=1.0, smoother=None)['blind']
+    assert track.stamps_s == [0.0, 1.0, 2.0, 3.0, 4.0, 9.0, 10.0, 11.0, 12.0]
+    assert (4.0, 8.0) in blind.pairs and (4.0, 9.0) not in blind.pairs   # 5 s back is older than max_gap_s 4 s
+    restart = track.frames.index(90)
     poses = track.poses()
-    for step in invalid:  # identity rotation, zero translation over the blind pair
-        k = track.frames.index(step.frame)
-        np.testing.assert_allclose(poses[k], poses[k - 1], atol=1e-12)
-    later = track.covariances[track.frames.index(invalid[0].frame):]
-    assert all(np.all(np.diag(c)[3:] >= UNKNOWN_VARIANCE) for c in later)  # never forgotten
-    errors = step_errors(track, recording.T_world_cam)
-    assert np.isnan(errors.rotation_deg[~errors.valid]).all() and errors.valid.sum() == 10
+    np.testing.assert_allclose(poses[restart], poses[restart - 1], atol=1e-12)   # continues from the last pose
+    assert all(np.all(np.diag(c) >= UNKNOWN_VARIANCE) for c in track.covariances[restart:])   # never forgotten
     truth = recording.T_world_cam[track.frames]
     final_error = rotation_angle_deg(truth[-1][:3, :3] @ np.linalg.inv(truth[4][:3, :3]),
                                      poses[-1][:3, :3] @ np.linalg.inv(poses[4][:3, :3]))
-    assert final_error > 20.0  # the 2 s of turning (about 30°) that nobody saw is missing
+    assert final_error > 50.0  # the 5 s of turning (about 75°) that nobody saw is missing
+
+
+def test_plots_draw_estimators_with_different_keyframes(tmp_path):
+    from av_pose.eval.plots import write_odometry_plots
+
+    recording = walking_recording(8.0)
+    tracks = run_odometry(recording, {'sighted': Oracle(recording), 'blind': Oracle(recording, invalid_between=(3, 5))},
+                          lambda: ground_truth_scale(recording), gap_s=1.0, rate_hz=2.0)
+    assert len(tracks['blind'].frames) < len(tracks['sighted'].frames)
+    written = write_odometry_plots(tmp_path, recording, tracks, [], shaded=[(3.0, 5.0, 'blind')])
+    assert sorted(written) == ['pose_errors', 'trajectory']
+    assert all(path.read_bytes()[:4] == b'\x89PNG' and path.stat().st_size > 10_000 for path in written.values())
+
+
+@pytest.mark.parametrize('blind_until_s', [4.7, 4.9, 5.1])
+def test_keyframes_stay_in_time_order_when_a_batch_both_pairs_and_restarts(blind_until_s):
+    recording = walking_recording(9.0)
+    blind = Oracle(recording, invalid_between=(1.0, blind_until_s))
+    track = run_odometry(recording, {'blind': blind}, lambda: ground_truth_scale(recording), gap_s=1.0,
+                         rate_hz=5.0, batch_size=8)['blind']   # pose_node's smoothing on
+    assert np.all(np.diff(track.stamps_s) > 0) and track.stamps_s[-1] == pytest.approx(9.0)
+    assert [p.stamp_s for p in track.pairs] == sorted(p.stamp_s for p in track.pairs)

@@ -38,7 +38,7 @@ def run(seed: int, smoother: ChainSmoother | None, noise_deg: float = NOISE_DEG,
         T_a_b[:3, 3] = 0.0
         covariance = np.diag([UNKNOWN_VARIANCE] * 3 + [np.radians(noise_deg) ** 2] * 3)
         estimate = PoseEstimate(T_a_b=T_a_b, covariance=covariance, translation_known=False)
-        if k in drop:   # an invalid estimate, integrated as run_odometry does: identity, nothing known
+        if k in drop:   # an invalid estimate handed to the integrator: identity, nothing known
             estimate = PoseEstimate.invalid('dropped')
         poses.append(integrator.add(partner, t, estimate).T_odom_sensor)
         kept.append(k)

@@ -302,8 +302,8 @@ def process_bag(in_path: str | Path, out_path: str | Path | None, estimators: Ma
                      'ground_truth': truth is not None, 'warnings': warnings, 'models': {}}
     rpe_delta = max(1, int(round(options.gap_s * options.rate_hz)))
     for name, track in tracks.items():
-        entry = {'topic_prefix': f'/{names[name]}', 'seconds_per_pair': track.seconds / max(1, len(track.steps)),
-                 'failed': sum(not s.estimate.valid for s in track.steps), 'pairs': len(track.steps),
+        entry = {'topic_prefix': f'/{names[name]}', 'seconds_per_pair': track.seconds / max(1, len(track.pairs)),
+                 'failed': sum(not p.estimate.valid for p in track.pairs), 'pairs': len(track.pairs),
                  'direction_held': sum(s.odometry.direction_held for s in track.steps)}
         if truth is not None:
             entry.update(odometry_summary(track, truth, rpe_delta))

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.bag.reader import BagReadOptions
     from av_pose.bag.scene_to_bag import BagOptions, scene_to_bag
     from av_pose.cli.calibrate import plot_calibration
-    from av_pose.eval.odometry import step_errors
+    from av_pose.eval.odometry import track_pair_errors
     from av_pose.eval.plots import format_table, metrics_rows, write_odometry_plots
     from av_pose.eval.track_score import score_scene_tracks
     from av_pose.eval.tracks import run_scene_tracks
@@ -148,9 +148,9 @@ def run(args: argparse.Namespace) -> int:
     models = result.summary['models']
     blur = showcase.blur_s
     for name, track in result.tracks.items():
-        errors = step_errors(track, result.recording.T_world_cam)
+        errors = track_pair_errors(track, result.recording.T_world_cam)
         touched = np.array([_in_interval(result.recording.frame_times_s[s.frame], blur)
-                            or _in_interval(result.recording.frame_times_s[s.partner], blur) for s in track.steps])
+                            or _in_interval(result.recording.frame_times_s[s.partner], blur) for s in track.pairs])
         rotation = errors.rotation_deg[touched]
         models[name]['blur_rotation_mae_deg'] = float(np.nanmean(rotation)) if np.isfinite(rotation).any() else None
         models[name]['blur_failed'] = int(np.count_nonzero(~errors.valid[touched]))

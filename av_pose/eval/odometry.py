@@ -5,10 +5,11 @@ Summary keys (`odometry_summary`, also `av-pose bag --json`):
   (origin alignment, no fitting: the drift a user sees); evo `APE` on the translation part.
 - `rpe_rot_deg`: RMSE (degrees) of the rotation error of keyframe pairs `rpe_delta` keyframes apart (about the
   pair gap); evo `RPE` with `rotation_angle_deg`. `rpe_trans_m`: the same for the translation (m).
-- `rotation_auc`, `total_auc`: AUC@5/10/20° (fractions) of the relative estimates T_a_b the odometry was built
-  from; `rotation_mae_deg`: their mean rotation error over the valid ones; `pairs`: how many (the
-  `av_pose.eval.report.summarise` definitions, so the numbers match `av-pose eval`).
-- `failed`: invalid estimates (integrated as identity); `scale`: the translation scale policy.
+- `rotation_auc`, `total_auc`: AUC@5/10/20° (fractions) of every relative estimate T_a_b the estimator was asked
+  for (`OdometryTrack.pairs`, the dropped ones counting as failures); `rotation_mae_deg`: their mean rotation error
+  over the valid ones; `pairs`: how many (the `av_pose.eval.report.summarise` definitions, so the numbers match
+  `av-pose eval`).
+- `failed`: invalid estimates (dropped, as the node drops them); `scale`: the translation scale policy.
 """
 from __future__ import annotations
 
@@ -25,13 +26,16 @@ def world_poses(track: OdometryTrack, T_world_cam: np.ndarray) -> np.ndarray:
     return np.asarray(T_world_cam)[track.frames[0]] @ track.poses()
 
 
-def step_errors(track: OdometryTrack, T_world_cam: np.ndarray) -> PairErrors:
-    """Errors (degrees) of the track's relative estimates against the ground-truth T_a_b, one per step."""
+def track_pair_errors(track: OdometryTrack, T_world_cam: np.ndarray) -> PairErrors:
+    """Errors (degrees) of the track's relative estimates against the ground truth, one per estimated pair.
+
+    That is `track.pairs`, the dropped ones included (invalid: NaN errors).
+    """
     T_world_cam = np.asarray(T_world_cam)
-    if not track.steps:
+    if not track.pairs:
         return PairErrors.concatenate([])
-    truth = np.stack([relative_pose(T_world_cam[s.partner], T_world_cam[s.frame]) for s in track.steps])
-    return pair_errors([s.estimate for s in track.steps], truth)
+    truth = np.stack([relative_pose(T_world_cam[p.partner], T_world_cam[p.frame]) for p in track.pairs])
+    return pair_errors([p.estimate for p in track.pairs], truth)
 
 
 def trajectory_errors(track: OdometryTrack, T_world_cam: np.ndarray, rpe_delta: int) -> dict[str, float | None]:
@@ -59,7 +63,7 @@ def trajectory_errors(track: OdometryTrack, T_world_cam: np.ndarray, rpe_delta: 
 
 def odometry_summary(track: OdometryTrack, T_world_cam: np.ndarray, rpe_delta: int) -> dict:
     """The summary of one track (keys in the module docstring)."""
-    pairs = summarise(step_errors(track, T_world_cam)) if track.steps else {
+    pairs = summarise(track_pair_errors(track, T_world_cam)) if track.pairs else {
         'rotation_auc': None, 'total_auc': None, 'rotation_mae_deg': None, 'failed': 0, 'pairs': 0}
     summary = trajectory_errors(track, T_world_cam, rpe_delta)
     summary.update({key: pairs[key] for key in ('rotation_auc', 'total_auc', 'rotation_mae_deg', 'pairs', 'failed')})

@@ -50,32 +50,36 @@ def heading_deg(poses: np.ndarray) -> np.ndarray:
     return np.degrees(np.unwrap(np.arctan2(poses[:, 1, 2], poses[:, 0, 2])))
 
 
-def plot_trajectories(out_png: str | Path, estimates: Mapping[str, np.ndarray], truth: np.ndarray | None = None,
+def plot_trajectories(out_png: str | Path, estimates: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                      truth: tuple[np.ndarray, np.ndarray] | None = None,
                       sounds: Sequence[tuple[np.ndarray, np.ndarray, float]] = (),
                       sources_xy: np.ndarray | None = None, title: str = 'trajectory (top view)',
-                      stamps_s: np.ndarray | None = None) -> None:
-    """Top-down camera paths: ground truth (black) and each estimate (name → K×4×4 poses, same frame).
+                      heading: bool = False) -> None:
+    """Top-down camera paths: ground truth (black) and each estimate, all in the same frame.
 
-    With `stamps_s` (K,) a second panel shows the heading over time, where rotation errors are easiest to see.
+    Each path is (stamps (K,) in s, K×4×4 T_world_cam); the estimates may have different keyframes (an estimator
+    drops the pairs it has no pose for). With `heading` a second panel shows the heading over time, where rotation
+    errors are easiest to see.
 
     Args:
         out_png: where to write the figure.
-        estimates: name → K×4×4 estimated camera poses.
-        truth: K×4×4 ground-truth camera poses, or None.
+        estimates: name → (stamps, poses) of the estimated camera.
+        truth: (stamps, poses) of the ground truth, or None.
         sounds: (origin (3,), unit direction (3,), confidence) arrows: estimated sound directions.
         sources_xy: S×2 true source positions (drawn as stars), or None.
         title: title of the top view.
-        stamps_s: keyframe times (s) for the heading panel, or None for no such panel.
+        heading: add the heading-over-time panel.
     """
-    if stamps_s is None:
+    if not heading:
         figure, ax = plt.subplots(figsize=(6.5, 6), dpi=100)
     else:
         figure, (ax, heading_ax) = plt.subplots(1, 2, figsize=(13, 5.6), dpi=90, width_ratios=(1.0, 1.25))
+    paths = ([('ground truth', 'black', 2.0, truth)] if truth is not None else []) + [
+        (name, colour, 1.2, path) for colour, (name, path) in zip(COLOURS, estimates.items())]
+    for name, colour, width, (_, poses) in paths:
+        ax.plot(poses[:, 0, 3], poses[:, 1, 3], '-', color=colour, lw=width, label=name)
     if truth is not None:
-        ax.plot(truth[:, 0, 3], truth[:, 1, 3], '-', color='black', lw=2.0, label='ground truth')
-        ax.plot(truth[0, 0, 3], truth[0, 1, 3], 'o', color='black', ms=6)
-    for colour, (name, poses) in zip(COLOURS, estimates.items()):
-        ax.plot(poses[:, 0, 3], poses[:, 1, 3], '-', color=colour, lw=1.2, label=name)
+        ax.plot(truth[1][0, 0, 3], truth[1][0, 1, 3], 'o', color='black', ms=6)
     for origin, direction, confidence in sounds:
         ax.arrow(origin[0], origin[1], 0.6 * direction[0], 0.6 * direction[1], width=0.004, head_width=0.05,
                  color='tab:red', alpha=0.15 + 0.5 * float(confidence), length_includes_head=True)
@@ -86,11 +90,9 @@ def plot_trajectories(out_png: str | Path, estimates: Mapping[str, np.ndarray], 
     ax.set(xlabel='x [m]', ylabel='y [m]', title=title, aspect='equal')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc='best')
-    if stamps_s is not None:
-        if truth is not None:
-            heading_ax.plot(stamps_s, heading_deg(truth), '-', color='black', lw=2.0, label='ground truth')
-        for colour, (name, poses) in zip(COLOURS, estimates.items()):
-            heading_ax.plot(stamps_s, heading_deg(poses), '-', color=colour, lw=1.2, label=name)
+    if heading:
+        for name, colour, width, (stamps, poses) in paths:
+            heading_ax.plot(stamps, heading_deg(poses), '-', color=colour, lw=width, label=name)
         heading_ax.set(xlabel='time [s]', ylabel='camera heading [°, CCW from x]', title='heading over time')
         heading_ax.grid(alpha=0.3)
         heading_ax.legend(fontsize=8, loc='best')
@@ -168,7 +170,7 @@ def write_odometry_plots(out_dir: str | Path, recording, tracks: Mapping[str, ob
         errors_title: title of the error plot.
         sounds_from: the track whose poses carry the sound arrows (default the first).
     """
-    from av_pose.eval.odometry import step_errors, world_poses
+    from av_pose.eval.odometry import track_pair_errors, world_poses
     from av_pose.viz import plot_doa_over_time
 
     out = Path(out_dir)
@@ -182,9 +184,11 @@ def write_odometry_plots(out_dir: str | Path, recording, tracks: Mapping[str, ob
     sounds = keyframe_sounds(poses[first], tracks[first].frames, doa_by_frame, recording.T_cam_array, every)
     written = {'trajectory': out / 'trajectory.png', 'doa': out / 'doa.png'}
     frame_label = 'world' if truth is not None else 'odom'
-    plot_trajectories(written['trajectory'], poses, None if truth is None else truth[tracks[first].frames],
-                      sounds, sources_xy, f'top view ({frame_label}); arrows: DOA on {first}\'s poses',
-                      stamps)
+    frames = slice(tracks[first].frames[0], tracks[first].frames[-1] + 1)   # the truth over the keyframes' span
+    paths = {name: (np.asarray(t.stamps_s), poses[name]) for name, t in tracks.items()}
+    plot_trajectories(written['trajectory'], paths,
+                      None if truth is None else (np.asarray(recording.frame_times_s)[frames], truth[frames]),
+                      sounds, sources_xy, f'top view ({frame_label}); arrows: DOA on {first}\'s poses', heading=True)
     if doa:
         plot_doa_over_time(np.array([d.stamp_s for d in doa]), np.stack([d.spectrum for d in doa]), written['doa'],
                            estimated_deg=np.stack([d.azimuths_deg for d in doa]), true_deg=true_azimuths_deg,
@@ -193,7 +197,7 @@ def write_odometry_plots(out_dir: str | Path, recording, tracks: Mapping[str, ob
     else:
         written.pop('doa')
     if truth is not None:
-        series = {name: (np.array([s.odometry.stamp_s for s in t.steps]), step_errors(t, truth).rotation_deg)
+        series = {name: (np.array([p.stamp_s for p in t.pairs]), track_pair_errors(t, truth).rotation_deg)
                   for name, t in tracks.items()}
         written['pose_errors'] = out / 'pose_errors.png'
         plot_pose_errors(written['pose_errors'], series, shaded, table, errors_title)

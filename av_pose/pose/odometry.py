@@ -409,6 +409,18 @@ class OdometryIntegrator:
         self.keyframes.append(keyframe)
         return keyframe
 
+    def drop(self, partner: Keyframe, stamp_s: float, payload: Any = None) -> Keyframe | None:
+        """An invalid estimate for the pair (`partner`, the frame at `stamp_s`): that frame gets no pose.
+
+        The next frame pairs across it with an older keyframe (`partner_for`), except where the partner is the lone
+        anchor of a (re)started chain: then the chain restarts at this frame instead (`anchor`; the anchor may be
+        the frame that could not be paired, e.g. blurred, and nothing was measured from it). Returns the new anchor,
+        or None.
+        """
+        if len(self.keyframes) == 1 and self.keyframes[0] is partner and stamp_s > partner.stamp_s:
+            return self.anchor(stamp_s, payload)
+        return None
+
     def partner_for(self, stamp_s: float) -> Keyframe | None:
         """The keyframe to pair with a frame at `stamp_s`: age within [min_gap_s, max_gap_s], nearest to gap_s.
 

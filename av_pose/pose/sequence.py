@@ -3,13 +3,14 @@
 `run_odometry(recording, {name: estimator}, ...)` does what the node does with a played bag, deterministically:
 keyframes on a `1 / rate_hz` grid of image time (`keyframe_indices`), each paired with the keyframe about
 `gap_s` earlier (`OdometryIntegrator.partner_for`), batches of keyframes closer together than the shortest gap
-(so none is another's partner) → `PoseEstimator.estimate_batch` → `OdometryIntegrator.add`. Every estimator sees
-the same pairs, with the images decoded once.
+(so none is another's partner) → `PoseEstimator.estimate_batch` → `OdometryIntegrator.add`. Every estimator has
+its own integrator; the images are decoded once for all.
 
-One difference from the node, on purpose: an invalid (or non-finite) estimate is integrated as identity with
-UNKNOWN_VARIANCE (`PoseEstimate.invalid`) instead of being dropped, so every keyframe has a pose, every
-estimator has the same keyframes, and the covariance says how little is known. The smoother (`smoother`, pose_node's
-default; `av_pose.pose.smoothing`) then fills such a keyframe's rotation in from its neighbours.
+An invalid (or non-finite) estimate is dropped, as the node drops it: the keyframe is not integrated, and the next
+keyframe pairs across it with an older one (`partner_for`), or, after more than `max_gap_s` without a pose, the chain
+restarts there with UNKNOWN_VARIANCE added (`OdometryIntegrator.anchor`; a restarted chain whose anchor cannot be
+paired restarts at the next keyframe: `OdometryIntegrator.drop`). So each estimator keeps its own keyframes
+and pairs; every estimated pair, dropped or not, is in `OdometryTrack.pairs` for the pair scores.
 
 A recording is anything with the accessors of `SceneRecord` / `BagRecording`: `frame_times_s` (N,), `frame(i)`
 (H×W×3 uint8 RGB), `audio_window(center_s, duration_s)` → (C×n float32, coverage), `K`, `mic_array`,
@@ -34,6 +35,7 @@ from av_pose.geometry import planar_up_axis
 from av_pose.pose.base import PoseEstimate, PoseEstimator, PosePair, Sensors, View
 from av_pose.pose.odometry import (
     DEFAULT_DIRECTION_HOLD_S,
+    Keyframe,
     OdometryIntegrator,
     OdometryStep,
     ReferenceScale,
@@ -64,6 +66,16 @@ def keyframe_indices(frame_times_s: np.ndarray, gap_s: float, max_duration_s: fl
 
 
 @dataclass(frozen=True)
+class PairAttempt:
+    """One estimated pair: frame indices of b (the newer keyframe) and a (its partner), b's stamp (s), the estimate."""
+
+    frame: int
+    partner: int
+    stamp_s: float
+    estimate: PoseEstimate
+
+
+@dataclass(frozen=True)
 class SequenceStep:
     """One integrated keyframe: frame indices of b (this keyframe) and a (its partner), the estimate, the step."""
 
@@ -82,7 +94,8 @@ class OdometryTrack:
         frames: K frame indices of the integrated keyframes (the first is the anchor).
         stamps_s: K keyframe times (s, the recording's clock).
         T_odom_cam: K×4×4 camera poses in odom; `covariances` K×6×6 (own axes, metres and radians).
-        steps: K − 1 steps, one per keyframe after the anchor, in order.
+        steps: one per integrated keyframe after an anchor, in order (K − 1 when the chain never restarted).
+        pairs: every pair estimated, in order, the dropped (invalid) ones included: what the pair scores count.
         scale: the scale policy's description.
         seconds: wall time inside `estimate_batch` (s).
     """
@@ -93,6 +106,7 @@ class OdometryTrack:
     T_odom_cam: list[np.ndarray] = field(default_factory=list)
     covariances: list[np.ndarray] = field(default_factory=list)
     steps: list[SequenceStep] = field(default_factory=list)
+    pairs: list[PairAttempt] = field(default_factory=list)
     scale: str = ''
     seconds: float = 0.0
 
@@ -182,7 +196,7 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
             'direction_hold_frame': direction_hold_frame or hold_frame_for(planar_up is not None)}
     integrators = {name: OdometryIntegrator(scale(), gap_s=gap_s, smoother=smoother, **hold) for name in estimators}
     tracks = {name: OdometryTrack(name, scale=integrators[name].scale.describe()) for name in estimators}
-    lead = integrators[next(iter(estimators))]
+    lead = integrators[next(iter(estimators))]   # the gaps are the same for all
     for estimator in estimators.values():
         estimator.forget()
     views: dict[int, View] = {}
@@ -208,6 +222,46 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
         track.T_odom_cam.append(keyframe_pose)
         track.covariances.append(covariance)
 
+    def estimate(name: str, batch: list[int]) -> None:
+        """Anchor or pair each keyframe of `batch` in `name`'s chain; estimate the pairs; integrate the valid ones."""
+        integrator, jobs, deferred = integrators[name], [], []
+        for index in batch:
+            stamp = float(times[index])
+            if integrator.needs_anchor(stamp):
+                if jobs:   # an earlier keyframe of the batch may still get a pose: decide after it
+                    deferred.append(index)
+                    continue
+                keyframe = integrator.anchor(stamp, payload=index)
+                record(name, index, keyframe.T_odom_sensor, keyframe.covariance)
+                continue
+            partner = integrator.partner_for(stamp)
+            if partner is not None:
+                jobs.append((partner, index))
+        if jobs:
+            integrate(name, jobs)
+        for index in deferred:   # still nothing to pair with: restart here; else its partner is too young: skip
+            if integrator.needs_anchor(float(times[index])):
+                keyframe = integrator.anchor(float(times[index]), payload=index)
+                record(name, index, keyframe.T_odom_sensor, keyframe.covariance)
+
+    def integrate(name: str, jobs: list[tuple[Keyframe, int]]) -> None:
+        """Estimate the pairs (partner, frame index of b); integrate the valid estimates, drop the others."""
+        integrator = integrators[name]
+        pairs = [PosePair(view(partner.payload), view(b), sensors) for partner, b in jobs]
+        began = time.perf_counter()
+        estimates = estimators[name].estimate_batch(pairs)
+        tracks[name].seconds += time.perf_counter() - began
+        if len(estimates) != len(pairs):
+            raise RuntimeError(f'{name} returned {len(estimates)} estimates for {len(pairs)} pairs')
+        for (partner, b), result in zip(jobs, estimates):
+            result = _finite_or_invalid(result)
+            tracks[name].pairs.append(PairAttempt(b, partner.payload, float(times[b]), result))
+            if result.valid:
+                step = integrator.add(partner, float(times[b]), result, payload=b)
+                record(name, b, step.T_odom_sensor, step.covariance, SequenceStep(b, partner.payload, result, step))
+            elif (keyframe := integrator.drop(partner, float(times[b]), payload=b)) is not None:
+                record(name, b, keyframe.T_odom_sensor, keyframe.covariance)   # the chain restarts here
+
     position = 0
     with tqdm(total=len(keys), unit='frame', desc='odometry', disable=not progress) as bar:
         while position < len(keys):
@@ -217,31 +271,8 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
                     and times[keys[position]] - start_s < lead.min_gap_s - 1e-9:
                 batch.append(keys[position])
                 position += 1
-            jobs: list[tuple[int, int]] = []
-            for index in batch:
-                stamp = float(times[index])
-                if lead.needs_anchor(stamp):
-                    for name, integrator in integrators.items():
-                        keyframe = integrator.anchor(stamp, payload=index)
-                        record(name, index, keyframe.T_odom_sensor, keyframe.covariance)
-                    continue
-                partner = lead.partner_for(stamp)
-                if partner is not None:
-                    jobs.append((partner.payload, index))
-            if jobs:
-                pairs = [PosePair(view(a), view(b), sensors) for a, b in jobs]
-                for name, estimator in estimators.items():
-                    began = time.perf_counter()
-                    estimates = estimator.estimate_batch(pairs)
-                    tracks[name].seconds += time.perf_counter() - began
-                    if len(estimates) != len(pairs):
-                        raise RuntimeError(f'{name} returned {len(estimates)} estimates for {len(pairs)} pairs')
-                    integrator = integrators[name]
-                    for (a, b), estimate in zip(jobs, estimates):
-                        partner = integrator.partner_for(float(times[b]))
-                        estimate = _finite_or_invalid(estimate)
-                        step = integrator.add(partner, float(times[b]), estimate, payload=b)
-                        record(name, b, step.T_odom_sensor, step.covariance, SequenceStep(b, a, estimate, step))
+            for name in estimators:
+                estimate(name, batch)
             oldest = min((b for b in views), default=None)
             while oldest is not None and times[oldest] < times[batch[-1]] - lead.max_gap_s - 1e-9:
                 del views[oldest]

@@ -216,7 +216,7 @@ class PoseNode(Node):
                                 '(lower rate_hz, or use a GPU); skipped so that the latency stays bounded', behind)
         if not frames:
             return False
-        jobs, pairs = [], []
+        jobs, pairs, deferred = [], [], []
         for frame in frames:
             key = self._decode(frame)
             if key is None:
@@ -224,7 +224,10 @@ class PoseNode(Node):
             view = self._view(frame.stamp_s, key.image)
             key = replace(key, doa=self._doa(view, self._sample_rate()))
             if self._integrator.needs_anchor(frame.stamp_s):
-                self._integrator.anchor(frame.stamp_s, payload=key)
+                if jobs:   # an earlier frame of the batch may still get a pose: decide after it
+                    deferred.append((frame, key))
+                else:
+                    self._integrator.anchor(frame.stamp_s, payload=key)
                 continue
             partner = self._integrator.partner_for(frame.stamp_s)
             if partner is not None:
@@ -242,12 +245,17 @@ class PoseNode(Node):
                                               and np.all(np.isfinite(estimate.covariance))):
                     self._warnings.drop('frame', 'invalid_estimate', f'no pose for {frame.stamp_s:.3f} s: '
                                         f'{estimate.info.get("reason", "non-finite estimate")}')
+                    with self._lock:   # the next frame pairs across it (a lone anchor moves to it: `drop`)
+                        self._integrator.drop(partner, frame.stamp_s, payload=key)
                     continue
                 with self._lock:  # the scale policy is fed by a callback
                     step = self._integrator.add(partner, frame.stamp_s, estimate, payload=key)
                 self.direction_held += step.direction_held
                 self._publish(step, estimate, frame, key, key.frame_id or partner.payload.frame_id)
                 self._calibrate(estimate, partner.payload, key)
+        for frame, key in deferred:   # still nothing to pair with: restart there; else its partner is too young
+            if self._integrator.needs_anchor(frame.stamp_s):
+                self._integrator.anchor(frame.stamp_s, payload=key)
         return True
 
     def _decode(self, frame: PendingFrame) -> KeyImage | None:
