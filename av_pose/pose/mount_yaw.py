@@ -268,7 +268,7 @@ def solve_yaw(rays: Rays, sigma_deg: float = 5.0, temperature: float = 5.0,
     likelihood = np.exp(-(profile[finite] - profile[finite].min()) * sharpen / temperature)
     offsets = np.radians(wrap_signed_deg(yaws[finite] - yaw))
     resultant = np.abs(np.sum(likelihood * np.exp(1j * offsets))) / likelihood.sum()
-    profile_std = np.degrees(np.sqrt(-2.0 * np.log(max(resultant, 1e-12))))
+    profile_std = np.degrees(np.sqrt(-2.0 * np.log(min(max(resultant, 1e-12), 1.0))))   # rounding: ≤ 1
     std = float(min(max(spread, profile_std), UNOBSERVABLE_STD_DEG))
     return YawFit(float(wrap_signed_deg(yaw)), std, int(inlier.sum()), len(sources), cost, yaws[finite], likelihood)
 
