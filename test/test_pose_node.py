@@ -407,8 +407,10 @@ class TruthEstimator(PoseEstimator):
     name = 'truth'
 
     def __init__(self, record, nan_after_s: float | None = None,
-                 blind_between_s: tuple[float, float] | None = None) -> None:
+                 blind_between_s: tuple[float, float] | None = None,
+                 invalid_between_s: tuple[float, float] | None = None) -> None:
         self.record, self.pairs, self.nan_after_s, self.blind_between_s = record, [], nan_after_s, blind_between_s
+        self.invalid_between_s = invalid_between_s
 
     def estimate_batch(self, pairs):
         out = []
@@ -425,6 +427,9 @@ class TruthEstimator(PoseEstimator):
                 T[:3, 3] = 0.0
             out.append(PoseEstimate(T, np.diag([1e6 if blind else 1e-4] * 3 + [1e-5] * 3), used=('vision',),
                                     translation_known=not blind))
+            if self.invalid_between_s is not None and \
+                    self.invalid_between_s[0] <= pair.view_b.stamp_s <= self.invalid_between_s[1]:
+                out[-1] = PoseEstimate.invalid('no pose (test)')
         return out
 
 
@@ -568,6 +573,22 @@ def test_node_walks_on_along_the_last_direction_where_the_estimator_loses_it(sce
     print(f'\ndirection hold over DDS: the end {errors[0.0]:.3f} m off without, {errors[5.0]:.3f} m with it')
     assert errors[0.0] > 0.15 and errors[5.0] < 0.75 * errors[0.0]   # measured 0.22 and 0.11 m
     assert statuses[-1]['direction hold'] == '5 s in odom'
+
+
+def test_node_pairs_across_frames_without_a_pose_and_restarts_after_the_longest_gap(scene_bag):
+    """Invalid estimates are dropped: the next keyframe pairs across them; after 4 s without a pose, a restart."""
+    bridged, statuses = replay_end_error(scene_bag, TruthEstimator(scene_bag.record,
+                                                                   invalid_between_s=(EPOCH + 2.5, EPOCH + 3.5)))
+    status = statuses[-1]
+    assert int(status['dropped: invalid_estimate']) >= 8 and status[RESTARTS] == '0'
+    assert bridged < 0.05   # exact poses across the gap: nothing of the motion is lost (measured 0.0x m)
+    lost, statuses = replay_end_error(scene_bag, TruthEstimator(scene_bag.record,
+                                                                invalid_between_s=(EPOCH + 0.8, EPOCH + 5.2)))
+    assert int(statuses[-1][RESTARTS]) >= 1 and lost > bridged   # the motion of 4.4 s is unknown
+    print(f'\ndropped pairs over DDS: end {bridged:.3f} m off across 1 s without a pose, {lost:.3f} m across 4.4 s')
+
+
+RESTARTS = 'chain restarts (no pose for longer than the longest gap)'
 
 
 def test_node_integrates_the_scene_into_odometry_tf_and_markers(scene_bag):

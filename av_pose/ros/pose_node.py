@@ -44,7 +44,7 @@ from visualization_msgs.msg import MarkerArray
 from av_pose.audio.buffer import AudioRingBuffer
 from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
-from av_pose.pose.base import PoseEstimator, PosePair, Sensors, View
+from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimator, PosePair, Sensors, View
 from av_pose.pose.odometry import (
     OdometryIntegrator,
     OdometryStep,
@@ -129,7 +129,7 @@ class PoseNode(Node):
         self._last_camera_frame = ''
         self._last_image_arrival: float | None = None
         self._mode = ''
-        self.published = self._reported_drops = self.direction_held = 0
+        self.published = self._reported_drops = self.direction_held = self.chain_restarts = 0
         self._counts_at_report = (0, 0, 0, time.monotonic())
         image_type = CompressedImage if cfg.compressed else Image
         self.create_subscription(image_type, 'image', self._on_image, qos_profile_sensor_data)
@@ -227,7 +227,7 @@ class PoseNode(Node):
                 if jobs:   # an earlier frame of the batch may still get a pose: decide after it
                     deferred.append((frame, key))
                 else:
-                    self._integrator.anchor(frame.stamp_s, payload=key)
+                    self._anchor(frame.stamp_s, key)
                 continue
             partner = self._integrator.partner_for(frame.stamp_s)
             if partner is not None:
@@ -243,7 +243,7 @@ class PoseNode(Node):
             for (frame, partner, key), estimate in zip(jobs, estimates):
                 if not estimate.valid or not (np.all(np.isfinite(estimate.T_a_b))
                                               and np.all(np.isfinite(estimate.covariance))):
-                    self._warnings.drop('frame', 'invalid_estimate', f'no pose for {frame.stamp_s:.3f} s: '
+                    self._warnings.drop('frame', 'invalid_estimate', f'no pose for the frame at {frame.stamp_s:.3f} s: '
                                         f'{estimate.info.get("reason", "non-finite estimate")}')
                     with self._lock:   # the next frame pairs across it (a lone anchor moves to it: `drop`)
                         self._integrator.drop(partner, frame.stamp_s, payload=key)
@@ -255,8 +255,18 @@ class PoseNode(Node):
                 self._calibrate(estimate, partner.payload, key)
         for frame, key in deferred:   # still nothing to pair with: restart there; else its partner is too young
             if self._integrator.needs_anchor(frame.stamp_s):
-                self._integrator.anchor(frame.stamp_s, payload=key)
+                self._anchor(frame.stamp_s, key)
         return True
+
+    def _anchor(self, stamp_s: float, key: KeyImage) -> None:
+        """Start the chain at this frame; a restart (no pose for longer than the longest pair gap) is counted."""
+        latest = self._integrator.latest
+        if latest is not None:
+            self.chain_restarts += 1
+            self._warnings.warn('chain_restart', f'no pose for {stamp_s - latest.stamp_s:.1f} s (longer than '
+                                f'{self._integrator.max_gap_s:g} s): odometry restarts from the last pose, its '
+                                f'covariance grown by {UNKNOWN_VARIANCE:g} ({self.chain_restarts} restarts so far)')
+        self._integrator.anchor(stamp_s, payload=key)
 
     def _decode(self, frame: PendingFrame) -> KeyImage | None:
         """The frame's image (None for audio-only frames); counts and skips bad ones; resets on a new size."""
@@ -382,6 +392,7 @@ class PoseNode(Node):
                   'smoothing': smoother.describe() if smoother else 'off',
                   'direction hold': self._integrator.describe_direction_hold(),
                   'estimates with a held direction': self.direction_held,
+                  'chain restarts (no pose for longer than the longest gap)': self.chain_restarts,
                   'images received': images_received, 'image rate hz': (images_received - received) / elapsed,
                   'audio chunks received': self._audio.received,
                   'audio rate hz': (self._audio.received - chunks) / elapsed,
