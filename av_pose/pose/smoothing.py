@@ -9,8 +9,9 @@ together; a prior on the motion does. `ChainSmoother` solves, after each keyfram
 keyframes of the last `lag_s` seconds (older ones held fixed):
 
 - one factor per keyframe b whose partner a is in the graph: the relative estimate, residual
-  log(R_a⁻¹ · R_b · R_Z⁻¹) in a's axes, information the inverse of its rotation covariance (an invalid estimate,
-  integrated as identity with UNKNOWN_VARIANCE, weighs nothing);
+  log(R_a⁻¹ · R_b · R_Z⁻¹) in a's axes, information the inverse of its rotation covariance (an invalid estimate
+  handed to `OdometryIntegrator.add` is identity with UNKNOWN_VARIANCE and weighs nothing; pose_node and
+  `run_odometry` drop those instead);
 - one factor per three consecutive keyframes: the body angular velocity changes little from one interval to the
   next, residual log(R_k⁻¹ R_k+1)/Δt₂ − log(R_k-1⁻¹ R_k)/Δt₁ (rad/s), variance `angular_accel_rad_s2`² × the
   mean of the two intervals (a white-noise angular acceleration).
