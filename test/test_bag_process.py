@@ -104,6 +104,7 @@ def test_summary_scores_against_the_ground_truth(processed, scene_and_bag):
         assert all(key in model for key in SUMMARY_KEYS)
         track = processed.tracks[name]   # every estimated pair; the failed ones were dropped, as in the node
         assert model['pairs'] == len(track.pairs) == len(track.steps) + model['failed']
+        assert model['restarts'] == track.restarts == 0
         assert 0.0 <= model['ate_m'] < 1.0 and 0.0 <= model['rpe_rot_deg'] < 20.0
         assert len(model['rotation_auc']) == 3 and model['rotation_auc'][2] > 0.5  # a real, working estimator
         assert model['rotation_mae_deg'] < 10.0

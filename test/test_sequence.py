@@ -138,7 +138,7 @@ def test_invalid_estimates_are_dropped_and_the_next_keyframe_pairs_across_them()
     errors = track_pair_errors(track, recording.T_world_cam)
     assert np.isnan(errors.rotation_deg[~errors.valid]).all() and errors.valid.sum() == 10 and len(errors.valid) == 12
     summary = odometry_summary(track, recording.T_world_cam, rpe_delta=1)
-    assert summary['failed'] == 2 and summary['pairs'] == 12
+    assert summary['failed'] == 2 and summary['pairs'] == 12 and track.restarts == 0
 
 
 def test_a_blind_stretch_longer_than_the_longest_gap_restarts_the_chain_with_unknown_variance():
@@ -149,6 +149,7 @@ def test_a_blind_stretch_longer_than_the_longest_gap_restarts_the_chain_with_unk
     assert track.stamps_s == [0.0, 1.0, 2.0, 3.0, 4.0, 9.0, 10.0, 11.0, 12.0]
     assert (4.0, 8.0) in blind.pairs and (4.0, 9.0) not in blind.pairs   # 5 s back is older than max_gap_s 4 s
     restart = track.frames.index(90)
+    assert track.restarts == 1
     poses = track.poses()
     np.testing.assert_allclose(poses[restart], poses[restart - 1], atol=1e-12)   # continues from the last pose
     assert all(np.all(np.diag(c) >= UNKNOWN_VARIANCE) for c in track.covariances[restart:])   # never forgotten

@@ -304,7 +304,8 @@ def process_bag(in_path: str | Path, out_path: str | Path | None, estimators: Ma
     for name, track in tracks.items():
         entry = {'topic_prefix': f'/{names[name]}', 'seconds_per_pair': track.seconds / max(1, len(track.pairs)),
                  'failed': sum(not p.estimate.valid for p in track.pairs), 'pairs': len(track.pairs),
-                 'direction_held': sum(s.odometry.direction_held for s in track.steps)}
+                 'direction_held': sum(s.odometry.direction_held for s in track.steps),
+                 'restarts': track.restarts}
         if truth is not None:
             entry.update(odometry_summary(track, truth, rpe_delta))
         summary['models'][name] = entry

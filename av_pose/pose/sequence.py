@@ -96,6 +96,8 @@ class OdometryTrack:
         T_odom_cam: K×4×4 camera poses in odom; `covariances` K×6×6 (own axes, metres and radians).
         steps: one per integrated keyframe after an anchor, in order (K − 1 when the chain never restarted).
         pairs: every pair estimated, in order, the dropped (invalid) ones included: what the pair scores count.
+        restarts: how often the chain restarted after no pose for longer than `max_gap_s` (pose_node's
+            "chain restarts").
         scale: the scale policy's description.
         seconds: wall time inside `estimate_batch` (s).
     """
@@ -107,6 +109,7 @@ class OdometryTrack:
     covariances: list[np.ndarray] = field(default_factory=list)
     steps: list[SequenceStep] = field(default_factory=list)
     pairs: list[PairAttempt] = field(default_factory=list)
+    restarts: int = 0
     scale: str = ''
     seconds: float = 0.0
 
@@ -230,9 +233,8 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
             if integrator.needs_anchor(stamp):
                 if jobs:   # an earlier keyframe of the batch may still get a pose: decide after it
                     deferred.append(index)
-                    continue
-                keyframe = integrator.anchor(stamp, payload=index)
-                record(name, index, keyframe.T_odom_sensor, keyframe.covariance)
+                else:
+                    anchor(name, index)
                 continue
             partner = integrator.partner_for(stamp)
             if partner is not None:
@@ -241,8 +243,13 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
             integrate(name, jobs)
         for index in deferred:   # still nothing to pair with: restart here; else its partner is too young: skip
             if integrator.needs_anchor(float(times[index])):
-                keyframe = integrator.anchor(float(times[index]), payload=index)
-                record(name, index, keyframe.T_odom_sensor, keyframe.covariance)
+                anchor(name, index)
+
+    def anchor(name: str, index: int) -> None:
+        """Start (or, after a keyframe, restart) `name`'s chain at this keyframe."""
+        tracks[name].restarts += integrators[name].latest is not None
+        keyframe = integrators[name].anchor(float(times[index]), payload=index)
+        record(name, index, keyframe.T_odom_sensor, keyframe.covariance)
 
     def integrate(name: str, jobs: list[tuple[Keyframe, int]]) -> None:
         """Estimate the pairs (partner, frame index of b); integrate the valid estimates, drop the others."""
