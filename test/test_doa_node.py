@@ -187,6 +187,17 @@ def test_scheduler_mean_rate_with_32ms_chunks():
     assert np.diff(marks).max() <= 0.128 + 1e-9
 
 
+def test_scheduler_keeps_every_other_frame_on_the_ros_clock():
+    """10 Hz frames stamped as ROS stamps them (about 1.7e9 s) at 5 Hz: every other frame, for minutes."""
+    scheduler, marks = EstimateScheduler(0.2), []
+    for k in range(3000):   # 5 min
+        stamp = float(1_700_000_000 + k // 10) + (k % 10) * 100_000_000 * 1e-9   # sec + nanosec, as a float
+        if scheduler.due(stamp):
+            scheduler.mark(stamp)
+            marks.append(k)
+    assert marks == list(range(0, 3000, 2))   # summing the period drifted past the frame at 4.6 s
+
+
 # ------------------------------------------------------------------------------------------ simulation
 def simulate_room(fs: int, seconds: float, seed: int = 7) -> np.ndarray:
     """C×T float32 ReSpeaker-4 recording of a white-noise source at 60°, RT60 0.3 s, SNR 20 dB."""

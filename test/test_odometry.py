@@ -231,6 +231,18 @@ def test_a_dropped_frame_is_paired_across_and_a_lone_anchor_that_cannot_be_paire
     assert rotation_angle_deg(step.T_odom_sensor[:3, :3], so3_exp([0.0, 0.6, 0.0])) < 1e-9
 
 
+def test_gap_decisions_do_not_depend_on_the_clocks_rounding():
+    """Frames exactly min_gap_s (0.6 s) and max_gap_s (4.8 s) apart, stamped as ROS stamps them (about 1.7e9 s)."""
+    def ros_stamp(ns: int) -> float:
+        return float(1_700_000_000 + ns // 10**9) + (ns % 10**9) * 1e-9
+
+    integrator = OdometryIntegrator(NoScale(), gap_s=1.2)
+    integrator.anchor(ros_stamp(0))
+    assert ros_stamp(600_000_000) - ros_stamp(0) < 0.6   # 0.59999990 s in float64
+    assert integrator.partner_for(ros_stamp(600_000_000)) is integrator.latest
+    assert not integrator.needs_anchor(ros_stamp(4_800_000_000))
+
+
 def test_reset_keeps_the_pose_continuous():
     yaw = make_transform(so3_exp([0.0, 0.3, 0.0]), [0.0, 0.0, 0.0])
     integrator = OdometryIntegrator(NoScale(), gap_s=1.0)

@@ -41,6 +41,7 @@ from av_pose.geometry import R_CAM_ARRAY_DEFAULT, invert_transform, make_transfo
 from av_pose.metrics.pose import rotation_error_deg  # noqa: E402
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator  # noqa: E402
 from av_pose.pose.outputs import TrajectoryTrail  # noqa: E402
+from av_pose.pose.sequence import ground_truth_scale, run_odometry  # noqa: E402
 from av_pose.pose.smoothing import ChainSmoother  # noqa: E402
 from av_pose.ros import images, pose_messages  # noqa: E402
 from av_pose.ros.audio_adapters import import_message_type  # noqa: E402
@@ -589,6 +590,39 @@ def test_node_pairs_across_frames_without_a_pose_and_restarts_after_the_longest_
 
 
 RESTARTS = 'chain restarts (no pose for longer than the longest gap)'
+
+
+@dataclass
+class EpochRecording:
+    """The scene on the bag's clock (stamps EPOCH + scene time), for `run_odometry` beside the node."""
+
+    record: object
+
+    def __getattr__(self, name):
+        return getattr(self.record, name)
+
+    @property
+    def frame_times_s(self) -> np.ndarray:
+        return np.asarray(self.record.frame_times_s) + EPOCH
+
+    def audio_window(self, center_s: float, duration_s: float):
+        return self.record.audio_window(center_s - EPOCH, duration_s)
+
+
+def test_the_node_and_the_bag_tool_estimate_the_same_pairs(scene_bag):
+    """One policy for frames without a pose (dropped, paired across, a restart after 4 s): pose_node over DDS and
+    `run_odometry` (the bag tool, eval, the demo) ask the estimator for exactly the same pairs."""
+    invalid = (EPOCH + 0.8, EPOCH + 5.2)
+    online = TruthEstimator(scene_bag.record, invalid_between_s=invalid)
+    _, statuses = replay_end_error(scene_bag, online, rate_hz=5.0)
+    offline = TruthEstimator(scene_bag.record, invalid_between_s=invalid)
+    recording = EpochRecording(scene_bag.record)
+    track = run_odometry(recording, {'truth': offline}, lambda: ground_truth_scale(recording), rate_hz=5.0)['truth']
+    pairs = [[(round(p.view_a.stamp_s - EPOCH, 3), round(p.view_b.stamp_s - EPOCH, 3)) for p in e.pairs]
+             for e in (online, offline)]
+    assert pairs[0] == pairs[1] and len(pairs[0]) >= 10
+    assert (0.6, 4.6) in pairs[0] and (4.8, 5.4) in pairs[0]   # across the gap up to 4 s back, then a restart
+    assert int(statuses[-1][RESTARTS]) == track.restarts == 1
 
 
 def test_node_integrates_the_scene_into_odometry_tf_and_markers(scene_bag):

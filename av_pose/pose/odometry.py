@@ -48,6 +48,11 @@ DIRECTION_HOLD_FRAMES = ('sensor', 'odom')
 DEFAULT_DIRECTION_HOLD_S = 5.0
 """How long a known direction of travel carries steps whose direction vision could not give (s; docs/results.md
 "Holding the direction of travel": the lowest mean ATE over the moving ShoeboxAV set, clean and corrupted)."""
+STAMP_TOLERANCE_S = 1e-6
+"""Slack on every gap decision (s): stamps on the ROS clock (about 1.7e9 s) carry up to 2.4e-7 s of float64 rounding,
+so frames exactly `min_gap_s` or `max_gap_s` apart must not fall on either side by chance (with `pair_gap_s` 1.2,
+frames stamped exactly 0.6 s apart read 0.59999990 s on six of ten such stamps: too young to pair, where the same
+frames on a scene's own clock paired)."""
 MIN_TRAVEL_M = 1e-3
 """A step shorter than this (m) does not renew the held direction of travel: standing still, it is noise."""
 HOLD_MAX_DIRECTION_STD_DEG = 35.0
@@ -197,7 +202,7 @@ class ReferenceScale(ScalePolicy):
     def position_at(self, t: float) -> np.ndarray | None:
         """Interpolated position at `t`, or None outside the stored samples."""
         stamps = self._stamps
-        if not stamps or t < stamps[0] - 1e-9 or t > stamps[-1] + 1e-9:
+        if not stamps or t < stamps[0] - STAMP_TOLERANCE_S or t > stamps[-1] + STAMP_TOLERANCE_S:
             return None
         i = min(max(bisect_left(stamps, t), 1), len(stamps) - 1) if len(stamps) > 1 else 0
         if len(stamps) == 1:
@@ -391,7 +396,7 @@ class OdometryIntegrator:
         of the input): the chain restarts there, continuing from the last pose.
         """
         latest = self.latest
-        return latest is None or stamp_s - latest.stamp_s > self.max_gap_s
+        return latest is None or stamp_s - latest.stamp_s > self.max_gap_s + STAMP_TOLERANCE_S
 
     def anchor(self, stamp_s: float, payload: Any = None) -> Keyframe:
         """Start the chain at `stamp_s`: identity at the very start, else the last pose.
@@ -429,7 +434,8 @@ class OdometryIntegrator:
         best, best_error = None, math.inf
         for keyframe in self.keyframes:
             age = stamp_s - keyframe.stamp_s
-            if self.min_gap_s - 1e-9 <= age <= self.max_gap_s + 1e-9 and abs(age - self.gap_s) < best_error:
+            if self.min_gap_s - STAMP_TOLERANCE_S <= age <= self.max_gap_s + STAMP_TOLERANCE_S \
+                    and abs(age - self.gap_s) < best_error:
                 best, best_error = keyframe, abs(age - self.gap_s)
         return best
 
@@ -459,7 +465,7 @@ class OdometryIntegrator:
         information = rotation_information(cov_rel) if self.smoother is not None else None
         self.keyframes.append(Keyframe(float(stamp_s), T_odom_b, covariance, payload, partner.stamp_s, T_a_b,
                                        information))
-        while self.keyframes and stamp_s - self.keyframes[0].stamp_s > self.max_gap_s + 1e-9:
+        while self.keyframes and stamp_s - self.keyframes[0].stamp_s > self.max_gap_s + STAMP_TOLERANCE_S:
             self.keyframes.popleft()
         if self.smoother is not None and len(self.keyframes) >= 2 and self.keyframes[-2] is not partner:
             T_odom_b = self._smooth()   # chains interleave (one chain: nothing to tie, the prior would only bend it)

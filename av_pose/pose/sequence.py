@@ -35,6 +35,7 @@ from av_pose.geometry import planar_up_axis
 from av_pose.pose.base import PoseEstimate, PoseEstimator, PosePair, Sensors, View
 from av_pose.pose.odometry import (
     DEFAULT_DIRECTION_HOLD_S,
+    STAMP_TOLERANCE_S,
     Keyframe,
     OdometryIntegrator,
     OdometryStep,
@@ -275,13 +276,13 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
             start_s = times[keys[position]]
             batch = []
             while position < len(keys) and len(batch) < batch_size \
-                    and times[keys[position]] - start_s < lead.min_gap_s - 1e-9:
+                    and times[keys[position]] - start_s < lead.min_gap_s - STAMP_TOLERANCE_S:
                 batch.append(keys[position])
                 position += 1
             for name in estimators:
                 estimate(name, batch)
             oldest = min((b for b in views), default=None)
-            while oldest is not None and times[oldest] < times[batch[-1]] - lead.max_gap_s - 1e-9:
+            while oldest is not None and times[oldest] < times[batch[-1]] - lead.max_gap_s - STAMP_TOLERANCE_S:
                 del views[oldest]
                 oldest = min((b for b in views), default=None)
             bar.update(len(batch))

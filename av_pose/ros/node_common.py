@@ -252,9 +252,13 @@ class AudioInput:
 class EstimateScheduler:
     """Decides, by data time, when the next estimate is due: on a grid of `period_s` seconds.
 
-    Due times advance by exactly `period_s`, so with inputs that do not divide the period the mean rate
-    is still 1 / period_s. The grid restarts when time goes back or skips ahead.
+    Due times are the grid's origin plus whole periods (computed afresh, never summed: at ROS stamps of about 1.7e9 s
+    each float64 sum rounds by up to 2.4e-7 s, and twenty of them moved a due time past a frame exactly on the grid,
+    so pose_node skipped that keyframe); a frame up to `TOLERANCE_S` early counts as on time. So with inputs that do
+    not divide the period the mean rate is still 1 / period_s. The grid restarts when time goes back or skips ahead.
     """
+
+    TOLERANCE_S = 1e-4
 
     def __init__(self, period_s: float) -> None:
         self.period_s = float(period_s)
@@ -262,18 +266,24 @@ class EstimateScheduler:
 
     def due(self, end_s: float) -> bool:
         """True when data up to `end_s` reaches the next due time."""
-        return self._next_s is None or end_s < self._last_s or end_s >= self._next_s - 1e-6
+        return self._origin_s is None or end_s < self._last_s or end_s >= self._next_s() - self.TOLERANCE_S
 
     def mark(self, end_s: float) -> None:
         """Record that an estimate covered data up to `end_s`."""
-        on_grid = self._next_s is not None and self._last_s <= end_s < self._next_s + self.period_s
-        self._next_s = (self._next_s if on_grid else end_s) + self.period_s
+        if self._origin_s is not None and self._last_s <= end_s < self._next_s() + self.period_s:
+            self._periods += 1
+        else:
+            self._origin_s, self._periods = float(end_s), 1
         self._last_s = float(end_s)
 
     def reset(self) -> None:
         """Forget the grid (after a time jump or a rebuilt estimator)."""
-        self._next_s: float | None = None
+        self._origin_s: float | None = None
+        self._periods = 0
         self._last_s = -math.inf
+
+    def _next_s(self) -> float:
+        return self._origin_s + self._periods * self.period_s
 
 
 # ------------------------------------------------------------------------------------------ life cycle
