@@ -576,20 +576,22 @@ def test_node_walks_on_along_the_last_direction_where_the_estimator_loses_it(sce
     assert statuses[-1]['direction hold'] == '5 s in odom'
 
 
+RESTARTS = 'chain restarts (no pose for longer than the longest gap)'
+"""pose_node's /diagnostics key."""
+
+
 def test_node_pairs_across_frames_without_a_pose_and_restarts_after_the_longest_gap(scene_bag):
     """Invalid estimates are dropped: the next keyframe pairs across them; after 4 s without a pose, a restart."""
     bridged, statuses = replay_end_error(scene_bag, TruthEstimator(scene_bag.record,
                                                                    invalid_between_s=(EPOCH + 2.5, EPOCH + 3.5)))
     status = statuses[-1]
     assert int(status['dropped: invalid_estimate']) >= 8 and status[RESTARTS] == '0'
-    assert bridged < 0.05   # exact poses across the gap: nothing of the motion is lost (measured 0.0x m)
+    assert bridged < 0.05   # exact poses across the gap: nothing of the motion is lost (measured 0.000 m)
     lost, statuses = replay_end_error(scene_bag, TruthEstimator(scene_bag.record,
                                                                 invalid_between_s=(EPOCH + 0.8, EPOCH + 5.2)))
     assert int(statuses[-1][RESTARTS]) >= 1 and lost > bridged   # the motion of 4.4 s is unknown
     print(f'\ndropped pairs over DDS: end {bridged:.3f} m off across 1 s without a pose, {lost:.3f} m across 4.4 s')
 
-
-RESTARTS = 'chain restarts (no pose for longer than the longest gap)'
 
 
 @dataclass
