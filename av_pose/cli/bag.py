@@ -127,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
             f'{"" if entry["restarts"] == 1 else "s"})'
             for name, entry in summary['models'].items() if entry['failed']]
     if lost:
-        print(f'pairs without a pose, dropped as pose_node drops them (the next keyframe pairs across; after '
-              f'{4 * args.gap:g} s without one the chain restarts): {", ".join(lost)}')
+        print(f'pairs without a pose, dropped as pose_node drops them (the next keyframe pairs across; after the '
+              f'longest pair gap without one the chain restarts): {", ".join(lost)}')
     for poses, sources in summary.get('sources', {}).items():
         print(f'sound sources with {poses} poses: ' + ('; '.join(
             f'{s["id"]}: ({s["position_m"][0]:.2f}, {s["position_m"][1]:.2f}) m ± {max(s["std_m"][:2]):.2f}'

@@ -33,6 +33,7 @@ import math
 from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -339,6 +340,28 @@ class OdometryStep:
         return Ad @ self.twist, _symmetric(Ad @ self.twist_covariance @ Ad.T)
 
 
+def checked_estimate(estimate: PoseEstimate) -> PoseEstimate:
+    """`estimate`, or an invalid one in its place where a valid estimate carries non-finite numbers."""
+    if not estimate.valid or (np.all(np.isfinite(estimate.T_a_b)) and np.all(np.isfinite(estimate.covariance))):
+        return estimate
+    return PoseEstimate.invalid('non-finite estimate')
+
+
+@dataclass
+class BatchPlan:
+    """What `OdometryIntegrator.plan` made of a batch of keyframes (positions index the batch).
+
+    Attributes:
+        anchors: (position, keyframe) of the keyframes that (re)started the chain.
+        pairs: (position, partner) of the keyframes to estimate against their partner, then `settle`.
+        deferred: positions that need a restart but wait for the earlier keyframes' estimates (`finish`).
+    """
+
+    anchors: list[tuple[int, Keyframe]] = field(default_factory=list)
+    pairs: list[tuple[int, Keyframe]] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+
+
 @dataclass
 class OdometryIntegrator:
     """Chains relative poses of keyframes `gap_s` apart into odometry (see the module docstring).
@@ -382,6 +405,7 @@ class OdometryIntegrator:
             raise UserInputError(f'direction_hold_s must be >= 0 s, got {self.direction_hold_s}')
         self._anchor = (np.eye(4), np.zeros((6, 6)))
         self._restarted = False
+        self.restarts = 0   # chain restarts after no pose for longer than max_gap_s (`plan`, `finish`)
         self._travel: tuple[float, np.ndarray, np.ndarray] | None = None  # stamp, unit direction in odom, in sensor
 
     @property
@@ -425,6 +449,49 @@ class OdometryIntegrator:
         if len(self.keyframes) == 1 and self.keyframes[0] is partner and stamp_s > partner.stamp_s:
             return self.anchor(stamp_s, payload)
         return None
+
+    def plan(self, stamps_s: Sequence[float], payloads: Sequence[Any]) -> BatchPlan:
+        """Anchor or pair each keyframe of a batch (in time order, closer together than `min_gap_s`).
+
+        A keyframe that needs a (re)start after one that is to be estimated waits for that estimate (`finish`):
+        anchored first, it would put the chain out of time order. One without a partner old enough is skipped.
+        """
+        plan = BatchPlan()
+        for position, (stamp_s, payload) in enumerate(zip(stamps_s, payloads)):
+            if self.needs_anchor(stamp_s):
+                if plan.pairs:
+                    plan.deferred.append(position)
+                else:
+                    plan.anchors.append((position, self._restart(stamp_s, payload)))
+            elif (partner := self.partner_for(stamp_s)) is not None:
+                plan.pairs.append((position, partner))
+        return plan
+
+    def settle(self, partner: Keyframe, stamp_s: float, estimate: PoseEstimate,
+               payload: Any = None) -> OdometryStep | Keyframe | None:
+        """Take the estimate of a planned pair.
+
+        Valid and finite: integrated (`add`; returns the step). Else dropped (`drop`; returns the anchor the chain
+        restarted at, or None).
+        """
+        estimate = checked_estimate(estimate)
+        if estimate.valid:
+            return self.add(partner, stamp_s, estimate, payload)
+        return self.drop(partner, stamp_s, payload)
+
+    def finish(self, plan: BatchPlan, stamps_s: Sequence[float],
+               payloads: Sequence[Any]) -> list[tuple[int, Keyframe]]:
+        """After the batch's estimates, restart at the deferred keyframes that still have nothing to pair with.
+
+        Returns their (position, anchor); the others' partners are too young: skipped.
+        """
+        return [(position, self._restart(stamps_s[position], payloads[position])) for position in plan.deferred
+                if self.needs_anchor(stamps_s[position])]
+
+    def _restart(self, stamp_s: float, payload: Any) -> Keyframe:
+        """`anchor`, counting a restart of a chain that had keyframes (`restarts`)."""
+        self.restarts += self.latest is not None
+        return self.anchor(stamp_s, payload)
 
     def partner_for(self, stamp_s: float) -> Keyframe | None:
         """The keyframe to pair with a frame at `stamp_s`: age within [min_gap_s, max_gap_s], nearest to gap_s.

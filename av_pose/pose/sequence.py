@@ -36,11 +36,11 @@ from av_pose.pose.base import PoseEstimate, PoseEstimator, PosePair, Sensors, Vi
 from av_pose.pose.odometry import (
     DEFAULT_DIRECTION_HOLD_S,
     STAMP_TOLERANCE_S,
-    Keyframe,
     OdometryIntegrator,
     OdometryStep,
     ReferenceScale,
     ScalePolicy,
+    checked_estimate,
     hold_frame_for,
 )
 from av_pose.pose.smoothing import ChainSmoother, chain_smoother
@@ -147,14 +147,6 @@ def ground_truth_scale(recording: Any) -> GroundTruthScale:
     return scale
 
 
-def _finite_or_invalid(estimate: PoseEstimate) -> PoseEstimate:
-    if not estimate.valid:
-        return estimate
-    if np.all(np.isfinite(estimate.T_a_b)) and np.all(np.isfinite(estimate.covariance)):
-        return estimate
-    return PoseEstimate.invalid('non-finite estimate')
-
-
 def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
                  scale: Callable[[], ScalePolicy], *, gap_s: float = 1.0, rate_hz: float = 5.0,
                  window_s: float = 1.0, batch_size: int = 16, image_hook: ImageHook | None = None,
@@ -227,48 +219,34 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
         track.covariances.append(covariance)
 
     def estimate(name: str, batch: list[int]) -> None:
-        """Anchor or pair each keyframe of `batch` in `name`'s chain; estimate the pairs; integrate the valid ones."""
-        integrator, jobs, deferred = integrators[name], [], []
-        for index in batch:
-            stamp = float(times[index])
-            if integrator.needs_anchor(stamp):
-                if jobs:   # an earlier keyframe of the batch may still get a pose: decide after it
-                    deferred.append(index)
-                else:
-                    anchor(name, index)
-                continue
-            partner = integrator.partner_for(stamp)
-            if partner is not None:
-                jobs.append((partner, index))
-        if jobs:
-            integrate(name, jobs)
-        for index in deferred:   # still nothing to pair with: restart here; else its partner is too young: skip
-            if integrator.needs_anchor(float(times[index])):
-                anchor(name, index)
+        """Plan `batch` in `name`'s chain, estimate its pairs, settle them, then the deferred restarts.
 
-    def anchor(name: str, index: int) -> None:
-        """Start (or, after a keyframe, restart) `name`'s chain at this keyframe."""
-        tracks[name].restarts += integrators[name].latest is not None
-        keyframe = integrators[name].anchor(float(times[index]), payload=index)
-        record(name, index, keyframe.T_odom_sensor, keyframe.covariance)
-
-    def integrate(name: str, jobs: list[tuple[Keyframe, int]]) -> None:
-        """Estimate the pairs (partner, frame index of b); integrate the valid estimates, drop the others."""
-        integrator = integrators[name]
-        pairs = [PosePair(view(partner.payload), view(b), sensors) for partner, b in jobs]
-        began = time.perf_counter()
-        estimates = estimators[name].estimate_batch(pairs)
-        tracks[name].seconds += time.perf_counter() - began
-        if len(estimates) != len(pairs):
-            raise RuntimeError(f'{name} returned {len(estimates)} estimates for {len(pairs)} pairs')
-        for (partner, b), result in zip(jobs, estimates):
-            result = _finite_or_invalid(result)
-            tracks[name].pairs.append(PairAttempt(b, partner.payload, float(times[b]), result))
-            if result.valid:
-                step = integrator.add(partner, float(times[b]), result, payload=b)
-                record(name, b, step.T_odom_sensor, step.covariance, SequenceStep(b, partner.payload, result, step))
-            elif (keyframe := integrator.drop(partner, float(times[b]), payload=b)) is not None:
-                record(name, b, keyframe.T_odom_sensor, keyframe.covariance)   # the chain restarts here
+        `OdometryIntegrator.plan`, `settle` and `finish`, as pose_node's worker calls them.
+        """
+        integrator, stamps = integrators[name], [float(times[index]) for index in batch]
+        plan = integrator.plan(stamps, batch)
+        for position, keyframe in plan.anchors:
+            record(name, batch[position], keyframe.T_odom_sensor, keyframe.covariance)
+        if plan.pairs:
+            pairs = [PosePair(view(partner.payload), view(batch[position]), sensors)
+                     for position, partner in plan.pairs]
+            began = time.perf_counter()
+            estimates = estimators[name].estimate_batch(pairs)
+            tracks[name].seconds += time.perf_counter() - began
+            if len(estimates) != len(pairs):
+                raise RuntimeError(f'{name} returned {len(estimates)} estimates for {len(pairs)} pairs')
+            for (position, partner), result in zip(plan.pairs, estimates):
+                b, result = batch[position], checked_estimate(result)
+                tracks[name].pairs.append(PairAttempt(b, partner.payload, stamps[position], result))
+                outcome = integrator.settle(partner, stamps[position], result, payload=b)
+                if isinstance(outcome, OdometryStep):
+                    record(name, b, outcome.T_odom_sensor, outcome.covariance,
+                           SequenceStep(b, partner.payload, result, outcome))
+                elif outcome is not None:   # dropped, and the chain restarted here
+                    record(name, b, outcome.T_odom_sensor, outcome.covariance)
+        for position, keyframe in integrator.finish(plan, stamps, batch):
+            record(name, batch[position], keyframe.T_odom_sensor, keyframe.covariance)
+        tracks[name].restarts = integrator.restarts
 
     position = 0
     with tqdm(total=len(keys), unit='frame', desc='odometry', disable=not progress) as bar:

@@ -6,9 +6,9 @@ from typing import Any
 
 from av_pose.audio.arrays import MicArray
 from av_pose.errors import UserInputError
-from av_pose.pose.odometry import SCALE_POLICIES
+from av_pose.pose.odometry import DEFAULT_DIRECTION_HOLD_S, SCALE_POLICIES
 from av_pose.pose.registry import DEFAULT_MODEL
-from av_pose.pose.smoothing import ChainSmoother, chain_smoother
+from av_pose.pose.smoothing import DEFAULT_ANGULAR_ACCEL, DEFAULT_LAG_S, ChainSmoother, chain_smoother
 from av_pose.ros.audio_adapters import PcmFormat
 from av_pose.ros.node_common import (
     AUDIO_PARAMETERS,
@@ -39,15 +39,18 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                              'skipped when a newer one is ready too: the estimator is behind (a slow CPU), and '
                              'estimating every frame late would let the latency grow; counted and warned as dropped '
                              '"behind"; 0: never'),
-    'smoothing_lag_s': (1.0, 'After each keyframe, the keyframes this recent (seconds) are re-estimated so that the '
-                             'interleaved pair chains make one trajectory (av_pose.pose.smoothing); 0: off (each '
-                             'keyframe exactly its partner\'s pose times its estimate)'),
-    'smoothing_angular_accel': (0.3, 'The smoother\'s prior on how fast the turn rate changes (rad/s^2, white '
-                                     'noise): smaller smooths more'),
-    'direction_hold_s': (5.0, 'Where vision gives no translation direction (blur, darkness) but translation_scale '
-                              'gives the distance, move along the last known direction of travel for at most this '
-                              'long (seconds; in base_frame\'s axes with planar_motion, else in odom); the covariance '
-                              'stays unknown, so robot_localization ignores it; 0: off (such steps do not move)'),
+    'smoothing_lag_s': (DEFAULT_LAG_S,
+                        'After each keyframe, the keyframes this recent (seconds) are re-estimated so that the '
+                        'interleaved pair chains make one trajectory (av_pose.pose.smoothing); 0: off (each '
+                        'keyframe exactly its partner\'s pose times its estimate)'),
+    'smoothing_angular_accel': (DEFAULT_ANGULAR_ACCEL,
+                                'The smoother\'s prior on how fast the turn rate changes (rad/s^2, white noise): '
+                                'smaller smooths more'),
+    'direction_hold_s': (DEFAULT_DIRECTION_HOLD_S,
+                         'Where vision gives no translation direction (blur, darkness) but translation_scale '
+                         'gives the distance, move along the last known direction of travel for at most this '
+                         'long (seconds; in base_frame\'s axes with planar_motion, else in odom); the covariance '
+                         'stays unknown, so robot_localization ignores it; 0: off (such steps do not move)'),
     'translation_scale': ('none', 'none: rotation-only odometry (translation unknown) | fixed: speed prior '
                                   '(speed_mps) | odometry: distance from the scale_odometry topic'),
     'speed_mps': (0.5, 'Speed prior for translation_scale fixed, m/s'),

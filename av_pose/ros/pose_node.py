@@ -48,6 +48,7 @@ from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimator, PosePair, Sensors
 from av_pose.pose.odometry import (
     OdometryIntegrator,
     OdometryStep,
+    checked_estimate,
     hold_frame_for,
     make_scale_policy,
     parent_axes_covariance,
@@ -129,7 +130,7 @@ class PoseNode(Node):
         self._last_camera_frame = ''
         self._last_image_arrival: float | None = None
         self._mode = ''
-        self.published = self._reported_drops = self.direction_held = self.chain_restarts = 0
+        self.published = self._reported_drops = self.direction_held = 0
         self._counts_at_report = (0, 0, 0, time.monotonic())
         image_type = CompressedImage if cfg.compressed else Image
         self.create_subscription(image_type, 'image', self._on_image, qos_profile_sensor_data)
@@ -216,57 +217,42 @@ class PoseNode(Node):
                                 '(lower rate_hz, or use a GPU); skipped so that the latency stays bounded', behind)
         if not frames:
             return False
-        jobs, pairs, deferred = [], [], []
+        keys = []
         for frame in frames:
             key = self._decode(frame)
-            if key is None:
-                continue
-            view = self._view(frame.stamp_s, key.image)
-            key = replace(key, doa=self._doa(view, self._sample_rate()))
-            if self._integrator.needs_anchor(frame.stamp_s):
-                if jobs:   # an earlier frame of the batch may still get a pose: decide after it
-                    deferred.append((frame, key))
-                else:
-                    self._anchor(frame.stamp_s, key)
-                continue
-            partner = self._integrator.partner_for(frame.stamp_s)
-            if partner is not None:
-                sensors = self._sensors(key.frame_id or partner.payload.frame_id)
-                pairs.append(PosePair(self._view(partner.stamp_s, partner.payload.image), view, sensors))
-                jobs.append((frame, partner, key))
-        if pairs:
+            if key is not None:
+                view = self._view(frame.stamp_s, key.image)
+                keys.append((frame, replace(key, doa=self._doa(view, self._sample_rate())), view))
+        stamps, payloads = [frame.stamp_s for frame, _, _ in keys], [key for _, key, _ in keys]
+        restarts = self._integrator.restarts
+        plan = self._integrator.plan(stamps, payloads)
+        if plan.pairs:
+            pairs = [PosePair(self._view(partner.stamp_s, partner.payload.image), keys[position][2],
+                              self._sensors(keys[position][1].frame_id or partner.payload.frame_id))
+                     for position, partner in plan.pairs]
             try:
                 estimates = self._estimator.estimate_batch(pairs)
             except Exception as err:
                 self._warnings.warn('estimate', f'pose estimate failed: {type(err).__name__}: {err}')
                 return True
-            for (frame, partner, key), estimate in zip(jobs, estimates):
-                if not estimate.valid or not (np.all(np.isfinite(estimate.T_a_b))
-                                              and np.all(np.isfinite(estimate.covariance))):
-                    self._warnings.drop('frame', 'invalid_estimate', f'no pose for the frame at {frame.stamp_s:.3f} s: '
-                                        f'{estimate.info.get("reason", "non-finite estimate")}')
-                    with self._lock:   # the next frame pairs across it (a lone anchor moves to it: `drop`)
-                        self._integrator.drop(partner, frame.stamp_s, payload=key)
-                    continue
+            for (position, partner), estimate in zip(plan.pairs, estimates):
+                frame, key, _ = keys[position]
+                estimate = checked_estimate(estimate)
+                if not estimate.valid:   # dropped: the next frame pairs across it
+                    self._warnings.drop('frame', 'invalid_estimate', f'no pose for the frame at {frame.stamp_s:.3f} '
+                                        f's: {estimate.info.get("reason", "invalid estimate")}')
                 with self._lock:  # the scale policy is fed by a callback
-                    step = self._integrator.add(partner, frame.stamp_s, estimate, payload=key)
-                self.direction_held += step.direction_held
-                self._publish(step, estimate, frame, key, key.frame_id or partner.payload.frame_id)
-                self._calibrate(estimate, partner.payload, key)
-        for frame, key in deferred:   # still nothing to pair with: restart there; else its partner is too young
-            if self._integrator.needs_anchor(frame.stamp_s):
-                self._anchor(frame.stamp_s, key)
+                    step = self._integrator.settle(partner, frame.stamp_s, estimate, payload=key)
+                if isinstance(step, OdometryStep):
+                    self.direction_held += step.direction_held
+                    self._publish(step, estimate, frame, key, key.frame_id or partner.payload.frame_id)
+                    self._calibrate(estimate, partner.payload, key)
+        self._integrator.finish(plan, stamps, payloads)
+        if self._integrator.restarts > restarts:
+            self._warnings.warn('chain_restart', f'no pose for longer than {self._integrator.max_gap_s:g} s: odometry '
+                                f'restarts from the last pose, its covariance grown by {UNKNOWN_VARIANCE:g} '
+                                f'({self._integrator.restarts} restarts so far)')
         return True
-
-    def _anchor(self, stamp_s: float, key: KeyImage) -> None:
-        """Start the chain at this frame; a restart (no pose for longer than the longest pair gap) is counted."""
-        latest = self._integrator.latest
-        if latest is not None:
-            self.chain_restarts += 1
-            self._warnings.warn('chain_restart', f'no pose for {stamp_s - latest.stamp_s:.1f} s (longer than '
-                                f'{self._integrator.max_gap_s:g} s): odometry restarts from the last pose, its '
-                                f'covariance grown by {UNKNOWN_VARIANCE:g} ({self.chain_restarts} restarts so far)')
-        self._integrator.anchor(stamp_s, payload=key)
 
     def _decode(self, frame: PendingFrame) -> KeyImage | None:
         """The frame's image (None for audio-only frames); counts and skips bad ones; resets on a new size."""
@@ -392,7 +378,7 @@ class PoseNode(Node):
                   'smoothing': smoother.describe() if smoother else 'off',
                   'direction hold': self._integrator.describe_direction_hold(),
                   'estimates with a held direction': self.direction_held,
-                  'chain restarts (no pose for longer than the longest gap)': self.chain_restarts,
+                  'chain restarts (no pose for longer than the longest gap)': self._integrator.restarts,
                   'images received': images_received, 'image rate hz': (images_received - received) / elapsed,
                   'audio chunks received': self._audio.received,
                   'audio rate hz': (self._audio.received - chunks) / elapsed,
