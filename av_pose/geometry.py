@@ -10,6 +10,8 @@ Conventions (see docs/CONTRACTS.md):
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from av_pose.errors import UserInputError
@@ -288,3 +290,49 @@ def pixel_direction_deg(K: np.ndarray, u: float, v: float) -> tuple[float, float
     ray = np.linalg.solve(np.asarray(K, dtype=np.float64), np.array([u, v, 1.0]))
     azimuth, elevation = az_el_from_direction(R_CAM_ARRAY_DEFAULT.T @ ray)
     return float(wrap_signed_deg(azimuth)), float(elevation)
+
+
+# ------------------------------------------------------------------------------------------ SE(3) tangent space
+def adjoint(T: np.ndarray) -> np.ndarray:
+    """6×6 adjoint of a 4×4 transform for tangent vectors ordered (translation, rotation).
+
+    If ξ is a twist or an error in frame-b axes, Ad(T_a_b) ξ is the same quantity in frame-a axes.
+    """
+    R, t = T[:3, :3], T[:3, 3]
+    out = np.zeros((6, 6))
+    out[:3, :3] = out[3:, 3:] = R
+    out[:3, 3:] = hat(t) @ R
+    return out
+
+
+def _left_jacobian_inverse(phi: np.ndarray) -> np.ndarray:
+    """Inverse of the SO(3) left Jacobian at rotation vector `phi` (rad)."""
+    angle = float(np.linalg.norm(phi))
+    K = hat(phi)
+    if angle < 1e-6:
+        return np.eye(3) - 0.5 * K + K @ K / 12.0
+    half = 0.5 * angle
+    coefficient = (1.0 - half / math.tan(half)) / angle**2
+    return np.eye(3) - 0.5 * K + coefficient * (K @ K)
+
+
+def se3_log(T: np.ndarray) -> np.ndarray:
+    """Tangent vector (ρ, φ) (6,) with exp(ξ) = T: the constant body twist that moves in unit time by T."""
+    phi = so3_log(T[:3, :3])
+    return np.concatenate([_left_jacobian_inverse(phi) @ T[:3, 3], phi])
+
+
+def parent_axes_covariance(T_parent_child: np.ndarray, covariance_child: np.ndarray) -> np.ndarray:
+    """A pose covariance in the child's axes (right perturbation) rotated into the parent's axes.
+
+    ROS messages (nav_msgs/Odometry pose, PoseWithCovarianceStamped) give the pose covariance in the axes of
+    `header.frame_id`, about the pose's own position: Σ' = diag(R, R) Σ diag(R, R)ᵀ.
+    """
+    rotation = np.zeros((6, 6))
+    rotation[:3, :3] = rotation[3:, 3:] = T_parent_child[:3, :3]
+    return rotation @ covariance_child @ rotation.T
+
+
+def symmetric(matrix: np.ndarray) -> np.ndarray:
+    """The symmetric part (M + Mᵀ) / 2 of a square matrix (covariances after products that round)."""
+    return 0.5 * (matrix + matrix.T)

@@ -10,26 +10,19 @@ from scipy.linalg import expm
 from av_pose.errors import UserInputError
 from av_pose.geometry import (
     R_CAM_ARRAY_DEFAULT,
+    adjoint,
     hat,
     invert_transform,
     make_transform,
+    parent_axes_covariance,
     relative_pose,
     rotation_angle_deg,
+    se3_log,
     so3_exp,
 )
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate
-from av_pose.pose.odometry import (
-    FixedSpeed,
-    NoScale,
-    OdometryIntegrator,
-    ReferenceScale,
-    Scale,
-    adjoint,
-    make_scale_policy,
-    parent_axes_covariance,
-    scaled_relative,
-    se3_log,
-)
+from av_pose.pose.odometry import OdometryIntegrator
+from av_pose.pose.scale import FixedSpeed, NoScale, ReferenceScale, Scale, make_scale_policy, scaled_relative
 from av_pose.scene.room import Room
 from av_pose.scene.trajectory import random_trajectory
 

@@ -12,7 +12,7 @@ from av_pose.audio.arrays import load_array
 from av_pose.eval.odometry import odometry_summary, track_pair_errors, world_poses
 from av_pose.geometry import UNKNOWN_VARIANCE, array_mount, make_transform, relative_pose, rotation_angle_deg
 from av_pose.pose.base import PoseEstimate, PoseEstimator
-from av_pose.pose.odometry import make_scale_policy
+from av_pose.pose.scale import make_scale_policy
 from av_pose.pose.sequence import ground_truth_scale, run_odometry
 from av_pose.scene.trajectory import Trajectory
 

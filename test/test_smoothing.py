@@ -9,7 +9,8 @@ import pytest
 from av_pose.errors import UserInputError
 from av_pose.geometry import invert_transform, relative_pose, rotation_angle_deg, so3_exp
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate
-from av_pose.pose.odometry import FixedSpeed, NoScale, OdometryIntegrator
+from av_pose.pose.odometry import OdometryIntegrator
+from av_pose.pose.scale import FixedSpeed, NoScale
 from av_pose.pose.smoothing import ChainSmoother, chain_smoother
 from av_pose.scene.room import Room
 from av_pose.scene.trajectory import random_trajectory

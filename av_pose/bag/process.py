@@ -35,14 +35,11 @@ from av_pose.audio.streaming import DoaFrame
 from av_pose.bag.reader import BagReadOptions, BagRecording, read_bag
 from av_pose.bag.writer import MessageBuilder
 from av_pose.errors import UserInputError
+from av_pose.geometry import parent_axes_covariance
 from av_pose.pose.base import PoseEstimator
-from av_pose.pose.odometry import (
-    DEFAULT_DIRECTION_HOLD_S,
-    ScalePolicy,
-    make_scale_policy,
-    parent_axes_covariance,
-)
+from av_pose.pose.odometry import DEFAULT_DIRECTION_HOLD_S
 from av_pose.pose.outputs import TrajectoryTrail, pose_marker_specs, sound_directions
+from av_pose.pose.scale import ScalePolicy, make_scale_policy
 from av_pose.pose.sequence import (
     OdometryTrack,
     SequenceStep,

@@ -1,4 +1,4 @@
-"""Visual(-acoustic) odometry from relative poses: pairing by gap, scale policies, covariance propagation.
+"""Visual(-acoustic) odometry from relative poses: pairing by gap, covariance propagation, direction hold.
 
 The core of `pose_node` and of any bag tool that integrates `PoseEstimate`s. No ROS here.
 
@@ -16,9 +16,8 @@ a right perturbation, i.e. of the error expressed in its own (sensor) axes: T_tr
 relative estimate's covariance is in camera-a axes (`av_pose.pose.base`), so both are added in a's axes and
 transported into b's: Σ_b = Ad(T_b_a) (Σ_a + Σ_rel) Ad(T_b_a)ᵀ. The covariance therefore only grows.
 
-Scale: monocular relative poses give a translation *direction*. `NoScale` keeps translation at zero with
-UNKNOWN_VARIANCE (rotation-only odometry), `FixedSpeed` assumes a speed, `ReferenceScale` takes the
-distance travelled over the same interval from another odometry source (wheels), the usual monocular fix.
+Scale: monocular relative poses give a translation *direction*; a `ScalePolicy` (`av_pose.pose.scale`) gives the
+distance travelled between the two stamps, or nothing (then translation is zero with UNKNOWN_VARIANCE).
 
 Direction hold: where the estimate has no translation direction (vision failed: the image shift or the audio
 answered the rotation alone) but the scale policy knows the distance, `direction_hold_s` > 0 moves the keyframe
@@ -30,8 +29,6 @@ nothing from it, while the trajectory and the sound-source map do not stall.
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,205 +37,21 @@ from typing import Any
 import numpy as np
 
 from av_pose.errors import UserInputError
-from av_pose.geometry import hat, invert_transform, so3_log
+from av_pose.geometry import adjoint, invert_transform, se3_log, symmetric
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate
+from av_pose.pose.scale import STAMP_TOLERANCE_S, ScalePolicy, scaled_relative
 from av_pose.pose.smoothing import ChainEdge, ChainSmoother, rotation_information
 
-SCALE_POLICIES = ('none', 'fixed', 'odometry')
 DIRECTION_HOLD_FRAMES = ('sensor', 'odom')
 DEFAULT_DIRECTION_HOLD_S = 5.0
 """How long a known direction of travel carries steps whose direction vision could not give (s; docs/results.md
 "Holding the direction of travel": the lowest mean ATE over the moving ShoeboxAV set, clean and corrupted)."""
-STAMP_TOLERANCE_S = 1e-6
-"""Slack on every gap decision (s): stamps on the ROS clock (about 1.7e9 s) carry up to 2.4e-7 s of float64 rounding,
-so frames exactly `min_gap_s` or `max_gap_s` apart must not fall on either side by chance (with `pair_gap_s` 1.2,
-frames stamped exactly 0.6 s apart read 0.59999990 s on six of ten such stamps: too young to pair, where the same
-frames on a scene's own clock paired)."""
 MIN_TRAVEL_M = 1e-3
 """A step shorter than this (m) does not renew the held direction of travel: standing still, it is noise."""
 HOLD_MAX_DIRECTION_STD_DEG = 35.0
 """An estimate whose translation direction is less sure than this (1-σ, degrees) does not renew the held direction:
 integrated as it is, but not carried on for seconds (docs/results.md "Holding the direction of travel": on the moving
 set the lowest mean ATE of 15-50° and none; on the bag test's scenes it kept a 100° wrong direction from being held)."""
-
-
-# ------------------------------------------------------------------------------------------ SE(3) algebra
-def adjoint(T: np.ndarray) -> np.ndarray:
-    """6×6 adjoint of a 4×4 transform for tangent vectors ordered (translation, rotation).
-
-    If ξ is a twist or an error in frame-b axes, Ad(T_a_b) ξ is the same quantity in frame-a axes.
-    """
-    R, t = T[:3, :3], T[:3, 3]
-    out = np.zeros((6, 6))
-    out[:3, :3] = out[3:, 3:] = R
-    out[:3, 3:] = hat(t) @ R
-    return out
-
-
-def _left_jacobian_inverse(phi: np.ndarray) -> np.ndarray:
-    """Inverse of the SO(3) left Jacobian at rotation vector `phi` (rad)."""
-    angle = float(np.linalg.norm(phi))
-    K = hat(phi)
-    if angle < 1e-6:
-        return np.eye(3) - 0.5 * K + K @ K / 12.0
-    half = 0.5 * angle
-    coefficient = (1.0 - half / math.tan(half)) / angle**2
-    return np.eye(3) - 0.5 * K + coefficient * (K @ K)
-
-
-def se3_log(T: np.ndarray) -> np.ndarray:
-    """Tangent vector (ρ, φ) (6,) with exp(ξ) = T: the constant body twist that moves in unit time by T."""
-    phi = so3_log(T[:3, :3])
-    return np.concatenate([_left_jacobian_inverse(phi) @ T[:3, 3], phi])
-
-
-def parent_axes_covariance(T_parent_child: np.ndarray, covariance_child: np.ndarray) -> np.ndarray:
-    """A pose covariance in the child's axes (right perturbation) rotated into the parent's axes.
-
-    ROS messages (nav_msgs/Odometry pose, PoseWithCovarianceStamped) give the pose covariance in the axes of
-    `header.frame_id`, about the pose's own position: Σ' = diag(R, R) Σ diag(R, R)ᵀ.
-    """
-    rotation = np.zeros((6, 6))
-    rotation[:3, :3] = rotation[3:, 3:] = T_parent_child[:3, :3]
-    return rotation @ covariance_child @ rotation.T
-
-
-def _symmetric(matrix: np.ndarray) -> np.ndarray:
-    return 0.5 * (matrix + matrix.T)
-
-
-# ------------------------------------------------------------------------------------------ scale
-@dataclass(frozen=True)
-class Scale:
-    """Distance travelled between two stamps: `distance_m` and its variance (m²)."""
-
-    distance_m: float
-    variance_m2: float
-
-
-class ScalePolicy(ABC):
-    """Gives the translation magnitude of a relative pose between stamps t_a < t_b (seconds)."""
-
-    name: str
-
-    @abstractmethod
-    def scale(self, t_a: float, t_b: float) -> Scale | None:
-        """The distance between the two stamps, or None when it is not known."""
-
-    def describe(self) -> str:
-        """One line for logs, diagnostics and `Odometry` consumers."""
-        return self.name
-
-    def reset(self) -> None:
-        """Forget stored data (after a time jump)."""
-        return None
-
-
-class NoScale(ScalePolicy):
-    """No scale: rotation-only odometry (translation zero, variance UNKNOWN_VARIANCE)."""
-
-    name = 'none'
-
-    def scale(self, t_a: float, t_b: float) -> Scale | None:
-        """Always unknown."""
-        return None
-
-    def describe(self) -> str:
-        """One line."""
-        return 'none (rotation only; translation unknown)'
-
-
-class FixedSpeed(ScalePolicy):
-    """A speed prior: distance = speed · (t_b − t_a), standard deviation `relative_sigma` of it."""
-
-    name = 'fixed'
-
-    def __init__(self, speed_mps: float, relative_sigma: float = 0.5) -> None:
-        if not (math.isfinite(speed_mps) and speed_mps >= 0 and relative_sigma > 0):
-            raise UserInputError(f'fixed scale needs a speed >= 0 m/s and a positive relative sigma, got '
-                                 f'{speed_mps} and {relative_sigma}')
-        self.speed_mps, self.relative_sigma = float(speed_mps), float(relative_sigma)
-
-    def scale(self, t_a: float, t_b: float) -> Scale:
-        """Speed · dt with a standard deviation of `relative_sigma` · speed · dt (at least 1 cm)."""
-        distance = self.speed_mps * max(0.0, t_b - t_a)
-        return Scale(distance, max(self.relative_sigma * distance, 0.01) ** 2)
-
-    def describe(self) -> str:
-        """One line."""
-        return f'fixed ({self.speed_mps:g} m/s prior, ±{100 * self.relative_sigma:.0f} %)'
-
-
-class ReferenceScale(ScalePolicy):
-    """Distance over [t_a, t_b] from another odometry source's positions (e.g. wheel odometry).
-
-    Positions are linearly interpolated between stamped samples; an interval not covered by the samples has
-    no scale. The standard deviation is `relative_sigma` · distance + `floor_m`.
-    """
-
-    name = 'odometry'
-
-    def __init__(self, history_s: float = 30.0, relative_sigma: float = 0.05, floor_m: float = 0.01) -> None:
-        self.history_s, self.relative_sigma, self.floor_m = float(history_s), float(relative_sigma), float(floor_m)
-        self._stamps: deque[float] = deque()
-        self._positions: deque[np.ndarray] = deque()
-
-    def add(self, stamp_s: float, position_m) -> bool:
-        """Add a sample (stamp in seconds, position (3,) in the reference's own frame); False if rejected."""
-        position = np.asarray(position_m, dtype=np.float64).reshape(3)
-        if not (math.isfinite(stamp_s) and np.all(np.isfinite(position))):
-            return False
-        if self._stamps and stamp_s <= self._stamps[-1]:
-            if stamp_s < self._stamps[-1] - 1.0:  # a jump back (bag loop): start over
-                self.reset()
-            else:
-                return False
-        self._stamps.append(float(stamp_s))
-        self._positions.append(position)
-        while self._stamps and self._stamps[0] < stamp_s - self.history_s:
-            self._stamps.popleft()
-            self._positions.popleft()
-        return True
-
-    def position_at(self, t: float) -> np.ndarray | None:
-        """Interpolated position at `t`, or None outside the stored samples."""
-        stamps = self._stamps
-        if not stamps or t < stamps[0] - STAMP_TOLERANCE_S or t > stamps[-1] + STAMP_TOLERANCE_S:
-            return None
-        i = min(max(bisect_left(stamps, t), 1), len(stamps) - 1) if len(stamps) > 1 else 0
-        if len(stamps) == 1:
-            return self._positions[0].copy()
-        t0, t1 = stamps[i - 1], stamps[i]
-        w = 0.0 if t1 == t0 else min(max((t - t0) / (t1 - t0), 0.0), 1.0)
-        return (1.0 - w) * self._positions[i - 1] + w * self._positions[i]
-
-    def scale(self, t_a: float, t_b: float) -> Scale | None:
-        """Straight-line distance between the interpolated positions at t_a and t_b."""
-        p_a, p_b = self.position_at(t_a), self.position_at(t_b)
-        if p_a is None or p_b is None:
-            return None
-        distance = float(np.linalg.norm(p_b - p_a))
-        return Scale(distance, (self.relative_sigma * distance + self.floor_m) ** 2)
-
-    def reset(self) -> None:
-        """Forget all samples."""
-        self._stamps.clear()
-        self._positions.clear()
-
-    def describe(self) -> str:
-        """One line."""
-        return 'odometry (distance from the reference odometry topic over each interval)'
-
-
-def make_scale_policy(name: str, speed_mps: float = 0.0) -> ScalePolicy:
-    """`none` | `fixed` (needs `speed_mps`) | `odometry`."""
-    if name == 'none':
-        return NoScale()
-    if name == 'fixed':
-        return FixedSpeed(speed_mps)
-    if name == 'odometry':
-        return ReferenceScale()
-    raise UserInputError(f'translation_scale must be one of {", ".join(SCALE_POLICIES)}, got {name!r}')
 
 
 def _direction_std_deg(estimate: PoseEstimate) -> float:
@@ -253,32 +66,6 @@ def hold_frame_for(planar_motion: bool) -> str:
     it walks).
     """
     return 'sensor' if planar_motion else 'odom'
-
-
-def scaled_relative(estimate: PoseEstimate, scale: Scale | None) -> tuple[np.ndarray, np.ndarray]:
-    """T_a_b with a metric translation, and its 6×6 covariance (camera-a axes, metres and radians).
-
-    The unit direction d is scaled to s·d; its covariance becomes s²·Σ_dir + σ_s²·d·dᵀ, and the
-    translation-rotation cross terms scale by s. Without a scale or a known direction the translation is
-    zero with UNKNOWN_VARIANCE on each axis, uncorrelated with the rotation.
-    """
-    T = np.array(estimate.T_a_b, dtype=np.float64)
-    cov = np.array(estimate.covariance, dtype=np.float64)
-    direction = T[:3, 3]
-    norm = float(np.linalg.norm(direction))
-    out = np.zeros((6, 6))
-    out[3:, 3:] = cov[3:, 3:]
-    if scale is None or not estimate.translation_known or norm < 1e-9:
-        T[:3, 3] = 0.0
-        out[:3, :3] = np.eye(3) * UNKNOWN_VARIANCE
-        return T, out
-    unit = direction / norm
-    s = scale.distance_m
-    T[:3, 3] = s * unit
-    out[:3, :3] = s**2 * cov[:3, :3] + scale.variance_m2 * np.outer(unit, unit)
-    out[:3, 3:] = s * cov[:3, 3:]
-    out[3:, :3] = s * cov[3:, :3]
-    return T, _symmetric(out)
 
 
 # ------------------------------------------------------------------------------------------ integration
@@ -332,12 +119,12 @@ class OdometryStep:
         T_sensor_body = invert_transform(T_body_sensor)
         T = T_body_sensor @ self.T_odom_sensor @ T_sensor_body
         Ad = adjoint(T_body_sensor)
-        return T, _symmetric(Ad @ self.covariance @ Ad.T)
+        return T, symmetric(Ad @ self.covariance @ Ad.T)
 
     def body_twist(self, T_body_sensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The twist of the rigidly attached body, in body axes, and its covariance."""
         Ad = adjoint(T_body_sensor)
-        return Ad @ self.twist, _symmetric(Ad @ self.twist_covariance @ Ad.T)
+        return Ad @ self.twist, symmetric(Ad @ self.twist_covariance @ Ad.T)
 
 
 def checked_estimate(estimate: PoseEstimate) -> PoseEstimate:
@@ -525,10 +312,10 @@ class OdometryIntegrator:
                 partner.T_odom_sensor[:3, :3].T @ self._travel[1]
             T_a_b[:3, 3] = scale.distance_m * direction
         Ad_b_a = adjoint(invert_transform(T_a_b))
-        covariance = _symmetric(Ad_b_a @ (partner.covariance + cov_rel) @ Ad_b_a.T)
+        covariance = symmetric(Ad_b_a @ (partner.covariance + cov_rel) @ Ad_b_a.T)
         T_odom_b = partner.T_odom_sensor @ T_a_b
         twist = se3_log(T_a_b) / dt
-        twist_cov = _symmetric(Ad_b_a @ cov_rel @ Ad_b_a.T) / dt**2
+        twist_cov = symmetric(Ad_b_a @ cov_rel @ Ad_b_a.T) / dt**2
         information = rotation_information(cov_rel) if self.smoother is not None else None
         self.keyframes.append(Keyframe(float(stamp_s), T_odom_b, covariance, payload, partner.stamp_s, T_a_b,
                                        information))

@@ -35,14 +35,12 @@ from av_pose.geometry import planar_up_axis
 from av_pose.pose.base import PoseEstimate, PoseEstimator, PosePair, Sensors, View
 from av_pose.pose.odometry import (
     DEFAULT_DIRECTION_HOLD_S,
-    STAMP_TOLERANCE_S,
     OdometryIntegrator,
     OdometryStep,
-    ReferenceScale,
-    ScalePolicy,
     checked_estimate,
     hold_frame_for,
 )
+from av_pose.pose.scale import STAMP_TOLERANCE_S, ReferenceScale, ScalePolicy
 from av_pose.pose.smoothing import ChainSmoother, chain_smoother
 
 ImageHook = Callable[[np.ndarray, int], np.ndarray]

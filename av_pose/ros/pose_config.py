@@ -6,8 +6,9 @@ from typing import Any
 
 from av_pose.audio.arrays import MicArray
 from av_pose.errors import UserInputError
-from av_pose.pose.odometry import DEFAULT_DIRECTION_HOLD_S, SCALE_POLICIES
+from av_pose.pose.odometry import DEFAULT_DIRECTION_HOLD_S
 from av_pose.pose.registry import DEFAULT_MODEL
+from av_pose.pose.scale import SCALE_POLICIES
 from av_pose.pose.smoothing import DEFAULT_ANGULAR_ACCEL, DEFAULT_LAG_S, ChainSmoother, chain_smoother
 from av_pose.ros.audio_adapters import PcmFormat
 from av_pose.ros.node_common import (

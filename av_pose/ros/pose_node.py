@@ -44,16 +44,11 @@ from visualization_msgs.msg import MarkerArray
 from av_pose.audio.buffer import AudioRingBuffer
 from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
+from av_pose.geometry import parent_axes_covariance
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimator, PosePair, Sensors, View
-from av_pose.pose.odometry import (
-    OdometryIntegrator,
-    OdometryStep,
-    checked_estimate,
-    hold_frame_for,
-    make_scale_policy,
-    parent_axes_covariance,
-)
+from av_pose.pose.odometry import OdometryIntegrator, OdometryStep, checked_estimate, hold_frame_for
 from av_pose.pose.outputs import TrajectoryTrail, sound_directions
+from av_pose.pose.scale import make_scale_policy
 from av_pose.ros import images, pose_messages
 from av_pose.ros.audio_adapters import make_adapter, stamp_to_seconds
 from av_pose.ros.entry import StopRequest
