@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from av_pose.audio.arrays import load_array
-from av_pose.eval.odometry import odometry_summary, track_pair_errors, world_poses
+from av_pose.eval.odometry import frame_poses, odometry_summary, track_pair_errors, world_poses
 from av_pose.geometry import UNKNOWN_VARIANCE, array_mount, make_transform, relative_pose, rotation_angle_deg
 from av_pose.pose.base import PoseEstimate, PoseEstimator
 from av_pose.pose.scale import make_scale_policy
@@ -139,6 +139,20 @@ def test_invalid_estimates_are_dropped_and_the_next_keyframe_pairs_across_them()
     assert np.isnan(errors.rotation_deg[~errors.valid]).all() and errors.valid.sum() == 10 and len(errors.valid) == 12
     summary = odometry_summary(track, recording.T_world_cam, rpe_delta=1)
     assert summary['failed'] == 2 and summary['pairs'] == 12 and track.restarts == 0
+
+
+def test_frame_scores_count_the_keyframes_an_estimator_could_not_pose():
+    recording = walking_recording()
+    oracles = {'sees': Oracle(recording), 'blind': Oracle(recording, invalid_between=(5.0, 7.0))}
+    tracks = {name: run_odometry(recording, {name: oracle}, lambda: ground_truth_scale(recording), gap_s=1.0,
+                                 rate_hz=1.0, smoother=None)[name] for name, oracle in oracles.items()}
+    sees, blind = (odometry_summary(tracks[name], recording.T_world_cam, rpe_delta=1) for name in ('sees', 'blind'))
+    assert sees['ate_m'] < 1e-9 and blind['ate_m'] < 1e-9   # every keyframe blind has a pose for is exact ...
+    frames, poses = frame_poses(tracks['blind'], recording.T_world_cam)
+    assert frames.tolist() == list(range(121)) and np.allclose(poses[50:70], poses[40])   # ... but 4–7 s hold 4 s
+    assert blind['frame_ate_m'] > sees['frame_ate_m'] + 0.05       # the metre walked in between is missing there
+    assert blind['frame_heading_rmse_deg'] > sees['frame_heading_rmse_deg'] + 2.0   # and the turn (15°/s)
+    assert sees['frame_ate_m'] < 0.2                                # between keyframes 1 s apart the pose is held
 
 
 def test_a_blind_stretch_longer_than_the_longest_gap_restarts_the_chain_with_unknown_variance():

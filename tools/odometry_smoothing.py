@@ -9,7 +9,10 @@ as means over the scenes:
   T_world_cam, odom placed on the true first pose (the drift a user sees);
 - `jump_rms_deg`: RMS change of the rotation error from one keyframe to the next (how far the published pose jumps
   between the interleaved chains; 0 for a drift that builds up smoothly);
-- `rpe_rot_deg`, `ate_m`: evo RPE (rotation, 1 s apart) and ATE, as `av-pose bag` prints them.
+- `rpe_rot_deg`, `ate_m`: evo RPE (rotation, 1 s apart) and ATE, as `av-pose bag` prints them;
+- `frame_ate_m`, `frame_heading_rmse_deg`: position and heading error at every frame from the first keyframe on, of
+  the newest keyframe pose then (`av_pose.eval.odometry.frame_errors`): unlike the keyframe scores above, the same
+  instants for every setting, also where a setting leaves keyframes without a pose.
 Usage: .venv/bin/python tools/odometry_smoothing.py SCENES... [--model geometric] [--corrupted] [--json J] [--md M]
 (the 16 scenes of `tools/reproduce_geometric_results.sh`'s moving set: about 5 min on one core)
 """
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from av_pose.eval.odometry import trajectory_errors
+from av_pose.eval.odometry import frame_errors, trajectory_errors
 from av_pose.eval.pairs import scene_corruption
 from av_pose.geometry import rotation_angle_deg, yaw_of
 from av_pose.pose.base import PoseEstimator
@@ -75,15 +78,15 @@ def scores(record, track) -> dict[str, float]:
     return {'heading_rmse_deg': float(np.sqrt(np.mean(heading ** 2))),
             'rotation_rmse_deg': float(np.sqrt(np.mean(rotation ** 2))),
             'jump_rms_deg': float(np.sqrt(np.mean(jumps ** 2))), 'rpe_rot_deg': evo['rpe_rot_deg'],
-            'ate_m': evo['ate_m']}
+            'ate_m': evo['ate_m'], **frame_errors(track, record.T_world_cam)}
 
 
 def score_settings(scenes: list[str], model: str, settings: dict[str, dict], corrupted: bool = False,
-                   **common) -> dict[str, list[dict[str, float]]]:
+                   corruption_seed: int = 0, **common) -> dict[str, list[dict[str, float]]]:
     """Per setting name, the `scores` of every scene: `run_odometry` with `common` and the setting's keyword arguments.
 
     Ground-truth scale; the estimates of a scene are computed once (`CachedEstimator`) and reused by every setting;
-    `corrupted`: the paper's mixed corruption on every frame.
+    `corrupted`: the paper's mixed corruption on every frame, drawn from `corruption_seed` (`CorruptionSpec.base_seed`).
     """
     estimator = make_pose_estimator(model, device='cpu')
     per_setting: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
@@ -91,7 +94,7 @@ def score_settings(scenes: list[str], model: str, settings: dict[str, dict], cor
         record = read_scene(directory)
         hook = None
         if corrupted:
-            spec = scene_corruption(CorruptionSpec('mixed'), record)
+            spec = scene_corruption(CorruptionSpec('mixed', base_seed=corruption_seed), record)
             hook = lambda image, index, spec=spec: spec.apply(image, index)[0]  # noqa: E731
         cached = CachedEstimator(estimator)
         for name, options in settings.items():

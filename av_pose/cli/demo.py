@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.bag.scene_to_bag import BagOptions, scene_to_bag
     from av_pose.cli.calibrate import plot_calibration
     from av_pose.eval.odometry import track_pair_errors
-    from av_pose.eval.plots import format_table, metrics_rows, write_odometry_plots
+    from av_pose.eval.plots import TABLE_COLUMNS, format_table, metrics_rows, write_odometry_plots
     from av_pose.eval.track_score import score_scene_tracks
     from av_pose.eval.tracks import run_scene_tracks
     from av_pose.eval.tracks_report import plot_scene_tracks
@@ -156,8 +156,7 @@ def run(args: argparse.Namespace) -> int:
         models[name]['blur_failed'] = int(np.count_nonzero(~errors.valid[touched]))
         models[name]['blur_pairs'] = int(touched.sum())
     rows = metrics_rows(models)
-    header = ('model', 'ATE m', 'RPE rot °', 'rot AUC@5/10/20', 'total AUC@5/10/20', 'rot MAE °', 'pairs',
-              'blur: rot MAE °', 'blur: no pose')
+    header = (*TABLE_COLUMNS, 'blur: rot MAE °', 'blur: no pose')
     for row, summary in zip(rows, models.values()):
         mae = summary['blur_rotation_mae_deg']
         row += ['—' if mae is None else f'{mae:.1f}', f'{summary["blur_failed"]}/{summary["blur_pairs"]}']

@@ -2,7 +2,13 @@
 
 Summary keys (`odometry_summary`, also `av-pose bag --json`):
 - `ate_m`: RMSE (m) of the camera positions after putting odom on the ground-truth pose of the first keyframe
-  (origin alignment, no fitting: the drift a user sees); evo `APE` on the translation part.
+  (origin alignment, no fitting: the drift a user sees); evo `APE` on the translation part, over the keyframes the
+  track has a pose for.
+- `frame_ate_m`, `frame_heading_rmse_deg`: RMSE of the camera position (m) and heading (°, the optical axis's azimuth
+  in the world's x-y plane) at every image frame from the first keyframe on, each frame taking the newest keyframe
+  pose at its time (what the published odometry says then; the same placement as `ate_m`). Estimators that leave
+  different keyframes without a pose (dropped pairs) are scored at the same instants: `ate_m` leaves out exactly the
+  keyframes an estimator could not pose, which flatters one that drops more of them.
 - `rpe_rot_deg`: RMSE (degrees) of the rotation error of keyframe pairs `rpe_delta` keyframes apart (about the
   pair gap); evo `RPE` with `rotation_angle_deg`. `rpe_trans_m`: the same for the translation (m).
 - `rotation_auc`, `total_auc`: AUC@5/10/20° (fractions) of every relative estimate T_a_b the estimator was asked
@@ -24,6 +30,31 @@ from av_pose.pose.sequence import OdometryTrack
 def world_poses(track: OdometryTrack, T_world_cam: np.ndarray) -> np.ndarray:
     """K×4×4 estimated T_world_cam: odom placed on the ground-truth pose of the track's first keyframe."""
     return np.asarray(T_world_cam)[track.frames[0]] @ track.poses()
+
+
+def heading_deg(poses: np.ndarray) -> np.ndarray:
+    """Unwrapped heading (degrees, CCW from world x) of the optical axis (camera z) of K×4×4 T_world_cam."""
+    return np.degrees(np.unwrap(np.arctan2(poses[:, 1, 2], poses[:, 0, 2])))
+
+
+def frame_poses(track: OdometryTrack, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(frames (F,), F×4×4 T_world_cam): every frame from the track's first keyframe on and its newest keyframe pose.
+
+    Placed as `world_poses`; a frame between keyframes (or at a keyframe without a pose) keeps the pose before it.
+    """
+    frames = np.arange(track.frames[0], len(T_world_cam))
+    newest = np.searchsorted(np.asarray(track.frames), frames, side='right') - 1
+    return frames, world_poses(track, T_world_cam)[newest]
+
+
+def frame_errors(track: OdometryTrack, T_world_cam: np.ndarray) -> dict[str, float]:
+    """`frame_ate_m` and `frame_heading_rmse_deg` of the track (module docstring)."""
+    frames, estimated = frame_poses(track, T_world_cam)
+    truth = np.asarray(T_world_cam)[frames]
+    position = np.linalg.norm(estimated[:, :3, 3] - truth[:, :3, 3], axis=1)
+    heading = (heading_deg(estimated) - heading_deg(truth) + 180.0) % 360.0 - 180.0
+    return {'frame_ate_m': float(np.sqrt(np.mean(position ** 2))),
+            'frame_heading_rmse_deg': float(np.sqrt(np.mean(heading ** 2)))}
 
 
 def track_pair_errors(track: OdometryTrack, T_world_cam: np.ndarray) -> PairErrors:
@@ -66,6 +97,8 @@ def odometry_summary(track: OdometryTrack, T_world_cam: np.ndarray, rpe_delta: i
     pairs = summarise(track_pair_errors(track, T_world_cam)) if track.pairs else {
         'rotation_auc': None, 'total_auc': None, 'rotation_mae_deg': None, 'failed': 0, 'pairs': 0}
     summary = trajectory_errors(track, T_world_cam, rpe_delta)
+    summary.update(frame_errors(track, T_world_cam) if track.frames else
+                   {'frame_ate_m': None, 'frame_heading_rmse_deg': None})
     summary.update({key: pairs[key] for key in ('rotation_auc', 'total_auc', 'rotation_mae_deg', 'pairs', 'failed')})
     summary['scale'] = track.scale
     return summary

@@ -16,11 +16,13 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from av_pose.eval.odometry import heading_deg  # noqa: E402
 from av_pose.viz import save_png  # noqa: E402
 
 COLOURS = ('tab:orange', 'tab:green', 'tab:purple', 'tab:red', 'tab:brown')
 SHADES = ('0.82', '#d6e6f5', '#f5e6d6')
-TABLE_COLUMNS = ('model', 'ATE m', 'RPE rot °', 'rot AUC@5/10/20', 'total AUC@5/10/20', 'rot MAE °', 'pairs')
+TABLE_COLUMNS = ('model', 'ATE m', 'ATE per frame m', 'heading per frame °', 'RPE rot °', 'rot AUC@5/10/20',
+                 'total AUC@5/10/20', 'rot MAE °', 'pairs')
 
 
 def _number(value, digits: int = 2) -> str:
@@ -33,7 +35,8 @@ def metrics_rows(models: Mapping[str, dict]) -> list[list[str]]:
     for name, summary in models.items():
         aucs = ['/'.join(f'{100 * v:.0f}' for v in summary[key]) if summary.get(key) else '—'
                 for key in ('rotation_auc', 'total_auc')]
-        rows.append([name, _number(summary.get('ate_m')), _number(summary.get('rpe_rot_deg'), 1), *aucs,
+        rows.append([name, _number(summary.get('ate_m')), _number(summary.get('frame_ate_m')),
+                     _number(summary.get('frame_heading_rmse_deg'), 1), _number(summary.get('rpe_rot_deg'), 1), *aucs,
                      _number(summary.get('rotation_mae_deg'), 1), str(summary.get('pairs', 0))])
     return rows
 
@@ -43,11 +46,6 @@ def format_table(rows: Sequence[Sequence[str]], header: Sequence[str] = TABLE_CO
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ['  '.join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in [header, *rows]]
     return '\n'.join([lines[0], '  '.join('-' * w for w in widths), *lines[1:]])
-
-
-def heading_deg(poses: np.ndarray) -> np.ndarray:
-    """Unwrapped heading (degrees, CCW from world x) of the optical axis (camera z) of K×4×4 T_world_cam."""
-    return np.degrees(np.unwrap(np.arctan2(poses[:, 1, 2], poses[:, 0, 2])))
 
 
 def plot_trajectories(out_png: str | Path, estimates: Mapping[str, tuple[np.ndarray, np.ndarray]],
@@ -111,7 +109,9 @@ def plot_pose_errors(out_png: str | Path, series: Mapping[str, tuple[np.ndarray,
         table: text drawn under the plot (`format_table`).
         title: axes title.
     """
-    figure, ax = plt.subplots(figsize=(11, 4.2 + 0.16 * (table.count('\n') + 1) if table else 3.8), dpi=100)
+    widest = max((len(line) for line in table.split('\n')), default=0)   # 8-pt monospace: under 0.075 in a character
+    figure, ax = plt.subplots(figsize=(max(11.0, 0.075 * widest + 0.3), 4.2 + 0.16 * (table.count('\n') + 1) if table
+                                       else 3.8), dpi=100)
     for colour, (start, end, label) in zip(SHADES, shaded):
         ax.axvspan(start, end, color=colour, label=label)
     top = 30.0
