@@ -214,6 +214,12 @@ def yaw_of(R) -> np.ndarray:
     return np.arctan2(R[..., 1, 0], R[..., 0, 0])
 
 
+def optical_axis_heading_deg(T_world_cam) -> np.ndarray:
+    """Unwrapped heading (degrees, CCW from world x) of the optical axis (camera z) of K×4×4 T_world_cam (K ≥ 1)."""
+    poses = np.asarray(T_world_cam, dtype=np.float64)
+    return np.degrees(np.unwrap(np.arctan2(poses[:, 1, 2], poses[:, 0, 2])))
+
+
 def wrap_deg(angle_deg) -> np.ndarray:
     """Angles in degrees wrapped to [0, 360)."""
     wrapped = np.mod(np.asarray(angle_deg, dtype=np.float64), 360.0)

@@ -23,18 +23,13 @@ import numpy as np
 
 from av_pose.eval.report import summarise
 from av_pose.eval.run import PairErrors, pair_errors
-from av_pose.geometry import relative_pose
+from av_pose.geometry import optical_axis_heading_deg, relative_pose
 from av_pose.pose.sequence import OdometryTrack
 
 
 def world_poses(track: OdometryTrack, T_world_cam: np.ndarray) -> np.ndarray:
     """K×4×4 estimated T_world_cam: odom placed on the ground-truth pose of the track's first keyframe."""
     return np.asarray(T_world_cam)[track.frames[0]] @ track.poses()
-
-
-def heading_deg(poses: np.ndarray) -> np.ndarray:
-    """Unwrapped heading (degrees, CCW from world x) of the optical axis (camera z) of K×4×4 T_world_cam."""
-    return np.degrees(np.unwrap(np.arctan2(poses[:, 1, 2], poses[:, 0, 2])))
 
 
 def frame_poses(track: OdometryTrack, T_world_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +47,7 @@ def frame_errors(track: OdometryTrack, T_world_cam: np.ndarray) -> dict[str, flo
     frames, estimated = frame_poses(track, T_world_cam)
     truth = np.asarray(T_world_cam)[frames]
     position = np.linalg.norm(estimated[:, :3, 3] - truth[:, :3, 3], axis=1)
-    heading = (heading_deg(estimated) - heading_deg(truth) + 180.0) % 360.0 - 180.0
+    heading = (optical_axis_heading_deg(estimated) - optical_axis_heading_deg(truth) + 180.0) % 360.0 - 180.0
     return {'frame_ate_m': float(np.sqrt(np.mean(position ** 2))),
             'frame_heading_rmse_deg': float(np.sqrt(np.mean(heading ** 2)))}
 

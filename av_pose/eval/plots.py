@@ -16,7 +16,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from av_pose.eval.odometry import heading_deg  # noqa: E402
+from av_pose.geometry import optical_axis_heading_deg  # noqa: E402
 from av_pose.viz import save_png  # noqa: E402
 
 COLOURS = ('tab:orange', 'tab:green', 'tab:purple', 'tab:red', 'tab:brown')
@@ -90,7 +90,7 @@ def plot_trajectories(out_png: str | Path, estimates: Mapping[str, tuple[np.ndar
     ax.legend(fontsize=8, loc='best')
     if heading:
         for name, colour, width, (stamps, poses) in paths:
-            heading_ax.plot(stamps, heading_deg(poses), '-', color=colour, lw=width, label=name)
+            heading_ax.plot(stamps, optical_axis_heading_deg(poses), '-', color=colour, lw=width, label=name)
         heading_ax.set(xlabel='time [s]', ylabel='camera heading [°, CCW from x]', title='heading over time')
         heading_ax.grid(alpha=0.3)
         heading_ax.legend(fontsize=8, loc='best')
