@@ -5,7 +5,7 @@
 #   rotation_snr10: the same scenes with the sensor noise 10 dB below the signal;
 #   moving:   the default synth (the rig walks and turns, two sources, a quarter of them walking).
 # Respeaker 4-mic and UMA-8, 16 scenes of 10 s each per array and set, 256x192 frames.
-# Usage: tools/reproduce_geometric_results.sh [OUT_DIR]   (default /tmp/av_pose_geometric; ~50 min on 2 cores)
+# Usage: tools/reproduce_geometric_results.sh [OUT_DIR]   (default /tmp/av_pose_geometric; ~80 min on 2 cores)
 set -euo pipefail
 out=${1:-/tmp/av_pose_geometric}
 py=${PYTHON:-.venv/bin/python}
@@ -35,5 +35,15 @@ for corrupted in "" "--corrupted"; do
     --md "docs/results/odometry/smoothing_moving$tag.md"
   "$py" tools/direction_hold.py "$out/moving" $corrupted --json "docs/results/odometry/direction_hold_moving$tag.json" \
     --md "docs/results/odometry/direction_hold_moving$tag.md"
+done
+# fused against vision-only odometry, scored per keyframe and at every frame (stop 42), per array, three corruptions
+for array in respeaker4 uma8; do
+  for condition in clean corrupted_seed0 corrupted_seed1 corrupted_seed2; do
+    options=()
+    [ "$condition" = clean ] || options=(--corrupted --corruption-seed "${condition#corrupted_seed}")
+    "$py" tools/compare_odometry.py "$out/moving/$array" ${options[@]+"${options[@]}"} \
+      --json "docs/results/odometry/compare_moving_${array}_$condition.json" \
+      --md "docs/results/odometry/compare_moving_${array}_$condition.md"
+  done
 done
 echo "geometric results in docs/results/geometric and docs/results/odometry"
