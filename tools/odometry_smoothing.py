@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from av_pose.eval.odometry import frame_errors, trajectory_errors
+from av_pose.eval.odometry import frame_errors, trajectory_errors, world_poses
 from av_pose.eval.pairs import scene_corruption
 from av_pose.geometry import rotation_angle_deg, yaw_of
 from av_pose.pose.base import PoseEstimator
@@ -68,7 +68,7 @@ def scene_dirs(paths: list[str]) -> list[Path]:
 def scores(record, track) -> dict[str, float]:
     """The module docstring's scores of one track against the scene's ground truth."""
     truth = np.asarray(record.T_world_cam)[track.frames]
-    estimated = np.einsum('ij,njk->nik', truth[0], track.poses())
+    estimated = world_poses(track, record.T_world_cam)
     heading = np.degrees(np.unwrap([yaw_of(T[:3, :3]) for T in estimated])
                          - np.unwrap([yaw_of(T[:3, :3]) for T in truth]))
     rotation = np.array([float(rotation_angle_deg(e[:3, :3], t[:3, :3])) for e, t in zip(estimated, truth)])
