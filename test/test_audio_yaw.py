@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from spectrum_fixtures import AZIMUTHS, peaks_spectrum
 
 from av_pose.audio.arrays import MicArray, load_array
 from av_pose.eval.pairs import scene_pose_pairs
@@ -24,17 +25,6 @@ from av_pose.scene.generate import SynthConfig, generate_scene, sample_layout, s
 from av_pose.scene.signals import SourceSpec
 
 from scene_fixtures import scene_with_static_talker
-
-AZIMUTHS = np.arange(360) + 0.5  # sector centres
-
-
-def peaks_spectrum(centres_deg, heights, width_deg=6.0) -> np.ndarray:
-    """360-bin spectrum with von Mises-shaped peaks (wrap-around), min-max normalised like a DoaResult."""
-    spectrum = np.zeros(360)
-    for centre, height in zip(centres_deg, heights):
-        spectrum += height * np.exp((np.cos(np.radians(AZIMUTHS - centre)) - 1.0) / np.radians(width_deg) ** 2)
-    return (spectrum - spectrum.min()) / (spectrum.max() - spectrum.min())
-
 
 # --- spectra --------------------------------------------------------------------------------------------------
 

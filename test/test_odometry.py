@@ -363,3 +363,32 @@ def test_an_unsure_direction_is_integrated_but_not_held():
     np.testing.assert_allclose(steps[1].T_a_b[:3, 3], [1.0, 0.0, 0.0])   # the unsure one moves as it says
     assert steps[2].direction_held                                          # the blind one follows the sure one
     np.testing.assert_allclose(steps[2].T_a_b[:3, 3], [0.0, 0.0, 1.0], atol=1e-12)
+
+
+def test_the_translation_prior_is_where_the_direction_hold_moves_the_next_keyframe():
+    # What the pose node and run_odometry hand the estimator (`PosePair.translation_prior_m`): the scale's
+    # distance along the held direction, in the partner's axes; nothing without a scale or a recent direction.
+    forward = monocular_estimate(make_transform(np.eye(3), [0.0, 0.0, 1.0]))
+    quarter_turn = so3_exp([0.0, -np.pi / 2, 0.0])
+    turn_blind = PoseEstimate(T_a_b=make_transform(quarter_turn, [0.0, 0.0, 0.0]),
+                              covariance=np.diag([UNKNOWN_VARIANCE] * 3 + [1e-4] * 3), translation_known=False)
+    for frame in ('odom', 'sensor'):
+        integrator = OdometryIntegrator(FixedSpeed(0.5), gap_s=1.0, direction_hold_s=2.5, direction_hold_frame=frame)
+        integrator.anchor(0.0)
+        assert integrator.translation_prior(integrator.partner_for(1.0), 1.0) is None    # no direction yet
+        for t, estimate in ((1.0, forward), (2.0, turn_blind)):
+            integrator.add(integrator.partner_for(t), t, estimate)
+        partner = integrator.partner_for(3.0)
+        prior = integrator.translation_prior(partner, 3.0)
+        step = integrator.add(partner, 3.0, PoseEstimate(T_a_b=np.eye(4), covariance=turn_blind.covariance,
+                                                         translation_known=False))
+        np.testing.assert_allclose(prior, step.T_a_b[:3, 3], atol=1e-12)
+        # in odom the travel stays along the start's z, which the turned partner sees along its own axes;
+        # in the rig's axes it turns with the rig: along the partner's own z
+        expected = quarter_turn.T @ [0.0, 0.0, 0.5] if frame == 'odom' else [0.0, 0.0, 0.5]
+        np.testing.assert_allclose(prior, expected, atol=1e-12)
+        assert integrator.translation_prior(integrator.partner_for(4.0), 4.0) is None   # direction 3 s old
+    integrator = OdometryIntegrator(NoScale(), gap_s=1.0, direction_hold_s=5.0)
+    integrator.anchor(0.0)
+    integrator.add(integrator.partner_for(1.0), 1.0, forward)
+    assert integrator.translation_prior(integrator.partner_for(2.0), 2.0) is None           # no scale

@@ -38,7 +38,9 @@ from av_pose.audio.arrays import MicArray
 from av_pose.audio.doa import METHODS, DirectionGrid, DoaEstimator, make_estimator
 from av_pose.audio.doa.onset import onset_nfft, segment_onset_spectra
 from av_pose.errors import UserInputError
+from av_pose.metrics.azimuth import wrap_signed_deg
 from av_pose.pose.base import PosePair, View
+from av_pose.pose.parallax import SOURCE_DISTANCE_M, predicted_parallax_deg
 from av_pose.pose.spectrum_shift import PEAK_PROMINENCE, circular_shift, count_peaks, segment_shift
 
 PRESSURE_METHODS = tuple(name for name in METHODS if name != 'intensity')
@@ -84,13 +86,16 @@ class AudioYaw:
     Attributes:
         status: 'ok', 'unavailable' (a window or the array cannot be used) or 'refused' (sound field changed).
         yaw_deg: rig yaw from view a to view b about the array z axis, counter-clockwise, degrees in
-            (−180, 180]; T_a_b's rotation is Rz(yaw) in the array frame. 0 unless `status` is 'ok'.
+            (−180, 180]; T_a_b's rotation is Rz(yaw) in the array frame, with `parallax_deg` added. 0 unless
+            `status` is 'ok'.
         std_deg: 1-σ of `yaw_deg` from the alignment alone (no translation parallax), degrees: the segments'
             spread and, for faint sources, the DOA confidence (`CONFIDENCE_REF`).
         score: normalised correlation of the aligned whole-window spectra in [−1, 1] (NaN when unavailable).
         peaks_a, peaks_b: significant peaks in each whole-window spectrum (−1 when unavailable).
         residual: largest difference of the aligned whole-window spectra, in [0, 1] (NaN when unavailable).
         reason: why the status is not 'ok' ('' when it is).
+        parallax_deg: the predicted parallax added to the alignment's yaw (`av_pose.pose.parallax`), degrees;
+            None when the pair brought no travel to predict it from (`PosePair.translation_prior_m`).
     """
 
     status: str
@@ -101,6 +106,7 @@ class AudioYaw:
     peaks_b: int = -1
     residual: float = float('nan')
     reason: str = ''
+    parallax_deg: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -154,6 +160,9 @@ class AudioYawEstimator:
         min_score, min_confidence, max_spread_deg, max_residual: stationarity thresholds (the module constants
             by default). peak_prominence: what counts as a significant peak in `AudioYaw.peaks_a` / `peaks_b`.
         onset_weight: weight of the onset-weighted spectrum added to each segment's (`ONSET_WEIGHT`; 0 = off).
+        source_distance_m: where a pair brings the rig's predicted travel (`PosePair.translation_prior_m`), the
+            heard sources are placed this far away to predict the parallax that the travel adds to the yaw
+            (`av_pose.pose.parallax`); 0 = never corrected.
     """
 
     def __init__(self, method: str = 'normmusic', device: str = 'cpu',
@@ -162,10 +171,12 @@ class AudioYawEstimator:
                  min_window_s: float = 0.25, min_coverage: float = 0.5, min_score: float = MIN_SCORE,
                  peak_prominence: float = PEAK_PROMINENCE, min_confidence: float = MIN_CONFIDENCE,
                  max_spread_deg: float = MAX_SPREAD_DEG, max_residual: float = MAX_RESIDUAL,
-                 onset_weight: float = ONSET_WEIGHT) -> None:
+                 onset_weight: float = ONSET_WEIGHT, source_distance_m: float = SOURCE_DISTANCE_M) -> None:
         if method not in PRESSURE_METHODS:
             raise UserInputError(f'unknown audio-yaw DOA method {method!r}: use one of {", ".join(PRESSURE_METHODS)} '
                                  '(FOA arrays always use intensity)')
+        if not (np.isfinite(source_distance_m) and source_distance_m >= 0):
+            raise UserInputError(f'source_distance_m must be >= 0 m, got {source_distance_m}')
         if not 0.0 < segment_s <= min_window_s:
             raise UserInputError(f'segment_s must lie in (0, min_window_s = {min_window_s}], got {segment_s}')
         self.method = method
@@ -181,6 +192,7 @@ class AudioYawEstimator:
         self.max_spread_deg = float(max_spread_deg)
         self.max_residual = float(max_residual)
         self.onset_weight = float(onset_weight)
+        self.source_distance_m = float(source_distance_m)
         self._estimators: dict[tuple, DoaEstimator] = {}
         self._onset_estimators: dict[int, DoaEstimator] = {}  # by id of the segments' estimator
         self._cache: OrderedDict[bytes, WindowSpectra] = OrderedDict()
@@ -336,15 +348,20 @@ class AudioYawEstimator:
                 by_shape.setdefault((len(spectra[2 * k].segments), len(spectra[2 * k + 1].segments)), []).append(k)
             for members in by_shape.values():
                 gaps = [pairs[indices[k]].view_b.stamp_s - pairs[indices[k]].view_a.stamp_s for k in members]
+                travels = [array_travel(pairs[indices[k]]) for k in members]
                 found = self.from_spectra([spectra[2 * k] for k in members], [spectra[2 * k + 1] for k in members],
-                                          gaps)
+                                          gaps, travels)
                 for k, result in zip(members, found):
                     results[indices[k]] = result
         return [result for result in results if result is not None]
 
     def from_spectra(self, spectra_a: Sequence[WindowSpectra], spectra_b: Sequence[WindowSpectra],
-                     gaps_s: Sequence[float]) -> list[AudioYaw]:
-        """Audio yaw with the stationarity test, from analysed windows (pairs with equal segment counts)."""
+                     gaps_s: Sequence[float], travels_m: Sequence[np.ndarray | None] | None = None) -> list[AudioYaw]:
+        """Audio yaw with the stationarity test, from analysed windows (pairs with equal segment counts).
+
+        `travels_m`: per pair, the array's predicted displacement (3,) in view a's array frame, metres, or None;
+        where given (and `source_distance_m` > 0) the yaw gets the parallax it predicts (`AudioYaw.parallax_deg`).
+        """
         full_a = np.stack([s.full for s in spectra_a])
         full_b = np.stack([s.full for s in spectra_b])
         full_shift, score = circular_shift(full_a, full_b)
@@ -380,5 +397,23 @@ class AudioYawEstimator:
                 continue
             faint = max(1.0, CONFIDENCE_REF / max(min(a.confidence, b.confidence), 1e-3))
             std = float(np.hypot(STD_FLOOR_DEG, SPREAD_TO_STD * spread[k])) * faint
-            out.append(AudioYaw(OK, yaw_deg=float(yaw[k]), std_deg=std, **facts))
+            travel = None if travels_m is None or self.source_distance_m <= 0 else travels_m[k]
+            parallax = None if travel is None else predicted_parallax_deg(a.full, travel, self.source_distance_m)
+            corrected = float(wrap_signed_deg(yaw[k] + (parallax or 0.0)))
+            out.append(AudioYaw(OK, yaw_deg=corrected, std_deg=std, parallax_deg=parallax, **facts))
         return out
+
+
+def array_travel(pair: PosePair) -> np.ndarray | None:
+    """The pair's predicted camera travel (`PosePair.translation_prior_m`) in view a's array frame, metres, or None.
+
+    The camera's displacement expressed in the array's axes (the lever arm between them is left out: a few
+    centimetres turned by a few degrees).
+    """
+    travel = pair.translation_prior_m
+    if travel is None:
+        return None
+    travel = np.asarray(travel, dtype=np.float64).reshape(-1)
+    if travel.shape != (3,) or not np.all(np.isfinite(travel)):
+        return None
+    return np.asarray(pair.sensors.T_cam_array, dtype=np.float64)[:3, :3].T @ travel

@@ -69,11 +69,18 @@ class View:
 
 @dataclass(frozen=True)
 class PosePair:
-    """Two views (a earlier, b later) and the sensors that recorded them."""
+    """Two views (a earlier, b later) and the sensors that recorded them.
+
+    `translation_prior_m`: where the caller has a motion model (the odometry: its known distance along the last
+    known direction of travel), the camera's expected displacement from a to b in camera-a coordinates (3,),
+    metres (T_a_b's translation); None when unknown. A hint, not a measurement: estimators that can use it do
+    (`geometric`: the parallax it adds to the audio yaw, `av_pose.pose.parallax`); the others ignore it.
+    """
 
     view_a: View
     view_b: View
     sensors: Sensors
+    translation_prior_m: np.ndarray | None = None
 
 
 @dataclass

@@ -16,9 +16,12 @@ innovation exceeds `gate_sigma` standard deviations, the two disagree; the one w
 kept alone and the other is flagged ('audio_rejected' or 'vision_rejected' in info).
 
 σ_a² = (alignment std)² + (parallax std)²: a translating rig sees near sources move, which adds a shift the
-rotation does not explain. That parallax is bounded, not modelled: `parallax_deg_per_s` × the pair's time gap
-(8°/s, calibrated on moving ShoeboxAV rigs at up to 0.5 m/s with talkers 1–3 m away), dropped when vision
-says the rig only rotated (no parallax between the images).
+rotation does not explain. A pair alone cannot tell it, so it is bounded: `parallax_deg_per_s` × the pair's time
+gap (8°/s, calibrated on moving ShoeboxAV rigs at up to 0.5 m/s with talkers 1–3 m away), dropped when vision
+says the rig only rotated (no parallax between the images). Where the caller predicts the rig's travel
+(`PosePair.translation_prior_m`: the odometry of pose_node, the bag tool and the demo), it is also modelled: the
+audio yaw includes the parallax that travel predicts for the heard sources (`av_pose.pose.parallax`), and the bound
+keeps `PARALLAX_MODELLED_SHARE` of its size.
 
 When the essential matrix fails (too few inliers: blur, noise, darkness), the vision half falls back on the
 global shift of the two images (`av_pose.vision.image_shift`: phase correlation, which blur and noise leave
@@ -42,7 +45,8 @@ failed or its yaw standard deviation exceeds `audio_skip_below_deg` (below 0.5°
 or an array that cannot resolve azimuth), `audio_refused` (the sound field changed), `audio_skipped`,
 `audio_rejected`, `vision_rejected` (the gate); the vision's `vision_model`, `matches`, `inliers`,
 `inlier_ratio`, `vision_reason`; the audio's `audio_status`, `audio_reason`, `audio_shift_deg` (array yaw),
-`audio_match_score`, `audio_std_deg` (with parallax); `image_shift_px`, `image_shift_response` and the flag
+`audio_match_score`, `audio_std_deg` (with parallax), `audio_parallax_deg` (the predicted parallax included in
+`audio_shift_deg`, where the pair brought a travel prior); `image_shift_px`, `image_shift_response` and the flag
 `image_shift_used` where the essential matrix failed; `innovation_sigma` and `vision_solution` (0: the reported
 one) when fused; `rotation_std_deg`; and `reason` when invalid.
 
@@ -59,6 +63,7 @@ from av_pose.errors import UserInputError
 from av_pose.geometry import make_transform, planar_up_axis, so3_exp, so3_log
 from av_pose.pose.audio_yaw import AudioYaw, AudioYawEstimator
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate, PoseEstimator, PosePair
+from av_pose.pose.parallax import SOURCE_DISTANCE_M
 from av_pose.pose.yaw import yaw_rotation_in_camera, yaw_update
 from av_pose.vision.epipolar import PLANAR_TILT_STD_DEG, planar_rotation_covariance
 from av_pose.vision.image_shift import PARALLAX_SHARE, ImageShift, image_shift_rotation
@@ -72,6 +77,10 @@ PARALLAX_DEG_PER_S = 8.0
 """1-σ of the audio yaw error a translating rig adds per second of gap (near sources move), degrees/s."""
 MAX_PARALLAX_DEG = 30.0
 """Cap of the parallax term, degrees."""
+PARALLAX_MODELLED_SHARE = 0.5
+"""Where the pair brought the rig's predicted travel and the audio yaw includes the parallax it predicts
+(`av_pose.pose.parallax`), the parallax term keeps this share (corrupted moving ShoeboxAV odometry, heading per
+frame: 1 → 0.5 → 0.3 gave 14.8° → 14.3° → 14.2° on the ReSpeaker 4, 10.8° → 10.0° → 10.0° on the UMA-8)."""
 AUDIO_SKIP_BELOW_DEG = 0.5
 """Vision yaw standard deviation below which the audio is not analysed, degrees: the audio's own is at least 2°
 (`audio_yaw.STD_FLOOR_DEG`), so its weight in the fused yaw would stay under 6 %."""
@@ -100,6 +109,8 @@ class GeometricPoseEstimator(PoseEstimator):
         method: DOA method for pressure arrays ('normmusic', 'music', 'srp_phat'); FOA arrays use 'intensity'.
         max_features, min_inliers: passed to `estimate_two_view`.
         pitch_roll_prior_deg, parallax_deg_per_s, gate_sigma, audio_skip_below_deg: see the module constants.
+        source_distance_m: where a pair brings the rig's predicted travel, the distance at which the heard sources
+            are placed to predict its parallax (`av_pose.pose.parallax.SOURCE_DISTANCE_M`; 0: never corrected).
     """
 
     needs_intrinsics = True
@@ -107,7 +118,8 @@ class GeometricPoseEstimator(PoseEstimator):
     def __init__(self, *, use_vision: bool = True, use_audio: bool = True, device: str = 'auto',
                  detector: str = 'orb', method: str = 'normmusic', max_features: int = 2000, min_inliers: int = 15,
                  pitch_roll_prior_deg: float = PITCH_ROLL_PRIOR_DEG, parallax_deg_per_s: float = PARALLAX_DEG_PER_S,
-                 gate_sigma: float = GATE_SIGMA, audio_skip_below_deg: float = AUDIO_SKIP_BELOW_DEG) -> None:
+                 gate_sigma: float = GATE_SIGMA, audio_skip_below_deg: float = AUDIO_SKIP_BELOW_DEG,
+                 source_distance_m: float = SOURCE_DISTANCE_M) -> None:
         if not (use_vision or use_audio):
             raise UserInputError('the geometric estimator needs vision, audio or both')
         from av_pose.vision.features import check_detector
@@ -121,7 +133,8 @@ class GeometricPoseEstimator(PoseEstimator):
         self.parallax_deg_per_s = float(parallax_deg_per_s)
         self.gate_sigma = float(gate_sigma)
         self.audio_skip_below_deg = float(audio_skip_below_deg) if use_vision else -1.0
-        self.audio = AudioYawEstimator(method=method, device=str(resolve_device(device))) if use_audio else None
+        self.audio = AudioYawEstimator(method=method, device=str(resolve_device(device)),
+                                       source_distance_m=source_distance_m) if use_audio else None
 
     def forget(self) -> None:
         """Drop the audio half's cached window analyses."""
@@ -165,6 +178,8 @@ class GeometricPoseEstimator(PoseEstimator):
         rotation_only = vision is not None and vision.ok and vision.model == 'rotation'
         gap_s = abs(pair.view_b.stamp_s - pair.view_a.stamp_s)
         parallax = 0.0 if rotation_only else min(MAX_PARALLAX_DEG, self.parallax_deg_per_s * gap_s)
+        if audio.parallax_deg is not None:
+            parallax *= PARALLAX_MODELLED_SHARE
         return float(np.hypot(audio.std_deg, parallax))
 
     # --- estimation ---------------------------------------------------------------------------------------
@@ -191,6 +206,8 @@ class GeometricPoseEstimator(PoseEstimator):
         if audio is not None:
             info.update(audio_status=audio.status, audio_reason=audio.reason, audio_shift_deg=float(audio.yaw_deg),
                         audio_match_score=float(np.nan_to_num(audio.score)))
+            if audio.parallax_deg is not None:
+                info['audio_parallax_deg'] = float(audio.parallax_deg)
         info.update(_flags(vision_failed=vision is not None and not vision_ok,
                            audio_unavailable=audio is not None and audio.status == 'unavailable',
                            audio_refused=audio is not None and audio.status == 'refused',

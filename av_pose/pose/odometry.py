@@ -305,11 +305,9 @@ class OdometryIntegrator:
         if sure and scale is not None and scale.distance_m > MIN_TRAVEL_M:
             unit = T_a_b[:3, 3] / np.linalg.norm(T_a_b[:3, 3])
             self._travel = (float(stamp_s), partner.T_odom_sensor[:3, :3] @ unit, unit)
-        held = (not direction_known and estimate.valid and scale is not None and self._travel is not None
-                and stamp_s - self._travel[0] <= self.direction_hold_s)
+        direction = self._held_direction(partner, float(stamp_s))
+        held = not direction_known and estimate.valid and scale is not None and direction is not None
         if held:
-            direction = self._travel[2] if self.direction_hold_frame == 'sensor' else \
-                partner.T_odom_sensor[:3, :3].T @ self._travel[1]
             T_a_b[:3, 3] = scale.distance_m * direction
         Ad_b_a = adjoint(invert_transform(T_a_b))
         covariance = symmetric(Ad_b_a @ (partner.covariance + cov_rel) @ Ad_b_a.T)
@@ -325,6 +323,30 @@ class OdometryIntegrator:
             T_odom_b = self._smooth()   # chains interleave (one chain: nothing to tie, the prior would only bend it)
         return OdometryStep(float(stamp_s), partner.stamp_s, T_odom_b, covariance, T_a_b, cov_rel, twist,
                             twist_cov, scale is not None and estimate.translation_known, held)
+
+    def _held_direction(self, partner: Keyframe, stamp_s: float) -> np.ndarray | None:
+        """The last known direction of travel in the partner's axes (unit 3-vector), or None.
+
+        None unless a sure direction was renewed within `direction_hold_s` of `stamp_s`.
+        """
+        if self._travel is None or stamp_s - self._travel[0] > self.direction_hold_s:
+            return None
+        if self.direction_hold_frame == 'sensor':
+            return self._travel[2]
+        return partner.T_odom_sensor[:3, :3].T @ self._travel[1]
+
+    def translation_prior(self, partner: Keyframe, stamp_s: float) -> np.ndarray | None:
+        """The sensor's expected displacement from `partner` to the frame at `stamp_s` (3,), or None.
+
+        In the partner's axes, metres: the scale policy's distance along the held direction of travel (where the
+        direction hold would move it); None without a scale or a recent direction. For
+        `PosePair.translation_prior_m` (the parallax of the audio yaw, `av_pose.pose.parallax`).
+        """
+        direction = self._held_direction(partner, float(stamp_s))
+        if direction is None:
+            return None
+        scale = self.scale.scale(partner.stamp_s, float(stamp_s))
+        return None if scale is None else scale.distance_m * direction
 
     def describe_direction_hold(self) -> str:
         """One line for logs and diagnostics."""

@@ -226,7 +226,8 @@ def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],
         for position, keyframe in plan.anchors:
             record(name, batch[position], keyframe.T_odom_sensor, keyframe.covariance)
         if plan.pairs:
-            pairs = [PosePair(view(partner.payload), view(batch[position]), sensors)
+            pairs = [PosePair(view(partner.payload), view(batch[position]), sensors,
+                              integrator.translation_prior(partner, stamps[position]))
                      for position, partner in plan.pairs]
             began = time.perf_counter()
             estimates = estimators[name].estimate_batch(pairs)

@@ -223,7 +223,8 @@ class PoseNode(Node):
         plan = self._integrator.plan(stamps, payloads)
         if plan.pairs:
             pairs = [PosePair(self._view(partner.stamp_s, partner.payload.image), keys[position][2],
-                              self._sensors(keys[position][1].frame_id or partner.payload.frame_id))
+                              self._sensors(keys[position][1].frame_id or partner.payload.frame_id),
+                              self._integrator.translation_prior(partner, stamps[position]))
                      for position, partner in plan.pairs]
             try:
                 estimates = self._estimator.estimate_batch(pairs)
