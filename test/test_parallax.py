@@ -56,6 +56,9 @@ def test_nothing_to_correct_without_travel_peaks_or_finite_input():
     assert predicted_parallax_deg(np.full(360, 0.3), np.array([0.3, 0.0, 0.0])) == 0.0
     assert predicted_parallax_deg(spectrum, np.array([np.nan, 0.0, 0.0])) == 0.0
     assert predicted_parallax_deg(spectrum, np.array([0.3, 0.0, 0.0]), distance_m=0.0) == 0.0
+    # a jump of the scale's reference (metres in one pair) is no travel to predict sources 3 m away from
+    assert predicted_parallax_deg(spectrum, np.array([1.6, 0.0, 0.0]), distance_m=3.0) == 0.0
+    assert abs(predicted_parallax_deg(spectrum, np.array([1.4, 0.0, 0.0]), distance_m=3.0)) > 10.0
     assert SOURCE_DISTANCE_M == 3.0
 
 

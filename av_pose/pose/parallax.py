@@ -31,6 +31,9 @@ MIN_RELATIVE_HEIGHT = 0.15
 """A peak takes part when it rises this fraction of the spectrum's range above its minimum."""
 PEAK_SEPARATION_DEG = 10.0
 """Peaks closer than this to a higher one are the same source."""
+MAX_TRAVEL_SHARE = 0.5
+"""A travel longer than this share of the source distance is not corrected for (a jump of the scale's reference, or a
+gap so long that sources a typical distance away could lie anywhere around the path)."""
 
 
 def predicted_parallax_deg(spectrum: np.ndarray, travel_m: np.ndarray, distance_m: float = SOURCE_DISTANCE_M,
@@ -45,12 +48,13 @@ def predicted_parallax_deg(spectrum: np.ndarray, travel_m: np.ndarray, distance_
         offset_deg: azimuth of the spectrum's first bin, degrees.
 
     Returns:
-        δ̄, to be added to the alignment's yaw; 0 when the spectrum has no peak or the travel is zero.
+        δ̄, to be added to the alignment's yaw; 0 when the spectrum has no peak, the travel is zero or longer than
+        `MAX_TRAVEL_SHARE` of `distance_m`.
     """
     values = np.asarray(spectrum, dtype=np.float64)
     travel = np.asarray(travel_m, dtype=np.float64).reshape(-1)[:2]
     if values.ndim != 1 or not np.all(np.isfinite(values)) or not np.all(np.isfinite(travel)) \
-            or not np.any(travel) or not distance_m > 0:
+            or not np.any(travel) or not distance_m > 0 or np.hypot(*travel) > MAX_TRAVEL_SHARE * distance_m:
         return 0.0
     low, high = float(values.min()), float(values.max())
     if high <= low:
