@@ -367,7 +367,8 @@ def test_an_unsure_direction_is_integrated_but_not_held():
 
 def test_the_translation_prior_is_where_the_direction_hold_moves_the_next_keyframe():
     # What the pose node and run_odometry hand the estimator (`PosePair.translation_prior_m`): the scale's
-    # distance along the held direction, in the partner's axes; nothing without a scale or a recent direction.
+    # distance along the held direction, in the partner's axes, while the path keeps its direction; nothing
+    # without a scale, a recent direction, or on a path that keeps turning.
     forward = monocular_estimate(make_transform(np.eye(3), [0.0, 0.0, 1.0]))
     quarter_turn = so3_exp([0.0, -np.pi / 2, 0.0])
     turn_blind = PoseEstimate(T_a_b=make_transform(quarter_turn, [0.0, 0.0, 0.0]),
@@ -376,19 +377,31 @@ def test_the_translation_prior_is_where_the_direction_hold_moves_the_next_keyfra
         integrator = OdometryIntegrator(FixedSpeed(0.5), gap_s=1.0, direction_hold_s=2.5, direction_hold_frame=frame)
         integrator.anchor(0.0)
         assert integrator.translation_prior(integrator.partner_for(1.0), 1.0) is None    # no direction yet
-        for t, estimate in ((1.0, forward), (2.0, turn_blind)):
-            integrator.add(integrator.partner_for(t), t, estimate)
-        partner = integrator.partner_for(3.0)
-        prior = integrator.translation_prior(partner, 3.0)
-        step = integrator.add(partner, 3.0, PoseEstimate(T_a_b=np.eye(4), covariance=turn_blind.covariance,
+        for t in (1.0, 2.0, 3.0, 4.0, 5.0):
+            integrator.add(integrator.partner_for(t), t, forward)
+            assert integrator.path_persists() == (t >= 5.0)   # two comparisons 2 s apart are not enough
+        integrator.add(integrator.partner_for(6.0), 6.0, turn_blind)
+        partner = integrator.partner_for(7.0)
+        prior = integrator.translation_prior(partner, 7.0)
+        step = integrator.add(partner, 7.0, PoseEstimate(T_a_b=np.eye(4), covariance=turn_blind.covariance,
                                                          translation_known=False))
         np.testing.assert_allclose(prior, step.T_a_b[:3, 3], atol=1e-12)
         # in odom the travel stays along the start's z, which the turned partner sees along its own axes;
         # in the rig's axes it turns with the rig: along the partner's own z
         expected = quarter_turn.T @ [0.0, 0.0, 0.5] if frame == 'odom' else [0.0, 0.0, 0.5]
         np.testing.assert_allclose(prior, expected, atol=1e-12)
-        assert integrator.translation_prior(integrator.partner_for(4.0), 4.0) is None   # direction 3 s old
+        assert integrator.translation_prior(integrator.partner_for(8.0), 8.0) is None   # direction 3 s old
+    # a path whose direction turns 45° every second (90° in 2 s): held, it would point anywhere
+    integrator = OdometryIntegrator(FixedSpeed(0.5), gap_s=1.0, direction_hold_s=5.0)
+    integrator.anchor(0.0)
+    for k, t in enumerate((1.0, 2.0, 3.0, 4.0, 5.0, 6.0)):
+        angle = np.radians(45.0 * k)
+        heading = monocular_estimate(make_transform(np.eye(3), [np.sin(angle), 0.0, np.cos(angle)]))
+        integrator.add(integrator.partner_for(t), t, heading)
+    assert not integrator.path_persists()
+    assert integrator.translation_prior(integrator.partner_for(7.0), 7.0) is None
     integrator = OdometryIntegrator(NoScale(), gap_s=1.0, direction_hold_s=5.0)
     integrator.anchor(0.0)
-    integrator.add(integrator.partner_for(1.0), 1.0, forward)
-    assert integrator.translation_prior(integrator.partner_for(2.0), 2.0) is None           # no scale
+    for t in (1.0, 2.0, 3.0, 4.0, 5.0):
+        integrator.add(integrator.partner_for(t), t, forward)
+    assert integrator.translation_prior(integrator.partner_for(6.0), 6.0) is None           # no scale

@@ -20,8 +20,8 @@ rotation does not explain. A pair alone cannot tell it, so it is bounded: `paral
 gap (8°/s, calibrated on moving ShoeboxAV rigs at up to 0.5 m/s with talkers 1–3 m away), dropped when vision
 says the rig only rotated (no parallax between the images). Where the caller predicts the rig's travel
 (`PosePair.translation_prior_m`: the odometry of pose_node, the bag tool and the demo), it is also modelled: the
-audio yaw includes the parallax that travel predicts for the heard sources (`av_pose.pose.parallax`), and the bound
-keeps `PARALLAX_MODELLED_SHARE` of its size.
+audio yaw includes the parallax that travel predicts for the heard sources (`av_pose.pose.parallax`); the bound
+stays (halving it where the parallax was modelled cost ground-robot scenes 1.7° of heading: docs/results.md).
 
 When the essential matrix fails (too few inliers: blur, noise, darkness), the vision half falls back on the
 global shift of the two images (`av_pose.vision.image_shift`: phase correlation, which blur and noise leave
@@ -77,10 +77,6 @@ PARALLAX_DEG_PER_S = 8.0
 """1-σ of the audio yaw error a translating rig adds per second of gap (near sources move), degrees/s."""
 MAX_PARALLAX_DEG = 30.0
 """Cap of the parallax term, degrees."""
-PARALLAX_MODELLED_SHARE = 0.5
-"""Where the pair brought the rig's predicted travel and the audio yaw includes the parallax it predicts
-(`av_pose.pose.parallax`), the parallax term keeps this share (corrupted moving ShoeboxAV odometry, heading per
-frame: 1 → 0.5 → 0.3 gave 14.8° → 14.3° → 14.2° on the ReSpeaker 4, 10.8° → 10.0° → 10.0° on the UMA-8)."""
 AUDIO_SKIP_BELOW_DEG = 0.5
 """Vision yaw standard deviation below which the audio is not analysed, degrees: the audio's own is at least 2°
 (`audio_yaw.STD_FLOOR_DEG`), so its weight in the fused yaw would stay under 6 %."""
@@ -178,8 +174,6 @@ class GeometricPoseEstimator(PoseEstimator):
         rotation_only = vision is not None and vision.ok and vision.model == 'rotation'
         gap_s = abs(pair.view_b.stamp_s - pair.view_a.stamp_s)
         parallax = 0.0 if rotation_only else min(MAX_PARALLAX_DEG, self.parallax_deg_per_s * gap_s)
-        if audio.parallax_deg is not None:
-            parallax *= PARALLAX_MODELLED_SHARE
         return float(np.hypot(audio.std_deg, parallax))
 
     # --- estimation ---------------------------------------------------------------------------------------

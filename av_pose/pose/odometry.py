@@ -48,6 +48,18 @@ DEFAULT_DIRECTION_HOLD_S = 5.0
 "Holding the direction of travel": the lowest mean ATE over the moving ShoeboxAV set, clean and corrupted)."""
 MIN_TRAVEL_M = 1e-3
 """A step shorter than this (m) does not renew the held direction of travel: standing still, it is noise."""
+PERSISTENCE_LAG_S = 2.0
+"""The travel prior (`OdometryIntegrator.translation_prior`) is given only while the rig keeps its direction: each sure
+direction is compared with the one measured this long before (s; within PERSISTENCE_SLACK_S) ..."""
+PERSISTENCE_SLACK_S = 0.5
+PERSISTENCE_CHECKS = 10
+"""... the last this many comparisons count ..."""
+PERSISTENCE_MIN_CHECKS = 3
+"""... at least this many ..."""
+PERSISTENCE_MAX_DEG = 30.0
+"""... and their median angle must stay within this (degrees). ShoeboxAV's random paths (a new heading every second)
+turn a median 29° (hand-held, in odom) to 60° (ground robots, in the rig's axes) in 2 s; the demo's arc 18°. Without
+the check, the parallax correction cost the ground-robot scenes 0.9–1.4° of heading per frame (docs/results.md)."""
 HOLD_MAX_DIRECTION_STD_DEG = 35.0
 """An estimate whose translation direction is less sure than this (1-σ, degrees) does not renew the held direction:
 integrated as it is, but not carried on for seconds (docs/results.md "Holding the direction of travel": on the moving
@@ -194,6 +206,8 @@ class OdometryIntegrator:
         self._restarted = False
         self.restarts = 0   # chain restarts after no pose for longer than max_gap_s (`plan`, `finish`)
         self._travel: tuple[float, np.ndarray, np.ndarray] | None = None  # stamp, unit direction in odom, in sensor
+        self._travels: deque[tuple[float, np.ndarray, np.ndarray]] = deque(maxlen=64)  # the recent sure ones
+        self._turns: deque[float] = deque(maxlen=PERSISTENCE_CHECKS)  # their angles PERSISTENCE_LAG_S apart, deg
 
     @property
     def latest(self) -> Keyframe | None:
@@ -305,6 +319,7 @@ class OdometryIntegrator:
         if sure and scale is not None and scale.distance_m > MIN_TRAVEL_M:
             unit = T_a_b[:3, 3] / np.linalg.norm(T_a_b[:3, 3])
             self._travel = (float(stamp_s), partner.T_odom_sensor[:3, :3] @ unit, unit)
+            self._note_persistence(self._travel)
         direction = self._held_direction(partner, float(stamp_s))
         held = not direction_known and estimate.valid and scale is not None and direction is not None
         if held:
@@ -335,15 +350,35 @@ class OdometryIntegrator:
             return self._travel[2]
         return partner.T_odom_sensor[:3, :3].T @ self._travel[1]
 
+    def _note_persistence(self, travel: tuple[float, np.ndarray, np.ndarray]) -> None:
+        """Compare a new sure direction with the one measured about PERSISTENCE_LAG_S before (in the hold frame)."""
+        column = 2 if self.direction_hold_frame == 'sensor' else 1
+        lag = travel[0] - PERSISTENCE_LAG_S
+        earlier = min(self._travels, key=lambda old: abs(old[0] - lag), default=None)
+        if earlier is not None and abs(earlier[0] - lag) <= PERSISTENCE_SLACK_S:
+            cosine = float(np.clip(earlier[column] @ travel[column], -1.0, 1.0))
+            self._turns.append(math.degrees(math.acos(cosine)))
+        self._travels.append(travel)
+
+    def path_persists(self) -> bool:
+        """Whether the rig has lately kept its direction of travel (`translation_prior`'s condition).
+
+        True when at least PERSISTENCE_MIN_CHECKS of the last PERSISTENCE_CHECKS sure directions could be compared
+        with the one measured PERSISTENCE_LAG_S before (in the hold frame) and their median angle is within
+        PERSISTENCE_MAX_DEG.
+        """
+        return len(self._turns) >= PERSISTENCE_MIN_CHECKS and float(np.median(self._turns)) <= PERSISTENCE_MAX_DEG
+
     def translation_prior(self, partner: Keyframe, stamp_s: float) -> np.ndarray | None:
         """The sensor's expected displacement from `partner` to the frame at `stamp_s` (3,), or None.
 
         In the partner's axes, metres: the scale policy's distance along the held direction of travel (where the
-        direction hold would move it); None without a scale or a recent direction. For
+        direction hold would move it); None without a scale or a recent direction, or while the path does not keep
+        its direction (`path_persists`: a held direction would then point anywhere). For
         `PosePair.translation_prior_m` (the parallax of the audio yaw, `av_pose.pose.parallax`).
         """
         direction = self._held_direction(partner, float(stamp_s))
-        if direction is None:
+        if direction is None or not self.path_persists():
             return None
         scale = self.scale.scale(partner.stamp_s, float(stamp_s))
         return None if scale is None else scale.distance_m * direction
@@ -378,5 +413,7 @@ class OdometryIntegrator:
             self._restarted = True
         self.keyframes.clear()
         self._travel = None
+        self._travels.clear()
+        self._turns.clear()
         self.scale.reset()
 
