@@ -10,9 +10,9 @@ from spectrum_fixtures import peaks_spectrum
 
 from av_pose.audio.arrays import load_array
 from av_pose.eval.pairs import scene_pose_pairs
-from av_pose.pose.audio_yaw import AudioYawEstimator, array_travel
+from av_pose.pose.audio_yaw import AudioYawEstimator
 from av_pose.pose.geometric import GeometricPoseEstimator
-from av_pose.pose.parallax import SOURCE_DISTANCE_M, predicted_parallax_deg
+from av_pose.pose.parallax import SOURCE_DISTANCE_M, array_travel, predicted_parallax_deg
 from av_pose.pose.yaw import yaw_in_array_deg
 from av_pose.scene.generate import SynthConfig
 

@@ -40,7 +40,7 @@ from av_pose.audio.doa.onset import onset_nfft, segment_onset_spectra
 from av_pose.errors import UserInputError
 from av_pose.metrics.azimuth import wrap_signed_deg
 from av_pose.pose.base import PosePair, View
-from av_pose.pose.parallax import SOURCE_DISTANCE_M, predicted_parallax_deg
+from av_pose.pose.parallax import SOURCE_DISTANCE_M, array_travel, predicted_parallax_deg
 from av_pose.pose.spectrum_shift import PEAK_PROMINENCE, circular_shift, count_peaks, segment_shift
 
 PRESSURE_METHODS = tuple(name for name in METHODS if name != 'intensity')
@@ -403,17 +403,3 @@ class AudioYawEstimator:
             out.append(AudioYaw(OK, yaw_deg=corrected, std_deg=std, parallax_deg=parallax, **facts))
         return out
 
-
-def array_travel(pair: PosePair) -> np.ndarray | None:
-    """The pair's predicted camera travel (`PosePair.translation_prior_m`) in view a's array frame, metres, or None.
-
-    The camera's displacement expressed in the array's axes (the lever arm between them is left out: a few
-    centimetres turned by a few degrees).
-    """
-    travel = pair.translation_prior_m
-    if travel is None:
-        return None
-    travel = np.asarray(travel, dtype=np.float64).reshape(-1)
-    if travel.shape != (3,) or not np.all(np.isfinite(travel)):
-        return None
-    return np.asarray(pair.sensors.T_cam_array, dtype=np.float64)[:3, :3].T @ travel

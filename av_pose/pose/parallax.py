@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from av_pose.audio.doa.peaks import find_circular_peaks
+from av_pose.pose.base import PosePair
 
 SOURCE_DISTANCE_M = 3.0
 """Horizontal distance at which every heard source is placed, metres. The moving ShoeboxAV sets' sources are a median
@@ -54,7 +55,7 @@ def predicted_parallax_deg(spectrum: np.ndarray, travel_m: np.ndarray, distance_
     values = np.asarray(spectrum, dtype=np.float64)
     travel = np.asarray(travel_m, dtype=np.float64).reshape(-1)[:2]
     if values.ndim != 1 or not np.all(np.isfinite(values)) or not np.all(np.isfinite(travel)) \
-            or not np.any(travel) or not distance_m > 0 or np.hypot(*travel) > MAX_TRAVEL_SHARE * distance_m:
+            or not np.any(travel) or not distance_m > 0 or np.linalg.norm(travel) > MAX_TRAVEL_SHARE * distance_m:
         return 0.0
     low, high = float(values.min()), float(values.max())
     if high <= low:
@@ -71,3 +72,18 @@ def predicted_parallax_deg(spectrum: np.ndarray, travel_m: np.ndarray, distance_
     parallax = np.angle(np.exp(1j * (moved - theta)))
     weights = heights[keep] ** 2
     return float(np.degrees(np.sum(weights * parallax) / np.sum(weights)))
+
+
+def array_travel(pair: PosePair) -> np.ndarray | None:
+    """The pair's predicted camera travel (`PosePair.translation_prior_m`) in view a's array frame, metres, or None.
+
+    The camera's displacement expressed in the array's axes (the lever arm between them is left out: a few
+    centimetres turned by a few degrees).
+    """
+    travel = pair.translation_prior_m
+    if travel is None:
+        return None
+    travel = np.asarray(travel, dtype=np.float64).reshape(-1)
+    if travel.shape != (3,) or not np.all(np.isfinite(travel)):
+        return None
+    return np.asarray(pair.sensors.T_cam_array, dtype=np.float64)[:3, :3].T @ travel
