@@ -205,8 +205,8 @@ class OdometryIntegrator:
         self._anchor = (np.eye(4), np.zeros((6, 6)))
         self._restarted = False
         self.restarts = 0   # chain restarts after no pose for longer than max_gap_s (`plan`, `finish`)
-        self._travel: tuple[float, np.ndarray, np.ndarray] | None = None  # stamp, unit direction in odom, in sensor
-        self._travels: deque[tuple[float, np.ndarray, np.ndarray]] = deque(maxlen=64)  # the recent sure ones
+        # the recent sure directions of travel: (stamp, unit direction in odom, in sensor), newest last
+        self._travels: deque[tuple[float, np.ndarray, np.ndarray]] = deque(maxlen=64)
         self._turns: deque[float] = deque(maxlen=PERSISTENCE_CHECKS)  # their angles PERSISTENCE_LAG_S apart, deg
 
     @property
@@ -318,8 +318,7 @@ class OdometryIntegrator:
         sure = direction_known and _direction_std_deg(estimate) <= HOLD_MAX_DIRECTION_STD_DEG
         if sure and scale is not None and scale.distance_m > MIN_TRAVEL_M:
             unit = T_a_b[:3, 3] / np.linalg.norm(T_a_b[:3, 3])
-            self._travel = (float(stamp_s), partner.T_odom_sensor[:3, :3] @ unit, unit)
-            self._note_persistence(self._travel)
+            self._note_persistence((float(stamp_s), partner.T_odom_sensor[:3, :3] @ unit, unit))
         direction = self._held_direction(partner, float(stamp_s))
         held = not direction_known and estimate.valid and scale is not None and direction is not None
         if held:
@@ -344,11 +343,10 @@ class OdometryIntegrator:
 
         None unless a sure direction was renewed within `direction_hold_s` of `stamp_s`.
         """
-        if self._travel is None or stamp_s - self._travel[0] > self.direction_hold_s:
+        if not self._travels or stamp_s - self._travels[-1][0] > self.direction_hold_s:
             return None
-        if self.direction_hold_frame == 'sensor':
-            return self._travel[2]
-        return partner.T_odom_sensor[:3, :3].T @ self._travel[1]
+        _, in_odom, in_sensor = self._travels[-1]
+        return in_sensor if self.direction_hold_frame == 'sensor' else partner.T_odom_sensor[:3, :3].T @ in_odom
 
     def _note_persistence(self, travel: tuple[float, np.ndarray, np.ndarray]) -> None:
         """Compare a new sure direction with the one measured about PERSISTENCE_LAG_S before (in the hold frame)."""
@@ -412,7 +410,6 @@ class OdometryIntegrator:
             self._anchor = (latest.T_odom_sensor.copy(), latest.covariance.copy())
             self._restarted = True
         self.keyframes.clear()
-        self._travel = None
         self._travels.clear()
         self._turns.clear()
         self.scale.reset()
