@@ -11,13 +11,15 @@ import pytest
 from rosbags.highlevel import AnyReader
 from scipy.spatial.transform import Rotation
 
-from av_pose.bag.process import BagProcessOptions, process_bag, ros_name
+from av_pose.bag.process import SCALES, BagProcessOptions, process_bag, ros_name
 from av_pose.bag.reader import BagReadOptions
 from av_pose.bag.scene_to_bag import BagOptions, make_typestore, scene_to_bag
-from av_pose.cli import main
+from av_pose.cli import build_parser, main
 from av_pose.data.bag_pairs import BagPairDataset
 from av_pose.data.pairs import FramePairDataset
 from av_pose.errors import UserInputError
+from av_pose.geometry import relative_pose
+from av_pose.pose.base import PoseEstimator
 from av_pose.pose.registry import make_pose_estimator
 from av_pose.scene.generate import SynthConfig, generate_scene
 
@@ -137,6 +139,33 @@ def test_bag_without_ground_truth_gives_rotation_only_odometry(scene_and_bag, tm
     with pytest.raises(UserInputError, match='needs --speed'):
         process_bag(bag, None, {'g': make_pose_estimator('geometric', device='cpu')},
                     BagProcessOptions(scale='fixed', progress=False))
+
+
+def test_the_bags_odometry_gives_every_pair_the_cameras_travel(scene_and_bag):
+    # `--translation-scale odometry`: the bag's world → camera poses as a reference odometry (a robot's wheel
+    # odometry through its frame tree): each pair's estimator gets the camera's own travel in its axes at the
+    # earlier frame (`PosePair.translation_prior_m`), the ground truth's relative translation here.
+    _, bag = scene_and_bag
+    inner = make_pose_estimator('geometric-audio', device='cpu')
+
+    class Recorder(PoseEstimator):
+        def __init__(self) -> None:
+            self.priors = []
+
+        def estimate_batch(self, pairs):
+            self.priors += [(pair.view_a.stamp_s, pair.view_b.stamp_s, pair.translation_prior_m) for pair in pairs]
+            return inner.estimate_batch(pairs)
+    recorder = Recorder()
+    result = process_bag(bag, None, {'g': recorder}, BagProcessOptions(scale='odometry', progress=False, rate_hz=2.0))
+    assert result.summary['scale'] == 'odometry' and len(recorder.priors) >= 5
+    recording = result.recording
+    for t_a, t_b, prior in recorder.priors:
+        truth = relative_pose(recording.pose_at(t_a), recording.pose_at(t_b))[:3, 3]
+        np.testing.assert_allclose(prior, truth, atol=1e-6)
+    assert max(np.linalg.norm(prior) for _, _, prior in recorder.priors) > 0.05   # the rig walks
+    bag_command = build_parser()._subparsers._group_actions[0].choices['bag']
+    choices = next(a.choices for a in bag_command._actions if a.dest == 'translation_scale')
+    assert tuple(choices) == SCALES   # the CLI offers every scale the bag tool knows
 
 
 def test_bag_pair_dataset_matches_the_scene_dataset(scene_and_bag):

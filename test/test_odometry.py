@@ -405,3 +405,66 @@ def test_the_translation_prior_is_where_the_direction_hold_moves_the_next_keyfra
     for t in (1.0, 2.0, 3.0, 4.0, 5.0):
         integrator.add(integrator.partner_for(t), t, forward)
     assert integrator.translation_prior(integrator.partner_for(6.0), 6.0) is None           # no scale
+
+
+def test_a_reference_odometry_with_orientations_gives_the_cameras_own_travel():
+    # A robot drives a 30°/s arc at 0.5 m/s, its camera 0.3 m ahead of the wheels and 0.2 m up, looking forward
+    # (optical z = body x). The wheel odometry's poses and the extrinsic give the camera's displacement in its own
+    # axes at t_a, lever arm included: exactly the relative pose of the true camera poses at the samples' stamps,
+    # within half a millimetre between them (positions are interpolated along the chord of the arc).
+    T_body_cam = make_transform(R_CAM_ARRAY_DEFAULT.T, [0.3, 0.0, 0.2])
+    rate, radius = np.radians(30.0), 0.5 / np.radians(30.0)
+    reference, positions_only = ReferenceScale(T_body_sensor=T_body_cam), ReferenceScale(T_body_sensor=T_body_cam)
+
+    def body(t: float) -> np.ndarray:
+        return make_transform(so3_exp([0.0, 0.0, rate * t]),
+                              [radius * np.sin(rate * t), radius * (1 - np.cos(rate * t)), 0.0])
+    for t in np.arange(0.0, 4.01, 0.1):
+        assert reference.add(t, body(t)[:3, 3], body(t)[:3, :3])
+        positions_only.add(t, body(t)[:3, 3])
+    for t_a, t_b, tolerance in ((1.0, 2.0, 1e-9), (0.3, 3.7, 1e-9), (1.05, 2.05, 5e-4)):
+        truth = relative_pose(body(t_a) @ T_body_cam, body(t_b) @ T_body_cam)[:3, 3]
+        np.testing.assert_allclose(reference.travel(t_a, t_b), truth, atol=tolerance)
+        assert reference.scale(t_a, t_b).distance_m == pytest.approx(np.linalg.norm(truth), abs=tolerance)
+    # the camera ahead of the axle swings out in the turn: it travels further than the wheels' centre
+    assert reference.scale(1.0, 2.0).distance_m > positions_only.scale(1.0, 2.0).distance_m + 0.004
+    assert positions_only.travel(1.0, 2.0) is None                        # no orientations: the distance only
+    assert ReferenceScale().travel(1.0, 2.0) is None                      # no extrinsic
+    assert reference.travel(3.5, 4.5) is None                             # beyond the newest sample
+    assert 'direction of travel' in reference.describe() and 'direction' not in positions_only.describe()
+    # a sample with a broken orientation keeps its position: the distance, not the direction, around it
+    assert reference.add(4.1, body(4.1)[:3, 3], np.full((3, 3), np.nan))
+    assert reference.travel(3.1, 4.1) is None and reference.scale(3.1, 4.1) is not None
+
+
+def test_the_reference_travel_is_the_prior_and_moves_a_blind_step_on_any_path():
+    # With a reference odometry that knows the travel, the prior is that travel (no persistence needed: the path
+    # below turns 45° a second, where the held direction gives none), and a step without a visual direction
+    # moves by it.
+    trajectory = rig_trajectory(seed=3)
+    times = np.round(np.arange(0.0, 6.0, 0.5), 6)
+    poses = trajectory.sample(times)
+    integrator = OdometryIntegrator(ReferenceScale(T_body_sensor=np.eye(4)), gap_s=1.0, direction_hold_s=2.0)
+    for t, P in zip(times, poses):
+        integrator.scale.add(t, P[:3, 3], P[:3, :3])
+    integrator.anchor(times[0], payload=0)
+    for k, t in enumerate(times[1:], start=1):
+        partner = integrator.partner_for(t)
+        if partner is None:
+            continue
+        truth = relative_pose(poses[partner.payload], poses[k])
+        prior = integrator.translation_prior(partner, t)
+        np.testing.assert_allclose(prior, truth[:3, 3], atol=1e-9)
+        blind = PoseEstimate(T_a_b=make_transform(truth[:3, :3], [0.0, 0.0, 0.0]),
+                             covariance=np.diag([UNKNOWN_VARIANCE] * 3 + [ROT_SIGMA_RAD**2] * 3),
+                             translation_known=False)
+        step = integrator.add(partner, t, blind, payload=k)
+        assert step.direction_held and not step.scale_known
+        np.testing.assert_allclose(step.T_a_b[:3, 3], truth[:3, 3], atol=1e-9)
+    assert not integrator.path_persists()      # vision never gave a direction: only the reference knew it
+    off = OdometryIntegrator(ReferenceScale(T_body_sensor=np.eye(4)), gap_s=1.0, direction_hold_s=0.0)
+    for t, P in zip(times, poses):
+        off.scale.add(t, P[:3, 3], P[:3, :3])
+    off.anchor(times[0])
+    step = off.add(off.partner_for(1.0), 1.0, blind)
+    assert not step.direction_held and np.all(step.T_a_b[:3, 3] == 0.0)   # the hold off: blind steps stay put

@@ -30,7 +30,7 @@ from av_pose.eval.pairs import scene_corruption
 from av_pose.geometry import rotation_angle_deg, yaw_of
 from av_pose.pose.base import PoseEstimator
 from av_pose.pose.registry import make_pose_estimator
-from av_pose.pose.sequence import ground_truth_scale, run_odometry
+from av_pose.pose.sequence import ground_truth_scale, recording_odometry_scale, run_odometry
 from av_pose.pose.smoothing import ChainSmoother
 from av_pose.scene.format import read_scene
 from av_pose.vision.corruptions import CorruptionSpec
@@ -40,7 +40,7 @@ SETTINGS = {'none': None, 'lag 1 s, 0.1': ChainSmoother(1.0, 0.1), 'lag 1 s, 0.3
 
 
 class CachedEstimator(PoseEstimator):
-    """Wraps an estimator; a pair seen before (by its two stamps) gets the same estimate without a second run."""
+    """Wraps an estimator; a pair seen before (its two stamps and travel prior) gets the same estimate again."""
 
     name = 'cached'
 
@@ -50,11 +50,17 @@ class CachedEstimator(PoseEstimator):
 
     def estimate_batch(self, pairs):
         """The inner estimator's estimates, each pair estimated once."""
-        keys = [(pair.view_a.stamp_s, pair.view_b.stamp_s) for pair in pairs]
+        keys = [self.key(pair) for pair in pairs]
         todo = [pair for pair, key in zip(pairs, keys) if key not in self.cache]
         for pair, estimate in zip(todo, self.inner.estimate_batch(todo) if todo else []):
-            self.cache[(pair.view_a.stamp_s, pair.view_b.stamp_s)] = estimate
+            self.cache[self.key(pair)] = estimate
         return [self.cache[key] for key in keys]
+
+    @staticmethod
+    def key(pair) -> tuple:
+        """What makes the estimate: the two stamps and the travel prior (`PosePair.translation_prior_m`)."""
+        prior = pair.translation_prior_m
+        return pair.view_a.stamp_s, pair.view_b.stamp_s, None if prior is None else tuple(np.round(prior, 9))
 
 
 def scene_dirs(paths: list[str]) -> list[Path]:
@@ -85,8 +91,10 @@ def score_settings(scenes: list[str], model: str, settings: dict[str, dict], cor
                    corruption_seed: int = 0, **common) -> dict[str, list[dict[str, float]]]:
     """Per setting name, the `scores` of every scene: `run_odometry` with `common` and the setting's keyword arguments.
 
-    Ground-truth scale; the estimates of a scene are computed once (`CachedEstimator`) and reused by every setting;
-    `corrupted`: the paper's mixed corruption on every frame, drawn from `corruption_seed` (`CorruptionSpec.base_seed`).
+    Ground-truth scale (a setting's `scale: odometry` gives the ground-truth poses as a reference odometry instead,
+    `recording_odometry_scale`: the direction of travel too); the estimates of a scene are computed once
+    (`CachedEstimator`) and reused by every setting; `corrupted`: the paper's mixed corruption on every frame, drawn
+    from `corruption_seed` (`CorruptionSpec.base_seed`).
     """
     estimator = make_pose_estimator(model, device='cpu')
     per_setting: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
@@ -98,7 +106,10 @@ def score_settings(scenes: list[str], model: str, settings: dict[str, dict], cor
             hook = lambda image, index, spec=spec: spec.apply(image, index)[0]  # noqa: E731
         cached = CachedEstimator(estimator)
         for name, options in settings.items():
-            track = run_odometry(record, {model: cached}, lambda record=record: ground_truth_scale(record),
+            options = dict(options)
+            scale = {'ground-truth': ground_truth_scale, 'odometry': recording_odometry_scale}[
+                options.pop('scale', 'ground-truth')]
+            track = run_odometry(record, {model: cached}, lambda record=record, scale=scale: scale(record),
                                  image_hook=hook, **common, **options)[model]
             per_setting[name].append(scores(record, track))
     return per_setting

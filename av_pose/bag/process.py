@@ -46,16 +46,19 @@ from av_pose.pose.sequence import (
     ground_truth_scale,
     keyframe_doa,
     keyframe_indices,
+    recording_odometry_scale,
     run_odometry,
 )
 from av_pose.pose.smoothing import DEFAULT_ANGULAR_ACCEL, DEFAULT_LAG_S, chain_smoother
 from av_pose.sources.frontend import ZONE_FRAMES
 from av_pose.sources.source_map import MappedSource, source_marker_specs
 
-SCALES = ('auto', 'none', 'fixed', 'ground-truth')
+SCALES = ('auto', 'none', 'fixed', 'ground-truth', 'odometry')
 """Translation scale: `auto` = ground-truth when the bag has /tf ground truth, else none; `ground-truth` = the
 distance the ground truth travelled over each pair (an oracle standing in for wheel odometry, as pose_node's
-`translation_scale: odometry`); `none` and `fixed` as pose_node's."""
+`translation_scale: odometry`); `odometry` = the same poses as a reference odometry that also says which way the
+camera went (a robot's wheel odometry through its frame tree, with `world_frame` odom: its distance and direction,
+what pose_node's `translation_scale: odometry` takes from its topic); `none` and `fixed` as pose_node's."""
 OUTPUT_TYPES = {'odometry': 'nav_msgs/msg/Odometry', 'twist': 'geometry_msgs/msg/TwistWithCovarianceStamped',
                 'relative': 'geometry_msgs/msg/PoseWithCovarianceStamped',
                 'markers': 'visualization_msgs/msg/MarkerArray', 'sources': 'av_pose_msgs/msg/SoundSourceArray',
@@ -121,6 +124,8 @@ def scale_factory(name: str, recording, speed_mps: float = 0.0):
     resolved = ('ground-truth' if has_truth else 'none') if name == 'auto' else name
     if resolved == 'ground-truth':
         return (lambda: ground_truth_scale(recording)), resolved
+    if resolved == 'odometry':
+        return (lambda: recording_odometry_scale(recording)), resolved
     if resolved == 'fixed' and not speed_mps > 0:
         raise UserInputError('--translation-scale fixed needs --speed (m/s) > 0')
 

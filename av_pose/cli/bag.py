@@ -45,9 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help='where vision gives no translation direction, move the scale\'s distance along the '
                         'last known direction of travel for at most S seconds, as pose_node does (default '
                         '%(default)g; 0: off)')
-    parser.add_argument('--translation-scale', default='auto', choices=('auto', 'none', 'fixed', 'ground-truth'),
-                        help='auto: ground truth when the bag has it, else none (rotation only); fixed: --speed '
-                        '(default auto)')
+    parser.add_argument('--translation-scale', default='auto',
+                        choices=('auto', 'none', 'fixed', 'ground-truth', 'odometry'),
+                        help='auto: ground truth when the bag has it, else none (rotation only); ground-truth: the '
+                        'distance of the world_frame → camera poses; odometry: their distance and direction (a '
+                        'robot\'s wheel odometry, with --world-frame odom); fixed: --speed (default auto)')
     parser.add_argument('--speed', type=float, default=0.0, help='m/s prior for --translation-scale fixed')
     parser.add_argument('--array', default='respeaker4', help='array preset or YAML of the audio (default respeaker4)')
     parser.add_argument('--audio-msg-type', default='audio_common_msgs/msg/AudioDataStamped',

@@ -113,6 +113,11 @@ class AudioYaw:
         """True when the yaw can be used."""
         return self.status == OK
 
+    @property
+    def alignment_yaw_deg(self) -> float:
+        """`yaw_deg` without the predicted parallax: what the alignment of the spectra measured, degrees."""
+        return self.yaw_deg - (self.parallax_deg or 0.0)
+
 
 @dataclass(frozen=True)
 class WindowSpectra:

@@ -19,9 +19,13 @@ kept alone and the other is flagged ('audio_rejected' or 'vision_rejected' in in
 rotation does not explain. A pair alone cannot tell it, so it is bounded: `parallax_deg_per_s` × the pair's time
 gap (8°/s, calibrated on moving ShoeboxAV rigs at up to 0.5 m/s with talkers 1–3 m away), dropped when vision
 says the rig only rotated (no parallax between the images). Where the caller predicts the rig's travel
-(`PosePair.translation_prior_m`: the odometry of pose_node, the bag tool and the demo), it is also modelled: the
-audio yaw includes the parallax that travel predicts for the heard sources (`av_pose.pose.parallax`); the bound
-stays (halving it where the parallax was modelled cost ground-robot scenes 1.7° of heading: docs/results.md).
+(`PosePair.translation_prior_m`: the odometry of pose_node, the bag tool and the demo), it is also modelled where
+the audio answers alone: its yaw includes the parallax that travel predicts for the heard sources
+(`av_pose.pose.parallax`); the bound stays (halving it where the parallax was modelled cost ground-robot scenes 1.7°
+of heading: docs/results.md). Fused with vision or the image shift, the alignment's own yaw is used
+(`AudioYaw.alignment_yaw_deg`): with the reference odometry's true travel, the corrected yaw in those updates cost
+0.3–0.7° of heading on clean and ground-robot scenes, and only helping audio-alone pairs gained more everywhere
+(docs/results.md, "The reference odometry's travel").
 
 When the essential matrix fails (too few inliers: blur, noise, darkness), the vision half falls back on the
 global shift of the two images (`av_pose.vision.image_shift`: phase correlation, which blur and noise leave
@@ -294,8 +298,8 @@ class GeometricPoseEstimator(PoseEstimator):
         T_cam_array = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)
         audio_std = info['audio_std_deg']
         components = [(1.0 - PARALLAX_SHARE, shift.peak_std_deg), (PARALLAX_SHARE, shift.std_deg)]
-        updates = [yaw_update(shift.R_a_b, np.zeros(3), self._shift_covariance(pair, std_deg), audio.yaw_deg,
-                              audio_std, T_cam_array) for _, std_deg in components]
+        updates = [yaw_update(shift.R_a_b, np.zeros(3), self._shift_covariance(pair, std_deg),
+                              audio.alignment_yaw_deg, audio_std, T_cam_array) for _, std_deg in components]
         wide = updates[-1]
         info['innovation_sigma'] = wide.innovation_sigma
         rejected = self._rejected_half(wide.innovation_sigma, wide.prior_yaw_std_deg, audio_std, info)
@@ -331,7 +335,7 @@ class GeometricPoseEstimator(PoseEstimator):
         own = vision.covariance if vision.solution_covariance is None else vision.solution_covariance
         solutions = [(vision.R_a_b, vision.t_a_b, 1.0 - sum(p for *_, p in vision.alternatives)),
                      *vision.alternatives]
-        updates = [yaw_update(R, t, own, audio.yaw_deg, audio_std, T_cam_array) for R, t, _ in solutions]
+        updates = [yaw_update(R, t, own, audio.alignment_yaw_deg, audio_std, T_cam_array) for R, t, _ in solutions]
         log_posterior = np.array([np.log(max(p, 1e-12)) - 0.5 * u.innovation_sigma ** 2
                                   - np.log(np.hypot(u.prior_yaw_std_deg, audio_std))
                                   for (_, _, p), u in zip(solutions, updates)])

@@ -176,8 +176,9 @@ class OdometryIntegrator:
         direction_hold_s: where a valid pair's translation direction is unknown (vision failed; the rotation came
             from the image shift or the audio) but the scale policy knows the distance, move that distance along
             the last known direction of travel, if it was known at most this long ago (s; 0 = off: such steps do
-            not move). The covariance stays UNKNOWN_VARIANCE: the direction is a motion-model guess for the pose's
-            mean, not a measurement.
+            not move); where the scale policy knows the travel itself (a reference odometry with orientations,
+            `ScalePolicy.travel`), move by that instead. The covariance stays UNKNOWN_VARIANCE: the translation is
+            a guess for the pose's mean, not a measurement of this estimator's.
         direction_hold_frame: where the held direction is fixed: `sensor` (the rig's own axes: a ground robot
             drives along its heading) or `odom` (the world: a hand-held camera looks around as it walks).
     """
@@ -319,10 +320,13 @@ class OdometryIntegrator:
         if sure and scale is not None and scale.distance_m > MIN_TRAVEL_M:
             unit = T_a_b[:3, 3] / np.linalg.norm(T_a_b[:3, 3])
             self._note_persistence((float(stamp_s), partner.T_odom_sensor[:3, :3] @ unit, unit))
-        direction = self._held_direction(partner, float(stamp_s))
-        held = not direction_known and estimate.valid and scale is not None and direction is not None
+        held = not direction_known and estimate.valid and scale is not None and self.direction_hold_s > 0
         if held:
-            T_a_b[:3, 3] = scale.distance_m * direction
+            travel = self.scale.travel(partner.stamp_s, float(stamp_s))
+            direction = self._held_direction(partner, float(stamp_s)) if travel is None else None
+            held = travel is not None or direction is not None
+            if held:
+                T_a_b[:3, 3] = travel if travel is not None else scale.distance_m * direction
         Ad_b_a = adjoint(invert_transform(T_a_b))
         covariance = symmetric(Ad_b_a @ (partner.covariance + cov_rel) @ Ad_b_a.T)
         T_odom_b = partner.T_odom_sensor @ T_a_b
@@ -370,11 +374,15 @@ class OdometryIntegrator:
     def translation_prior(self, partner: Keyframe, stamp_s: float) -> np.ndarray | None:
         """The sensor's expected displacement from `partner` to the frame at `stamp_s` (3,), or None.
 
-        In the partner's axes, metres: the scale policy's distance along the held direction of travel (where the
-        direction hold would move it); None without a scale or a recent direction, or while the path does not keep
-        its direction (`path_persists`: a held direction would then point anywhere). For
-        `PosePair.translation_prior_m` (the parallax of the audio yaw, `av_pose.pose.parallax`).
+        In the partner's axes, metres: the reference odometry's own travel where it knows it (`ScalePolicy.travel`),
+        else the scale policy's distance along the held direction of travel (where the direction hold would move
+        it); None without a scale or a recent direction, or while the path does not keep its direction
+        (`path_persists`: a held direction would then point anywhere). For `PosePair.translation_prior_m` (the
+        parallax of the audio yaw, `av_pose.pose.parallax`).
         """
+        travel = self.scale.travel(partner.stamp_s, float(stamp_s))
+        if travel is not None:
+            return travel
         direction = self._held_direction(partner, float(stamp_s))
         if direction is None or not self.path_persists():
             return None

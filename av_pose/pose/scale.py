@@ -2,8 +2,9 @@
 
 Monocular relative poses give a translation *direction*. `NoScale` keeps translation at zero with
 UNKNOWN_VARIANCE (rotation-only odometry), `FixedSpeed` assumes a speed, `ReferenceScale` takes the
-distance travelled over the same interval from another odometry source (wheels), the usual monocular fix.
-`scaled_relative` applies a scale to a `PoseEstimate`. No ROS here.
+distance travelled over the same interval from another odometry source (wheels), the usual monocular fix; given
+that source's orientations and where the camera sits on its body, it also says which way the camera went
+(`ScalePolicy.travel`). `scaled_relative` applies a scale to a `PoseEstimate`. No ROS here.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from av_pose.errors import UserInputError
-from av_pose.geometry import symmetric
+from av_pose.geometry import invert_transform, make_transform, so3_exp, so3_log, symmetric
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate
 
 SCALE_POLICIES = ('none', 'fixed', 'odometry')
@@ -43,6 +44,13 @@ class ScalePolicy(ABC):
     @abstractmethod
     def scale(self, t_a: float, t_b: float) -> Scale | None:
         """The distance between the two stamps, or None when it is not known."""
+
+    def travel(self, t_a: float, t_b: float) -> np.ndarray | None:
+        """The sensor's displacement from t_a to t_b (3,) in its own axes at t_a, metres, or None when not known.
+
+        Only a reference odometry with orientations and the sensor's extrinsic knows it (`ReferenceScale`).
+        """
+        return None
 
     def describe(self) -> str:
         """One line for logs, diagnostics and `Odometry` consumers."""
@@ -89,24 +97,42 @@ class FixedSpeed(ScalePolicy):
 
 
 class ReferenceScale(ScalePolicy):
-    """Distance over [t_a, t_b] from another odometry source's positions (e.g. wheel odometry).
+    """Distance over [t_a, t_b] from another odometry source's poses (e.g. wheel odometry).
 
     Positions are linearly interpolated between stamped samples; an interval not covered by the samples has
     no scale. The standard deviation is `relative_sigma` · distance + `floor_m`.
+
+    Samples given with their orientation (`add(..., rotation)`), and with `T_body_sensor` set (the sensor, e.g. the
+    camera, in the reference's body frame; identity when the reference poses the sensor itself), also give the
+    sensor's own travel (`travel`): its displacement in its axes at t_a, lever arm included; the distance is then
+    that travel's length (a camera ahead of the wheels' axle moves further than the axle in a turn).
     """
 
     name = 'odometry'
 
-    def __init__(self, history_s: float = 30.0, relative_sigma: float = 0.05, floor_m: float = 0.01) -> None:
+    def __init__(self, history_s: float = 30.0, relative_sigma: float = 0.05, floor_m: float = 0.01,
+                 T_body_sensor: np.ndarray | None = None) -> None:
         self.history_s, self.relative_sigma, self.floor_m = float(history_s), float(relative_sigma), float(floor_m)
+        self.T_body_sensor = None if T_body_sensor is None else np.asarray(T_body_sensor, dtype=np.float64)
         self._stamps: deque[float] = deque()
         self._positions: deque[np.ndarray] = deque()
+        self._rotations: deque[np.ndarray | None] = deque()
 
-    def add(self, stamp_s: float, position_m) -> bool:
-        """Add a sample (stamp in seconds, position (3,) in the reference's own frame); False if rejected."""
+    def add(self, stamp_s: float, position_m, rotation: np.ndarray | None = None) -> bool:
+        """Add a sample; False if rejected.
+
+        Args:
+            stamp_s: seconds.
+            position_m: (3,) body position in the reference's own frame, metres.
+            rotation: 3×3 body orientation in that frame, or None (distances only around this sample).
+        """
         position = np.asarray(position_m, dtype=np.float64).reshape(3)
         if not (math.isfinite(stamp_s) and np.all(np.isfinite(position))):
             return False
+        if rotation is not None:
+            rotation = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
+            if not (np.all(np.isfinite(rotation)) and np.allclose(rotation @ rotation.T, np.eye(3), atol=1e-4)):
+                rotation = None
         if self._stamps and stamp_s <= self._stamps[-1]:
             if stamp_s < self._stamps[-1] - 1.0:  # a jump back (bag loop): start over
                 self.reset()
@@ -114,39 +140,79 @@ class ReferenceScale(ScalePolicy):
                 return False
         self._stamps.append(float(stamp_s))
         self._positions.append(position)
+        self._rotations.append(rotation)
         while self._stamps and self._stamps[0] < stamp_s - self.history_s:
             self._stamps.popleft()
             self._positions.popleft()
+            self._rotations.popleft()
         return True
 
-    def position_at(self, t: float) -> np.ndarray | None:
-        """Interpolated position at `t`, or None outside the stored samples."""
+    def _bracket(self, t: float) -> tuple[int, float] | None:
+        """(i, w): `t` lies between samples i − 1 and i at weight w of sample i; None outside the samples."""
         stamps = self._stamps
         if not stamps or t < stamps[0] - STAMP_TOLERANCE_S or t > stamps[-1] + STAMP_TOLERANCE_S:
             return None
-        i = min(max(bisect_left(stamps, t), 1), len(stamps) - 1) if len(stamps) > 1 else 0
         if len(stamps) == 1:
-            return self._positions[0].copy()
+            return 0, 1.0
+        i = min(max(bisect_left(stamps, t), 1), len(stamps) - 1)
         t0, t1 = stamps[i - 1], stamps[i]
-        w = 0.0 if t1 == t0 else min(max((t - t0) / (t1 - t0), 0.0), 1.0)
+        return i, 0.0 if t1 == t0 else min(max((t - t0) / (t1 - t0), 0.0), 1.0)
+
+    def position_at(self, t: float) -> np.ndarray | None:
+        """Interpolated position at `t`, or None outside the stored samples."""
+        bracket = self._bracket(t)
+        if bracket is None:
+            return None
+        i, w = bracket
+        if len(self._stamps) == 1:
+            return self._positions[0].copy()
         return (1.0 - w) * self._positions[i - 1] + w * self._positions[i]
 
-    def scale(self, t_a: float, t_b: float) -> Scale | None:
-        """Straight-line distance between the interpolated positions at t_a and t_b."""
-        p_a, p_b = self.position_at(t_a), self.position_at(t_b)
-        if p_a is None or p_b is None:
+    def pose_at(self, t: float) -> np.ndarray | None:
+        """T_reference_body (4×4) at `t` (slerp), or None outside the samples or without their orientations."""
+        bracket = self._bracket(t)
+        if bracket is None:
             return None
-        distance = float(np.linalg.norm(p_b - p_a))
+        i, w = bracket
+        ends = [self._rotations[i]] if len(self._stamps) == 1 else [self._rotations[i - 1], self._rotations[i]]
+        if any(R is None for R in ends):
+            return None
+        rotation = ends[0] if len(ends) == 1 else ends[0] @ so3_exp(w * so3_log(ends[0].T @ ends[1]))
+        return make_transform(rotation, self.position_at(t))
+
+    def travel(self, t_a: float, t_b: float) -> np.ndarray | None:
+        """The sensor's displacement from t_a to t_b in its axes at t_a (3,), metres (`ScalePolicy.travel`)."""
+        if self.T_body_sensor is None:
+            return None
+        T_a, T_b = self.pose_at(t_a), self.pose_at(t_b)
+        if T_a is None or T_b is None:
+            return None
+        T_sensor_a_b = invert_transform(T_a @ self.T_body_sensor) @ T_b @ self.T_body_sensor
+        return T_sensor_a_b[:3, 3].copy()
+
+    def scale(self, t_a: float, t_b: float) -> Scale | None:
+        """Straight-line distance between the interpolated positions at t_a and t_b (the sensor's, if `travel`)."""
+        travel = self.travel(t_a, t_b)
+        if travel is not None:
+            distance = float(np.linalg.norm(travel))
+        else:
+            p_a, p_b = self.position_at(t_a), self.position_at(t_b)
+            if p_a is None or p_b is None:
+                return None
+            distance = float(np.linalg.norm(p_b - p_a))
         return Scale(distance, (self.relative_sigma * distance + self.floor_m) ** 2)
 
     def reset(self) -> None:
         """Forget all samples."""
         self._stamps.clear()
         self._positions.clear()
+        self._rotations.clear()
 
     def describe(self) -> str:
         """One line."""
-        return 'odometry (distance from the reference odometry topic over each interval)'
+        travel = ('; with its orientations, also the direction of travel' if self.T_body_sensor is not None
+                  and any(R is not None for R in self._rotations) else '')
+        return f'odometry (distance from the reference odometry topic over each interval{travel})'
 
 
 def make_scale_policy(name: str, speed_mps: float = 0.0) -> ScalePolicy:

@@ -136,13 +136,32 @@ class GroundTruthScale(ReferenceScale):
 
 def ground_truth_scale(recording: Any) -> GroundTruthScale:
     """A `GroundTruthScale` holding the recording's ground-truth camera positions (all of them)."""
-    if getattr(recording, 'T_world_cam', None) is None:
-        raise UserInputError('ground-truth scale needs ground-truth poses (a scene, or a bag with /tf world → camera)')
-    times = np.asarray(recording.frame_times_s, dtype=np.float64)
-    scale = GroundTruthScale(history_s=float(np.ptp(times)) + 1.0 if len(times) else 1.0)
-    for t, T in zip(times, recording.T_world_cam):
-        scale.add(float(t), T[:3, 3])
+    scale = GroundTruthScale()
+    _fill_reference(scale, recording, with_rotations=False)
     return scale
+
+
+def recording_odometry_scale(recording: Any) -> ReferenceScale:
+    """A `ReferenceScale` holding the recording's camera poses with their orientations (`T_world_cam`).
+
+    In a bag these are the camera's poses in `world_frame`: a robot's wheel odometry through its frame tree
+    (`av-pose bag --translation-scale odometry`, what pose_node's `translation_scale: odometry` gets from its
+    topic); in a scene, the ground truth. Each pair then knows the camera's travel, direction included
+    (`ReferenceScale.travel`).
+    """
+    scale = ReferenceScale(T_body_sensor=np.eye(4))
+    _fill_reference(scale, recording, with_rotations=True)
+    return scale
+
+
+def _fill_reference(scale: ReferenceScale, recording: Any, with_rotations: bool) -> None:
+    if getattr(recording, 'T_world_cam', None) is None:
+        raise UserInputError('a scale from the recording needs its camera poses (a scene, or a bag with /tf '
+                             'world_frame → camera)')
+    times = np.asarray(recording.frame_times_s, dtype=np.float64)
+    scale.history_s = float(np.ptp(times)) + 1.0 if len(times) else 1.0
+    for t, T in zip(times, recording.T_world_cam):
+        scale.add(float(t), T[:3, 3], T[:3, :3] if with_rotations else None)
 
 
 def run_odometry(recording: Any, estimators: Mapping[str, PoseEstimator],

@@ -1,8 +1,9 @@
-"""Odometry for nodes that place audio in the world: nav_msgs/Odometry history + /tf_static extrinsics.
+"""Odometry a node takes in: nav_msgs/Odometry history + /tf_static extrinsics.
 
 `OdometryInput` subscribes `odom` (any nav_msgs/Odometry: `pose_node`'s `pose/odometry`, robot_localization's
 `odometry/filtered`, wheel odometry) into a `PoseHistory`, and answers the pose of the microphone array in the
-odometry frame at an audio stamp: T_odom_array = T_odom_base(stamp) · T_base_array (static).
+odometry frame at an audio stamp: T_odom_array = T_odom_base(stamp) · T_base_array (static), for the nodes that
+place audio in the world. `ScaleOdometry` feeds `pose_node`'s `scale_odometry` into its `ReferenceScale`.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from scipy.spatial.transform import Rotation
 
 from av_pose.geometry import make_transform
 from av_pose.pose.history import PoseHistory
+from av_pose.pose.scale import ReferenceScale
 from av_pose.ros.audio_adapters import stamp_to_seconds
 from av_pose.ros.node_common import Warnings
 from av_pose.ros.tf_listener import make_transform_source
@@ -74,3 +76,35 @@ class OdometryInput:
             self._warnings.warn('no_extrinsics', f'no transform {self.base_frame} → {array_frame} on /tf_static')
             return None
         return T_odom_base @ T_base_array
+
+
+class ScaleOdometry:
+    """A reference odometry (`scale_odometry`: wheels) for `pose_node`'s translation scale.
+
+    Its positions give each pair's distance; with its orientations and the camera's place on its body (child frame
+    → camera on /tf_static) also the camera's own travel (`ReferenceScale.travel`: the direction where vision has
+    none, and the audio yaw's parallax).
+
+    Args:
+        scale: The integrator's scale policy, fed here.
+        body_frame: The odometry's child frame until a message names one (`base_frame`).
+    """
+
+    def __init__(self, scale: ReferenceScale, body_frame: str) -> None:
+        self.scale, self.body_frame = scale, body_frame
+
+    def add(self, msg: Odometry) -> None:
+        """Store a message's position and orientation (a zero or non-finite quaternion: the position only)."""
+        p, T = msg.pose.pose.position, odometry_to_matrix(msg)
+        self.body_frame = msg.child_frame_id or self.body_frame
+        rotation = T[:3, :3] if np.all(np.isfinite(T)) else None
+        self.scale.add(stamp_to_seconds(msg.header.stamp), [p.x, p.y, p.z], rotation)
+
+    def place_camera(self, extrinsic: Callable[[str, str], np.ndarray | None], camera_frame: str,
+                     warnings: Warnings) -> None:
+        """Set T_body_camera from `extrinsic(body, camera)` (None while unknown: distances only, with a warning)."""
+        T_body_camera = extrinsic(self.body_frame, camera_frame)
+        if T_body_camera is None and self.body_frame and camera_frame:
+            warnings.warn('scale_extrinsic', f'no transform {self.body_frame} -> {camera_frame} on /tf_static: '
+                          'scale_odometry gives the distance of each pair, not its direction')
+        self.scale.T_body_sensor = T_body_camera

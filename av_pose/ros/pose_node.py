@@ -48,7 +48,7 @@ from av_pose.geometry import parent_axes_covariance
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimator, PosePair, Sensors, View
 from av_pose.pose.odometry import OdometryIntegrator, OdometryStep, checked_estimate, hold_frame_for
 from av_pose.pose.outputs import TrajectoryTrail, sound_directions
-from av_pose.pose.scale import make_scale_policy
+from av_pose.pose.scale import ReferenceScale, make_scale_policy
 from av_pose.ros import images, pose_messages
 from av_pose.ros.audio_adapters import make_adapter, stamp_to_seconds
 from av_pose.ros.entry import StopRequest
@@ -60,6 +60,7 @@ from av_pose.ros.node_common import (
     fatal_on_user_error,
     run_node,
 )
+from av_pose.ros.odometry_input import ScaleOdometry
 from av_pose.ros.pose_config import PARAMETERS, PoseNodeConfig, config_from_parameters, mount_calibrator
 from av_pose.ros.pose_inputs import (
     BackgroundCalibration,
@@ -125,12 +126,13 @@ class PoseNode(Node):
         self._last_camera_frame = ''
         self._last_image_arrival: float | None = None
         self._mode = ''
-        self.published = self._reported_drops = self.direction_held = 0
+        self.published = self._reported_drops = self.direction_held = self.travel_priors = 0
         self._counts_at_report = (0, 0, 0, time.monotonic())
         image_type = CompressedImage if cfg.compressed else Image
         self.create_subscription(image_type, 'image', self._on_image, qos_profile_sensor_data)
         self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, qos_profile_sensor_data)
-        if cfg.scale == 'odometry':
+        self._scale_odometry = ScaleOdometry(scale, cfg.base_frame) if isinstance(scale, ReferenceScale) else None
+        if self._scale_odometry is not None:
             self.create_subscription(Odometry, 'scale_odometry', self._on_scale_odometry, 50)
         self._tf_pub = self.create_publisher(TFMessage, '/tf', 100)
         self._odom_pub = self.create_publisher(Odometry, 'pose/odometry', 10)
@@ -172,9 +174,8 @@ class PoseNode(Node):
         self._camera_info = msg
 
     def _on_scale_odometry(self, msg: Odometry) -> None:
-        p = msg.pose.pose.position
         with self._lock:
-            self._integrator.scale.add(stamp_to_seconds(msg.header.stamp), [p.x, p.y, p.z])
+            self._scale_odometry.add(msg)
 
     def _fresh(self, arrival_s: float | None, now: float) -> bool:
         return arrival_s is not None and now - arrival_s < self.config.stale_s
@@ -222,10 +223,15 @@ class PoseNode(Node):
         restarts = self._integrator.restarts
         plan = self._integrator.plan(stamps, payloads)
         if plan.pairs:
+            with self._lock:  # the reference odometry's travel, in the camera's axes (ReferenceScale.travel)
+                if self._scale_odometry is not None:
+                    self._scale_odometry.place_camera(self._rig.camera_in, self._last_camera_frame, self._warnings)
+                priors = [self._integrator.translation_prior(partner, stamps[position])
+                          for position, partner in plan.pairs]
             pairs = [PosePair(self._view(partner.stamp_s, partner.payload.image), keys[position][2],
-                              self._sensors(keys[position][1].frame_id or partner.payload.frame_id),
-                              self._integrator.translation_prior(partner, stamps[position]))
-                     for position, partner in plan.pairs]
+                              self._sensors(keys[position][1].frame_id or partner.payload.frame_id), prior)
+                     for (position, partner), prior in zip(plan.pairs, priors)]
+            self.travel_priors += sum(prior is not None for prior in priors)
             try:
                 estimates = self._estimator.estimate_batch(pairs)
             except Exception as err:
@@ -374,6 +380,7 @@ class PoseNode(Node):
                   'smoothing': smoother.describe() if smoother else 'off',
                   'direction hold': self._integrator.describe_direction_hold(),
                   'estimates with a held direction': self.direction_held,
+                  'pairs with a travel prior (parallax of the audio yaw)': self.travel_priors,
                   'chain restarts (no pose for longer than the longest gap)': self._integrator.restarts,
                   'images received': images_received, 'image rate hz': (images_received - received) / elapsed,
                   'audio chunks received': self._audio.received,

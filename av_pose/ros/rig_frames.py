@@ -30,6 +30,12 @@ class RigFrames:
         found = self.transforms.lookup(camera_frame, array_frame) if camera_frame and array_frame else None
         return array_mount() if found is None else found
 
+    def camera_in(self, body_frame: str, camera_frame: str) -> np.ndarray | None:
+        """T_body_camera from TF (identity for the same frame), or None while unknown or either frame is unnamed."""
+        if not (body_frame and camera_frame):
+            return None
+        return np.eye(4) if body_frame == camera_frame else self.transforms.lookup(body_frame, camera_frame)
+
     def planar_up(self, camera_frame: str) -> np.ndarray | None:
         """With `planar_motion`: base_frame's z axis in the camera frame (a level camera's without that transform)."""
         if not self.config.planar_motion:
