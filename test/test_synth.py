@@ -102,7 +102,8 @@ def test_doa_on_rendered_audio_finds_the_true_azimuth(tmp_path):
     (['--image-size', 'big'], 'image size must look like 256x192'),
     (['--array', 'nope'], "unknown array 'nope'"),
     (['--moving-sources', '1.5'], 'share of moving sources must lie in [0, 1]'),
-    (['--rotation-only', '--ground-robot'], '--rotation-only and --ground-robot are two different rigs'),
+    (['--rotation-only', '--ground-robot'], '--rotation-only, --ground-robot and --differential-drive are different'),
+    (['--ground-robot', '--differential-drive'], '--rotation-only, --ground-robot and --differential-drive are'),
 ])
 def test_synth_errors_are_one_line(tmp_path, args, message):
     result = av_pose('synth', '--out', str(tmp_path / 'x'), *args)
@@ -131,6 +132,24 @@ def test_ground_robot_scenes_keep_the_free_layout_on_a_level_floor():
     poses = ground.trajectory.sample(np.linspace(0.0, ground.trajectory.duration_s, 50))
     assert np.ptp(poses[:, 2, 3]) == 0.0 and np.allclose(poses[:, :3, 1], [0.0, 0.0, -1.0], atol=1e-12)
     assert np.ptp(free.trajectory.sample(np.linspace(0.0, free.trajectory.duration_s, 50))[:, 2, 3]) > 0.0
+
+
+def test_differential_drive_scenes_travel_where_the_camera_looks():
+    """`--differential-drive`: the same room as the seed's other rigs, level, and each step of the camera's travel
+    along its optical axis (z), which a ground robot's free ('ground') path does not keep."""
+    drive = sample_layout(SynthConfig(differential_drive=True, duration_s=20.0), scene_rng(4, 0))
+    ground = sample_layout(SynthConfig(ground_robot=True, duration_s=20.0), scene_rng(4, 0))
+    assert drive.room == ground.room
+    cosines = {}
+    for name, layout in (('drive', drive), ('ground', ground)):
+        poses = layout.trajectory.sample(np.arange(0.0, layout.trajectory.duration_s, 0.1))
+        steps = np.diff(poses[:, :3, 3], axis=0)
+        moving = np.linalg.norm(steps, axis=1) > 0.01
+        cosines[name] = np.einsum('nd,nd->n', steps[moving] / np.linalg.norm(steps[moving], axis=1, keepdims=True),
+                                  poses[:-1, :3, 2][moving])
+    assert np.median(cosines['drive']) > 0.999 and np.median(cosines['ground']) < 0.9
+    with pytest.raises(UserInputError, match='different rigs'):
+        SynthConfig(differential_drive=True, rotation_only=True)
 
 
 def test_one_second_scene_end_to_end(tmp_path):

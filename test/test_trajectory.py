@@ -94,6 +94,30 @@ def test_ground_robot_moves_on_a_level_floor(seed):
     assert linear.max() <= MAX_SPEED_M_S + 1e-9
 
 
+@pytest.mark.parametrize('seed', range(3))
+@pytest.mark.parametrize('room_kind', ['random', 'furnished'])
+def test_a_differential_drive_robot_travels_along_its_heading(seed, room_kind):
+    """Mode 'drive': on a level floor, within the limits and free space, moving along the camera's forward axis
+    (a wheeled base cannot step sideways), and turning in place where it is blocked."""
+    room = Room.random(np.random.default_rng(seed)) if room_kind == 'random' else _furnished_room()
+    trajectory = random_trajectory(room, seed, 40.0, mode='drive', max_speed_m_s=MAX_SPEED_M_S,
+                                   max_angular_speed_deg_s=MAX_ANGULAR_DEG_S, margin_m=MARGIN_M)
+    _, poses = _dense(trajectory)
+    positions = poses[:, :3, 3]
+    assert np.all(positions[:, 2] == positions[0, 2]) and np.all(room.is_free(positions, margin_m=MARGIN_M - 1e-9))
+    yaw_pitch_roll = ypr_from_rotation(poses[:, :3, :3] @ R_CAM_ARRAY_DEFAULT)
+    assert np.abs(yaw_pitch_roll[:, 1:]).max() < 1e-12
+    linear, angular = _speeds(poses, 0.01)
+    assert linear.max() <= MAX_SPEED_M_S + 1e-9 and angular.max() <= MAX_ANGULAR_DEG_S + 1e-9
+    assert np.sum(linear) * 0.01 > 1.0                                  # it drives (metres of path)
+    steps = np.diff(positions[:, :2], axis=0)
+    moving = linear > 0.1
+    travel = np.arctan2(steps[moving, 1], steps[moving, 0])
+    slip = np.degrees(np.abs((travel - yaw_pitch_roll[:-1, 0][moving] + np.pi) % (2 * np.pi) - np.pi))
+    assert np.median(slip) < 2.0 and np.percentile(slip, 95) < 8.0, (np.median(slip), np.percentile(slip, 95))
+    assert np.any((linear < 0.01) & (angular > 10.0))                   # turning in place
+
+
 def test_still_segments_have_zero_motion():
     room = _furnished_room()
     trajectory = random_trajectory(room, 7, 60.0, still_probability=0.3)

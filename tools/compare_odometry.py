@@ -9,7 +9,7 @@ cover the keyframes each estimator has a pose for, which differ once pairs are d
 `frame_heading_rmse_deg` score every frame (`av_pose.eval.odometry.frame_errors`), the same instants for all.
 `frame_ate_closer` counts the scenes on which each model's `frame_ate_m` is the lowest.
 Usage: .venv/bin/python tools/compare_odometry.py SCENES... [--model geometric --model geometric-vision]
-[--corrupted [--corruption-seed N]] [--rate 5] [--scale odometry] [--json J] [--md M]
+[--corrupted [--corruption-seed N]] [--rate 5] [--scale odometry] [--planar-motion] [--json J] [--md M]
 (the 16 scenes of one array of `tools/reproduce_geometric_results.sh`'s moving set, two models: about 4 min here)
 """
 from __future__ import annotations
@@ -18,6 +18,8 @@ import argparse
 
 import numpy as np
 from odometry_smoothing import score_settings, write_table
+
+from av_pose.geometry import LEVEL_CAMERA_UP
 
 
 def main() -> None:
@@ -28,6 +30,9 @@ def main() -> None:
     parser.add_argument('--corrupted', action='store_true', help='the paper\'s mixed corruption on every frame')
     parser.add_argument('--corruption-seed', type=int, default=0, help='its base seed (default 0, as av-pose eval)')
     parser.add_argument('--rate', type=float, default=5.0, help='keyframes per second (default 5)')
+    parser.add_argument('--planar-motion', action='store_true',
+                        help='a level ground robot (`av-pose synth --ground-robot / --differential-drive`): the '
+                        'planar fit and the direction held in the rig\'s axes, as `av-pose bag --planar-motion`')
     parser.add_argument('--scale', choices=('ground-truth', 'odometry'), default='ground-truth',
                         help='ground-truth: the true distance of each pair (default); odometry: the true poses as a '
                         'reference odometry (distance and direction of travel, as a robot\'s wheel odometry)')
@@ -36,13 +41,16 @@ def main() -> None:
     args = parser.parse_args()
     models = args.model or ['geometric', 'geometric-vision']
     per_model = {model: score_settings(args.scenes, model, {'default': {'scale': args.scale}}, args.corrupted,
-                                       args.corruption_seed, rate_hz=args.rate)['default'] for model in models}
+                                       args.corruption_seed, rate_hz=args.rate,
+                                       planar_up=LEVEL_CAMERA_UP if args.planar_motion else None)['default']
+                 for model in models}
     frame_ates = np.array([[scene['frame_ate_m'] for scene in rows] for rows in per_model.values()])
     closest = np.argmin(frame_ates, axis=0)
     keys = ['frame_ate_m', 'frame_heading_rmse_deg'] + [key for key in next(iter(per_model.values()))[0]
                                                         if not key.startswith('frame_')]
     condition = f'corrupted (seed {args.corruption_seed})' if args.corrupted else 'clean'
     condition += '' if args.scale == 'ground-truth' else ', reference odometry (true poses)'
+    condition += ', planar motion' if args.planar_motion else ''
     write_table(per_model, keys, f'{{scenes}} scenes, {condition}, {args.rate:g} keyframes/s (means)', 'model', 3,
                 args.md, args.json,
                 {'frame_ate_closer': {model: int(np.sum(closest == i)) for i, model in enumerate(per_model)},

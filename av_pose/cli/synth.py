@@ -21,7 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--rotation-only', action='store_true', help='rig only rotates (SLfM setting)')
     parser.add_argument('--ground-robot', action='store_true',
                         help='rig moves as a robot on the floor: planar motion at one height, no pitch or roll '
-                        '(evaluate with --planar-motion)')
+                        '(evaluate with --planar-motion); its heading of travel is independent of its yaw (holonomic)')
+    parser.add_argument('--differential-drive', action='store_true',
+                        help='rig moves as a differential-drive robot on the floor: planar, travelling along the '
+                        'camera\'s forward axis, turning in place where blocked (evaluate with --planar-motion)')
     parser.add_argument('--sources', type=int, default=2, help='point sources per scene (default 2)')
     parser.add_argument('--moving-sources', type=float, default=0.25, metavar='SHARE',
                         help='probability that a point source walks (default 0.25; 0 = all static)')
@@ -67,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.scenes < 1 or args.workers < 1:
         raise UserInputError('--scenes and --workers must be at least 1')
-    if args.rotation_only and args.ground_robot:
-        raise UserInputError('--rotation-only and --ground-robot are two different rigs: give one')
+    if args.rotation_only + args.ground_robot + args.differential_drive > 1:
+        raise UserInputError('--rotation-only, --ground-robot and --differential-drive are different rigs: give one')
     array = load_array(args.array)
     T_cam_array = array_mount(tuple(args.array_offset), tuple(args.array_rpy))
     if args.array_mount is not None:
@@ -81,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         tuple(kind.strip() for kind in args.source_kinds.split(',') if kind.strip())
     config = SynthConfig(duration_s=args.duration, fps=args.fps, image_size=parse_image_size(args.image_size),
                          array=array, sample_rate=args.sample_rate,
-                         rotation_only=args.rotation_only, ground_robot=args.ground_robot, num_sources=args.sources,
+                         rotation_only=args.rotation_only, ground_robot=args.ground_robot,
+                         differential_drive=args.differential_drive, num_sources=args.sources,
                          moving_share=args.moving_sources,
                          snr_db=args.snr, renderer=args.renderer, source_kinds=kinds,
                          T_cam_array=T_cam_array)

@@ -42,6 +42,8 @@ class SynthConfig:
         sample_rate: Audio rate, Hz; None = the array's native rate, else 16000.
         rotation_only: Rig only rotates (the SLfM setting) instead of moving in 6-DoF.
         ground_robot: Rig moves as a robot on the floor: planar motion at one height, no pitch or roll.
+        differential_drive: Rig moves as a differential-drive robot on the floor: planar, travelling along its
+            heading (the camera's forward axis), turning in place where blocked (trajectory mode 'drive').
         num_sources: Point sources per scene (plus a quiet diffuse ambient bed).
         moving_share: Probability that a point source walks (0 = all static).
         source_kinds: Signal kinds the point sources are drawn from (`POINT_SOURCE_KINDS` by default). The random
@@ -62,6 +64,7 @@ class SynthConfig:
     sample_rate: int | None = None
     rotation_only: bool = False
     ground_robot: bool = False
+    differential_drive: bool = False
     num_sources: int = 2
     moving_share: float = 0.25
     source_kinds: tuple[str, ...] = POINT_SOURCE_KINDS
@@ -84,6 +87,9 @@ class SynthConfig:
                                  f'ism renders pressure arrays, ambisonic renders FOA (--array foa)')
         if not (self.duration_s >= 1.0 and self.fps > 0 and self.sample_rate >= 8000 and self.num_sources >= 0):
             raise UserInputError('need duration >= 1 s, fps > 0, sample rate >= 8000 Hz, sources >= 0')
+        if self.rotation_only + self.ground_robot + self.differential_drive > 1:
+            raise UserInputError('rotation only, a ground robot and a differential-drive robot are different rigs: '
+                                 'choose one')
         if not 0.0 <= self.moving_share <= 1.0:
             raise UserInputError(f'the share of moving sources must lie in [0, 1], got {self.moving_share}')
         object.__setattr__(self, 'source_kinds', tuple(self.source_kinds))
@@ -113,7 +119,8 @@ def scene_rng(seed: int, index: int) -> np.random.Generator:
 def sample_layout(config: SynthConfig, rng: np.random.Generator) -> SceneLayout:
     """Draw a room, a trajectory inside it and `config.num_sources` sources away from the rig path."""
     room = Room.random(rng)
-    mode = 'rotation' if config.rotation_only else 'ground' if config.ground_robot else 'free'
+    mode = ('rotation' if config.rotation_only else 'ground' if config.ground_robot
+            else 'drive' if config.differential_drive else 'free')
     trajectory = random_trajectory(room, rng, config.duration_s, mode=mode)
     path = trajectory.sample(np.linspace(0.0, trajectory.duration_s, 50))[:, :3, 3]
     sources = [_random_source(room, path, config.duration_s, rng, config.moving_share, config.source_kinds)

@@ -20,11 +20,16 @@ from av_pose.errors import UserInputError
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, make_transform, rotation_from_ypr
 from av_pose.scene.room import Room
 
-TRAJECTORY_MODES = ('free', 'rotation', 'ground')
+TRAJECTORY_MODES = ('free', 'rotation', 'ground', 'drive')
 """free: smooth 6-DoF motion through the room; rotation: the camera stays at one point and only turns
 (yaw sweeps with small pitch and roll, the SLfM setting); ground: a robot on the floor, the free mode's paths
 and turns at one height with no pitch or roll (planar motion; the heading of travel is independent of the yaw,
-as for a holonomic base)."""
+as for a holonomic base); drive: a differential-drive robot on the floor, which travels along its heading (its body
+x axis, where the camera looks), turns while it drives, and turns in place where a wall or furniture is ahead."""
+
+DRIVE_MAX_TURN_SHARE = 0.5
+"""Drive mode: while driving, the turn per knot is at most this share of the angular budget (a faster turn while
+moving lets the spline's velocity lag the heading); in place it may use all of it."""
 
 # Shares of the angular step budget per knot; their sum (1.0) keeps |ω| ≤ the angular speed limit.
 _YAW_SHARE, _PITCH_SHARE, _ROLL_SHARE = 0.7, 0.2, 0.1
@@ -175,9 +180,13 @@ def random_trajectory(room: Room, rng: np.random.Generator | int, duration_s: fl
 
     start = np.concatenate([_start_position(room, rng, margin_m, heights),
                             [rng.uniform(-np.pi, np.pi), rng.uniform(-max_pitch, max_pitch) / 2, 0.0]])
-    if mode == 'ground':
+    if mode in ('ground', 'drive'):
         start[4] = 0.0
     points = [start, start, start]  # three equal points: the spline starts exactly here, at rest
+    if mode == 'drive':
+        points = _drive_points(room, rng, points, count, step_m, angle_budget, margin_m, still_probability,
+                               still_knots)
+        return Trajectory(np.array(points), knot_interval_s, start_s)
     heading, yaw_direction = rng.uniform(-np.pi, np.pi), rng.choice([-1.0, 1.0])
     while len(points) < count - 2:
         previous = points[-1]
@@ -201,6 +210,44 @@ def random_trajectory(room: Room, rng: np.random.Generator | int, duration_s: fl
     points = points[:count - 2]
     points += [points[-1], points[-1]]  # end at rest
     return Trajectory(np.array(points), knot_interval_s, start_s)
+
+
+def _drive_points(room: Room, rng: np.random.Generator, points: list[np.ndarray], count: int, step_m: float,
+                  angle_budget: float, margin_m: float, still_probability: float,
+                  still_knots: tuple[int, int]) -> list[np.ndarray]:
+    """Control points of a differential-drive robot (mode 'drive'), from the three equal start points.
+
+    Each knot turns the heading ψ by Δ (a drift that keeps its sign for a while, at most DRIVE_MAX_TURN_SHARE of
+    the budget while driving) and moves a step along (ψ_old + ψ_new) / 2, so that for a steady turn the spline's
+    velocity lies along its yaw; where no step ahead keeps the segment clear of walls and furniture, the robot
+    turns in place (up to the whole budget) instead. Ends at rest.
+    """
+    turn_sign, in_place = rng.choice([-1.0, 1.0]), True
+    while len(points) < count - 2:
+        previous = points[-1]
+        if rng.random() < still_probability:
+            points.extend([previous] * (int(rng.integers(still_knots[0], still_knots[1] + 1)) + 2))
+            in_place = True
+            continue
+        if rng.random() < 0.2:
+            turn_sign = -turn_sign
+        new = previous.copy()
+        turn = turn_sign * rng.uniform(0.0, 1.0) * DRIVE_MAX_TURN_SHARE * angle_budget
+        heading = previous[3] + 0.5 * turn
+        length = rng.uniform(0.4, 1.0) * step_m
+        new[:2] = previous[:2] + length * np.array([np.cos(heading), np.sin(heading)])
+        driving = _segment_box_is_free(room, np.vstack([np.array(points[-3:])[:, :3], new[:3]]), margin_m)
+        if driving:
+            new[3] = previous[3] + turn
+        else:   # blocked: turn in place, the way it was turning
+            new[:3] = previous[:3]
+            new[3] = previous[3] + turn_sign * rng.uniform(0.5, 1.0) * angle_budget
+        if driving != (not in_place):   # from driving to turning in place or back: stop for a knot first, so
+            points.append(previous)     # that the spline's position and yaw do not blend the two (no sideways slip)
+        in_place = not driving
+        points.append(new)
+    points = points[:count - 2]
+    return points + [points[-1], points[-1]]
 
 
 def _next_position(room: Room, rng: np.random.Generator, recent: np.ndarray, heading: float, step_m: float,
