@@ -24,8 +24,8 @@ the audio answers alone: its yaw includes the parallax that travel predicts for 
 (`av_pose.pose.parallax`); the bound stays (halving it where the parallax was modelled cost ground-robot scenes 1.7°
 of heading: docs/results.md). Fused with vision or the image shift, the alignment's own yaw is used
 (`AudioYaw.alignment_yaw_deg`): with the reference odometry's true travel, the corrected yaw in those updates cost
-0.3–0.7° of heading on clean and ground-robot scenes, and only helping audio-alone pairs gained more everywhere
-(docs/results.md, "The reference odometry's travel").
+0.25–0.75° of heading per frame on clean and ground-robot scenes against correcting audio-alone answers only, which
+was better on every set compared (docs/results.md, "The reference odometry's travel").
 
 When the essential matrix fails (too few inliers: blur, noise, darkness), the vision half falls back on the
 global shift of the two images (`av_pose.vision.image_shift`: phase correlation, which blur and noise leave
