@@ -9,7 +9,8 @@ cover the keyframes each estimator has a pose for, which differ once pairs are d
 `frame_heading_rmse_deg` score every frame (`av_pose.eval.odometry.frame_errors`), the same instants for all.
 `frame_ate_closer` counts the scenes on which each model's `frame_ate_m` is the lowest.
 Usage: .venv/bin/python tools/compare_odometry.py SCENES... [--model geometric --model geometric-vision]
-[--corrupted [--corruption-seed N]] [--rate 5] [--scale odometry] [--planar-motion] [--json J] [--md M]
+[--corrupted [--corruption-seed N]] [--rate 5] [--scale odometry|slipping-odometry] [--planar-motion]
+[--json J] [--md M]
 (the 16 scenes of one array of `tools/reproduce_geometric_results.sh`'s moving set, two models: about 4 min here)
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from odometry_smoothing import score_settings, write_table
+from odometry_smoothing import SCALES, score_settings, write_table
 
 from av_pose.geometry import LEVEL_CAMERA_UP
 
@@ -33,9 +34,11 @@ def main() -> None:
     parser.add_argument('--planar-motion', action='store_true',
                         help='a level ground robot (`av-pose synth --ground-robot / --differential-drive`): the '
                         'planar fit and the direction held in the rig\'s axes, as `av-pose bag --planar-motion`')
-    parser.add_argument('--scale', choices=('ground-truth', 'odometry'), default='ground-truth',
+    parser.add_argument('--scale', choices=tuple(SCALES), default='ground-truth',
                         help='ground-truth: the true distance of each pair (default); odometry: the true poses as a '
-                        'reference odometry (distance and direction of travel, as a robot\'s wheel odometry)')
+                        'reference odometry (distance and direction of travel, as a robot\'s wheel odometry); '
+                        'slipping-odometry: such a reference whose heading drifts 1°/s and whose distances read 5 %% '
+                        'long (odometry_smoothing.slipping_odometry_scale)')
     parser.add_argument('--json')
     parser.add_argument('--md')
     args = parser.parse_args()
@@ -49,7 +52,9 @@ def main() -> None:
     keys = ['frame_ate_m', 'frame_heading_rmse_deg'] + [key for key in next(iter(per_model.values()))[0]
                                                         if not key.startswith('frame_')]
     condition = f'corrupted (seed {args.corruption_seed})' if args.corrupted else 'clean'
-    condition += '' if args.scale == 'ground-truth' else ', reference odometry (true poses)'
+    condition += {'ground-truth': '', 'odometry': ', reference odometry (true poses)',
+                  'slipping-odometry': ', reference odometry that slips (1°/s heading drift, distances 5 % long)'}[
+        args.scale]
     condition += ', planar motion' if args.planar_motion else ''
     write_table(per_model, keys, f'{{scenes}} scenes, {condition}, {args.rate:g} keyframes/s (means)', 'model', 3,
                 args.md, args.json,

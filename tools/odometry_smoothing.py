@@ -27,9 +27,10 @@ from tqdm import tqdm
 
 from av_pose.eval.odometry import frame_errors, trajectory_errors, world_poses
 from av_pose.eval.pairs import scene_corruption
-from av_pose.geometry import rotation_angle_deg, yaw_of
+from av_pose.geometry import LEVEL_CAMERA_UP, invert_transform, rotation_angle_deg, so3_exp, yaw_of
 from av_pose.pose.base import PoseEstimator
 from av_pose.pose.registry import make_pose_estimator
+from av_pose.pose.scale import ReferenceScale
 from av_pose.pose.sequence import ground_truth_scale, recording_odometry_scale, run_odometry
 from av_pose.pose.smoothing import ChainSmoother
 from av_pose.scene.format import read_scene
@@ -63,6 +64,37 @@ class CachedEstimator(PoseEstimator):
         return pair.view_a.stamp_s, pair.view_b.stamp_s, None if prior is None else tuple(np.round(prior, 9))
 
 
+def slipping_odometry_scale(record, seed: int = 0, scale_bias: float = 0.05, scale_noise: float = 0.02,
+                            yaw_drift_deg_s: float = 1.0, yaw_noise_deg_sqrt_s: float = 1.0) -> ReferenceScale:
+    """A reference odometry that slips: the true camera poses re-chained frame to frame with errors.
+
+    Each frame-to-frame step keeps its true rotation but turns by a yaw error about the camera's up axis (a drift of
+    `yaw_drift_deg_s` plus a random walk of `yaw_noise_deg_sqrt_s` per √s), and its translation is scaled by
+    1 + `scale_bias` + N(0, `scale_noise`): a wheel odometry whose heading drifts (about 20° over 20 s at the
+    defaults) and whose wheels read 5 % long. Its orientations and the identity extrinsic give `ReferenceScale.travel`.
+    """
+    rng = np.random.default_rng([seed, 44])
+    times = np.asarray(record.frame_times_s, dtype=np.float64)
+    truth = np.asarray(record.T_world_cam, dtype=np.float64)
+    scale = ReferenceScale(history_s=float(np.ptp(times)) + 1.0, T_body_sensor=np.eye(4))
+    pose = truth[0].copy()
+    scale.add(float(times[0]), pose[:3, 3], pose[:3, :3])
+    for k in range(1, len(times)):
+        dt = times[k] - times[k - 1]
+        step = invert_transform(truth[k - 1]) @ truth[k]
+        slip = np.radians(yaw_drift_deg_s * dt + yaw_noise_deg_sqrt_s * np.sqrt(dt) * rng.normal())
+        step[:3, :3] = step[:3, :3] @ so3_exp(slip * np.asarray(LEVEL_CAMERA_UP))
+        step[:3, 3] *= 1.0 + scale_bias + scale_noise * rng.normal()
+        pose = pose @ step
+        scale.add(float(times[k]), pose[:3, 3], pose[:3, :3])
+    return scale
+
+
+SCALES = {'ground-truth': ground_truth_scale, 'odometry': recording_odometry_scale,
+          'slipping-odometry': slipping_odometry_scale}
+"""`score_settings`'s reference scales: the true distance, the true poses, and a slipping odometry."""
+
+
 def scene_dirs(paths: list[str]) -> list[Path]:
     """The scene folders given, or found under the set folders given."""
     out = []
@@ -92,7 +124,8 @@ def score_settings(scenes: list[str], model: str, settings: dict[str, dict], cor
     """Per setting name, the `scores` of every scene: `run_odometry` with `common` and the setting's keyword arguments.
 
     Ground-truth scale (a setting's `scale: odometry` gives the ground-truth poses as a reference odometry instead,
-    `recording_odometry_scale`: the direction of travel too); the estimates of a scene are computed once
+    `recording_odometry_scale`: the direction of travel too; `slipping-odometry` such a reference with errors,
+    `slipping_odometry_scale`); the estimates of a scene are computed once
     (`CachedEstimator`) and reused by every setting; `corrupted`: the paper's mixed corruption on every frame, drawn
     from `corruption_seed` (`CorruptionSpec.base_seed`).
     """
@@ -107,8 +140,7 @@ def score_settings(scenes: list[str], model: str, settings: dict[str, dict], cor
         cached = CachedEstimator(estimator)
         for name, options in settings.items():
             options = dict(options)
-            scale = {'ground-truth': ground_truth_scale, 'odometry': recording_odometry_scale}[
-                options.pop('scale', 'ground-truth')]
+            scale = SCALES[options.pop('scale', 'ground-truth')]
             track = run_odometry(record, {model: cached}, lambda record=record, scale=scale: scale(record),
                                  image_hook=hook, **common, **options)[model]
             per_setting[name].append(scores(record, track))
