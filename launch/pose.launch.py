@@ -5,9 +5,11 @@
 
 Arguments follow nav2_bringup (namespace, use_sim_time, params_file, log_level, use_respawn), plus the input
 topics (remapped onto the nodes' relative inputs), `model` and `device` (empty: as the params file says),
-`sources` (default true: `doa_node` tracks several sources with `sources_params_file`, config/sources.yaml, passed
-after the params file, and `source_map_node` maps them), `odom_topic` (the odometry it places bearings with) and
-`rviz`. `use_sim_time`, `model` and `device` are passed after the params file, so the launch arguments win.
+`wheel_odometry_topic` (a robot's wheel odometry: pose_node's metric scale and travel, `translation_scale:
+odometry`), `sources` (default true: `doa_node` tracks several sources with `sources_params_file`,
+config/sources.yaml, passed after the params file, and `source_map_node` maps them), `odom_topic` (the odometry it
+places bearings with) and `rviz`. `use_sim_time`, `model`, `device`, `planar_motion` and the wheel odometry's
+scale are passed after the params file, so the launch arguments win.
 """
 import os
 
@@ -33,7 +35,7 @@ SHARED_ARGUMENTS = ('namespace', 'use_sim_time', 'params_file', 'log_level', 'us
 
 def pose_node_overrides(context) -> list:
     """The parameters that win over the params file: use_sim_time always, model, device and planar_motion when
-    given."""
+    given, and translation_scale odometry with a wheel_odometry_topic (remapped onto scale_odometry)."""
     overrides = {'use_sim_time': ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool)}
     for name in ('model', 'device'):
         value = LaunchConfiguration(name).perform(context)
@@ -41,6 +43,9 @@ def pose_node_overrides(context) -> list:
             overrides[name] = value
     if LaunchConfiguration('planar_motion').perform(context):
         overrides['planar_motion'] = ParameterValue(LaunchConfiguration('planar_motion'), value_type=bool)
+    wheels = LaunchConfiguration('wheel_odometry_topic').perform(context)
+    if wheels:
+        overrides['translation_scale'] = 'odometry'
     return [Node(
         package='av_pose',
         executable='pose_node',
@@ -53,7 +58,8 @@ def pose_node_overrides(context) -> list:
         remappings=[('image', LaunchConfiguration('image_topic')),
                     ('camera_info', LaunchConfiguration('camera_info_topic')),
                     ('audio', LaunchConfiguration('audio_topic')),
-                    ('audio_info', LaunchConfiguration('audio_info_topic'))],
+                    ('audio_info', LaunchConfiguration('audio_info_topic')),
+                    ('scale_odometry', wheels or 'scale_odometry')],
     )]
 
 
@@ -91,6 +97,10 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('planar_motion', default_value='',
                               description='true on a ground robot: the geometric estimator fits the turn and the '
                                           'heading only (pose_node planar_motion); empty: the params file value'),
+        DeclareLaunchArgument('wheel_odometry_topic', default_value='',
+                              description='nav_msgs/Odometry of the robot\'s wheels (e.g. /odom): pose_node takes '
+                                          'its distance and, through its child frame on /tf_static, its travel '
+                                          '(translation_scale odometry); empty: the params file\'s scale'),
         DeclareLaunchArgument('sources', default_value='true',
                               description='Track several sound sources (doa_node with sources_params_file) and '
                                           'start source_map_node: a world map of them'),

@@ -28,7 +28,8 @@ PARAMS_FILE = REPO_ROOT / 'config' / 'av_pose.yaml'
 SOURCES_FILE = REPO_ROOT / 'config' / 'sources.yaml'
 NAV2_ARGUMENTS = {'namespace', 'use_sim_time', 'params_file', 'log_level', 'use_respawn'}
 POSE_ARGUMENTS = NAV2_ARGUMENTS | {'image_topic', 'camera_info_topic', 'audio_topic', 'audio_info_topic', 'model',
-                                  'device', 'planar_motion', 'rviz', 'sources', 'sources_params_file', 'odom_topic'}
+                                  'device', 'planar_motion', 'rviz', 'sources', 'sources_params_file', 'odom_topic',
+                                  'wheel_odometry_topic'}
 NODES = {'doa_node': doa_node, 'pose_node': pose_node, 'source_map_node': source_map_node}
 
 
@@ -113,9 +114,12 @@ def test_pose_launch_structure():
     assert "overrides['planar_motion'] = ParameterValue(LaunchConfiguration('planar_motion'), value_type=bool)" \
         in ast.unparse(overrides)
     remaps = {pair.elts[0].value: ast.unparse(pair.elts[1]) for pair in node['remappings'].elts}
-    assert remaps == {name: f"LaunchConfiguration('{topic}')" for name, topic in (
+    assert remaps == {**{name: f"LaunchConfiguration('{topic}')" for name, topic in (
         ('image', 'image_topic'), ('camera_info', 'camera_info_topic'), ('audio', 'audio_topic'),
-        ('audio_info', 'audio_info_topic'))}
+        ('audio_info', 'audio_info_topic'))}, 'scale_odometry': "wheels or 'scale_odometry'"}
+    # a wheel odometry topic switches the scale to it (pose_node's translation_scale odometry)
+    assert "wheels = LaunchConfiguration('wheel_odometry_topic').perform(context)" in ast.unparse(overrides)
+    assert "overrides['translation_scale'] = 'odometry'" in ast.unparse(overrides)
     rviz = _node(tree, 'rviz2')
     assert ast.unparse(rviz['condition']) == 'IfCondition(rviz)' and "'av_pose.rviz'" in ast.unparse(rviz['arguments'])
     assert len(_calls(tree, 'PushROSNamespace')) == 1
