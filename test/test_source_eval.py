@@ -1,11 +1,13 @@
 """`av-pose eval --sources` on a real ShoeboxAV scene: DOA → tracker → triangulation, scored against the truth."""
 import json
 
+import numpy as np
 import pytest
 
 from av_pose.audio.arrays import load_array
 from av_pose.cli import main
 from av_pose.eval.sources import evaluate_scene_sources, summarize_sources
+from av_pose.geometry import relative_pose
 from av_pose.scene.generate import SynthConfig
 
 from scene_fixtures import scene_with_static_talker
@@ -84,16 +86,23 @@ def test_cli_sources_with_planar_motion_odometry(talker_scene, tmp_path, capsys,
 
 
 def test_cli_sources_odometry_options_reach_the_odometry(talker_scene, tmp_path, capsys, monkeypatch):
-    """`--smoothing-lag` and `--direction-hold` shape the odometry that places the bearings, as in `av-pose bag`."""
+    """`--smoothing-lag`, `--direction-hold` and `--translation-scale` shape the odometry that places the bearings, as
+    in `av-pose bag`; with `--translation-scale odometry` every pair knows the camera's true travel."""
     from av_pose.pose import sequence
 
     seen = []
     run_odometry = sequence.run_odometry
     monkeypatch.setattr(sequence, 'run_odometry', lambda *a, **k: seen.append(
-        (k['smoother'], k['direction_hold_s'])) or run_odometry(*a, **k))
+        (k['smoother'], k['direction_hold_s'], a[2]().travel(1.0, 2.0))) or run_odometry(*a, **k))
     out = tmp_path / 'sources.json'
     assert main(['eval', '--sources', '--model', 'geometric-vision', '--smoothing-lag', '0', '--direction-hold', '0',
                  '--data', str(talker_scene.directory), '--json', str(out), '--no-progress']) == 0
-    assert seen == [(None, 0.0)] and 'odometry smoothing 0 s, direction hold 0 s' in capsys.readouterr().out
+    assert seen == [(None, 0.0, None)] and 'odometry smoothing 0 s, direction hold 0 s, scale ground-truth' in \
+        capsys.readouterr().out
+    assert main(['eval', '--sources', '--model', 'geometric-vision', '--translation-scale', 'odometry',
+                 '--data', str(talker_scene.directory), '--json', str(out), '--no-progress']) == 0
+    truth = relative_pose(talker_scene.pose_at(1.0), talker_scene.pose_at(2.0))[:3, 3]
+    np.testing.assert_allclose(seen[-1][2], truth, atol=1e-6)
+    assert 'scale odometry' in capsys.readouterr().out
     assert main(['eval', '--model', 'geometric', '--direction-hold', '2', '--data', str(talker_scene.directory)]) == 2
-    assert '--direction-hold shape the odometry of --sources' in capsys.readouterr().err
+    assert '--direction-hold and --translation-scale shape the odometry of --sources' in capsys.readouterr().err

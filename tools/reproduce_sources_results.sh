@@ -50,5 +50,12 @@ if [ -d /work/data/shoeboxav/test/uma8 ] || [ -n "${POSE_TEST:-}" ]; then
   "$py" -m av_pose.cli eval --sources --data "${POSE_TEST:-/work/data/shoeboxav/test/uma8}" --model geometric \
     --json "$out/results/sources_test_uma8_geometric_zone_net.json" --no-progress \
     > "$out/results/sources_test_uma8_geometric_zone_net.md"
+  # the same with the true poses as a wheel odometry that also gives each pair's travel
+  "$py" -m av_pose.cli eval --sources --zone-frames 4 --data "${POSE_TEST:-/work/data/shoeboxav/test/uma8}" --model geometric \
+    --translation-scale odometry --json "$out/results/sources_test_uma8_geometric_wheels.json" --no-progress \
+    > "$out/results/sources_test_uma8_geometric_wheels.md"
+  "$py" -m av_pose.cli eval --sources --data "${POSE_TEST:-/work/data/shoeboxav/test/uma8}" --model geometric \
+    --translation-scale odometry --json "$out/results/sources_test_uma8_geometric_zone_net_wheels.json" --no-progress \
+    > "$out/results/sources_test_uma8_geometric_zone_net_wheels.md"
 fi
 tail -n 12 "$out"/results/*.md

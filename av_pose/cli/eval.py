@@ -65,6 +65,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--direction-hold', type=float, default=None, metavar='S',
                         help='with --sources: how long the odometry follows the last known direction of travel '
                         f'where vision gives none, as av-pose bag (default {DEFAULT_DIRECTION_HOLD_S:g}; 0: off)')
+    parser.add_argument('--translation-scale', choices=('ground-truth', 'odometry'), default=None,
+                        help='with --sources: the odometry\'s scale, the true distance of each pair (ground-truth, '
+                        'default) or the true poses as a wheel odometry that also gives the travel (odometry, as '
+                        'av-pose bag)')
     parser.add_argument('--seed', type=int, default=0, help='base seed of the corrupted sets (default 0)')
     parser.add_argument('--severity', type=float, default=None,
                         help='fixed corruption severity in [0, 1] (default: drawn per frame)')
@@ -140,8 +144,10 @@ def run(args: argparse.Namespace) -> int:
         return _run_azimuth(args)
     if args.tracks:
         return _run_tracks(args)
-    if not args.sources and (args.smoothing_lag is not None or args.direction_hold is not None):
-        raise UserInputError('--smoothing-lag and --direction-hold shape the odometry of --sources: use them there')
+    if not args.sources and (args.smoothing_lag is not None or args.direction_hold is not None
+                             or args.translation_scale is not None):
+        raise UserInputError('--smoothing-lag, --direction-hold and --translation-scale shape the odometry of '
+                             '--sources: use them there')
     if args.sources:
         return _run_sources(args)
     if not args.model:
@@ -227,19 +233,21 @@ def _run_sources(args: argparse.Namespace) -> int:
     poses = ('ground-truth', *(args.model or ()))
     lag = DEFAULT_LAG_S if args.smoothing_lag is None else args.smoothing_lag
     hold = DEFAULT_DIRECTION_HOLD_S if args.direction_hold is None else args.direction_hold
+    scale = args.translation_scale or 'ground-truth'
     scores = []
     for directory in tqdm(scene_dirs, desc='sources', unit='scene', disable=args.no_progress):
         scores += evaluate_scene_sources(read_scene(directory), poses, num_peaks=args.peaks, window_s=args.window,
                                          zone_frames=args.zone_frames, planar_up=args.planar_up,
                                          onset_emphasis=args.onset_emphasis, zone_net=args.zone_net,
                                          zone_net_threshold=args.zone_net_threshold, smoothing_lag_s=lag,
-                                         direction_hold_s=hold)
+                                         direction_hold_s=hold, scale=scale)
     summary = summarize_sources(scores)
     print(markdown_sources(summary, f'{len(scene_dirs)} scene(s) in {args.data}; {_front_end(args)}, '
                            f'{args.window:g} s '
                            'windows every 0.1 s; tracker and map defaults; horizontal error'
                            + ('; planar motion' if args.planar_up is not None else '')
-                           + (f'; odometry smoothing {lag:g} s, direction hold {hold:g} s.' if args.model else '.')))
+                           + (f'; odometry smoothing {lag:g} s, direction hold {hold:g} s, scale {scale}.'
+                              if args.model else '.')))
     if args.json:
         Path(args.json).expanduser().write_text(json.dumps({'summary': summary,
                                                             'snapshots': [s.to_json() for s in scores]},

@@ -8,7 +8,8 @@ the array poses). Two pose sources:
   the schedule of `pose_node`), anchored at the true first keyframe pose. Monocular estimates carry no metric
   scale, so each pair's translation length is taken from the ground truth (`ground_truth_scale`, the usual
   monocular evaluation practice, standing in for wheel odometry); rotation and translation direction are the
-  estimator's.
+  estimator's. With `scale` 'odometry' the true poses stand in for a wheel odometry that also gives each pair's
+  travel (`recording_odometry_scale`, as `av-pose bag --translation-scale odometry` and pose_node's scale_odometry).
 
 Scoring at each snapshot time (default 5 s, i.e. after 5 s of motion, and the scene end): mapped sources and the
 point sources heard so far (active in some window up to the snapshot) are matched one-to-one by horizontal
@@ -26,6 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from av_pose.errors import UserInputError
 from av_pose.geometry import interpolate_poses, yaw_of
 from av_pose.pose.odometry import DEFAULT_DIRECTION_HOLD_S
 from av_pose.pose.smoothing import DEFAULT_LAG_S, chain_smoother
@@ -39,6 +41,9 @@ TARGETS_M = {'ground-truth': 0.3, 'estimated': 0.5}
 """Issue targets: horizontal error after 5 s of motion with true poses / with the pose pipeline's poses."""
 HEARD_S = 5.0
 """Each source is also scored this long after it starts (seconds of motion while it sounds)."""
+
+SOURCE_SCALES = ('ground-truth', 'odometry')
+"""Translation scales of the estimators' odometry (the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -162,17 +167,22 @@ def score_snapshot(record: SceneRecord, poses: str, time_s: float, mapped: list[
 
 def estimated_array_poses(record: SceneRecord, estimator_name: str, rate_hz: float = 5.0, gap_s: float = 1.0,
                           planar_up: Sequence[float] | None = None, smoothing_lag_s: float = DEFAULT_LAG_S,
-                          direction_hold_s: float = DEFAULT_DIRECTION_HOLD_S) -> Callable[[float], np.ndarray]:
-    """T_world_array(t) from the pose pipeline's odometry (ground-truth scale, anchored at the true first pose).
+                          direction_hold_s: float = DEFAULT_DIRECTION_HOLD_S,
+                          scale: str = 'ground-truth') -> Callable[[float], np.ndarray]:
+    """T_world_array(t) from the pose pipeline's odometry (anchored at the true first pose).
 
     `planar_up`: a ground robot's up axis (`Sensors.planar_up`), or None for free motion. `smoothing_lag_s` and
     `direction_hold_s`: the odometry's chain smoothing and direction hold, as pose_node's parameters (0: off).
+    `scale`: one of SOURCE_SCALES (the module docstring).
     """
     from av_pose.pose.registry import make_pose_estimator
-    from av_pose.pose.sequence import ground_truth_scale, run_odometry
+    from av_pose.pose.sequence import ground_truth_scale, recording_odometry_scale, run_odometry
 
+    if scale not in SOURCE_SCALES:
+        raise UserInputError(f'translation scale must be one of {", ".join(SOURCE_SCALES)}, got {scale!r}')
+    make_scale = ground_truth_scale if scale == 'ground-truth' else recording_odometry_scale
     estimator = make_pose_estimator(estimator_name)
-    track = run_odometry(record, {estimator_name: estimator}, lambda: ground_truth_scale(record), gap_s=gap_s,
+    track = run_odometry(record, {estimator_name: estimator}, lambda: make_scale(record), gap_s=gap_s,
                          rate_hz=rate_hz, planar_up=planar_up, smoother=chain_smoother(smoothing_lag_s),
                          direction_hold_s=direction_hold_s)[estimator_name]
     stamps = np.asarray(track.stamps_s, dtype=np.float64)
@@ -193,11 +203,13 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
                            zone_net: str | None = None,
                            zone_net_threshold: float | None = None,
                            smoothing_lag_s: float = DEFAULT_LAG_S,
-                           direction_hold_s: float = DEFAULT_DIRECTION_HOLD_S) -> list[SourceSnapshotScore]:
+                           direction_hold_s: float = DEFAULT_DIRECTION_HOLD_S,
+                           scale: str = 'ground-truth') -> list[SourceSnapshotScore]:
     """Scores of one scene for every pose source and snapshot time (the scene end is always added).
 
     `planar_up`: the estimators' odometry treats the rig as a ground robot with this up axis (`Sensors.planar_up`);
-    `smoothing_lag_s`, `direction_hold_s`: its chain smoothing and direction hold (`estimated_array_poses`).
+    `smoothing_lag_s`, `direction_hold_s`, `scale`: its chain smoothing, direction hold and translation scale
+    (`estimated_array_poses`).
     `onset_emphasis`: the front end's onsets vote too; `zone_net`: a learned reading of the zones instead of their
     votes, reporting peaks at least `zone_net_threshold` probable (all three: `source_doa_estimator`).
     """
@@ -220,7 +232,7 @@ def evaluate_scene_sources(record: SceneRecord, poses: tuple[str, ...] = ('groun
                 return record.pose_at(t) @ record.T_cam_array
         else:
             array_pose = estimated_array_poses(record, name, planar_up=planar_up, smoothing_lag_s=smoothing_lag_s,
-                                               direction_hold_s=direction_hold_s)
+                                               direction_hold_s=direction_hold_s, scale=scale)
         snapshots = map_sources(doa, array_pose, sorted({*times, *focus.values()}),
                                 front_end_tracker_config(zone_net, tracker_config), map_config)
         scored = {t: score_snapshot(record, name, t, mapped) for t, mapped in snapshots.items()}  # once per time
