@@ -595,6 +595,45 @@ def test_node_walks_on_along_the_last_direction_where_the_estimator_loses_it(sce
     assert 'direction of travel' in statuses[-1]['scale']
 
 
+def test_bad_wheel_odometry_is_counted_and_never_stops_the_node(scene_bag):
+    """A NaN position is dropped and counted; a zero quaternion keeps the position (the distance, not the travel,
+    around it); the node publishes on and ends where the truth does."""
+    def damage(stamp, name, msg):
+        scene_t = round(stamp - EPOCH, 3)
+        if name == 'image' and scene_t in (2.0, 3.0):
+            bad = pose_messages.odometry_message(stamp + 0.01, 'wheel_odom', 'base_link',
+                                                 truth_base_pose(scene_bag.record, stamp + 0.01), np.eye(6),
+                                                 np.zeros(6), np.eye(6))
+            if scene_t == 2.0:
+                bad.pose.pose.position.x = float('nan')
+            else:
+                bad.pose.pose.orientation.x = bad.pose.pose.orientation.y = 0.0
+                bad.pose.pose.orientation.z = bad.pose.pose.orientation.w = 0.0
+            replay.odom_pub.publish(bad)
+        return msg
+
+    with RosClient(unique_domain_id()) as client:
+        ns = unique_namespace()
+        node = in_process_node(client, ns, TruthEstimator(scene_bag.record), translation_scale='odometry')
+        outputs = Outputs(client, ns)
+        replay = Replay(client, ns, scene_bag, scale_odometry=True)
+        assert replay.wait_for_node()
+        replay.play(speed=2.0, edit=damage)
+        client.settle(outputs.odometry, quiet_s=1.5)
+        client.spin_for(1.5)
+        statuses = outputs.statuses(f'{ns}/pose_node')
+        odometry = list(outputs.odometry)
+        client.executor.remove_node(node)
+        node.destroy_node()
+    status = statuses[-1]
+    assert status['dropped: bad_odometry'] == '1' and int(status[TRAVEL_PRIORS]) >= 30
+    first, last = stamp_s(odometry[0].header), stamp_s(odometry[-1].header)
+    end = invert_transform(pose_of(odometry[0])) @ pose_of(odometry[-1])
+    expected = invert_transform(truth_base_pose(scene_bag.record, first)) @ truth_base_pose(scene_bag.record, last)
+    end_error = float(np.linalg.norm(end[:3, 3] - expected[:3, 3]))
+    assert last - EPOCH > 5.0 and end_error < 0.05, (last - EPOCH, end_error)
+
+
 RESTARTS = 'chain restarts (no pose for longer than the longest gap)'
 """pose_node's /diagnostics key."""
 

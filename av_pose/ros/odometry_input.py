@@ -93,12 +93,15 @@ class ScaleOdometry:
     def __init__(self, scale: ReferenceScale, body_frame: str) -> None:
         self.scale, self.body_frame = scale, body_frame
 
-    def add(self, msg: Odometry) -> None:
-        """Store a message's position and orientation (a zero or non-finite quaternion: the position only)."""
+    def add(self, msg: Odometry) -> bool:
+        """Store a message's position and orientation (a zero or non-finite quaternion: the position only).
+
+        False (nothing stored) for a non-finite position or a stamp not after the last one.
+        """
         p, T = msg.pose.pose.position, odometry_to_matrix(msg)
         self.body_frame = msg.child_frame_id or self.body_frame
         rotation = T[:3, :3] if np.all(np.isfinite(T)) else None
-        self.scale.add(stamp_to_seconds(msg.header.stamp), [p.x, p.y, p.z], rotation)
+        return self.scale.add(stamp_to_seconds(msg.header.stamp), [p.x, p.y, p.z], rotation)
 
     def place_camera(self, extrinsic: Callable[[str, str], np.ndarray | None], camera_frame: str,
                      warnings: Warnings) -> None:

@@ -175,7 +175,10 @@ class PoseNode(Node):
 
     def _on_scale_odometry(self, msg: Odometry) -> None:
         with self._lock:
-            self._scale_odometry.add(msg)
+            stored = self._scale_odometry.add(msg)
+        if not stored:
+            self._warnings.drop('scale_odometry message', 'bad_odometry', 'non-finite position, or a stamp not after '
+                                'the last one')
 
     def _fresh(self, arrival_s: float | None, now: float) -> bool:
         return arrival_s is not None and now - arrival_s < self.config.stale_s
