@@ -407,4 +407,3 @@ class AudioYawEstimator:
             corrected = float(wrap_signed_deg(yaw[k] + (parallax or 0.0)))
             out.append(AudioYaw(OK, yaw_deg=corrected, std_deg=std, parallax_deg=parallax, **facts))
         return out
-

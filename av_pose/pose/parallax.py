@@ -4,8 +4,9 @@ When the rig moves by d (metres, in the array frame of view a) while it yaws by 
 horizontal distance r is heard in view b at atan2(r·sin θ − d_y, r·cos θ − d_x) − ψ. Its peak shifts by −ψ + δ(θ),
 with the parallax δ(θ) = atan2(r·sin θ − d_y, r·cos θ − d_x) − θ: zero for sources along the direction of travel,
 largest across it, and larger the nearer the source. The spectrum alignment (`av_pose.pose.audio_yaw`) reads
-ψ̂ ≈ ψ − δ̄, δ̄ the parallax of the sources that dominate the spectra. Given the travel d that a motion model predicts
-(the odometry's known distance along its last known direction of travel, `OdometryIntegrator.translation_prior`),
+ψ̂ ≈ ψ − δ̄, δ̄ the parallax of the sources that dominate the spectra. Given the travel d that the odometry expects
+(`OdometryIntegrator.translation_prior`: a reference odometry's own travel, or the known distance along the last
+known direction of travel),
 `predicted_parallax_deg` estimates δ̄ as the mean of δ(θ_k) over the significant peaks θ_k of view a's spectrum,
 weighted by their height², each source placed at a typical distance `SOURCE_DISTANCE_M` (its true distance is not
 known to a pair), and ψ̂ + δ̄ is the corrected yaw.

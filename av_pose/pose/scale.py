@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from av_pose.errors import UserInputError
-from av_pose.geometry import invert_transform, make_transform, so3_exp, so3_log, symmetric
+from av_pose.geometry import interpolate_poses, invert_transform, make_transform, symmetric
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimate
 
 SCALE_POLICIES = ('none', 'fixed', 'odometry')
@@ -169,16 +169,18 @@ class ReferenceScale(ScalePolicy):
         return (1.0 - w) * self._positions[i - 1] + w * self._positions[i]
 
     def pose_at(self, t: float) -> np.ndarray | None:
-        """T_reference_body (4×4) at `t` (slerp), or None outside the samples or without their orientations."""
+        """T_reference_body (4×4) at `t`, or None outside the samples or without their orientations.
+
+        `interpolate_poses` (slerp, linear) between the two samples around `t`.
+        """
         bracket = self._bracket(t)
         if bracket is None:
             return None
-        i, w = bracket
-        ends = [self._rotations[i]] if len(self._stamps) == 1 else [self._rotations[i - 1], self._rotations[i]]
-        if any(R is None for R in ends):
+        ends = [bracket[0]] if len(self._stamps) == 1 else [bracket[0] - 1, bracket[0]]
+        if any(self._rotations[k] is None for k in ends):
             return None
-        rotation = ends[0] if len(ends) == 1 else ends[0] @ so3_exp(w * so3_log(ends[0].T @ ends[1]))
-        return make_transform(rotation, self.position_at(t))
+        poses = np.stack([make_transform(self._rotations[k], self._positions[k]) for k in ends])
+        return interpolate_poses(np.array([self._stamps[k] for k in ends]), poses, float(t))
 
     def travel(self, t_a: float, t_b: float) -> np.ndarray | None:
         """The sensor's displacement from t_a to t_b in its axes at t_a (3,), metres (`ScalePolicy.travel`)."""
