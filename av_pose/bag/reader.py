@@ -31,6 +31,7 @@ from av_pose.audio.buffer import AudioRingBuffer
 from av_pose.errors import UserInputError
 from av_pose.geometry import array_mount, interpolate_poses, make_transform
 from av_pose.transforms import TimedTransforms
+from av_pose.vision.lens import LensDistortion, Undistorter, undistorter_for
 
 IMAGE_CHANNELS = {'rgb8': 3, 'bgr8': 3, 'mono8': 1, 'rgba8': 4, 'bgra8': 4}
 
@@ -57,6 +58,8 @@ class BagReadOptions:
     array: str | MicArray = 'respeaker4'
     audio_msg_type: str = 'audio_common_msgs/msg/AudioDataStamped'
     """Used only for a bag without message definitions (old sqlite3 bags)."""
+    images_rectified: bool = False
+    """The image topic is already undistorted (image_rect): CameraInfo's P, no lens; else K and D, undistorted."""
 
 
 def _rgb(msg, msgtype: str) -> np.ndarray:
@@ -106,6 +109,8 @@ class BagRecording:
             the frames (default mount when the camera and `array_frame` are not connected). T_world_cam: N×4×4
             poses of the camera in `world_frame` from the frames (ground truth, or a robot's odometry), or None.
         time_origin_s: ROS time (s) of relative time 0. path: the bag. image_size: (W, H).
+        distortion: the lens of the stored images from CameraInfo (None: a pinhole, or rectified images);
+            `frame` undistorts them onto K.
     """
 
     path: Path
@@ -120,6 +125,8 @@ class BagRecording:
     _images: list = field(repr=False, default_factory=list)
     _buffer: AudioRingBuffer | None = field(repr=False, default=None)
     _audio_end_s: float = 0.0
+    distortion: LensDistortion | None = None
+    _undistorter: Undistorter | None = field(repr=False, default=None)
 
     @property
     def name(self) -> str:
@@ -146,10 +153,13 @@ class BagRecording:
         return self.mic_array
 
     def frame(self, index: int) -> np.ndarray:
-        """Image `index` as H×W×3 uint8 RGB."""
+        """Image `index` as H×W×3 uint8 RGB on the pinhole K (undistorted when the bag's CameraInfo has a lens)."""
         if not 0 <= index < self.num_frames:
             raise IndexError(f'frame {index} out of range [0, {self.num_frames})')
-        return _rgb(*self._images[index])
+        image = _rgb(*self._images[index])
+        size = (image.shape[1], image.shape[0])
+        self._undistorter = undistorter_for(self._undistorter, self.K, self.distortion, size)
+        return image if self._undistorter is None else self._undistorter(image)
 
     def audio(self) -> np.ndarray:
         """All audio as C×T float32 (zeros where chunks were missing)."""
@@ -173,6 +183,7 @@ def read_bag(path: str | Path, options: BagReadOptions | None = None) -> BagReco
 
     from av_pose.bag.scene_to_bag import make_typestore
     from av_pose.ros.audio_adapters import AudioDecodeError, make_adapter
+    from av_pose.ros.pose_inputs import scaled_intrinsics
 
     options = options or BagReadOptions()
     path = Path(path)
@@ -226,7 +237,13 @@ def read_bag(path: str | Path, options: BagReadOptions | None = None) -> BagReco
     times = np.array([(ns - origin_ns) * 1e-9 for ns, _, _ in images])
     camera_frame = options.camera_frame or str(images[0][1])
     rgb0 = _rgb(*images[0][2])
-    K = np.asarray(infos[0].k, dtype=np.float64).reshape(3, 3) if infos else None
+    size = (rgb0.shape[1], rgb0.shape[0])
+    K = scaled_intrinsics(infos[0], size, options.images_rectified) if infos else None
+    try:
+        lens = None if options.images_rectified or not infos else \
+            LensDistortion.from_camera_info(infos[0].distortion_model, infos[0].d)
+    except UserInputError as err:
+        raise BagReadError(f'{path}: {options.camera_info_topic}: {err}') from err
     frames = TimedTransforms()
     for stamped in tf_static:
         frames.static.add(stamped.header.frame_id, stamped.child_frame_id, _transform(stamped))
@@ -240,5 +257,5 @@ def read_bag(path: str | Path, options: BagReadOptions | None = None) -> BagReco
     T_world_cam = None if sparse or any(T is None for T in poses) else np.array(poses)
     return BagRecording(path=path, frame_times_s=times, K=K, mic_array=array, sample_rate=int(sample_rate),
                         T_cam_array=array_mount() if mount is None else mount, T_world_cam=T_world_cam,
-                        time_origin_s=origin_ns * 1e-9, image_size=(rgb0.shape[1], rgb0.shape[0]),
+                        time_origin_s=origin_ns * 1e-9, image_size=size, distortion=lens,
                         _images=[item[2] for item in images], _buffer=buffer, _audio_end_s=end_s)

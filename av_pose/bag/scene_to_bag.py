@@ -3,7 +3,8 @@
 Topics (frame ids configurable; defaults world, camera_optical, mic_array):
 
 - `/camera/image_raw` sensor_msgs/msg/Image (rgb8) and `/camera/camera_info` sensor_msgs/msg/CameraInfo
-  (plumb_bob, no distortion, P = [K | 0]), one each per frame, stamped with the frame time.
+  (the scene's lens and its raw frames; plumb_bob with D = 0 for a pinhole; P = [K | 0]), one each per frame,
+  stamped with the frame time.
 - `/audio`: consecutive chunks of `chunk_ms` in one of three message families, stamped with the time of
   the chunk's first sample (never the write time): ros-drivers `audio_common_msgs/msg/AudioDataStamped`
   (interleaved PCM bytes; plus a latched `/audio_info` audio_common_msgs/msg/AudioInfo), mgonzs13
@@ -155,13 +156,16 @@ class _Messages:
             encoding='rgb8', is_bigendian=0, step=3 * width, data=np.ascontiguousarray(rgb).reshape(-1))
 
     def camera_info(self, stamp_ns: int):
-        """sensor_msgs/CameraInfo: pinhole K, no distortion."""
+        """sensor_msgs/CameraInfo: K and the scene's lens (plumb_bob with D = 0 for a pinhole), P = [K | 0]."""
         K, (width, height) = self.record.K, self.record.image_size
+        lens = self.record.distortion
         roi = self.types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0,
                                                               do_rectify=False)
         return self.types['sensor_msgs/msg/CameraInfo'](
             header=self.header(stamp_ns, self.options.camera_frame), height=height, width=width,
-            distortion_model='plumb_bob', d=np.zeros(5), k=K.reshape(-1).copy(), r=np.eye(3).reshape(-1),
+            distortion_model='plumb_bob' if lens is None else lens.model,
+            d=np.zeros(5) if lens is None else np.array(lens.coefficients), k=K.reshape(-1).copy(),
+            r=np.eye(3).reshape(-1),
             p=np.hstack([K, np.zeros((3, 1))]).reshape(-1), binning_x=0, binning_y=0, roi=roi)
 
     def audio_info(self):
@@ -263,7 +267,7 @@ def scene_to_bag(scene_dir: str | Path, out_path: str | Path, options: BagOption
             elif topic == '/camera/camera_info':
                 msg = build.camera_info(stamp)
             elif topic == '/camera/image_raw':
-                msg = build.image(stamp, record.frame(arg))
+                msg = build.image(stamp, record.raw_frame(arg))  # as the camera took it; CameraInfo has the lens
             else:
                 msg = build.audio(stamp, np.asarray(audio[:, arg:arg + chunk]))
             writer.write(connections[topic], stamp, typestore.serialize_cdr(msg, msgtypes[topic]))

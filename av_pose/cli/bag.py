@@ -69,7 +69,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     topics = parser.add_argument_group('topics and frames (defaults: what av-pose scene-to-bag writes)')
     for name, default in TOPIC_OPTIONS:
         topics.add_argument(f'--{name}', default=default, help=f'(default {default or "the image frame_id"})')
+    add_images_rectified_argument(topics)
     parser.set_defaults(func=run)
+
+
+def add_images_rectified_argument(group) -> None:
+    """`--images-rectified` (av-pose bag and calibrate): the image topic is image_proc's rectified one."""
+    group.add_argument('--images-rectified', action='store_true',
+                       help='the image topic is already undistorted (image_proc\'s image_rect): intrinsics from '
+                       'CameraInfo\'s P; without it raw images are undistorted with its distortion_model and D')
 
 
 def default_models() -> list[str]:
@@ -94,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
 
     resolve_source_front_end(args, ZONE_FRAMES)
     read = BagReadOptions(**{name.replace('-', '_'): getattr(args, name.replace('-', '_'))
-                             for name, _ in TOPIC_OPTIONS}, array=args.array, audio_msg_type=args.audio_msg_type)
+                             for name, _ in TOPIC_OPTIONS}, array=args.array, audio_msg_type=args.audio_msg_type,
+                         images_rectified=args.images_rectified)
     options = BagProcessOptions(read=read, gap_s=args.gap, rate_hz=args.rate, window_s=args.window,
                                 scale=args.translation_scale, speed_mps=args.speed, copy_inputs=not args.no_inputs,
                                 progress=not args.quiet, sources=args.sources,

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from av_pose.cli.bag import add_images_rectified_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `calibrate` subcommand."""
@@ -50,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           ('audio-topic', '/audio'), ('audio-info-topic', '/audio_info'),
                           ('array-frame', 'mic_array'), ('world-frame', 'world')):
         topics.add_argument(f'--{name}', default=default, help=f'(default {default})')
+    add_images_rectified_argument(topics)
     parser.set_defaults(func=run)
 
 
@@ -76,7 +79,8 @@ def open_recording(path_text: str, args: argparse.Namespace):
         return read_bag(path, BagReadOptions(image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
                                              audio_topic=args.audio_topic, audio_info_topic=args.audio_info_topic,
                                              array_frame=args.array_frame, world_frame=args.world_frame,
-                                             array=args.array or 'respeaker4'))
+                                             array=args.array or 'respeaker4',
+                                             images_rectified=args.images_rectified))
     raise UserInputError(f'{path}: neither a scene folder (scene.json) nor a rosbag2 (metadata.yaml, .mcap, .db3)')
 
 

@@ -43,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--array-mount', metavar='FILE', default=None,
                         help='mount file (av-pose calibrate --out): its T_cam_array replaces --array-offset and '
                         '--array-rpy; a channel_order in it is for recordings, scenes keep the preset\'s order')
+    parser.add_argument('--distortion', type=float, nargs='+', default=None, metavar='D',
+                        help='render through a lens: its coefficients, as CameraInfo\'s D (plumb_bob: k1 k2 p1 p2 '
+                        '[k3], e.g. -0.28 0.09 0 0 for a wide webcam); scene.json records it and readers undistort')
+    parser.add_argument('--distortion-model', default='plumb_bob',
+                        help='the lens model of --distortion: plumb_bob (default), rational_polynomial, equidistant')
     parser.add_argument('--workers', type=int, default=1, help='parallel processes (default 1)')
     parser.set_defaults(func=run)
 
@@ -67,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from av_pose.geometry import array_mount
     from av_pose.scene.batch import generate_scenes
     from av_pose.scene.generate import POINT_SOURCE_KINDS, SynthConfig
+    from av_pose.vision.lens import LensDistortion
 
     if args.scenes < 1 or args.workers < 1:
         raise UserInputError('--scenes and --workers must be at least 1')
@@ -88,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
                          differential_drive=args.differential_drive, num_sources=args.sources,
                          moving_share=args.moving_sources,
                          snr_db=args.snr, renderer=args.renderer, source_kinds=kinds,
-                         T_cam_array=T_cam_array)
+                         T_cam_array=T_cam_array,
+                         distortion=None if args.distortion is None
+                         else LensDistortion(args.distortion_model, tuple(args.distortion)))
     out = Path(args.out)
     paths = generate_scenes(out, config, args.seed, args.scenes, workers=args.workers, progress=True)
     print(f'wrote {len(paths)} scene(s) to {out}')

@@ -30,6 +30,9 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'cpu_threads': (1, 'Torch threads for CPU work (1 suits a node sharing a small CPU; 0 = torch default)'),
     'image_transport': ('raw', 'raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage '
                                'on `image` (remap it to .../compressed)'),
+    'images_rectified': (False, 'The `image` topic is already undistorted (image_proc\'s image_rect, which shares '
+                                'the raw camera_info): its intrinsics are CameraInfo\'s P; false: raw images, '
+                                'undistorted onto K with CameraInfo\'s distortion_model and D'),
     'pair_gap_s': (1.0, 'Time between the two frames of a pair, seconds (0.5-4)'),
     'rate_hz': (10.0, 'Keyframes (pose estimates) per second of image time'),
     'audio_window_s': (1.0, 'Audio window centred on each frame, seconds'),
@@ -91,6 +94,7 @@ class PoseNodeConfig:
     device: str
     cpu_threads: int
     compressed: bool
+    images_rectified: bool
     gap_s: float
     period_s: float
     window_s: float
@@ -128,6 +132,7 @@ def config_from_parameters(values: dict[str, Any]) -> PoseNodeConfig:
         model=text(values, 'model'), device=choice(values, 'device', ('auto', 'cpu', 'cuda')),
         cpu_threads=integer(values, 'cpu_threads', 0),
         compressed=choice(values, 'image_transport', ('raw', 'compressed')) == 'compressed',
+        images_rectified=boolean(values, 'images_rectified'),
         gap_s=number_in(values, 'pair_gap_s', 0.5, 4.0), period_s=1.0 / positive(values, 'rate_hz'),
         window_s=number_in(values, 'audio_window_s', 0.1, 4.0), wait_s=number_in(values, 'audio_wait_s', 0.0, 2.0),
         max_batch=integer(values, 'max_batch', 1), max_frame_age_s=number_in(values, 'max_frame_age_s', 0.0, 60.0),

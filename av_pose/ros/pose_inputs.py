@@ -25,6 +25,7 @@ from av_pose.errors import UserInputError
 from av_pose.pose.base import View
 from av_pose.pose.sequence import keyframe_estimator
 from av_pose.ros.node_common import EstimateScheduler
+from av_pose.vision.lens import LensDistortion, Undistorter, undistorter_for
 
 MAX_AUDIO_DELAY_S = 1.0
 """A frame waits at most this long (wall time) for audio that lags behind; then it goes with what is there."""
@@ -163,9 +164,16 @@ def cut_window(buffer: AudioRingBuffer, center_s: float, duration_s: float, unti
     return window if window.coverage > 0.0 else None
 
 
-def scaled_intrinsics(info: Any, image_size: tuple[int, int]) -> np.ndarray | None:
-    """3×3 K from a sensor_msgs/CameraInfo, scaled to images of `image_size` (W, H); None when K is unset."""
+def scaled_intrinsics(info: Any, image_size: tuple[int, int], rectified: bool = False) -> np.ndarray | None:
+    """3×3 K from a sensor_msgs/CameraInfo, scaled to images of `image_size` (W, H); None when unset.
+
+    `rectified`: the images are already undistorted (image_proc's `image_rect`, which shares the raw camera_info),
+    so their intrinsics are the projection P's left 3×3, not K (K where P is unset).
+    """
     K = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
+    if rectified:
+        P = np.asarray(info.p, dtype=np.float64).reshape(3, 4)[:, :3]
+        K = P if np.all(np.isfinite(P)) and P[0, 0] > 0 and P[1, 1] > 0 else K
     if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
         return None
     width, height = image_size
@@ -175,6 +183,40 @@ def scaled_intrinsics(info: Any, image_size: tuple[int, int]) -> np.ndarray | No
         K[1] *= height / info.height
         K[2] = (0.0, 0.0, 1.0)
     return K
+
+
+class CameraLens:
+    """The camera_info's intrinsics and lens, and the undistortion of raw images onto the pinhole K.
+
+    Raw images (`rectified` False) are remapped onto the pinhole camera with the same K when CameraInfo's D is
+    not zero (`av_pose.vision.lens`); rectified ones are used as they come, with P's intrinsics. A distortion
+    that cannot be used (an unknown model, a malformed D) is warned about through `warn(reason, message)` and the
+    images are used as they come. CameraInfo is replaced whole by the subscriber thread and read by the worker.
+    """
+
+    def __init__(self, rectified: bool, warn: Callable[[str, str], None]) -> None:
+        self.rectified = rectified
+        self.info: Any = None
+        self._warn = warn
+        self._undistorter: Undistorter | None = None
+
+    def intrinsics(self, image_size: tuple[int, int] | None) -> np.ndarray | None:
+        """K of the images as the estimators get them (scaled to `image_size`), or None before CameraInfo."""
+        info = self.info
+        return None if info is None or image_size is None else scaled_intrinsics(info, image_size, self.rectified)
+
+    def undistort(self, rgb: np.ndarray) -> np.ndarray:
+        """The H×W×3 image on the pinhole K: remapped when the lens distorts, else as given."""
+        info, size = self.info, (rgb.shape[1], rgb.shape[0])
+        if info is None or self.rectified:
+            return rgb
+        try:
+            lens = LensDistortion.from_camera_info(info.distortion_model, info.d)
+        except UserInputError as err:
+            self._warn('camera_info', f'camera_info: {err}; images used without undistortion')
+            return rgb
+        self._undistorter = undistorter_for(self._undistorter, self.intrinsics(size), lens, size)
+        return rgb if self._undistorter is None else self._undistorter(rgb)
 
 
 class KeyframeDoa:

@@ -64,11 +64,11 @@ from av_pose.ros.odometry_input import ScaleOdometry
 from av_pose.ros.pose_config import PARAMETERS, PoseNodeConfig, config_from_parameters, mount_calibrator
 from av_pose.ros.pose_inputs import (
     BackgroundCalibration,
+    CameraLens,
     FrameQueue,
     KeyframeDoa,
     PendingFrame,
     cut_window,
-    scaled_intrinsics,
 )
 from av_pose.ros.rig_frames import RigFrames
 from av_pose.ros.tf_listener import make_transform_source
@@ -118,7 +118,7 @@ class PoseNode(Node):
         calibrator = mount_calibrator(cfg)
         if calibrator is not None:
             self._calibration = BackgroundCalibration(calibrator, CALIBRATION_PERIOD_S, self._on_calibration)
-        self._camera_info: CameraInfo | None = None
+        self._camera = CameraLens(cfg.images_rectified, self._warnings.warn)
         self._rig = RigFrames(cfg, make_transform_source(self), self._warnings)
         self._trail = TrajectoryTrail(cfg.trajectory_points, cfg.trajectory_min_step_m, cfg.trajectory_period_s)
         self._latencies_ms: deque[float] = deque(maxlen=200)
@@ -171,7 +171,7 @@ class PoseNode(Node):
         self._wake.set()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
+        self._camera.info = msg
 
     def _on_scale_odometry(self, msg: Odometry) -> None:
         with self._lock:
@@ -268,6 +268,7 @@ class PoseNode(Node):
         except UserInputError as err:
             self._warnings.drop('image', 'undecodable', str(err))
             return None
+        rgb = self._camera.undistort(rgb)
         size = (rgb.shape[1], rgb.shape[0])
         if self._image_size is not None and size != self._image_size:
             self._warnings.warn('resolution', f'image size changed from {self._image_size[0]}×'
@@ -321,8 +322,7 @@ class PoseNode(Node):
 
     def _intrinsics(self) -> np.ndarray | None:
         """K scaled to the images' size, or None before CameraInfo and an image."""
-        info = self._camera_info
-        return None if info is None or self._image_size is None else scaled_intrinsics(info, self._image_size)
+        return self._camera.intrinsics(self._image_size)
 
     # ------------------------------------------------------------------------------------------ outputs
     def _publish(self, step: OdometryStep, estimate: Any, frame: PendingFrame, key: KeyImage,

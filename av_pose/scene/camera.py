@@ -1,7 +1,8 @@
-"""Pinhole camera in the OpenCV optical convention (z forward, x right, y down).
+"""Pinhole camera in the OpenCV optical convention (z forward, x right, y down), optionally behind a lens.
 
 Pixel (column u, row v) has its centre at image coordinates (u, v): the ray of pixel (u, v) passes through
-K⁻¹·[u, v, 1]. Poses are camera-to-world transforms `T_world_cam` (4×4, metres).
+K⁻¹·[u, v, 1], or with a lens distortion through K⁻¹ of that pixel undistorted (`av_pose.vision.lens`).
+Poses are camera-to-world transforms `T_world_cam` (4×4, metres).
 """
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ from functools import cached_property
 import numpy as np
 
 from av_pose.errors import UserInputError
+from av_pose.vision.lens import LensDistortion
 
 
 @dataclass(frozen=True)
 class PinholeCamera:
-    """Ideal pinhole camera without distortion.
+    """Pinhole camera, ideal unless `distortion` is given.
 
     Attributes:
         width, height: Image size in pixels.
         fx, fy: Focal lengths in pixels.
         cx, cy: Principal point in pixels (column, row).
+        distortion: The lens (None: an ideal pinhole); its coefficients act on normalised coordinates.
     """
 
     width: int
@@ -29,6 +32,7 @@ class PinholeCamera:
     fy: float
     cx: float
     cy: float
+    distortion: LensDistortion | None = None
 
     def __post_init__(self) -> None:
         if int(self.width) != self.width or int(self.height) != self.height or self.width < 1 or self.height < 1:
@@ -55,14 +59,17 @@ class PinholeCamera:
         Pixel (u, v) here covers pixels factor·u .. factor·u + factor − 1 of the scaled camera.
         """
         return PinholeCamera(self.width * factor, self.height * factor, self.fx * factor, self.fy * factor,
-                             (self.cx + 0.5) * factor - 0.5, (self.cy + 0.5) * factor - 0.5)
+                             (self.cx + 0.5) * factor - 0.5, (self.cy + 0.5) * factor - 0.5, self.distortion)
 
     @cached_property
     def pixel_directions_cam(self) -> np.ndarray:
         """(H·W)×3 ray directions in the camera frame with z = 1 (row-major pixel order), float64."""
         v, u = np.mgrid[0:self.height, 0:self.width]
-        x = (u.ravel() - self.cx) / self.fx
-        y = (v.ravel() - self.cy) / self.fy
+        u, v = u.ravel().astype(np.float64), v.ravel().astype(np.float64)
+        if self.distortion is not None:  # the pinhole pixel each lens pixel sees
+            u, v = self.distortion.undistort(np.stack([u, v], -1), self.K).T
+        x = (u - self.cx) / self.fx
+        y = (v - self.cy) / self.fy
         return np.stack([x, y, np.ones_like(x)], axis=-1)
 
     def rays(self, T_world_cam, normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +101,9 @@ class PinholeCamera:
         with np.errstate(divide='ignore', invalid='ignore'):
             uv = np.stack([self.fx * points_cam[:, 0] / depth + self.cx,
                            self.fy * points_cam[:, 1] / depth + self.cy], axis=-1)
+        if self.distortion is not None:
+            in_front = depth > 0
+            uv[in_front] = self.distortion.distort(uv[in_front], self.K)
         return uv, depth
 
 

@@ -17,6 +17,8 @@ scene.json (keys sorted, floats rounded to 10 significant digits, so equal input
 - `format_version` (int, currently 1), `renderer` (str: what made it), `seed` (int or null),
   `duration_s` (audio length in seconds), `fps`, `sample_rate` (Hz), `image_size` [W, H] (pixels).
 - `K`: 3×3 pinhole intrinsics of the camera (pixels).
+- optional `distortion` (`model`, `coefficients`: `av_pose.vision.lens.LensDistortion`): the frames were taken
+  through this lens; `SceneRecord.frame` undistorts them onto the pinhole K, `raw_frame` reads them as stored.
 - `array`: the microphone array (`name`, `positions_m` C×3 in the array frame (REP-103: x forward,
   y left, z up), `kind`, `channel_names`, optional `sample_rate`).
 - `T_cam_array`: 4×4, maps array-frame points into the camera optical frame (the array's pose on the rig).
@@ -58,6 +60,7 @@ from av_pose.geometry import (
 )
 from av_pose.metrics.azimuth import wrap_signed_deg
 from av_pose.metrics.spherical import az_el_from_direction
+from av_pose.vision.lens import LensDistortion, Undistorter, undistorter_for
 
 FORMAT_VERSION = 1
 SCENE_JSON = 'scene.json'
@@ -105,7 +108,8 @@ class SceneRecord:
 
     Attributes:
         fps: Video frame rate (Hz). sample_rate: Audio rate (Hz). image_size: (W, H) pixels.
-        K: 3×3 intrinsics. mic_array: the microphone array (see `array()`).
+        K: 3×3 intrinsics. distortion: the lens of the stored frames (None: a pinhole).
+        mic_array: the microphone array (see `array()`).
         T_cam_array: 4×4 array → camera optical frame. room: room description (`dims_m`, `rt60_s`, ...).
         sources: source dicts (see module docstring). frame_times_s: N frame times (s).
         T_world_cam: N×4×4 camera-to-world poses (OpenCV optical). seed, duration_s, renderer: provenance.
@@ -127,6 +131,8 @@ class SceneRecord:
     renderer: str = 'unknown'
     extra: dict = field(default_factory=dict)
     directory: Path | None = None
+    distortion: LensDistortion | None = None
+    _undistorter: Undistorter | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.K = np.asarray(self.K, dtype=np.float64).reshape(3, 3)
@@ -164,7 +170,15 @@ class SceneRecord:
         return self.directory
 
     def frame(self, index: int) -> np.ndarray:
-        """Frame `index` as H×W×3 uint8 RGB."""
+        """Frame `index` as H×W×3 uint8 RGB, as the pinhole camera K sees it (undistorted when the scene has a lens)."""
+        image = self.raw_frame(index)
+        if self.distortion is None:
+            return image
+        self._undistorter = undistorter_for(self._undistorter, self.K, self.distortion, self.image_size)
+        return self._undistorter(image)
+
+    def raw_frame(self, index: int) -> np.ndarray:
+        """Frame `index` as stored (H×W×3 uint8 RGB, through the lens `distortion` if any)."""
         if not 0 <= index < self.num_frames:
             raise IndexError(f'frame {index} out of range [0, {self.num_frames})')
         image = load_rgb(frame_path(self._require_directory(), index))
@@ -228,6 +242,7 @@ class SceneRecord:
             'duration_s': float(self.duration_s), 'fps': float(self.fps),
             'sample_rate': int(self.sample_rate),
             'image_size': list(self.image_size), 'K': self.K.tolist(), 'array': self.mic_array.to_dict(),
+            **({} if self.distortion is None else {'distortion': self.distortion.to_dict()}),
             'T_cam_array': self.T_cam_array.tolist(), 'room': self.room, 'sources': self.sources,
             'frames': [{'t': float(t), 'T_world_cam': T.tolist()}
                        for t, T in zip(self.frame_times_s, self.T_world_cam)],
@@ -247,7 +262,7 @@ class SceneRecord:
         if not isinstance(version, int) or version > FORMAT_VERSION:
             raise SceneFormatError(f'{where}: format_version {version!r} is not supported by this reader '
                                    f'(up to {FORMAT_VERSION})')
-        known = set(required) | {'format_version', 'renderer', 'seed', 'duration_s'}
+        known = set(required) | {'format_version', 'renderer', 'seed', 'duration_s', 'distortion'}
         try:
             frames = data['frames']
             return cls(fps=float(data['fps']), sample_rate=int(data['sample_rate']),
@@ -258,11 +273,22 @@ class SceneRecord:
                        frame_times_s=[f['t'] for f in frames], T_world_cam=[f['T_world_cam'] for f in frames],
                        duration_s=float(data.get('duration_s', 0.0)), seed=data.get('seed'),
                        renderer=str(data.get('renderer', 'unknown')),
-                       extra={k: v for k, v in data.items() if k not in known}, directory=directory)
+                       extra={k: v for k, v in data.items() if k not in known}, directory=directory,
+                       distortion=_distortion(data.get('distortion'), where))
         except ArrayConfigError:
             raise
         except (KeyError, TypeError, ValueError) as err:
             raise SceneFormatError(f'{where}: malformed field ({err})') from err
+
+
+def _distortion(data: dict | None, where: str) -> LensDistortion | None:
+    """scene.json's optional `distortion`; SceneFormatError naming the file when malformed."""
+    if data is None:
+        return None
+    try:
+        return LensDistortion.from_dict(data)
+    except UserInputError as err:
+        raise SceneFormatError(f'{where}: {err}') from err
 
 
 def _rounded(value):

@@ -24,6 +24,7 @@ from av_pose.scene.raycast import RoomRenderer
 from av_pose.scene.room import Room
 from av_pose.scene.signals import SourceSpec
 from av_pose.scene.trajectory import Trajectory, frame_count, random_trajectory
+from av_pose.vision.lens import LensDistortion
 
 POINT_SOURCE_KINDS = ('speech', 'babble', 'music', 'impulses', 'pink')
 RENDERERS = ('ism', 'ambisonic')
@@ -38,6 +39,8 @@ class SynthConfig:
         fps: Video frame rate, Hz.
         image_size: (W, H) pixels.
         hfov_deg: Horizontal field of view of the pinhole camera, degrees.
+        distortion: The camera's lens (None: an ideal pinhole): frames are rendered through it and scene.json
+            records it, so readers undistort them (`SceneRecord.frame`).
         array: The microphone array on the rig.
         sample_rate: Audio rate, Hz; None = the array's native rate, else 16000.
         rotation_only: Rig only rotates (the SLfM setting) instead of moving in 6-DoF.
@@ -60,6 +63,7 @@ class SynthConfig:
     fps: float = 10.0
     image_size: tuple[int, int] = (256, 192)
     hfov_deg: float = 70.0
+    distortion: LensDistortion | None = None
     array: MicArray = field(default_factory=lambda: load_array('respeaker4'))
     sample_rate: int | None = None
     rotation_only: bool = False
@@ -187,7 +191,7 @@ def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Genera
     the same dry signals (drawn from a copy of `rng`, so the audio is what it would be without them).
     """
     width, height = config.image_size
-    camera = PinholeCamera.from_fov(width, height, config.hfov_deg)
+    camera = replace(PinholeCamera.from_fov(width, height, config.hfov_deg), distortion=config.distortion)
     times, poses = layout.trajectory.frames(config.fps)
     keep = times <= config.duration_s + 1e-9
     times, poses = times[keep], poses[keep]
@@ -214,8 +218,9 @@ def render_scene(config: SynthConfig, layout: SceneLayout, rng: np.random.Genera
                          sources=[source.to_dict() for source in layout.sources],
                          frame_times_s=times, T_world_cam=poses, duration_s=config.duration_s,
                          renderer=config.renderer,
-                         seed=int(seed), extra={'trajectory': layout.trajectory.to_dict(), 'scene_index': int(index),
-                                                'source_levels': levels})
+                         seed=int(seed), distortion=config.distortion,
+                         extra={'trajectory': layout.trajectory.to_dict(), 'scene_index': int(index),
+                                'source_levels': levels})
     return record, frames(), audio
 
 
