@@ -47,11 +47,18 @@ from av_pose.ros import images, pose_messages  # noqa: E402
 from av_pose.ros.audio_adapters import import_message_type  # noqa: E402
 from av_pose.ros.conversions import seconds_to_time  # noqa: E402
 from av_pose.ros.node_common import EstimateScheduler  # noqa: E402
-from av_pose.ros.pose_inputs import BackgroundCalibration, FrameQueue, cut_window, scaled_intrinsics  # noqa: E402
+from av_pose.ros.pose_inputs import (  # noqa: E402
+    BackgroundCalibration,
+    CameraLens,
+    FrameQueue,
+    cut_window,
+    scaled_intrinsics,
+)
 from av_pose.ros.pose_node import PARAMETERS, PoseNode, config_from_parameters  # noqa: E402
 from av_pose.ros.qos import latched_qos  # noqa: E402
 from av_pose.ros.tf_listener import StaticTransforms, static_tf_qos  # noqa: E402
 from av_pose.scene.generate import SynthConfig  # noqa: E402
+from av_pose.vision.lens import LensDistortion  # noqa: E402
 
 from ros_harness import REPO_ROOT, NodeProcess, RosClient, unique_domain_id, unique_namespace  # noqa: E402
 from scene_fixtures import scene_with_static_talker  # noqa: E402
@@ -232,6 +239,34 @@ def test_scaled_intrinsics_follow_the_image_size():
     np.testing.assert_allclose(scaled_intrinsics(info, (640, 480)), np.reshape(info.k, (3, 3)))
     np.testing.assert_allclose(scaled_intrinsics(info, (320, 240)), [[250, 0, 160], [0, 250, 120], [0, 0, 1]])
     assert scaled_intrinsics(CameraInfo(), (320, 240)) is None
+    rectified = CameraInfo(width=640, height=480, k=info.k, p=[480.0, 0, 330.0, 0, 0, 480.0, 250.0, 0, 0, 0, 1.0, 0])
+    np.testing.assert_allclose(scaled_intrinsics(rectified, (640, 480), rectified=True),
+                               [[480, 0, 330], [0, 480, 250], [0, 0, 1]])  # image_rect: P, not K
+
+
+def test_camera_lens_undistorts_raw_images_and_warns_about_a_lens_it_cannot_use():
+    from av_pose.vision.lens import Undistorter
+
+    K = np.array([[360.0, 0.0, 255.5], [0.0, 360.0, 191.5], [0.0, 0.0, 1.0]])  # for 512×384
+    lens = LensDistortion('plumb_bob', (-0.28, 0.09, 0.0, 0.0, 0.0))
+    info = CameraInfo(width=512, height=384, k=K.reshape(-1).tolist(), distortion_model='plumb_bob',
+                      d=list(lens.coefficients), p=np.hstack([K, np.zeros((3, 1))]).reshape(-1).tolist())
+    image = np.random.default_rng(0).integers(0, 256, (192, 256, 3), dtype=np.uint8)  # resized by half
+    warnings = []
+    camera = CameraLens(False, lambda reason, message: warnings.append((reason, message)))
+    np.testing.assert_array_equal(camera.undistort(image), image)  # before any CameraInfo: as it came
+    camera.info = info
+    half = camera.intrinsics((256, 192))
+    np.testing.assert_allclose(half, [[180, 0, 127.75], [0, 180, 95.75], [0, 0, 1]])
+    np.testing.assert_array_equal(camera.undistort(image), Undistorter(half, lens, (256, 192))(image))
+    assert not warnings
+    rectified = CameraLens(True, lambda *args: warnings.append(args))
+    rectified.info = info
+    np.testing.assert_array_equal(rectified.undistort(image), image)
+    camera.info = CameraInfo(width=512, height=384, k=info.k, distortion_model='fov', d=[0.9])
+    np.testing.assert_array_equal(camera.undistort(image), image)
+    assert warnings == [('camera_info', "camera_info: unknown distortion model 'fov' (known: plumb_bob, "
+                                        "rational_polynomial, equidistant); images used without undistortion")]
 
 
 def test_background_calibration_solves_off_the_worker_thread():
@@ -384,17 +419,21 @@ def to_rclpy(message, msgtype: str):
     return out
 
 
-@pytest.fixture(scope='module')
-def scene_bag(tmp_path_factory) -> SceneBag:
-    root = tmp_path_factory.mktemp('pose_scene')
+def make_scene_bag(root, lens: LensDistortion | None = None) -> SceneBag:
+    """The test's scene (through `lens` when given) written as a bag and read back as rclpy messages."""
     config = SynthConfig(duration_s=6.0, fps=10.0, image_size=(256, 192), array=load_array('respeaker4'),
-                         num_sources=1, snr_db=40.0)
+                         num_sources=1, snr_db=40.0, distortion=lens)
     record = scene_with_static_talker(root / 'scene', config, seed=5)
     scene_to_bag(root / 'scene', root / 'bag', BagOptions(progress=False))
     with AnyReader([root / 'bag']) as reader:
         events = [(stamp_ns * 1e-9, c.topic, to_rclpy(reader.deserialize(raw, c.msgtype), c.msgtype))
                   for c, stamp_ns, raw in reader.messages()]
     return SceneBag(record, events, np.array([t for t, topic, _ in events if topic == '/camera/image_raw']))
+
+
+@pytest.fixture(scope='module')
+def scene_bag(tmp_path_factory) -> SceneBag:
+    return make_scene_bag(tmp_path_factory.mktemp('pose_scene'))
 
 
 def truth_base_pose(record, t: float) -> np.ndarray:
@@ -934,7 +973,7 @@ def test_bad_parameters_give_one_namespaced_fatal_line(node, params, message):
     assert message in lines[0] and f'[{ns.strip("/")}.{node}]' in lines[0] and 'FATAL' in lines[0], lines
 
 
-def replay_with_sim_time(scene_bag, model: str) -> dict:
+def replay_with_sim_time(scene_bag, model: str, **parameters) -> dict:
     """The scene bag replayed into `pose_node` (a subprocess, use_sim_time with /clock) running `model`.
 
     Returns the published odometry and relative poses, the diagnostics, the node's exit code after three
@@ -943,7 +982,8 @@ def replay_with_sim_time(scene_bag, model: str) -> dict:
     """
     domain, ns = unique_domain_id(), unique_namespace()
     # every keyframe estimated however busy the machine is (a replay, not a live robot: nothing skipped as stale)
-    params = {'use_sim_time': True, 'model': model, 'device': 'cpu', 'stale_timeout_s': 1.0, 'max_frame_age_s': 0.0}
+    params = {'use_sim_time': True, 'model': model, 'device': 'cpu', 'stale_timeout_s': 1.0, 'max_frame_age_s': 0.0,
+              **parameters}
     with RosClient(domain) as client, NodeProcess('av_pose.ros.pose_node', domain, ns, params=params) as node:
         outputs = Outputs(client, ns)
         replay = Replay(client, ns, scene_bag, clock=True)
@@ -990,6 +1030,23 @@ def test_geometric_estimator_on_the_replayed_scene_with_sim_time(scene_bag):
     assert len(errors) >= 30
     assert np.median(errors) <= 2.0 and np.percentile(errors, 90) <= 5.0
     assert np.max(drift) <= 10.0
+
+
+def test_raw_images_through_a_wide_lens_are_undistorted_with_camera_info(scene_bag, tmp_path):
+    """The test's scene through a wide-angle lens (k1 −0.28, k2 0.09: corners 25 px in), its CameraInfo carrying D.
+
+    The node undistorts the raw images onto K, so its vision-only relative rotations are as good as through the
+    pinhole (`test_lens` shows what ignoring the lens costs each pair).
+    """
+    lens_bag = make_scene_bag(tmp_path, LensDistortion('plumb_bob', (-0.28, 0.09, 0.0, 0.0)))
+    through_lens = replay_with_sim_time(lens_bag, 'geometric-vision')['errors']
+    pinhole = replay_with_sim_time(scene_bag, 'geometric-vision')['errors']
+    print(f'\nvision-only relative rotation error, median / 90th percentile: wide lens {np.median(through_lens):.2f}° '
+          f'/ {np.percentile(through_lens, 90):.2f}°, pinhole {np.median(pinhole):.2f}° / '
+          f'{np.percentile(pinhole, 90):.2f}° ({len(through_lens)} / {len(pinhole)} pairs)')
+    assert len(through_lens) >= 30 and len(pinhole) >= 30
+    assert np.median(through_lens) <= np.median(pinhole) + 0.3
+    assert np.percentile(through_lens, 90) <= np.percentile(pinhole, 90) + 0.5
 
 
 def test_shipped_learned_model_on_the_replayed_scene(scene_bag):
