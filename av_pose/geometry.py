@@ -284,12 +284,15 @@ def interpolate_poses(times_s: np.ndarray, T_world: np.ndarray, t: float) -> np.
     return out
 
 
-def pixel_direction_deg(K: np.ndarray, u: float, v: float) -> tuple[float, float]:
+def pixel_direction_deg(K: np.ndarray, u: float, v: float, distortion=None) -> tuple[float, float]:
     """(azimuth, elevation) in degrees of pixel (u, v) in the camera heading frame (x forward, y left, z up).
 
     The pixel's ray is K⁻¹·[u, v, 1] in the optical frame (x right, y down, z forward); K is the 3×3 intrinsics.
-    Azimuth in (−180, 180], counter-clockwise from forward.
+    `distortion`: the lens of the image the pixel was read from (`av_pose.vision.lens.LensDistortion`), undone
+    first. Azimuth in (−180, 180], counter-clockwise from forward.
     """
+    if distortion is not None:
+        u, v = distortion.undistort(np.array([[u, v]], dtype=np.float64), K)[0]
     from av_pose.metrics.azimuth import wrap_signed_deg
     from av_pose.metrics.spherical import az_el_from_direction  # imported here: av_pose.metrics imports geometry
 

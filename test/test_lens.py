@@ -65,6 +65,21 @@ def test_a_lens_camera_projects_where_its_pixel_rays_point():
     assert corner[0] < (0 - 127.5) / 180.0 - 0.1
 
 
+def test_a_pixel_of_a_lens_image_gives_its_true_direction():
+    """`av-pose calibrate --source-pixel` on a recording through a lens: the pixel is undistorted before the ray."""
+    from av_pose.geometry import R_CAM_ARRAY_DEFAULT, pixel_direction_deg
+
+    camera = PinholeCamera(256, 192, 180.0, 180.0, 127.5, 95.5, WIDE_WEBCAM)
+    azimuth, elevation = 30.0, 15.0  # left of forward and up, in the heading frame
+    a, e = np.radians([azimuth, elevation])
+    heading_ray = np.array([np.cos(e) * np.cos(a), np.cos(e) * np.sin(a), np.sin(e)])
+    uv, _ = camera.project((R_CAM_ARRAY_DEFAULT @ heading_ray)[None], np.eye(4))
+    u, v = uv[0]
+    assert pixel_direction_deg(K, u, v, WIDE_WEBCAM) == pytest.approx((azimuth, elevation), abs=1e-6)
+    naive = pixel_direction_deg(K, u, v)
+    assert naive[0] < azimuth - 2.0 and naive[1] < elevation - 1.0  # the lens pulls it towards the centre
+
+
 def test_undistorter_maps_a_distorted_image_onto_the_pinhole():
     """A checkerboard drawn through the lens comes back to the pinhole's checkerboard."""
     height, width = 192, 256

@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         '(default 0; matters only when the rig tilts)')
     parser.add_argument('--source-pixel', type=float, nargs=2, default=None, metavar=('U', 'V'),
                         help='instead of --source-bearing/--source-elevation: where that source is in the first '
-                        'image, pixels (column, row), turned into a direction with the camera intrinsics')
+                        'image as recorded, pixels (column, row), turned into a direction with the camera intrinsics '
+                        '(and its lens, where the recording names one)')
     parser.add_argument('--gap', type=float, default=0.5, help='seconds between keyframes (default 0.5)')
     parser.add_argument('--window', type=float, default=1.0, help='DOA window, seconds (default 1.0)')
     parser.add_argument('--method', default='normmusic',
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserInputError('give --source-pixel or --source-bearing, not both')
         if recording.K is None:
             raise UserInputError('--source-pixel needs the camera intrinsics, which this recording lacks')
-        bearing, elevation = pixel_direction_deg(np.asarray(recording.K), *args.source_pixel)
+        bearing, elevation = pixel_direction_deg(np.asarray(recording.K), *args.source_pixel, recording.distortion)
     result = calibrate_recording(recording, gap_s=args.gap, window_s=args.window, method=args.method,
                                  detector=args.detector, motion=args.motion, max_duration_s=args.duration,
                                  device=args.device, progress=not (args.quiet or args.json),
