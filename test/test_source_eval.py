@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from av_pose.audio.arrays import load_array
-from av_pose.cli import main
-from av_pose.eval.sources import evaluate_scene_sources, summarize_sources
+from av_pose.cli import build_parser, main
+from av_pose.eval.sources import SOURCE_SCALES, evaluate_scene_sources, summarize_sources
 from av_pose.geometry import relative_pose
 from av_pose.scene.generate import SynthConfig
 
@@ -106,3 +106,6 @@ def test_cli_sources_odometry_options_reach_the_odometry(talker_scene, tmp_path,
     assert 'scale odometry' in capsys.readouterr().out
     assert main(['eval', '--model', 'geometric', '--direction-hold', '2', '--data', str(talker_scene.directory)]) == 2
     assert '--direction-hold and --translation-scale shape the odometry of --sources' in capsys.readouterr().err
+    eval_command = build_parser()._subparsers._group_actions[0].choices['eval']
+    choices = next(a.choices for a in eval_command._actions if a.dest == 'translation_scale')
+    assert tuple(choices) == SOURCE_SCALES   # the CLI offers every scale the source evaluation knows
