@@ -291,11 +291,11 @@ def pixel_direction_deg(K: np.ndarray, u: float, v: float, distortion=None) -> t
     `distortion`: the lens of the image the pixel was read from (`av_pose.vision.lens.LensDistortion`), undone
     first. Azimuth in (−180, 180], counter-clockwise from forward.
     """
-    if distortion is not None:
-        u, v = distortion.undistort(np.array([[u, v]], dtype=np.float64), K)[0]
     from av_pose.metrics.azimuth import wrap_signed_deg
     from av_pose.metrics.spherical import az_el_from_direction  # imported here: av_pose.metrics imports geometry
 
+    if distortion is not None:
+        u, v = distortion.undistort(np.array([[u, v]], dtype=np.float64), K)[0]
     ray = np.linalg.solve(np.asarray(K, dtype=np.float64), np.array([u, v, 1.0]))
     azimuth, elevation = az_el_from_direction(R_CAM_ARRAY_DEFAULT.T @ ray)
     return float(wrap_signed_deg(azimuth)), float(elevation)

@@ -159,3 +159,16 @@ def test_the_essential_matrix_needs_the_lens_undistorted(lens_scenes):
     print(f'\nmedian rotation error: undistorted {undistorted:.2f}°, lens ignored {raw:.2f}°, pinhole {ideal:.2f}°')
     assert undistorted <= ideal + 0.3
     assert raw >= 1.5 * undistorted
+
+
+def test_a_scene_with_a_malformed_lens_names_its_file(lens_scenes, tmp_path):
+    import shutil
+
+    from av_pose.scene.format import SceneFormatError, read_scene
+
+    scene = shutil.copytree(lens_scenes['lens'].directory, tmp_path / 'scene')
+    data = json.loads((scene / 'scene.json').read_text())
+    data['distortion'] = {'model': 'fov', 'coefficients': [0.9]}
+    (scene / 'scene.json').write_text(json.dumps(data))
+    with pytest.raises(SceneFormatError, match=r"scene\.json: unknown distortion model 'fov'"):
+        read_scene(scene)

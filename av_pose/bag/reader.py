@@ -243,7 +243,8 @@ def read_bag(path: str | Path, options: BagReadOptions | None = None) -> BagReco
         lens = None if options.images_rectified or not infos else \
             LensDistortion.from_camera_info(infos[0].distortion_model, infos[0].d)
     except UserInputError as err:
-        raise BagReadError(f'{path}: {options.camera_info_topic}: {err}') from err
+        raise BagReadError(f'{path}: {options.camera_info_topic}: {err} (--images-rectified takes the images as they '
+                           f'are)') from err
     frames = TimedTransforms()
     for stamped in tf_static:
         frames.static.add(stamped.header.frame_id, stamped.child_frame_id, _transform(stamped))
