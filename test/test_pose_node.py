@@ -255,7 +255,9 @@ def test_camera_lens_undistorts_raw_images_and_warns_about_a_lens_it_cannot_use(
     warnings = []
     camera = CameraLens(False, lambda reason, message: warnings.append((reason, message)))
     np.testing.assert_array_equal(camera.undistort(image), image)  # before any CameraInfo: as it came
+    assert camera.describe() == 'no camera_info yet'
     camera.info = info
+    assert camera.describe() == 'plumb_bob lens: raw images undistorted onto K'
     half = camera.intrinsics((256, 192))
     np.testing.assert_allclose(half, [[180, 0, 127.75], [0, 180, 95.75], [0, 0, 1]])
     np.testing.assert_array_equal(camera.undistort(image), Undistorter(half, lens, (256, 192))(image))
@@ -263,10 +265,15 @@ def test_camera_lens_undistorts_raw_images_and_warns_about_a_lens_it_cannot_use(
     rectified = CameraLens(True, lambda *args: warnings.append(args))
     rectified.info = info
     np.testing.assert_array_equal(rectified.undistort(image), image)
+    assert rectified.describe() == 'rectified images: intrinsics from P'
     camera.info = CameraInfo(width=512, height=384, k=info.k, distortion_model='fov', d=[0.9])
     np.testing.assert_array_equal(camera.undistort(image), image)
     assert warnings == [('camera_info', "camera_info: unknown distortion model 'fov' (known: plumb_bob, "
                                         "rational_polynomial, equidistant); images used without undistortion")]
+    assert camera.describe().startswith("raw images used as they come (unknown distortion model 'fov'")
+    camera.info = CameraInfo(width=512, height=384, k=info.k, distortion_model='plumb_bob', d=[0.0] * 5)
+    assert camera.describe() == 'pinhole (D all zero)'
+    np.testing.assert_array_equal(camera.undistort(image), image)
 
 
 def test_background_calibration_solves_off_the_worker_thread():
@@ -1039,7 +1046,9 @@ def test_raw_images_through_a_wide_lens_are_undistorted_with_camera_info(scene_b
     pinhole (`test_lens` shows what ignoring the lens costs each pair).
     """
     lens_bag = make_scene_bag(tmp_path, LensDistortion('plumb_bob', (-0.28, 0.09, 0.0, 0.0)))
-    through_lens = replay_with_sim_time(lens_bag, 'geometric-vision')['errors']
+    run = replay_with_sim_time(lens_bag, 'geometric-vision')
+    through_lens = run['errors']
+    assert run['statuses'][-1]['camera'] == 'plumb_bob lens: raw images undistorted onto K'
     pinhole = replay_with_sim_time(scene_bag, 'geometric-vision')['errors']
     print(f'\nvision-only relative rotation error, median / 90th percentile: wide lens {np.median(through_lens):.2f}° '
           f'/ {np.percentile(through_lens, 90):.2f}°, pinhole {np.median(pinhole):.2f}° / '

@@ -218,6 +218,19 @@ class CameraLens:
         self._undistorter = undistorter_for(self._undistorter, self.intrinsics(size), lens, size)
         return rgb if self._undistorter is None else self._undistorter(rgb)
 
+    def describe(self) -> str:
+        """One line for /diagnostics: where the intrinsics come from and what is done with the lens."""
+        info = self.info
+        if info is None:
+            return 'no camera_info yet'
+        if self.rectified:
+            return 'rectified images: intrinsics from P'
+        try:
+            lens = LensDistortion.from_camera_info(info.distortion_model, info.d)
+        except UserInputError as err:
+            return f'raw images used as they come ({err})'
+        return 'pinhole (D all zero)' if lens is None else f'{lens.model} lens: raw images undistorted onto K'
+
 
 class KeyframeDoa:
     """DOA of each keyframe's audio window (the sound arrows and the mount calibrator's input).

@@ -379,7 +379,8 @@ class PoseNode(Node):
         self._reported_drops += new_drops
         latencies = np.array(self._latencies_ms) if self._latencies_ms else np.array([math.nan])
         smoother = self._integrator.smoother
-        values = {'mode': mode, 'estimator': self.estimator_label, 'scale': self._integrator.scale.describe(),
+        values = {'mode': mode, 'estimator': self.estimator_label, 'camera': self._camera.describe(),
+                  'scale': self._integrator.scale.describe(),
                   'smoothing': smoother.describe() if smoother else 'off',
                   'direction hold': self._integrator.describe_direction_hold(),
                   'estimates with a held direction': self.direction_held,
