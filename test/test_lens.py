@@ -172,3 +172,19 @@ def test_a_scene_with_a_malformed_lens_names_its_file(lens_scenes, tmp_path):
     (scene / 'scene.json').write_text(json.dumps(data))
     with pytest.raises(SceneFormatError, match=r"scene\.json: unknown distortion model 'fov'"):
         read_scene(scene)
+
+
+def test_a_bag_without_camera_info_takes_the_given_field_of_view(lens_scenes, tmp_path):
+    """`av-pose bag --camera-hfov 70`: ShoeboxAV's camera is that centred 70° pinhole, so K comes out exact."""
+    from av_pose.bag.reader import BagReadError, BagReadOptions, read_bag
+    from av_pose.bag.scene_to_bag import BagOptions, scene_to_bag
+
+    scene = lens_scenes['pinhole']
+    scene_to_bag(scene.directory, tmp_path / 'bag', BagOptions(progress=False))
+    assert read_bag(tmp_path / 'bag', BagReadOptions(camera_info_topic='/none')).K is None
+    recording = read_bag(tmp_path / 'bag', BagReadOptions(camera_info_topic='/none', camera_hfov_deg=70.0))
+    np.testing.assert_allclose(recording.K, scene.K, rtol=1e-9)
+    kept = read_bag(tmp_path / 'bag', BagReadOptions(camera_hfov_deg=40.0))   # camera info wins where it has a K
+    np.testing.assert_allclose(kept.K, scene.K, rtol=1e-7)
+    with pytest.raises(BagReadError, match=r'in \[0, 180\)'):
+        read_bag(tmp_path / 'bag', BagReadOptions(camera_hfov_deg=-5.0))

@@ -274,6 +274,14 @@ def test_camera_lens_undistorts_raw_images_and_warns_about_a_lens_it_cannot_use(
     camera.info = CameraInfo(width=512, height=384, k=info.k, distortion_model='plumb_bob', d=[0.0] * 5)
     assert camera.describe() == 'pinhole (D all zero)'
     np.testing.assert_array_equal(camera.undistort(image), image)
+    uncalibrated = CameraLens(False, lambda *args: None, fallback_hfov_deg=90.0)
+    np.testing.assert_allclose(uncalibrated.intrinsics((256, 192)), [[128, 0, 127.5], [0, 128, 95.5], [0, 0, 1]])
+    uncalibrated.info = CameraInfo(width=256, height=192)   # an uncalibrated driver's zeros
+    np.testing.assert_allclose(uncalibrated.intrinsics((256, 192)), [[128, 0, 127.5], [0, 128, 95.5], [0, 0, 1]])
+    assert uncalibrated.describe() == 'camera_info without intrinsics (K unset): a centred pinhole of ' \
+                                      'camera_hfov_deg 90°'
+    uncalibrated.info = info   # a calibrated camera_info wins
+    np.testing.assert_allclose(uncalibrated.intrinsics((256, 192)), half)
 
 
 def test_background_calibration_solves_off_the_worker_thread():
@@ -980,7 +988,7 @@ def test_bad_parameters_give_one_namespaced_fatal_line(node, params, message):
     assert message in lines[0] and f'[{ns.strip("/")}.{node}]' in lines[0] and 'FATAL' in lines[0], lines
 
 
-def replay_with_sim_time(scene_bag, model: str, **parameters) -> dict:
+def replay_with_sim_time(scene_bag, model: str, topics=('image', 'camera_info', 'audio'), **parameters) -> dict:
     """The scene bag replayed into `pose_node` (a subprocess, use_sim_time with /clock) running `model`.
 
     Returns the published odometry and relative poses, the diagnostics, the node's exit code after three
@@ -995,7 +1003,7 @@ def replay_with_sim_time(scene_bag, model: str, **parameters) -> dict:
         outputs = Outputs(client, ns)
         replay = Replay(client, ns, scene_bag, clock=True)
         assert replay.wait_for_node(), node.output()
-        sent = replay.play(speed=1.0)
+        sent = replay.play(speed=1.0, topics=topics)
         client.settle(outputs.odometry, quiet_s=2.0, timeout_s=20.0)
         statuses = outputs.statuses(f'{ns}/pose_node')
         assert node.alive(), node.output()
@@ -1056,6 +1064,20 @@ def test_raw_images_through_a_wide_lens_are_undistorted_with_camera_info(scene_b
     assert len(through_lens) >= 30 and len(pinhole) >= 30
     assert np.median(through_lens) <= np.median(pinhole) + 0.3
     assert np.percentile(through_lens, 90) <= np.percentile(pinhole, 90) + 0.5
+
+
+def test_a_camera_without_camera_info_runs_on_its_nominal_field_of_view(scene_bag):
+    """No camera_info at all (an uncalibrated webcam): `camera_hfov_deg` gives the geometric estimator its pinhole
+    (ShoeboxAV's camera is the centred 70° one, so vision is as good as with camera_info); without it the node
+    says so in /diagnostics and the images cannot be used (audio-only rotations)."""
+    nominal = replay_with_sim_time(scene_bag, 'geometric', topics=('image', 'audio'), camera_hfov_deg=70.0)
+    blind = replay_with_sim_time(scene_bag, 'geometric', topics=('image', 'audio'))
+    print(f'\nno camera_info, camera_hfov_deg 70: relative rotation median {np.median(nominal["errors"]):.2f}° '
+          f'({len(nominal["errors"])} pairs); without it {np.median(blind["errors"]):.2f}° ({len(blind["errors"])})')
+    assert nominal['statuses'][-1]['camera'] == 'no camera_info yet: a centred pinhole of camera_hfov_deg 70°'
+    assert blind['statuses'][-1]['camera'] == 'no camera_info yet'
+    assert len(nominal['errors']) >= 30 and np.median(nominal['errors']) <= 2.0
+    assert np.median(blind['errors']) > np.median(nominal['errors'])
 
 
 def test_shipped_learned_model_on_the_replayed_scene(scene_bag):

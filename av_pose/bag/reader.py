@@ -60,6 +60,8 @@ class BagReadOptions:
     """Used only for a bag without message definitions (old sqlite3 bags)."""
     images_rectified: bool = False
     """The image topic is already undistorted (image_rect): CameraInfo's P, no lens; else K and D, undistorted."""
+    camera_hfov_deg: float = 0.0
+    """Without usable intrinsics in the bag: a centred pinhole with this horizontal field of view (0: none)."""
 
 
 def _rgb(msg, msgtype: str) -> np.ndarray:
@@ -184,6 +186,7 @@ def read_bag(path: str | Path, options: BagReadOptions | None = None) -> BagReco
     from av_pose.bag.scene_to_bag import make_typestore
     from av_pose.ros.audio_adapters import AudioDecodeError, make_adapter
     from av_pose.ros.pose_inputs import scaled_intrinsics
+    from av_pose.scene.camera import PinholeCamera
 
     options = options or BagReadOptions()
     path = Path(path)
@@ -239,6 +242,10 @@ def read_bag(path: str | Path, options: BagReadOptions | None = None) -> BagReco
     rgb0 = _rgb(*images[0][2])
     size = (rgb0.shape[1], rgb0.shape[0])
     K = scaled_intrinsics(infos[0], size, options.images_rectified) if infos else None
+    if not 0.0 <= options.camera_hfov_deg < 180.0:
+        raise BagReadError(f'the camera field of view must be in [0, 180) degrees, got {options.camera_hfov_deg:g}')
+    if K is None and options.camera_hfov_deg > 0:
+        K = PinholeCamera.from_fov(*size, options.camera_hfov_deg).K
     try:
         lens = None if options.images_rectified or not infos else \
             LensDistortion.from_camera_info(infos[0].distortion_model, infos[0].d)

@@ -69,15 +69,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     topics = parser.add_argument_group('topics and frames (defaults: what av-pose scene-to-bag writes)')
     for name, default in TOPIC_OPTIONS:
         topics.add_argument(f'--{name}', default=default, help=f'(default {default or "the image frame_id"})')
-    add_images_rectified_argument(topics)
+    add_camera_arguments(topics)
     parser.set_defaults(func=run)
 
 
-def add_images_rectified_argument(group) -> None:
-    """`--images-rectified` (av-pose bag and calibrate): the image topic is image_proc's rectified one."""
+def add_camera_arguments(group) -> None:
+    """`--images-rectified` and `--camera-hfov` (av-pose bag and calibrate): how to read the bag's camera."""
     group.add_argument('--images-rectified', action='store_true',
                        help='the image topic is already undistorted (image_proc\'s image_rect): intrinsics from '
                        'CameraInfo\'s P; without it raw images are undistorted with its distortion_model and D')
+    group.add_argument('--camera-hfov', type=float, default=0.0, metavar='DEG',
+                       help='where the bag has no usable camera info (none, or an uncalibrated camera\'s zeros): '
+                       'take the images as a centred pinhole with this horizontal field of view, degrees')
 
 
 def default_models() -> list[str]:
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     resolve_source_front_end(args, ZONE_FRAMES)
     read = BagReadOptions(**{name.replace('-', '_'): getattr(args, name.replace('-', '_'))
                              for name, _ in TOPIC_OPTIONS}, array=args.array, audio_msg_type=args.audio_msg_type,
-                         images_rectified=args.images_rectified)
+                         images_rectified=args.images_rectified, camera_hfov_deg=args.camera_hfov)
     options = BagProcessOptions(read=read, gap_s=args.gap, rate_hz=args.rate, window_s=args.window,
                                 scale=args.translation_scale, speed_mps=args.speed, copy_inputs=not args.no_inputs,
                                 progress=not args.quiet, sources=args.sources,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from av_pose.cli.bag import add_images_rectified_argument
+from av_pose.cli.bag import add_camera_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           ('audio-topic', '/audio'), ('audio-info-topic', '/audio_info'),
                           ('array-frame', 'mic_array'), ('world-frame', 'world')):
         topics.add_argument(f'--{name}', default=default, help=f'(default {default})')
-    add_images_rectified_argument(topics)
+    add_camera_arguments(topics)
     parser.set_defaults(func=run)
 
 
@@ -81,7 +81,8 @@ def open_recording(path_text: str, args: argparse.Namespace):
                                              audio_topic=args.audio_topic, audio_info_topic=args.audio_info_topic,
                                              array_frame=args.array_frame, world_frame=args.world_frame,
                                              array=args.array or 'respeaker4',
-                                             images_rectified=args.images_rectified))
+                                             images_rectified=args.images_rectified,
+                                             camera_hfov_deg=args.camera_hfov))
     raise UserInputError(f'{path}: neither a scene folder (scene.json) nor a rosbag2 (metadata.yaml, .mcap, .db3)')
 
 

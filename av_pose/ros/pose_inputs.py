@@ -25,6 +25,7 @@ from av_pose.errors import UserInputError
 from av_pose.pose.base import View
 from av_pose.pose.sequence import keyframe_estimator
 from av_pose.ros.node_common import EstimateScheduler
+from av_pose.scene.camera import PinholeCamera
 from av_pose.vision.lens import LensDistortion, Undistorter, undistorter_for
 
 MAX_AUDIO_DELAY_S = 1.0
@@ -191,19 +192,27 @@ class CameraLens:
     Raw images (`rectified` False) are remapped onto the pinhole camera with the same K when CameraInfo's D is
     not zero (`av_pose.vision.lens`); rectified ones are used as they come, with P's intrinsics. A distortion
     that cannot be used (an unknown model, a malformed D) is warned about through `warn(reason, message)` and the
-    images are used as they come. CameraInfo is replaced whole by the subscriber thread and read by the worker.
+    images are used as they come. Without a usable K (no camera_info, or an uncalibrated camera's zeros) and with
+    `fallback_hfov_deg` > 0 the images are taken as a centred pinhole with that horizontal field of view.
+    CameraInfo is replaced whole by the subscriber thread and read by the worker.
     """
 
-    def __init__(self, rectified: bool, warn: Callable[[str, str], None]) -> None:
+    def __init__(self, rectified: bool, warn: Callable[[str, str], None], fallback_hfov_deg: float = 0.0) -> None:
         self.rectified = rectified
+        self.fallback_hfov_deg = float(fallback_hfov_deg)
         self.info: Any = None
         self._warn = warn
         self._undistorter: Undistorter | None = None
 
     def intrinsics(self, image_size: tuple[int, int] | None) -> np.ndarray | None:
-        """K of the images as the estimators get them (scaled to `image_size`), or None before CameraInfo."""
+        """K of the images as the estimators get them (scaled to `image_size`), or None without one."""
+        if image_size is None:
+            return None
         info = self.info
-        return None if info is None or image_size is None else scaled_intrinsics(info, image_size, self.rectified)
+        K = None if info is None else scaled_intrinsics(info, image_size, self.rectified)
+        if K is None and self.fallback_hfov_deg > 0:
+            return PinholeCamera.from_fov(*image_size, self.fallback_hfov_deg).K
+        return K
 
     def undistort(self, rgb: np.ndarray) -> np.ndarray:
         """The H×W×3 image on the pinhole K: remapped when the lens distorts, else as given."""
@@ -221,8 +230,11 @@ class CameraLens:
     def describe(self) -> str:
         """One line for /diagnostics: where the intrinsics come from and what is done with the lens."""
         info = self.info
-        if info is None:
-            return 'no camera_info yet'
+        if info is None or scaled_intrinsics(info, (max(info.width, 1), max(info.height, 1))) is None:
+            state = 'no camera_info yet' if info is None else 'camera_info without intrinsics (K unset)'
+            if self.fallback_hfov_deg > 0:
+                return f'{state}: a centred pinhole of camera_hfov_deg {self.fallback_hfov_deg:g}°'
+            return state
         if self.rectified:
             return 'rectified images: intrinsics from P'
         try:

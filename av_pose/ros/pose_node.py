@@ -118,7 +118,7 @@ class PoseNode(Node):
         calibrator = mount_calibrator(cfg)
         if calibrator is not None:
             self._calibration = BackgroundCalibration(calibrator, CALIBRATION_PERIOD_S, self._on_calibration)
-        self._camera = CameraLens(cfg.images_rectified, self._warnings.warn)
+        self._camera = CameraLens(cfg.images_rectified, self._warnings.warn, cfg.camera_hfov_deg)
         self._rig = RigFrames(cfg, make_transform_source(self), self._warnings)
         self._trail = TrajectoryTrail(cfg.trajectory_points, cfg.trajectory_min_step_m, cfg.trajectory_period_s)
         self._latencies_ms: deque[float] = deque(maxlen=200)
