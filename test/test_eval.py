@@ -293,6 +293,7 @@ def _error_line(capsys, argv) -> str:
     (['--model', 'test-identity', '--batch-size', '0'], '--batch-size'),
     (['--model', 'test-identity', '--model', 'test-identity'], 'more than once'),
     (['--model', 'test-identity', '--json', '/no/such/folder/x.json'], 'folder does not exist'),
+    (['--tracks', '--detector', 'sift'], '--detector chooses the geometric estimators'),
 ])
 def test_bad_arguments_give_one_line(eval_data, test_models, capsys, extra, expected):
     assert expected in _error_line(capsys, ['eval', '--data', str(eval_data), '--no-progress', *extra])
@@ -355,6 +356,19 @@ def test_eval_cli_geometric_estimators(eval_data, records, test_models, tmp_path
             assert model[condition]['on_reference_failures']['reference'] == 'geometric-vision'
             assert model[condition]['on_reference_failures']['pairs'] == pairs
     assert '| geometric | corrupted |' in captured.out
+
+
+def test_eval_detector_reaches_the_geometric_estimators(eval_data, test_models, tmp_path, monkeypatch, capsys):
+    """`--detector sift`: geometric-vision detects SIFT features; the other models are built as before."""
+    from av_pose.pose import registry
+
+    built = {}
+    make = registry.make_pose_estimator
+    monkeypatch.setattr(registry, 'make_pose_estimator',
+                        lambda spec, **kwargs: built.setdefault(spec, make(spec, **kwargs)))
+    assert main(['eval', '--model', 'geometric-vision', '--model', 'test-identity', '--detector', 'sift',
+                 '--data', str(eval_data), '--corrupted', 'none', '--stride', '4', '--no-progress']) == 0
+    assert built['geometric-vision'].detector == 'sift' and '| geometric-vision | clean |' in capsys.readouterr().out
 
 
 def test_reports_of_separate_runs_merge_into_one_auc_chart(tmp_path):

@@ -295,5 +295,17 @@ def test_registry_names_build_the_fused_estimator_and_its_halves():
     assert isinstance(names['geometric'], GeometricPoseEstimator)
     with pytest.raises(Exception, match='feature detector'):
         make_pose_estimator('geometric', detector='surf')
+    # the detector reaches the estimators that detect image features; the others ignore it
+    assert make_pose_estimator('geometric-vision', detector='sift', device='cpu').detector == 'sift'
+    assert make_pose_estimator('geometric-audio', detector='sift', device='cpu').use_vision is False
+    from av_pose.pose.registry import ESTIMATORS, uses_image_features
+
+    assert [name for name in ESTIMATORS if uses_image_features(name)] == ['geometric', 'geometric-vision']
+    if 'vision-tiny' in ESTIMATORS:
+        assert make_pose_estimator('vision-tiny', detector='sift', device='cpu').name == 'vision-tiny'
+    try:  # AKAZE: OpenCV 4 has it; OpenCV 5 only with contrib, and then the estimator says so when built
+        make_pose_estimator('geometric', detector='akaze', device='cpu')
+    except Exception as error:
+        assert 'opencv-contrib' in str(error)
     with pytest.raises(Exception, match='DOA method'):
         make_pose_estimator('geometric', method='beamformer')

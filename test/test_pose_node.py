@@ -393,6 +393,8 @@ def test_config_defaults():
     ({'translation_scale': 'metric'}, 'translation_scale must be one of none, fixed, odometry'),
     ({'image_transport': 'theora'}, 'image_transport must be one of raw, compressed'),
     ({'device': 'tpu'}, 'device must be one of'),
+    ({'detector': 'surf'}, 'detector must be one of orb, sift, akaze'),
+    ({'camera_hfov_deg': 180.0}, r'camera_hfov_deg must be a number in \[0, 179\]'),
     ({'publish_tf': 'yes'}, 'publish_tf must be true or false'),
     ({'odom_frame': ''}, 'odom_frame must not be empty'),
     ({'max_batch': 0}, 'max_batch must be an integer >= 1'),

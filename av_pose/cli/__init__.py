@@ -83,6 +83,24 @@ def resolve_source_front_end(args: argparse.Namespace, default_zone_frames: int)
     args.zone_frames = default_zone_frames if args.zone_frames is None else args.zone_frames
 
 
+def add_detector_argument(parser: argparse.ArgumentParser) -> None:
+    """`--detector` (av-pose bag and eval): the image features of the geometric estimators."""
+    parser.add_argument('--detector', choices=('orb', 'sift', 'akaze'), default=None,
+                        help='image features of geometric and geometric-vision (default orb; sift: 8 points more '
+                        'translation AUC@20 on clean ShoeboxAV frames at about the same speed; akaze needs '
+                        'opencv-contrib with OpenCV 5); the other models ignore it')
+
+
+def add_camera_arguments(group: argparse._ArgumentGroup) -> None:
+    """`--images-rectified` and `--camera-hfov` (av-pose bag and calibrate): how to read the bag's camera."""
+    group.add_argument('--images-rectified', action='store_true',
+                       help='the image topic is already undistorted (image_proc\'s image_rect): intrinsics from '
+                       'CameraInfo\'s P; without it raw images are undistorted with its distortion_model and D')
+    group.add_argument('--camera-hfov', type=float, default=0.0, metavar='DEG',
+                       help='where the bag has no usable camera info (none, or an uncalibrated camera\'s zeros): '
+                       'take the images as a centred pinhole with this horizontal field of view, degrees')
+
+
 def register_modules(subparsers: argparse._SubParsersAction, package: str, names: tuple[str, ...]) -> None:
     """Import `package.<name>` for each name and let it add its parser (`register(subparsers)`)."""
     for name in names:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 
 from av_pose.cli import (
+    add_camera_arguments,
+    add_detector_argument,
     add_planar_motion_argument,
     add_source_front_end_arguments,
     planar_up_from_args,
@@ -55,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--audio-msg-type', default='audio_common_msgs/msg/AudioDataStamped',
                         help='audio family, for bags without message definitions')
     parser.add_argument('--device', default='auto', help='estimator device: auto, cpu, cuda (default auto)')
+    add_detector_argument(parser)
     add_planar_motion_argument(parser)
     parser.add_argument('--no-inputs', action='store_true', help='write only the outputs, not the input messages')
     parser.add_argument('--sources', action='store_true',
@@ -71,16 +74,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         topics.add_argument(f'--{name}', default=default, help=f'(default {default or "the image frame_id"})')
     add_camera_arguments(topics)
     parser.set_defaults(func=run)
-
-
-def add_camera_arguments(group) -> None:
-    """`--images-rectified` and `--camera-hfov` (av-pose bag and calibrate): how to read the bag's camera."""
-    group.add_argument('--images-rectified', action='store_true',
-                       help='the image topic is already undistorted (image_proc\'s image_rect): intrinsics from '
-                       'CameraInfo\'s P; without it raw images are undistorted with its distortion_model and D')
-    group.add_argument('--camera-hfov', type=float, default=0.0, metavar='DEG',
-                       help='where the bag has no usable camera info (none, or an uncalibrated camera\'s zeros): '
-                       'take the images as a centred pinhole with this horizontal field of view, degrees')
 
 
 def default_models() -> list[str]:
@@ -116,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                                 sources_rate_hz=args.sources_rate, source_zone_net=args.zone_net,
                                 source_zone_net_threshold=args.zone_net_threshold, source_zone_frames=args.zone_frames)
     names = list(dict.fromkeys(args.model or default_models()))
-    estimators = {name: make_pose_estimator(name, device=args.device) for name in names}
+    estimators = {name: make_pose_estimator(name, detector=args.detector, device=args.device) for name in names}
     try:
         result = process_bag(args.bag, args.out, estimators, options)
     finally:

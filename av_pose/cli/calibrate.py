@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from av_pose.cli.bag import add_camera_arguments
+from av_pose.cli import add_camera_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

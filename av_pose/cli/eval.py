@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from av_pose.cli import (
+    add_detector_argument,
     add_planar_motion_argument,
     add_source_front_end_arguments,
     planar_up_from_args,
@@ -73,6 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument('--severity', type=float, default=None,
                         help='fixed corruption severity in [0, 1] (default: drawn per frame)')
     parser.add_argument('--device', default='auto', help='auto | cpu | cuda (default auto)')
+    add_detector_argument(parser)
     parser.add_argument('--json', metavar='OUT', help='write the summary JSON here')
     parser.add_argument('--plot', metavar='DIR', help='write auc_bars.png, error_cdf.png and breakdown.png here')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -140,6 +142,9 @@ def run(args: argparse.Namespace) -> int:
     if args.planar_up is not None and (args.tracks or args.azimuth):
         raise UserInputError('--planar-motion shapes the pose models\' odometry: it has no use with --tracks or '
                              '--azimuth')
+    if args.detector is not None and (args.sources or args.tracks or args.azimuth):
+        raise UserInputError('--detector chooses the geometric estimators\' image features in the pose evaluation: '
+                             'it has no use with --tracks, --sources or --azimuth')
     if args.azimuth:
         return _run_azimuth(args)
     if args.tracks:
@@ -162,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     estimators = {}
     try:
         for spec in args.model:
-            estimator = make_pose_estimator(spec, device=args.device)
+            estimator = make_pose_estimator(spec, detector=args.detector, device=args.device)
             name = spec if spec in ESTIMATORS or estimator.name in estimators else estimator.name
             estimators[name] = estimator
         results = evaluate(estimators, records, gaps, conditions, batch_size=args.batch_size, stride=args.stride,

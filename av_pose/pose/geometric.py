@@ -122,9 +122,10 @@ class GeometricPoseEstimator(PoseEstimator):
                  source_distance_m: float = SOURCE_DISTANCE_M) -> None:
         if not (use_vision or use_audio):
             raise UserInputError('the geometric estimator needs vision, audio or both')
-        from av_pose.vision.features import check_detector
+        from av_pose.vision.features import make_detector
 
-        check_detector(detector)
+        if use_vision:  # fails here, in one line, for an unknown detector or one this OpenCV build lacks
+            make_detector(detector, int(max_features))
         self.use_vision, self.use_audio = bool(use_vision), bool(use_audio)
         self.name = 'geometric' if use_vision and use_audio else 'geometric-vision' if use_vision else 'geometric-audio'
         self.needs_intrinsics = self.use_vision

@@ -27,15 +27,17 @@ class EstimatorEntry:
     """For a shipped audio-visual model: the name of the vision-only model trained the same way (for A/B)."""
     checkpoint: str | None = None
     """Shipped weights, relative to the package (loaded by CHECKPOINT_LOADER); None for built-ins."""
+    image_features: bool = False
+    """It detects and matches image features (its factory takes `detector`)."""
 
 
 ESTIMATORS: dict[str, EstimatorEntry] = {
     'geometric': EstimatorEntry('av_pose.pose.geometric:make_geometric',
                                 'no weights: essential matrix (OpenCV; the global image shift where it fails) '
-                                'fused with the DOA-spectrum yaw shift'),
+                                'fused with the DOA-spectrum yaw shift', image_features=True),
     'geometric-vision': EstimatorEntry('av_pose.pose.geometric:make_geometric_vision',
                                        'no weights: essential matrix, or the global image shift where it fails '
-                                       '(the vision half of geometric)'),
+                                       '(the vision half of geometric)', image_features=True),
     'geometric-audio': EstimatorEntry('av_pose.pose.geometric:make_geometric_audio',
                                       'no weights: DOA-spectrum yaw shift only (the audio half of geometric)'),
 }
@@ -72,16 +74,27 @@ def _import_factory(spec: str) -> Callable[..., PoseEstimator]:
     return getattr(importlib.import_module(module_name), attribute)
 
 
-def make_pose_estimator(spec: str, **options) -> PoseEstimator:
+def uses_image_features(spec: str) -> bool:
+    """Whether the estimator `spec` detects image features, so that `make_pose_estimator(detector=...)` applies."""
+    return spec in ESTIMATORS and ESTIMATORS[spec].image_features
+
+
+def make_pose_estimator(spec: str, detector: str | None = None, **options) -> PoseEstimator:
     """A ready `PoseEstimator` for a registered name or a local checkpoint path.
 
     Args:
         spec: a name from `ESTIMATORS` (see `av-pose models`) or a path to a checkpoint file or folder.
+        detector: image features ('orb', 'sift', 'akaze'; `av_pose.vision.features`) for the estimators that
+            detect them (`uses_image_features`: geometric, geometric-vision); the others ignore it. None: the
+            estimator's default (ORB).
         **options: passed to the factory (e.g. `device='auto'|'cpu'|'cuda'`).
 
     Raises:
-        UserInputError: unknown name and no such path (one line, listing the names).
+        UserInputError: unknown name and no such path (one line, listing the names); unknown or unavailable
+            detector.
     """
+    if detector is not None and uses_image_features(spec):
+        options['detector'] = detector
     if spec in ESTIMATORS:
         entry = ESTIMATORS[spec]
         if entry.checkpoint is not None:

@@ -27,6 +27,9 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
                              'them) | geometric | geometric-vision | geometric-audio | a checkpoint path (the names '
                              'av-pose eval --model takes); default: the shipped audio-visual model'),
     'device': ('auto', 'Torch device: auto (cuda when available) | cpu | cuda'),
+    'detector': ('orb', 'Image features of the geometric estimators: orb | sift (more translation accuracy on clean '
+                        'frames at about the same speed) | akaze (needs opencv-contrib with OpenCV 5); the learned '
+                        'models ignore it'),
     'cpu_threads': (1, 'Torch threads for CPU work (1 suits a node sharing a small CPU; 0 = torch default)'),
     'image_transport': ('raw', 'raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage '
                                'on `image` (remap it to .../compressed)'),
@@ -96,6 +99,7 @@ class PoseNodeConfig:
 
     model: str
     device: str
+    detector: str
     cpu_threads: int
     compressed: bool
     images_rectified: bool
@@ -135,6 +139,7 @@ def config_from_parameters(values: dict[str, Any]) -> PoseNodeConfig:
         raise UserInputError('parameter odom_frame must not be empty')
     return PoseNodeConfig(
         model=text(values, 'model'), device=choice(values, 'device', ('auto', 'cpu', 'cuda')),
+        detector=choice(values, 'detector', ('orb', 'sift', 'akaze')),
         cpu_threads=integer(values, 'cpu_threads', 0),
         compressed=choice(values, 'image_transport', ('raw', 'compressed')) == 'compressed',
         images_rectified=boolean(values, 'images_rectified'),

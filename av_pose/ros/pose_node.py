@@ -104,11 +104,14 @@ class PoseNode(Node):
             self._integrator = OdometryIntegrator(scale, gap_s=cfg.gap_s, smoother=cfg.smoother,
                                                   direction_hold_s=cfg.direction_hold_s,
                                                   direction_hold_frame=hold_frame_for(cfg.planar_motion))
+            from av_pose.pose.registry import make_pose_estimator, uses_image_features
+
             if estimator is None:
-                from av_pose.pose.registry import make_pose_estimator
-                estimator = make_pose_estimator(cfg.model, device=cfg.device)
+                estimator = make_pose_estimator(cfg.model, detector=cfg.detector, device=cfg.device)
             self._estimator = estimator
             self.estimator_label = cfg.model if estimator.name == 'pose' else estimator.name
+            if uses_image_features(cfg.model) and cfg.detector != 'orb':
+                self.estimator_label += f' ({cfg.detector} features)'
             self._warnings = Warnings(self)
             self._audio = AudioInput(self, make_adapter(cfg.audio_msg_type, cfg.fallback), cfg.array,
                                      self._warnings, self._make_buffer, lock=self._lock)
