@@ -9,7 +9,7 @@ cover the keyframes each estimator has a pose for, which differ once pairs are d
 `frame_heading_rmse_deg` score every frame (`av_pose.eval.odometry.frame_errors`), the same instants for all.
 `frame_ate_closer` counts the scenes on which each model's `frame_ate_m` is the lowest.
 Usage: .venv/bin/python tools/compare_odometry.py SCENES... [--model geometric --model geometric-vision]
-[--corrupted [--corruption-seed N]] [--rate 5] [--scale odometry|slipping-odometry] [--planar-motion]
+[--corrupted [--corruption-seed N]] [--rate 5] [--scale odometry|slipping-odometry] [--planar-motion] [--detector sift]
 [--json J] [--md M]
 (the 16 scenes of one array of `tools/reproduce_geometric_results.sh`'s moving set, two models: about 4 min here)
 """
@@ -39,12 +39,14 @@ def main() -> None:
                         'reference odometry (distance and direction of travel, as a robot\'s wheel odometry); '
                         'slipping-odometry: such a reference whose heading drifts 1°/s and whose distances read 5 %% '
                         'long (odometry_smoothing.slipping_odometry_scale)')
+    parser.add_argument('--detector', choices=('orb', 'sift', 'akaze'), default=None,
+                        help='image features of geometric / geometric-vision (default orb)')
     parser.add_argument('--json')
     parser.add_argument('--md')
     args = parser.parse_args()
     models = args.model or ['geometric', 'geometric-vision']
     per_model = {model: score_settings(args.scenes, model, {'default': {'scale': args.scale}}, args.corrupted,
-                                       args.corruption_seed, rate_hz=args.rate,
+                                       args.corruption_seed, detector=args.detector, rate_hz=args.rate,
                                        planar_up=LEVEL_CAMERA_UP if args.planar_motion else None)['default']
                  for model in models}
     frame_ates = np.array([[scene['frame_ate_m'] for scene in rows] for rows in per_model.values()])
@@ -56,6 +58,7 @@ def main() -> None:
                   'slipping-odometry': ', reference odometry that slips (1°/s heading drift, distances 5 % long)'}[
         args.scale]
     condition += ', planar motion' if args.planar_motion else ''
+    condition += f', {args.detector} features' if args.detector else ''
     write_table(per_model, keys, f'{{scenes}} scenes, {condition}, {args.rate:g} keyframes/s (means)', 'model', 3,
                 args.md, args.json,
                 {'frame_ate_closer': {model: int(np.sum(closest == i)) for i, model in enumerate(per_model)},

@@ -120,16 +120,17 @@ def scores(record, track) -> dict[str, float]:
 
 
 def score_settings(scenes: list[str], model: str, settings: dict[str, dict], corrupted: bool = False,
-                   corruption_seed: int = 0, **common) -> dict[str, list[dict[str, float]]]:
+                   corruption_seed: int = 0, detector: str | None = None,
+                   **common) -> dict[str, list[dict[str, float]]]:
     """Per setting name, the `scores` of every scene: `run_odometry` with `common` and the setting's keyword arguments.
 
     Ground-truth scale (a setting's `scale: odometry` gives the ground-truth poses as a reference odometry instead,
     `recording_odometry_scale`: the direction of travel too; `slipping-odometry` such a reference with errors,
     `slipping_odometry_scale`); the estimates of a scene are computed once
     (`CachedEstimator`) and reused by every setting; `corrupted`: the paper's mixed corruption on every frame, drawn
-    from `corruption_seed` (`CorruptionSpec.base_seed`).
+    from `corruption_seed` (`CorruptionSpec.base_seed`); `detector`: the geometric estimators' image features.
     """
-    estimator = make_pose_estimator(model, device='cpu')
+    estimator = make_pose_estimator(model, detector=detector, device='cpu')
     per_setting: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
     for directory in tqdm(scene_dirs(scenes), unit='scene'):
         record = read_scene(directory)
