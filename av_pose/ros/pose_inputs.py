@@ -230,7 +230,7 @@ class CameraLens:
     def describe(self) -> str:
         """One line for /diagnostics: where the intrinsics come from and what is done with the lens."""
         info = self.info
-        if info is None or scaled_intrinsics(info, (max(info.width, 1), max(info.height, 1))) is None:
+        if info is None or scaled_intrinsics(info, (max(info.width, 1), max(info.height, 1)), self.rectified) is None:
             state = 'no camera_info yet' if info is None else 'camera_info without intrinsics (K unset)'
             if self.fallback_hfov_deg > 0:
                 return f'{state}: a centred pinhole of camera_hfov_deg {self.fallback_hfov_deg:g}°'
