@@ -24,6 +24,9 @@ ORB_PATCH_PX = 19
 """ORB patch size and border (pixels at the finest level); OpenCV's 31 drops a wide border of small images."""
 ORB_FAST_THRESHOLD = 10
 """FAST corner threshold (grey levels) of ORB; OpenCV's 20 finds too few corners in smooth, small images."""
+SIFT_CONTRAST_THRESHOLD = 0.01
+"""SIFT's contrast threshold; OpenCV's 0.04 keeps about 200 points of a 256×192 ShoeboxAV frame (ORB: 1600), too few
+for a quarter of the pairs (docs/results.md "Image features: ORB and SIFT")."""
 AKAZE_THRESHOLD = 1e-4
 """AKAZE detector response threshold; OpenCV's 1e-3 finds too few points in small images (40 at 256×192)."""
 
@@ -78,7 +81,7 @@ def make_detector(name: str, max_features: int = 2000) -> cv2.Feature2D:
                               patchSize=ORB_PATCH_PX, fastThreshold=ORB_FAST_THRESHOLD)
     if name == 'akaze':
         return _akaze_factory()(threshold=AKAZE_THRESHOLD)
-    return cv2.SIFT_create(nfeatures=int(max_features))
+    return cv2.SIFT_create(nfeatures=int(max_features), contrastThreshold=SIFT_CONTRAST_THRESHOLD)
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
