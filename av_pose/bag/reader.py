@@ -185,8 +185,7 @@ def read_bag(path: str | Path, options: BagReadOptions | None = None) -> BagReco
 
     from av_pose.bag.scene_to_bag import make_typestore
     from av_pose.ros.audio_adapters import AudioDecodeError, make_adapter
-    from av_pose.ros.pose_inputs import scaled_intrinsics
-    from av_pose.scene.camera import PinholeCamera
+    from av_pose.ros.pose_inputs import camera_intrinsics, camera_lens
 
     options = options or BagReadOptions()
     path = Path(path)
@@ -241,14 +240,12 @@ def read_bag(path: str | Path, options: BagReadOptions | None = None) -> BagReco
     camera_frame = options.camera_frame or str(images[0][1])
     rgb0 = _rgb(*images[0][2])
     size = (rgb0.shape[1], rgb0.shape[0])
-    K = scaled_intrinsics(infos[0], size, options.images_rectified) if infos else None
     if not 0.0 <= options.camera_hfov_deg < 180.0:
         raise BagReadError(f'the camera field of view must be in [0, 180) degrees, got {options.camera_hfov_deg:g}')
-    if K is None and options.camera_hfov_deg > 0:
-        K = PinholeCamera.from_fov(*size, options.camera_hfov_deg).K
+    info = infos[0] if infos else None
+    K = camera_intrinsics(info, size, options.images_rectified, options.camera_hfov_deg)
     try:
-        lens = None if options.images_rectified or not infos else \
-            LensDistortion.from_camera_info(infos[0].distortion_model, infos[0].d)
+        lens = camera_lens(info, options.images_rectified)
     except UserInputError as err:
         raise BagReadError(f'{path}: {options.camera_info_topic}: {err} (--images-rectified takes the images as they '
                            f'are)') from err

@@ -186,6 +186,29 @@ def scaled_intrinsics(info: Any, image_size: tuple[int, int], rectified: bool = 
     return K
 
 
+def camera_intrinsics(info: Any, image_size: tuple[int, int], rectified: bool = False,
+                      fallback_hfov_deg: float = 0.0) -> np.ndarray | None:
+    """K of images of `image_size` (W, H) from a CameraInfo (or None), for pose_node and the bag reader.
+
+    As `scaled_intrinsics` gives it; where it gives none, a centred square-pixel pinhole of `fallback_hfov_deg`
+    (> 0), else None.
+    """
+    K = None if info is None else scaled_intrinsics(info, image_size, rectified)
+    if K is None and fallback_hfov_deg > 0:
+        return PinholeCamera.from_fov(*image_size, fallback_hfov_deg).K
+    return K
+
+
+def camera_lens(info: Any, rectified: bool = False) -> LensDistortion | None:
+    """The lens of the images a CameraInfo (or None) describes, for pose_node and the bag reader.
+
+    None for rectified images, no camera_info, or D all zero; UserInputError for a model or D that cannot be used.
+    """
+    if info is None or rectified:
+        return None
+    return LensDistortion.from_camera_info(info.distortion_model, info.d)
+
+
 class CameraLens:
     """The camera_info's intrinsics and lens, and the undistortion of raw images onto the pinhole K.
 
@@ -208,19 +231,13 @@ class CameraLens:
         """K of the images as the estimators get them (scaled to `image_size`), or None without one."""
         if image_size is None:
             return None
-        info = self.info
-        K = None if info is None else scaled_intrinsics(info, image_size, self.rectified)
-        if K is None and self.fallback_hfov_deg > 0:
-            return PinholeCamera.from_fov(*image_size, self.fallback_hfov_deg).K
-        return K
+        return camera_intrinsics(self.info, image_size, self.rectified, self.fallback_hfov_deg)
 
     def undistort(self, rgb: np.ndarray) -> np.ndarray:
         """The H×W×3 image on the pinhole K: remapped when the lens distorts, else as given."""
-        info, size = self.info, (rgb.shape[1], rgb.shape[0])
-        if info is None or self.rectified:
-            return rgb
+        size = (rgb.shape[1], rgb.shape[0])
         try:
-            lens = LensDistortion.from_camera_info(info.distortion_model, info.d)
+            lens = camera_lens(self.info, self.rectified)
         except UserInputError as err:
             self._warn('camera_info', f'camera_info: {err}; images used without undistortion')
             return rgb
@@ -238,7 +255,7 @@ class CameraLens:
         if self.rectified:
             return 'rectified images: intrinsics from P'
         try:
-            lens = LensDistortion.from_camera_info(info.distortion_model, info.d)
+            lens = camera_lens(info)
         except UserInputError as err:
             return f'raw images used as they come ({err})'
         return 'pinhole (D all zero)' if lens is None else f'{lens.model} lens: raw images undistorted onto K'
