@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from av_pose.geometry import rotation_angle_deg, so3_exp
+from av_pose.geometry import R_CAM_ARRAY_DEFAULT, rotation_angle_deg, so3_exp
 from av_pose.scene.generate import SynthConfig, generate_scene
-from av_pose.vision.image_shift import MIN_RESPONSE, image_shift_rotation
+from av_pose.vision.image_shift import MIN_RESPONSE, guided_image_shift, image_shift_rotation
 from av_pose.vision.two_view import estimate_two_view
 
 
@@ -55,3 +55,60 @@ def test_constant_and_mismatched_images_give_a_reason_not_an_exception(room_view
     assert 'featureless' in image_shift_rotation(flat, image, K).reason
     assert 'sizes' in image_shift_rotation(image, image[:100], K).reason
     assert not image_shift_rotation(image[:4, :4], image[:4, :4], K).ok
+
+
+# --- the shift guided by a prior turn (the audio yaw), where the shift alone is too weak -------------------------
+
+ARRAY_Z = R_CAM_ARRAY_DEFAULT[:, 2]  # the default mount's array z axis in the camera frame (camera −y)
+
+
+def noisy(image: np.ndarray, noise: float, blur: float, rng: np.random.Generator) -> np.ndarray:
+    grainy = np.clip(image + rng.normal(0.0, noise, image.shape), 0, 255).astype(np.uint8)
+    return cv2.GaussianBlur(grainy, (0, 0), blur)
+
+
+def test_a_shift_too_weak_to_answer_is_read_where_the_audio_points(room_view):
+    image_a, K = room_view
+    R_a_b = so3_exp(np.radians([1.0, 6.0, 0.0]))
+    image_b = turned_view(image_a, K, R_a_b)
+    true_turn = float(np.array([1.0, 6.0, 0.0]) @ ARRAY_Z)  # degrees about the array z (ω·axis)
+    prior = true_turn + 5.0  # an audio yaw 5° off with a 1-σ of 8° (the parallax bound of a moving rig)
+    prior_error = rotation_angle_deg(so3_exp(np.radians(prior) * ARRAY_Z), R_a_b)
+    errors, refused = [], 0
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        view_a, view_b = noisy(image_a, 220.0, 6.0, rng), noisy(image_b, 220.0, 6.0, rng)
+        refused += not image_shift_rotation(view_a, view_b, K).ok
+        guided = guided_image_shift(view_a, view_b, K, ARRAY_Z, prior, 8.0)
+        errors.append(rotation_angle_deg(guided.R_a_b, R_a_b))
+        assert 2.0 <= guided.yaw_std_deg < 8.0  # the images narrowed the prior
+    print(f'guided errors {np.round(errors, 2)} against the prior\'s {prior_error:.2f}°; the shift alone refused '
+          f'{refused} of 5')
+    assert refused >= 4
+    assert max(errors) < prior_error and np.mean(errors) <= 0.8 * prior_error
+
+
+def test_on_images_of_pure_noise_the_guided_turn_stays_with_its_prior(room_view):
+    image, K = room_view
+    rng = np.random.default_rng(7)
+    departures, stds = [], []
+    for _ in range(20):
+        view_a, view_b = (rng.integers(0, 255, image.shape, dtype=np.uint8) for _ in range(2))
+        guided = guided_image_shift(view_a, view_b, K, ARRAY_Z, 4.0, 8.0)
+        turn = float(np.degrees(np.arctan2(guided.R_a_b[0, 2], guided.R_a_b[2, 2])))  # about camera y
+        departures.append(abs(-turn - 4.0) / 8.0)  # the array z is camera −y
+        stds.append(guided.yaw_std_deg)
+    print(f'noise: departure from the prior {np.median(departures):.2f} σ (median), {np.max(departures):.2f} σ '
+          f'(max); posterior 1-σ {np.median(stds):.1f}° against the prior\'s 8°')
+    assert np.median(departures) <= 0.35 and np.max(departures) <= 1.0
+    assert np.median(stds) >= 0.6 * 8.0
+
+
+def test_the_guided_shift_declines_what_it_cannot_read(room_view):
+    image, K = room_view
+    flat = np.full_like(image, 128)
+    assert guided_image_shift(flat, image, K, ARRAY_Z, 0.0, 5.0) is None
+    assert guided_image_shift(image, image[:100], K, ARRAY_Z, 0.0, 5.0) is None
+    for prior, std in ((np.nan, 5.0), (0.0, 0.0), (0.0, np.inf)):
+        assert guided_image_shift(image, image, K, ARRAY_Z, prior, std) is None
+    assert guided_image_shift(image, image, K, ARRAY_Z, 0.0, 5.0, tilt_std_deg=0.0) is None
