@@ -297,9 +297,9 @@ class PoseNode(Node):
         return None if buffer is None else int(buffer.sample_rate)
 
     def _calibrate(self, estimate: Any, key_a: KeyImage, key_b: KeyImage) -> None:
-        """Queue a visual pair with both DOAs for the mount calibrator."""
+        """Queue a visual pair with both DOAs for the mount calibrator (not one whose turn the audio guided)."""
         if self._calibration is not None and key_a.doa is not None and key_b.doa is not None \
-                and 'vision' in estimate.used:
+                and 'vision' in estimate.used and not estimate.info.get('image_shift_guided', False):
             if self.config.calibration_source_deg is not None and not self._calibration_started:
                 self.get_logger().info(f'array mount: the source direction '
                                        f'{self.config.calibration_source_deg[0]:+.1f}° refers to the keyframe at '
