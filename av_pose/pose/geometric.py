@@ -34,11 +34,11 @@ unknown, and no answer when the response is low. The audio yaw updates that fall
 matrix (same gate); with planar motion only its turn about `up` is kept. Where the shift's peak is too low to
 answer on its own, its correlation surface is read around the audio yaw instead (`guided_image_shift`: the
 surface's evidence times the audio yaw's Gaussian, cell by cell, and the posterior mean; flag
-`image_shift_guided`): on the corrupted moving sets where the audio had answered alone, median yaw error 4.6° →
-2.8° (docs/results.md). When vision fails altogether (no image, no intrinsics), the audio yaw alone carries the
-rotation: R = R_ca·Rz(ψ)·R_caᵀ with variance σ_a² about the array z axis and a pitch/roll prior
-(`pitch_roll_prior_deg`, default 3°) about the other two; the translation is unknown (zeros, UNKNOWN_VARIANCE),
-never invented. When both fail, the estimate is invalid.
+`image_shift_guided`; not where the audio yaw carries a travel's parallax correction): on the corrupted moving
+sets where the audio had answered alone, median yaw error 4.6° → 2.8° (docs/results.md). When vision fails
+altogether (no image, no intrinsics), the audio yaw alone carries the rotation: R = R_ca·Rz(ψ)·R_caᵀ with variance
+σ_a² about the array z axis and a pitch/roll prior (`pitch_roll_prior_deg`, default 3°) about the other two; the
+translation is unknown (zeros, UNKNOWN_VARIANCE), never invented. When both fail, the estimate is invalid.
 
 Planar motion (`Sensors.planar_up` set: a ground robot): vision fits only the turn about that axis and the
 translation's heading across it (`estimate_two_view(..., up=...)`), and the audio-only pitch/roll prior is the
@@ -229,6 +229,8 @@ class GeometricPoseEstimator(PoseEstimator):
                         image_shift_response=float(shift.response), image_shift_used=shift.ok)
         if shift is not None and shift.ok:
             return self._fuse_shift(pair, shift, audio, info) if audio_ok else self._from_shift(pair, shift, info)
+        # a faint shift is read around the audio yaw, unless the audio carries a travel's parallax correction: the
+        # image's own parallax depends on the scene's depth, which nothing measures (docs/results.md, stop 46)
         if audio_ok and shift is not None and audio.parallax_deg is None:
             return self._guided_by_audio(pair, audio, info)
         if audio_ok:
