@@ -33,8 +33,9 @@ class EstimatorEntry:
 
 ESTIMATORS: dict[str, EstimatorEntry] = {
     'geometric': EstimatorEntry('av_pose.pose.geometric:make_geometric',
-                                'no weights: essential matrix (OpenCV; the global image shift where it fails) '
-                                'fused with the DOA-spectrum yaw shift', image_features=True),
+                                'no weights: essential matrix (OpenCV; the global image shift where it fails, '
+                                'read around the audio yaw where it is faint) fused with the DOA-spectrum yaw shift',
+                                image_features=True),
     'geometric-vision': EstimatorEntry('av_pose.pose.geometric:make_geometric_vision',
                                        'no weights: essential matrix, or the global image shift where it fails '
                                        '(the vision half of geometric)', image_features=True),
