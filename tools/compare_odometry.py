@@ -20,6 +20,7 @@ import argparse
 import numpy as np
 from odometry_smoothing import SCALES, score_settings, write_table
 
+from av_pose.cli import add_detector_argument
 from av_pose.geometry import LEVEL_CAMERA_UP
 
 
@@ -39,8 +40,7 @@ def main() -> None:
                         'reference odometry (distance and direction of travel, as a robot\'s wheel odometry); '
                         'slipping-odometry: such a reference whose heading drifts 1°/s and whose distances read 5 %% '
                         'long (odometry_smoothing.slipping_odometry_scale)')
-    parser.add_argument('--detector', choices=('orb', 'sift', 'akaze'), default=None,
-                        help='image features of geometric / geometric-vision (default orb)')
+    add_detector_argument(parser)
     parser.add_argument('--json')
     parser.add_argument('--md')
     args = parser.parse_args()

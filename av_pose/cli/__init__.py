@@ -84,8 +84,10 @@ def resolve_source_front_end(args: argparse.Namespace, default_zone_frames: int)
 
 
 def add_detector_argument(parser: argparse.ArgumentParser) -> None:
-    """`--detector` (av-pose bag and eval): the image features of the geometric estimators."""
-    parser.add_argument('--detector', choices=('orb', 'sift', 'akaze'), default=None,
+    """`--detector` (av-pose bag, eval and tools/compare_odometry.py): the geometric estimators' image features."""
+    from av_pose.vision import DETECTORS
+
+    parser.add_argument('--detector', choices=DETECTORS, default=None,
                         help='image features of geometric and geometric-vision (default orb; sift: more accurate on '
                         'ShoeboxAV, clean odometry heading about 40 %% lower, at about 1.6x the time; akaze needs '
                         'opencv-contrib with OpenCV 5); the other models ignore it')

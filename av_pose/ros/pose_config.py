@@ -21,6 +21,7 @@ from av_pose.ros.node_common import (
     positive,
     text,
 )
+from av_pose.vision import DETECTORS
 
 PARAMETERS: dict[str, tuple[Any, str]] = {
     'model': (DEFAULT_MODEL, 'Pose estimator: a shipped model (av-tiny, vision-tiny; av-pose models lists '
@@ -139,7 +140,7 @@ def config_from_parameters(values: dict[str, Any]) -> PoseNodeConfig:
         raise UserInputError('parameter odom_frame must not be empty')
     return PoseNodeConfig(
         model=text(values, 'model'), device=choice(values, 'device', ('auto', 'cpu', 'cuda')),
-        detector=choice(values, 'detector', ('orb', 'sift', 'akaze')),
+        detector=choice(values, 'detector', DETECTORS),
         cpu_threads=integer(values, 'cpu_threads', 0),
         compressed=choice(values, 'image_transport', ('raw', 'compressed')) == 'compressed',
         images_rectified=boolean(values, 'images_rectified'),

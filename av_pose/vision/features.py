@@ -16,9 +16,7 @@ import cv2
 import numpy as np
 
 from av_pose.errors import UserInputError
-
-DETECTORS = ('orb', 'akaze', 'sift')
-"""Feature detectors by name; 'orb' is the fastest (binary descriptors), 'sift' the most repeatable."""
+from av_pose.vision import DETECTORS
 
 ORB_PATCH_PX = 19
 """ORB patch size and border (pixels at the finest level); OpenCV's 31 drops a wide border of small images."""
