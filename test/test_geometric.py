@@ -13,6 +13,7 @@ from av_pose.geometry import array_mount, rotation_angle_deg
 from av_pose.metrics.pose import pose_auc
 from av_pose.pose.audio_yaw import AudioYaw
 from av_pose.pose.base import UNKNOWN_VARIANCE, PosePair, Sensors, View
+from av_pose.pose.calibration import shows_visual_turn
 from av_pose.pose.geometric import PITCH_ROLL_PRIOR_DEG, GeometricPoseEstimator
 from av_pose.pose.registry import make_pose_estimator
 from av_pose.pose.yaw import yaw_in_array_deg, yaw_rotation_in_camera, yaw_update
@@ -210,6 +211,23 @@ def test_where_the_images_tell_nothing_the_audio_carries_the_rotation(turning_sc
         assert np.all(estimate.T_a_b[:3, 3] == 0.0)
         assert np.all(np.diag(estimate.covariance)[:3] == UNKNOWN_VARIANCE)
         assert np.isfinite(estimate.covariance).all() and 0.0 < estimate.confidence < 1.0
+
+
+def test_only_turns_that_vision_measured_go_to_the_mount_calibration(turning_scene):
+    # The calibration compares visual turns with the DOA shifts: a turn read around the audio yaw must stay out.
+    items = list(scene_pose_pairs(turning_scene, 1.0, 2))
+    pairs = [pair for pair, _, _ in items]
+    rng = np.random.default_rng(6)
+    noise = [replace(pair, view_a=replace(pair.view_a, image=rng.integers(0, 255, pair.view_a.image.shape, np.uint8)),
+                     view_b=replace(pair.view_b, image=rng.integers(0, 255, pair.view_b.image.shape, np.uint8)))
+             for pair in pairs]
+    visual = make_pose_estimator('geometric-vision', device='cpu').estimate_batch(pairs)
+    guided = [e for e in make_pose_estimator('geometric', device='cpu').estimate_batch(noise) if e.valid]
+    audio = [e for e in make_pose_estimator('geometric-audio', device='cpu').estimate_batch(pairs) if e.valid]
+    assert sum(e.valid for e in visual) >= 3 and len(guided) >= 3 and len(audio) >= 3
+    assert all(shows_visual_turn(e) for e in visual if e.valid)
+    assert all(e.info['image_shift_guided'] and not shows_visual_turn(e) for e in guided)
+    assert not any(shows_visual_turn(e) for e in audio)
 
 
 def test_on_clean_frames_fusion_is_no_worse_than_vision(turning_scene):

@@ -120,6 +120,15 @@ class _View:
     directional: bool          # the strongest peak is confident enough for the shift test
 
 
+def shows_visual_turn(estimate) -> bool:
+    """Whether a `PoseEstimate`'s rotation was measured by vision, for the mount calibration's pairs.
+
+    `used` names vision, and the turn is not the image shift read around the audio yaw (`geometric`'s
+    `image_shift_guided`: that turn leans on the audio, which the calibration would then compare with itself).
+    """
+    return 'vision' in estimate.used and not estimate.info.get('image_shift_guided', False)
+
+
 class OnlineMountCalibrator:
     """Accumulates visual pairs and their DOA, and solves for the mount on demand (`result()`).
 

@@ -46,6 +46,7 @@ from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
 from av_pose.geometry import parent_axes_covariance
 from av_pose.pose.base import UNKNOWN_VARIANCE, PoseEstimator, PosePair, Sensors, View
+from av_pose.pose.calibration import shows_visual_turn
 from av_pose.pose.odometry import OdometryIntegrator, OdometryStep, checked_estimate, hold_frame_for
 from av_pose.pose.outputs import TrajectoryTrail, sound_directions
 from av_pose.pose.scale import ReferenceScale, make_scale_policy
@@ -297,9 +298,9 @@ class PoseNode(Node):
         return None if buffer is None else int(buffer.sample_rate)
 
     def _calibrate(self, estimate: Any, key_a: KeyImage, key_b: KeyImage) -> None:
-        """Queue a visual pair with both DOAs for the mount calibrator (not one whose turn the audio guided)."""
+        """Queue a visual pair with both DOAs for the mount calibrator."""
         if self._calibration is not None and key_a.doa is not None and key_b.doa is not None \
-                and 'vision' in estimate.used and not estimate.info.get('image_shift_guided', False):
+                and shows_visual_turn(estimate):
             if self.config.calibration_source_deg is not None and not self._calibration_started:
                 self.get_logger().info(f'array mount: the source direction '
                                        f'{self.config.calibration_source_deg[0]:+.1f}° refers to the keyframe at '
