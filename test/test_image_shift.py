@@ -7,7 +7,13 @@ import pytest
 
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, rotation_angle_deg, so3_exp
 from av_pose.scene.generate import SynthConfig, generate_scene
-from av_pose.vision.image_shift import MIN_RESPONSE, guided_image_shift, image_shift_rotation
+from av_pose.vision.image_shift import (
+    MIN_RESPONSE,
+    SCENE_DEPTH_M,
+    guided_image_shift,
+    image_shift_rotation,
+    travel_parallax_turn,
+)
 from av_pose.vision.two_view import estimate_two_view
 
 
@@ -25,6 +31,16 @@ def turned_view(image: np.ndarray, K: np.ndarray, R_a_b: np.ndarray) -> np.ndarr
     return cv2.warpPerspective(image, H, (image.shape[1], image.shape[0]))
 
 
+def moved_view(image: np.ndarray, K: np.ndarray, R_a_b: np.ndarray, travel_m, depth_m: float) -> np.ndarray:
+    """The view of a camera turned by R_a_b and moved by `travel_m` (camera a axes) in front of a wall `depth_m` away.
+
+    The wall is fronto-parallel to camera a: X_b = R_a_bᵀ·(X_a − t), and on the wall X_a = (nᵀX_a / d)·X_a, so
+    u_b ~ K·R_a_bᵀ·(I − t·nᵀ/d)·K⁻¹·u_a with n = z.
+    """
+    H = K @ R_a_b.T @ (np.eye(3) - np.outer(travel_m, [0.0, 0.0, 1.0]) / depth_m) @ np.linalg.inv(K)
+    return cv2.warpPerspective(image, H, (image.shape[1], image.shape[0]))
+
+
 @pytest.mark.parametrize(('pitch_deg', 'yaw_deg'), [(0.0, 6.0), (2.0, -4.0), (-3.0, 1.5)])
 def test_a_turn_is_found_through_blur_that_defeats_the_essential_matrix(room_view, pitch_deg, yaw_deg):
     image_a, K = room_view
@@ -37,6 +53,36 @@ def test_a_turn_is_found_through_blur_that_defeats_the_essential_matrix(room_vie
     blurred = image_shift_rotation(blur_a, blur_b, K)
     assert blurred.ok and rotation_angle_deg(blurred.R_a_b, R_a_b) < 1.0
     assert blurred.std_deg >= 2.0 and blurred.response >= MIN_RESPONSE
+
+
+@pytest.mark.parametrize('travel_m', [(0.3, 0.0, 0.1), (-0.25, 0.1, 0.0)])
+def test_a_known_travel_takes_its_parallax_out_of_the_shift(room_view, travel_m):
+    # A camera that sidesteps past a wall 3 m away while it turns: the wall's shift reads the turn plus about
+    # atan(t/3 m) (5.7° for 0.3 m), which the shift alone cannot tell from a turn. Given the travel, the turn its
+    # parallax fakes at the typical depth (2.5 m, not the wall's 3 m) is taken out.
+    image_a, K = room_view
+    R_a_b = so3_exp(np.radians([1.0, 5.0, 0.0]))
+    image_b = moved_view(image_a, K, R_a_b, np.array(travel_m), 3.0)
+    blind = image_shift_rotation(image_a, image_b, K)
+    told = image_shift_rotation(image_a, image_b, K, travel_m=travel_m)
+    blind_error, told_error = rotation_angle_deg(blind.R_a_b, R_a_b), rotation_angle_deg(told.R_a_b, R_a_b)
+    print(f'travel {travel_m} m: shift error {blind_error:.2f}° without the travel, {told_error:.2f}° with it')
+    assert blind.ok and told.ok and blind_error > 3.0
+    assert told_error < min(0.45 * blind_error, 2.0)  # what is left: the wall is not at 2.5 m
+    # read around a prior 4° off (about the array z, camera −y: a turn of ω_y = 5° is −5° about it)
+    guided_blind, guided_told = (guided_image_shift(image_a, image_b, K, ARRAY_Z, -9.0, 8.0, travel_m=travel)
+                                 for travel in (None, travel_m))
+    guided_errors = [rotation_angle_deg(guided.R_a_b, R_a_b) for guided in (guided_blind, guided_told)]
+    print(f'guided: {guided_errors[0]:.2f}° without the travel, {guided_errors[1]:.2f}° with it')
+    assert guided_errors[1] < 0.6 * guided_errors[0]
+
+
+def test_the_parallax_turn_of_a_travel():
+    turn = np.degrees(travel_parallax_turn(np.array([SCENE_DEPTH_M, 0.0, 0.0])))
+    np.testing.assert_allclose(turn, [0.0, 45.0, 0.0], atol=1e-9)  # sideways by the depth: 45° about camera y
+    np.testing.assert_allclose(np.degrees(travel_parallax_turn([0.0, 1.0, 5.0], depth_m=1.0)), [-45.0, 0.0, 0.0])
+    for unknown in (None, [np.nan, 0.0, 0.0], [1.0, 2.0]):
+        np.testing.assert_array_equal(travel_parallax_turn(unknown), np.zeros(3))
 
 
 def test_views_that_share_nothing_give_no_answer(room_view):

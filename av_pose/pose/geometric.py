@@ -30,8 +30,10 @@ was better on every set compared (docs/results.md, "The reference odometry's tra
 When the essential matrix fails (too few inliers: blur, noise, darkness), the vision half falls back on the
 global shift of the two images (`av_pose.vision.image_shift`: phase correlation, which blur and noise leave
 intact): a yaw and pitch with a 1-σ from the correlation's response, roll from the pitch/roll prior, translation
-unknown, and no answer when the response is low. The audio yaw updates that fallback as it updates the essential
-matrix (same gate); with planar motion only its turn about `up` is kept. Where the shift's peak is too low to
+unknown, and no answer when the response is low. Where the pair brings the rig's travel, the turn its parallax fakes
+in the shift (content 2.5 m away) is taken out, except with planar motion (measured in docs/results.md). The audio
+yaw updates that fallback as it updates the essential matrix (same gate); with planar motion only its turn about `up`
+is kept. Where the shift's peak is too low to
 answer on its own, its correlation surface is read around the audio yaw instead (`guided_image_shift`: the
 surface's evidence times the audio yaw's Gaussian, cell by cell, and the posterior mean; flag
 `image_shift_guided`; not where the audio yaw carries a travel's parallax correction): on the corrupted moving
@@ -172,7 +174,16 @@ class GeometricPoseEstimator(PoseEstimator):
         image_a, image_b, K = pair.view_a.image, pair.view_b.image, pair.sensors.K
         if image_a is None or image_b is None or K is None:
             return None
-        return image_shift_rotation(image_a, image_b, K, up=pair.sensors.planar_up)
+        return image_shift_rotation(image_a, image_b, K, up=pair.sensors.planar_up, travel_m=self._shift_travel(pair))
+
+    @staticmethod
+    def _shift_travel(pair: PosePair) -> np.ndarray | None:
+        """The travel whose parallax the image shift is read without: the pair's prior, not with planar motion.
+
+        On ground robots the shift's turn per pair gained as much, but the odometry's heading lost (docs/results.md,
+        "The image shift without the parallax of a known travel").
+        """
+        return pair.translation_prior_m if pair.sensors.planar_up is None else None
 
     def _vision_yaw_std_deg(self, pair: PosePair, vision: TwoViewGeometry) -> float:
         axis = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)[:3, 2]
@@ -298,7 +309,7 @@ class GeometricPoseEstimator(PoseEstimator):
         T_cam_array = np.asarray(pair.sensors.T_cam_array, dtype=np.float64)
         guided = guided_image_shift(pair.view_a.image, pair.view_b.image, pair.sensors.K, T_cam_array[:3, 2],
                                     audio.yaw_deg, info['audio_std_deg'], self._tilt_std_deg(pair),
-                                    up=pair.sensors.planar_up)
+                                    up=pair.sensors.planar_up, travel_m=self._shift_travel(pair))
         if guided is None:
             return self._from_audio(pair, audio, info)
         info.update(image_shift_guided=True, image_shift_guided_z=guided.peak_z,

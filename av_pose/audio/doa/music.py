@@ -110,9 +110,11 @@ def dominant_eigenvector(cov: torch.Tensor, buffer: Callable[..., torch.Tensor])
 def frame_covariances(band_stft: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """Covariances Σ_n x xᴴ (unscaled) of a B×F×C×N band STFT into `out` (B·F)×C×C, batch-major.
 
-    Batched complex matrix products of each C×N matrix with its conjugate transpose (no conjugated copy: BLAS
-    reads it), one per window when the band is not one stack of matrices in memory (the `FRAMES_INNERMOST`
-    workspace). Frames should be unit-stride; otherwise torch copies each window's matrices first.
+    Batched complex matrix products of each C×N matrix with its conjugate transpose, one per window when the band
+    is not one stack of matrices in memory (the `FRAMES_INNERMOST` workspace). Frames should be unit-stride;
+    otherwise torch copies each window's matrices first. torch 2.13 materialises the conjugate transpose (a copy
+    of the band, 7 % of an 8-mic 48 kHz NormMUSIC); real products of the stacked real and imaginary parts, which
+    need none, were slower with their gather (docs/results.md, stop 47).
     """
     batch, freqs, channels, frames = band_stft.shape
     try:
