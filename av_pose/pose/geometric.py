@@ -33,14 +33,13 @@ intact): a yaw and pitch with a 1-σ from the correlation's response, roll from 
 unknown, and no answer when the response is low. Where the pair brings the rig's travel, the turn its parallax fakes
 in the shift (content 2.5 m away) is taken out, except with planar motion (measured in docs/results.md). The audio
 yaw updates that fallback as it updates the essential matrix (same gate); with planar motion only its turn about `up`
-is kept. Where the shift's peak is too low to
-answer on its own, its correlation surface is read around the audio yaw instead (`guided_image_shift`: the
-surface's evidence times the audio yaw's Gaussian, cell by cell, and the posterior mean; flag
-`image_shift_guided`; not where the audio yaw carries a travel's parallax correction): on the corrupted moving
-sets where the audio had answered alone, median yaw error 4.6° → 2.8° (docs/results.md). When vision fails
-altogether (no image, no intrinsics), the audio yaw alone carries the rotation: R = R_ca·Rz(ψ)·R_caᵀ with variance
-σ_a² about the array z axis and a pitch/roll prior (`pitch_roll_prior_deg`, default 3°) about the other two; the
-translation is unknown (zeros, UNKNOWN_VARIANCE), never invented. When both fail, the estimate is invalid.
+is kept. Where the shift's peak is too low to answer on its own, its correlation surface is read around the audio
+yaw instead (`guided_image_shift`: the surface's evidence times the audio yaw's Gaussian, cell by cell, and the
+posterior mean; flag `image_shift_guided`; not where the audio yaw carries a travel's parallax correction): on the
+corrupted moving sets where the audio had answered alone, median yaw error 4.6° → 2.8° (docs/results.md). When
+vision fails altogether (no image, no intrinsics), the audio yaw alone carries the rotation: R = R_ca·Rz(ψ)·R_caᵀ with
+variance σ_a² about the array z axis and a pitch/roll prior (`pitch_roll_prior_deg`, default 3°) about the other
+two; the translation is unknown (zeros, UNKNOWN_VARIANCE), never invented. When both fail, the estimate is invalid.
 
 Planar motion (`Sensors.planar_up` set: a ground robot): vision fits only the turn about that axis and the
 translation's heading across it (`estimate_two_view(..., up=...)`), and the audio-only pitch/roll prior is the
@@ -180,7 +179,7 @@ class GeometricPoseEstimator(PoseEstimator):
     def _shift_travel(pair: PosePair) -> np.ndarray | None:
         """The travel whose parallax the image shift is read without: the pair's prior, not with planar motion.
 
-        On ground robots the shift's turn per pair gained as much, but the odometry's heading lost (docs/results.md,
+        On ground robots each pair's shift gained too, but the odometry's heading lost 0.2–0.8° (docs/results.md,
         "The image shift without the parallax of a known travel").
         """
         return pair.translation_prior_m if pair.sensors.planar_up is None else None

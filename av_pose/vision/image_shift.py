@@ -70,7 +70,7 @@ fails, the shift's yaw error grows by 23–24° per metre of sideways travel (co
 
 
 def travel_parallax_turn(travel_m: np.ndarray | None, depth_m: float = SCENE_DEPTH_M) -> np.ndarray:
-    """The turn (3,) rotation vector, radians, camera a's optical axes) that a camera travel fakes in the image shift.
+    """The turn ((3,) rotation vector, radians, camera a's optical axes) that a camera travel fakes in the image shift.
 
     A camera that moves by t (metres, camera a's axes: x right, y down, z forward) sees content `depth_m` ahead
     shift by −f·t_x/depth sideways and −f·t_y/depth vertically, which the shift reads as a turn
