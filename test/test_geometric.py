@@ -9,7 +9,7 @@ import pytest
 
 from av_pose.audio.arrays import load_array
 from av_pose.eval.pairs import scene_pose_pairs
-from av_pose.geometry import array_mount, rotation_angle_deg
+from av_pose.geometry import LEVEL_CAMERA_UP, array_mount, rotation_angle_deg
 from av_pose.metrics.pose import pose_auc
 from av_pose.pose.audio_yaw import AudioYaw
 from av_pose.pose.base import UNKNOWN_VARIANCE, PosePair, Sensors, View
@@ -309,6 +309,14 @@ def test_a_known_travel_takes_its_parallax_out_of_the_image_shift(tmp_path):
     assert np.median(told_yaw[shift & moved]) <= 0.75 * np.median(blind_yaw[shift & moved])
     assert np.mean(told_yaw[shift]) < np.mean(blind_yaw[shift])
     assert all(e.used == ('vision',) and not e.translation_known for e in told if e.info['image_shift_used'])
+    # with planar motion (a ground robot) the travel is left out of the shift: there the odometry's heading lost
+    planar = list(scene_pose_pairs(record, 1.0, 2, CorruptionSpec('blur', base_seed=3, severity=1.0), 1.0,
+                                   LEVEL_CAMERA_UP))
+    blind = vision.estimate_batch([pair for pair, _, _ in planar])
+    told = vision.estimate_batch([replace(pair, translation_prior_m=T[:3, 3]) for pair, T, _ in planar])
+    assert sum(e.info['image_shift_used'] for e in blind) >= 5
+    for b, t in zip(blind, told):
+        np.testing.assert_allclose(t.T_a_b, b.T_a_b, atol=1e-12)
 
 
 def test_audio_half_alone_reports_yaw_with_a_pitch_roll_prior(turning_scene):
