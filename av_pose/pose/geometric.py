@@ -5,27 +5,20 @@ audio (`av_pose.pose.audio_yaw`) gives the rig's yaw ψ about the array z axis f
 DOA spectra. Frames and covariance conventions are those of `av_pose.pose.base` (camera-a optical axes, (tx, ty,
 tz, rx, ry, rz), unit-direction² and rad²).
 
-Fusion, on SO(3): the audio yaw is a 1-D measurement h(R) = yaw of R_caᵀ·R·R_ca (R_ca: the mount's rotation)
-with variance σ_a², applied to the vision estimate as one Kalman update of the 6-D error state (translation
-direction, rotation vector) linearised at the vision rotation, so the translation moves with the rotation
-through their cross-covariance. Vision may hold several local solutions (a near-planar view fits two); the audio
-yaw first chooses among them (`_fuse`), and the update uses the chosen solution's own covariance, not the
-spread between the solutions: that spread as a Gaussian let an audio yaw a few degrees off pull a good fix
-(measured on moving ShoeboxAV rigs: docs/results.md, "The weightless geometric estimator"). Gate: when the
-innovation exceeds `gate_sigma` standard deviations, the two disagree; the one with the smaller yaw variance is
-kept alone and the other is flagged ('audio_rejected' or 'vision_rejected' in info).
+Fusion, on SO(3): the audio yaw is a 1-D measurement h(R) = yaw of R_caᵀ·R·R_ca (R_ca: the mount's rotation) with
+variance σ_a², one Kalman update of the 6-D error state (translation direction, rotation vector) linearised at the
+vision rotation, so the translation moves with the rotation through their cross-covariance. Of vision's local
+solutions (a near-planar view fits two) the audio yaw first chooses one (`_fuse`), updated with its own covariance,
+not the solutions' spread (docs/results.md, "The weightless geometric estimator"). Gate: beyond `gate_sigma`
+standard deviations of innovation the half with the smaller yaw variance is kept alone and the other flagged.
 
-σ_a² = (alignment std)² + (parallax std)²: a translating rig sees near sources move, which adds a shift the
-rotation does not explain. A pair alone cannot tell it, so it is bounded: `parallax_deg_per_s` × the pair's time
-gap (8°/s, calibrated on moving ShoeboxAV rigs at up to 0.5 m/s with talkers 1–3 m away), dropped when vision
-says the rig only rotated (no parallax between the images). Where the caller predicts the rig's travel
-(`PosePair.translation_prior_m`: the odometry of pose_node, the bag tool and the demo), it is also modelled where
-the audio answers alone: its yaw includes the parallax that travel predicts for the heard sources
-(`av_pose.pose.parallax`); the bound stays (halving it where the parallax was modelled cost ground-robot scenes 1.7°
-of heading: docs/results.md). Fused with vision or the image shift, the alignment's own yaw is used
-(`AudioYaw.alignment_yaw_deg`): with the reference odometry's true travel, the corrected yaw in those updates cost
-0.25–0.75° of heading per frame on clean and ground-robot scenes against correcting audio-alone answers only, which
-was better on every set compared (docs/results.md, "The reference odometry's travel").
+σ_a² = (alignment std)² + (parallax std)²: a translating rig sees near sources move. A pair alone cannot tell it, so
+it is bounded: `parallax_deg_per_s` × the pair's gap (8°/s, calibrated on moving ShoeboxAV rigs), dropped when vision
+says the rig only rotated. Where the caller predicts the rig's travel (`PosePair.translation_prior_m`: the odometry of
+pose_node, the bag tool and the demo), the audio yaw that answers alone includes the parallax it predicts for the
+heard sources (`av_pose.pose.parallax`; the bound stays); fused with vision or the image shift, the alignment's own
+yaw is used (`AudioYaw.alignment_yaw_deg`), which kept the odometry's heading better (docs/results.md, "The reference
+odometry's travel").
 
 When the essential matrix fails (too few inliers: blur, noise, darkness), the vision half falls back on the
 global shift of the two images (`av_pose.vision.image_shift`: phase correlation, which blur and noise leave
@@ -45,19 +38,15 @@ Planar motion (`Sensors.planar_up` set: a ground robot): vision fits only the tu
 translation's heading across it (`estimate_two_view(..., up=...)`), and the audio-only pitch/roll prior is the
 floor's PLANAR_TILT_STD_DEG.
 
-Speed: vision runs first; the audio is analysed only for pairs where it can change the answer, i.e. where vision
-failed or its yaw standard deviation exceeds `audio_skip_below_deg` (below 0.5° the audio, whose std is at least
-2°, would carry under 6 % of the weight). `audio_skip_below_deg=0` analyses every pair.
+Speed: vision runs first; the audio is analysed only where it can change the answer: vision failed or its yaw 1-σ
+exceeds `audio_skip_below_deg` (0.5°; 0 analyses every pair).
 
-`PoseEstimate.info`: flags `vision_failed`, `audio_unavailable` (no, short, non-finite or low-coverage window,
-or an array that cannot resolve azimuth), `audio_refused` (the sound field changed), `audio_skipped`,
-`audio_rejected`, `vision_rejected` (the gate); the vision's `vision_model`, `matches`, `inliers`,
-`inlier_ratio`, `vision_reason`; the audio's `audio_status`, `audio_reason`, `audio_shift_deg` (array yaw),
-`audio_match_score`, `audio_std_deg` (with parallax), `audio_parallax_deg` (the predicted parallax included in
-`audio_shift_deg`, where the pair brought a travel prior); `image_shift_px`, `image_shift_response` and the flag
-`image_shift_used` where the essential matrix failed, `image_shift_guided` and `image_shift_guided_z` (the
-surface's robust z-score at the posterior's mode) where the audio guided it; `innovation_sigma` and
-`vision_solution` (0: the reported one) when fused; `rotation_std_deg`; and `reason` when invalid.
+`PoseEstimate.info`: flags `vision_failed`, `audio_unavailable`, `audio_refused` (the sound field changed),
+`audio_skipped`, `audio_rejected`, `vision_rejected` (the gate), `image_shift_used`, `image_shift_guided`; the
+vision's `vision_model`, `matches`, `inliers`, `inlier_ratio`, `vision_reason`; the audio's `audio_status`,
+`audio_reason`, `audio_shift_deg` (array yaw, with `audio_parallax_deg` where a travel predicted it),
+`audio_match_score`, `audio_std_deg` (with the parallax bound); `image_shift_px`, `image_shift_response`,
+`image_shift_guided_z`; `innovation_sigma` and `vision_solution` when fused; `rotation_std_deg`; `reason` if invalid.
 
 Names: `geometric` (fused), `geometric-vision` (vision only), `geometric-audio` (audio yaw only).
 """
@@ -177,11 +166,7 @@ class GeometricPoseEstimator(PoseEstimator):
 
     @staticmethod
     def _shift_travel(pair: PosePair) -> np.ndarray | None:
-        """The travel whose parallax the image shift is read without: the pair's prior, not with planar motion.
-
-        On ground robots each pair's shift gained too, but the odometry's heading lost 0.2–0.8° (docs/results.md,
-        "The image shift without the parallax of a known travel").
-        """
+        """The travel taken out of the image shift: the pair's prior, but none with planar motion (stop 47)."""
         return pair.translation_prior_m if pair.sensors.planar_up is None else None
 
     def _vision_yaw_std_deg(self, pair: PosePair, vision: TwoViewGeometry) -> float:
