@@ -134,6 +134,40 @@ def _spread_gain(size_px: int, focal_px: float) -> float:
     return 1.0 + float(np.sum(window * (x / focal_px) ** 2) / max(np.sum(window), 1e-12))
 
 
+def _grey_pair(image_a: np.ndarray, image_b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | str:
+    """Both images grey, `SHIFT_WIDTH_PX` wide and mean-free; or why they carry no shift (a reason)."""
+    if np.shape(image_a) != np.shape(image_b):
+        return f'images of different sizes {np.shape(image_a)} and {np.shape(image_b)}'
+    try:
+        grey_a, grey_b = _grey(image_a, SHIFT_WIDTH_PX), _grey(image_b, SHIFT_WIDTH_PX)
+    except UserInputError as err:
+        return str(err)
+    if float(grey_a.std()) < 1e-3 or float(grey_b.std()) < 1e-3:
+        return 'a featureless (constant) image'
+    return grey_a, grey_b
+
+
+def _shift_turn_deg(dx, dy, K: np.ndarray, size: tuple[int, int], travel_m: np.ndarray | None):
+    """The turn (tilt, yaw), degrees about the camera x and y axes, that a shift of image b against image a reads as.
+
+    `dx`, `dy`: the shift in full-resolution pixels (scalars or arrays); `size`: the images' (height, width); the
+    turn that a known travel's parallax fakes (`travel_parallax_turn`) is taken out.
+    """
+    K = np.asarray(K, dtype=np.float64)
+    height, width = size
+    fake_tilt, fake_yaw, _ = np.degrees(travel_parallax_turn(travel_m))
+    tilt = np.degrees(np.arctan2(dy, K[1, 1] * _spread_gain(height, K[1, 1]))) - fake_tilt
+    yaw = np.degrees(-np.arctan2(dx, K[0, 0] * _spread_gain(width, K[0, 0]))) - fake_yaw
+    return tilt, yaw
+
+
+def _turn(tilt_deg: float, yaw_deg: float, up: np.ndarray | None) -> np.ndarray:
+    """R_a_b of the turn [tilt, yaw, 0] (degrees, camera axes); with planar motion only its turn about `up`."""
+    R_a_b = so3_exp(np.radians([tilt_deg, yaw_deg, 0.0]))
+    up = planar_up_axis(up)
+    return R_a_b if up is None else planar_pose(R_a_b, np.zeros(3), up)[0]
+
+
 def image_shift_rotation(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray,
                          up: np.ndarray | None = None, travel_m: np.ndarray | None = None) -> ImageShift:
     """The rotation from a to b that the global shift of image b against image a implies (module docstring).
@@ -147,14 +181,10 @@ def image_shift_rotation(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray
         travel_m: the camera's expected travel from a to b (metres, camera a's axes), where known: the turn its
             parallax fakes (`travel_parallax_turn`) is taken out. None: not known.
     """
-    if np.shape(image_a) != np.shape(image_b):
-        return ImageShift(False, reason=f'images of different sizes {np.shape(image_a)} and {np.shape(image_b)}')
-    try:
-        grey_a, grey_b = _grey(image_a, SHIFT_WIDTH_PX), _grey(image_b, SHIFT_WIDTH_PX)
-    except UserInputError as err:
-        return ImageShift(False, reason=str(err))
-    if float(grey_a.std()) < 1e-3 or float(grey_b.std()) < 1e-3:
-        return ImageShift(False, reason='a featureless (constant) image')
+    greys = _grey_pair(image_a, image_b)
+    if isinstance(greys, str):
+        return ImageShift(False, reason=greys)
+    grey_a, grey_b = greys
     window = cv2.createHanningWindow((grey_a.shape[1], grey_a.shape[0]), cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(grey_a, grey_b, window)
     scale = np.shape(image_a)[1] / SHIFT_WIDTH_PX
@@ -162,15 +192,8 @@ def image_shift_rotation(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray
     if not (np.isfinite(dx) and np.isfinite(dy) and np.isfinite(response)) or response < MIN_RESPONSE:
         return ImageShift(False, shift_px=(dx, dy), response=response,
                           reason=f'image shift response {response:.2f} below {MIN_RESPONSE}')
-    K = np.asarray(K, dtype=np.float64)
-    height, width = np.shape(image_a)[:2]
-    yaw = -np.arctan2(dx, K[0, 0] * _spread_gain(width, K[0, 0]))   # about the camera y axis
-    pitch = np.arctan2(dy, K[1, 1] * _spread_gain(height, K[1, 1]))  # about the camera x axis
     peak_std_deg = STD_FLOOR_DEG * max(1.0, FULL_RESPONSE / response) ** 3
-    R_a_b = so3_exp(np.array([pitch, yaw, 0.0]) - travel_parallax_turn(travel_m))
-    up = planar_up_axis(up)
-    if up is not None:
-        R_a_b = planar_pose(R_a_b, np.zeros(3), up)[0]
+    R_a_b = _turn(*_shift_turn_deg(dx, dy, K, np.shape(image_a)[:2], travel_m), up)
     return ImageShift(True, R_a_b=R_a_b, std_deg=float(np.hypot(peak_std_deg, PARALLAX_DEG)),
                       peak_std_deg=float(peak_std_deg), shift_px=(dx, dy), response=response)
 
@@ -243,29 +266,21 @@ def guided_image_shift(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray, 
         The guided turn, or None for images that carry no shift (different sizes, featureless, malformed) or a
         prior that is not finite.
     """
-    if (np.shape(image_a) != np.shape(image_b) or not 0 < prior_std_deg < np.inf or not np.isfinite(prior_deg)
-            or not 0 < tilt_std_deg < np.inf):
+    if not 0 < prior_std_deg < np.inf or not np.isfinite(prior_deg) or not 0 < tilt_std_deg < np.inf:
         return None
-    try:
-        grey_a, grey_b = _grey(image_a, SHIFT_WIDTH_PX), _grey(image_b, SHIFT_WIDTH_PX)
-    except UserInputError:
+    greys = _grey_pair(image_a, image_b)
+    if isinstance(greys, str):
         return None
-    if float(grey_a.std()) < 1e-3 or float(grey_b.std()) < 1e-3:
-        return None
-    surface = _lowpass_correlation(grey_a.astype(np.float64), grey_b.astype(np.float64), GUIDED_LOWPASS)
+    surface = _lowpass_correlation(*(grey.astype(np.float64) for grey in greys), GUIDED_LOWPASS)
     spread = 1.4826 * float(np.median(np.abs(surface - np.median(surface))))
     if not spread > 0:
         return None
     z = (surface - np.median(surface)) / spread
-    K = np.asarray(K, dtype=np.float64)
-    height, width = np.shape(image_a)[:2]
     rows, columns = surface.shape
-    scale = width / SHIFT_WIDTH_PX
+    scale = np.shape(image_a)[1] / SHIFT_WIDTH_PX
     dx = (np.arange(columns) - columns // 2) * scale
     dy = (np.arange(rows) - rows // 2) * scale
-    fake_tilt, fake_yaw, _ = np.degrees(travel_parallax_turn(travel_m))
-    yaw_deg = np.degrees(-np.arctan2(dx, K[0, 0] * _spread_gain(width, K[0, 0]))) - fake_yaw
-    tilt_deg = np.degrees(np.arctan2(dy, K[1, 1] * _spread_gain(height, K[1, 1]))) - fake_tilt
+    tilt_deg, yaw_deg = _shift_turn_deg(dx, dy, K, np.shape(image_a)[:2], travel_m)
     axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
     about_axis = tilt_deg[:, None] * axis[0] + yaw_deg[None, :] * axis[1]  # ω·axis (degrees); ω has no roll
     score = (GUIDED_WEIGHT * z - 0.5 * ((about_axis - prior_deg) / prior_std_deg) ** 2
@@ -276,9 +291,5 @@ def guided_image_shift(image_a: np.ndarray, image_b: np.ndarray, K: np.ndarray, 
     yaw_weights, tilt_weights = posterior.sum(0), posterior.sum(1)
     yaw_mean, tilt_mean = float(yaw_weights @ yaw_deg), float(tilt_weights @ tilt_deg)
     yaw_std_deg = max(STD_FLOOR_DEG, float(np.sqrt(yaw_weights @ (yaw_deg - yaw_mean) ** 2)))
-    R_a_b = so3_exp(np.radians([tilt_mean, yaw_mean, 0.0]))
-    up = planar_up_axis(up)
-    if up is not None:
-        R_a_b = planar_pose(R_a_b, np.zeros(3), up)[0]
-    return GuidedShift(R_a_b=R_a_b, yaw_std_deg=yaw_std_deg, peak_z=float(z[mode]),
+    return GuidedShift(R_a_b=_turn(tilt_mean, yaw_mean, up), yaw_std_deg=yaw_std_deg, peak_z=float(z[mode]),
                        shift_px=(float(yaw_weights @ dx), float(tilt_weights @ dy)))
