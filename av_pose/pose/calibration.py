@@ -48,6 +48,7 @@ from av_pose.audio.mount import mirror_channel_order
 from av_pose.audio.streaming import DoaFrame
 from av_pose.errors import UserInputError
 from av_pose.geometry import R_CAM_ARRAY_DEFAULT, array_mount
+from av_pose.pose.base import PoseEstimate
 from av_pose.pose.mount_yaw import UNOBSERVABLE_STD_DEG, Rays, YawFit, solve_yaw, solve_yaw_from_bearing
 from av_pose.pose.spectrum_shift import circular_shift
 
@@ -120,7 +121,7 @@ class _View:
     directional: bool          # the strongest peak is confident enough for the shift test
 
 
-def shows_visual_turn(estimate) -> bool:
+def shows_visual_turn(estimate: PoseEstimate) -> bool:
     """Whether a `PoseEstimate`'s rotation was measured by vision, for the mount calibration's pairs.
 
     `used` names vision, and the turn is not the image shift read around the audio yaw (`geometric`'s
